@@ -1,0 +1,305 @@
+//! The TOML configuration file shared by every subcommand (config.example.toml documents
+//! each key with its default).
+//!
+//! One file serves both sides: `[server]` for `assent serve`, `[console]` for the console,
+//! the CLI and the gate. Unknown keys are refused so a typo is an error, not a silent default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::protocol::Role;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// SQLite file; `:memory:` for a throwaway store. None: the platform data dir.
+    pub db: Option<String>,
+    pub max_body_bytes: usize,
+    /// TTL given to requests filed without `ttl_seconds`, e.g. "30m". None: no expiry.
+    #[serde(with = "opt_duration")]
+    pub default_ttl: Option<Duration>,
+    /// Longest `/wait` a client may ask for, in seconds.
+    pub max_wait_seconds: u64,
+    /// Seconds between SSE keep-alive comments.
+    pub keepalive_seconds: u64,
+    /// SQLite `synchronous` pragma: "full" (fsync on every commit, survives power loss)
+    /// or "normal" (survives a crash or kill -9 of the server, faster).
+    pub sqlite_synchronous: String,
+    pub tokens: Vec<TokenConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.into(),
+            db: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            default_ttl: None,
+            max_wait_seconds: 3600,
+            keepalive_seconds: 15,
+            sqlite_synchronous: "full".into(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Lowercase hex SHA-256 of the token, so the file need not hold the secret.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    pub url: Option<String>,
+    /// File holding the token (first line); ASSENT_TOKEN wins over it.
+    pub token_file: Option<PathBuf>,
+    /// "sse" (stream, with polling as fallback) or "poll".
+    pub transport: Transport,
+    #[serde(with = "humantime_serde_compat")]
+    pub poll_interval: Duration,
+    /// Ring the terminal bell when a request arrives into an empty queue.
+    pub bell: bool,
+    /// Overrides of the default key bindings: action name → key or list of keys.
+    pub keys: BTreeMap<String, KeyBinding>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            url: None,
+            token_file: None,
+            transport: Transport::Sse,
+            poll_interval: Duration::from_secs(2),
+            bell: true,
+            keys: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    #[default]
+    Sse,
+    Poll,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum KeyBinding {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyBinding {
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            KeyBinding::One(k) => vec![k.as_str()],
+            KeyBinding::Many(ks) => ks.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+mod opt_duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        match s.as_deref() {
+            None | Some("") | Some("none") => Ok(None),
+            Some(s) => humantime::parse_duration(s)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The platform's directories for assent (`~/.config/assent`, `~/.local/share/assent` on Linux).
+pub fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("dev", "assent", "assent")
+}
+
+/// The config file used when `--config` is not given.
+pub fn default_config_path() -> Option<PathBuf> {
+    project_dirs().map(|d| d.config_dir().join("config.toml"))
+}
+
+/// The SQLite file used when neither `--db` nor `[server] db` is given.
+pub fn default_db_path() -> Option<PathBuf> {
+    project_dirs().map(|d| d.data_dir().join("assent.db"))
+}
+
+/// Where the log file goes (never the terminal the console owns).
+pub fn default_log_dir() -> PathBuf {
+    project_dirs()
+        .map(|d| d.data_dir().join("logs"))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+impl Config {
+    pub fn parse(text: &str, origin: &Path) -> anyhow::Result<Config> {
+        let cfg: Config = toml::from_str(text)
+            .with_context(|| format!("{}: not a valid assent config", origin.display()))?;
+        cfg.validate()
+            .with_context(|| format!("{}: invalid configuration", origin.display()))?;
+        Ok(cfg)
+    }
+
+    /// Loads `explicit` (which must exist), else the default path if it exists, else defaults.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<Config> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match default_config_path() {
+                Some(p) if p.exists() => p,
+                _ => return Ok(Config::default()),
+            },
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Config::parse(&text, &path)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for (i, t) in self.server.tokens.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                bail!("[[server.tokens]] entry {} has an empty name", i + 1);
+            }
+            match (&t.token, &t.token_sha256) {
+                (Some(_), Some(_)) => bail!(
+                    "token '{}' sets both `token` and `token_sha256`: keep one",
+                    t.name
+                ),
+                (None, None) => bail!("token '{}' needs `token` or `token_sha256`", t.name),
+                (Some(tok), None) if tok.len() < 8 => bail!(
+                    "token '{}' is shorter than 8 characters: use a long random secret",
+                    t.name
+                ),
+                (None, Some(h)) if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    bail!(
+                        "token '{}': `token_sha256` must be 64 hex characters (sha256sum of the token)",
+                        t.name
+                    )
+                }
+                _ => {}
+            }
+            if !names.insert(t.name.as_str()) {
+                bail!("token name '{}' appears twice in [[server.tokens]]", t.name);
+            }
+        }
+        match self.server.sqlite_synchronous.as_str() {
+            "full" | "normal" => {}
+            other => bail!("[server] sqlite_synchronous = '{other}': use \"full\" or \"normal\""),
+        }
+        if self.console.poll_interval < Duration::from_millis(100) {
+            bail!("[console] poll_interval must be at least 100ms");
+        }
+        Ok(())
+    }
+}
+
+/// How a client (console, CLI, gate, hook) reaches the backend.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+impl ClientSettings {
+    /// `--url` > `ASSENT_URL` > `[console] url` > the default; `ASSENT_TOKEN` > `[console] token_file`.
+    /// The token is never taken from the command line, where `ps` would show it.
+    pub fn resolve(cfg: &Config, url_flag: Option<&str>) -> anyhow::Result<ClientSettings> {
+        let env_url = std::env::var("ASSENT_URL").ok().filter(|s| !s.is_empty());
+        let url = url_flag
+            .map(str::to_owned)
+            .or(env_url)
+            .or_else(|| cfg.console.url.clone())
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
+        let token = match std::env::var("ASSENT_TOKEN").ok().filter(|s| !s.is_empty()) {
+            Some(t) => Some(t),
+            None => match &cfg.console.token_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| {
+                        format!("cannot read [console] token_file {}", path.display())
+                    })?;
+                    let tok = text.lines().next().unwrap_or("").trim().to_owned();
+                    if tok.is_empty() {
+                        bail!("token file {} is empty", path.display());
+                    }
+                    Some(tok)
+                }
+                None => None,
+            },
+        };
+        Ok(ClientSettings { url, token })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../config.example.toml");
+        let cfg = Config::parse(text, Path::new("config.example.toml")).unwrap();
+        assert_eq!(cfg.server.listen, DEFAULT_LISTEN);
+        assert_eq!(cfg.server.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn empty_config_gives_defaults() {
+        let cfg = Config::parse("", Path::new("x")).unwrap();
+        assert!(cfg.console.bell);
+        assert_eq!(cfg.console.transport, Transport::Sse);
+        assert_eq!(cfg.server.keepalive_seconds, 15);
+    }
+
+    #[test]
+    fn typos_and_bad_tokens_are_refused() {
+        assert!(Config::parse("[server]\nlisten_addr = 'x'", Path::new("x")).is_err());
+        let both = "[[server.tokens]]\nname='a'\nrole='agent'\ntoken='12345678'\ntoken_sha256='00'";
+        assert!(Config::parse(both, Path::new("x")).is_err());
+        let bad_role = "[[server.tokens]]\nname='a'\nrole='god'\ntoken='12345678'";
+        assert!(Config::parse(bad_role, Path::new("x")).is_err());
+        let dup = "[[server.tokens]]\nname='a'\nrole='agent'\ntoken='12345678'\n[[server.tokens]]\nname='a'\nrole='agent'\ntoken='87654321'";
+        assert!(Config::parse(dup, Path::new("x")).is_err());
+    }
+}

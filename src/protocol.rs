@@ -1,0 +1,525 @@
+//! The wire protocol: plain data shared by the server, the console, the CLI and the gate.
+//!
+//! Everything here is serialised exactly as documented in docs/api.md; renaming a field or
+//! a variant breaks agents and scripts in the field, so extend, never rename.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Where a request is in its life. Only `Pending` can change, and only once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Approved,
+        Status::Rejected,
+        Status::Expired,
+        Status::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Rejected => "rejected",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        self != Status::Pending
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Declared risk of a call. Ordered, so sorting by risk is `Ord`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Risk {
+    pub const ALL: [Risk; 4] = [Risk::Low, Risk::Medium, Risk::High, Risk::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+            Risk::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Risk> {
+        Risk::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Risk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a decision did to the request (past tense, as stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Approved,
+    Rejected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Approved => "approved",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// How far an approval reaches. `Conversation` and `Always` create standing grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    #[default]
+    Once,
+    Conversation,
+    Always,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Once => "once",
+            Scope::Conversation => "conversation",
+            Scope::Always => "always",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        [Scope::Once, Scope::Conversation, Scope::Always]
+            .into_iter()
+            .find(|sc| sc.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The verb a reviewer sends (imperative, as in the decision body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+impl Verdict {
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Verdict::Approve => Outcome::Approved,
+            Verdict::Reject => Outcome::Rejected,
+        }
+    }
+}
+
+/// The recorded decision on a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub scope: Scope,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub notify_agent: bool,
+    pub responder: String,
+    pub decided_at: DateTime<Utc>,
+    #[serde(default)]
+    pub grant_id: Option<String>,
+}
+
+/// A durable approval request, as every endpoint returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub id: String,
+    pub status: Status,
+    pub tool: String,
+    #[serde(default)]
+    pub params: Value,
+    pub args_hash: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub agent: String,
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    #[serde(default)]
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+    #[serde(default)]
+    pub risk: Option<Risk>,
+    #[serde(default)]
+    pub filed_by: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub decision: Option<Decision>,
+}
+
+impl ApprovalRequest {
+    /// True when the request is pending but its TTL has run out at `now`: it must be
+    /// treated as expired even before the server has said so.
+    pub fn is_past_expiry(&self, now: DateTime<Utc>) -> bool {
+        self.status == Status::Pending && self.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+/// Body of `POST /v1/requests`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequest {
+    pub tool: String,
+    #[serde(default)]
+    pub params: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// Body of `POST /v1/requests/{id}/decision`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    pub outcome: Verdict,
+    #[serde(default)]
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub notify_agent: bool,
+    pub args_hash: String,
+}
+
+/// A standing approval created by a `conversation` or `always` decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: String,
+    /// `conversation` or `always`.
+    pub scope: Scope,
+    pub agent: String,
+    pub tool: String,
+    /// Set for conversation grants only.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// The request whose decision created this grant.
+    #[serde(default)]
+    pub source_request_id: Option<String>,
+    #[serde(default)]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub revoked_by: Option<String>,
+}
+
+impl Grant {
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+
+    /// Does this grant cover a call of `tool` by `agent` in `conversation_id`?
+    pub fn matches(&self, agent: &str, tool: &str, conversation_id: Option<&str>) -> bool {
+        self.is_active()
+            && self.agent == agent
+            && self.tool == tool
+            && match self.scope {
+                Scope::Always => true,
+                Scope::Conversation => {
+                    conversation_id.is_some() && self.conversation_id.as_deref() == conversation_id
+                }
+                Scope::Once => false,
+            }
+    }
+}
+
+/// Response of `GET /v1/requests`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestList {
+    pub requests: Vec<ApprovalRequest>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// The event sequence number current when the list was read: stream from here
+    /// (`Last-Event-ID: seq`) and nothing is missed or doubled.
+    pub seq: u64,
+}
+
+/// Response of `GET /v1/grants`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantList {
+    pub grants: Vec<Grant>,
+    pub seq: u64,
+}
+
+/// Kinds of events on `GET /v1/events` (the SSE `event:` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "request.created")]
+    RequestCreated,
+    #[serde(rename = "request.decided")]
+    RequestDecided,
+    #[serde(rename = "request.expired")]
+    RequestExpired,
+    #[serde(rename = "request.cancelled")]
+    RequestCancelled,
+    #[serde(rename = "grant.created")]
+    GrantCreated,
+    #[serde(rename = "grant.revoked")]
+    GrantRevoked,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::RequestCreated,
+        EventKind::RequestDecided,
+        EventKind::RequestExpired,
+        EventKind::RequestCancelled,
+        EventKind::GrantCreated,
+        EventKind::GrantRevoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::RequestCreated => "request.created",
+            EventKind::RequestDecided => "request.decided",
+            EventKind::RequestExpired => "request.expired",
+            EventKind::RequestCancelled => "request.cancelled",
+            EventKind::GrantCreated => "grant.created",
+            EventKind::GrantRevoked => "grant.revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One entry of the durable event log; the SSE `data:` of `GET /v1/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ApprovalRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
+}
+
+/// One state change in the audit log (`GET /v1/audit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    /// The token name that caused the change, or `system` for expiry.
+    pub actor: String,
+    /// filed | decided | expired | cancelled | grant_created | grant_revoked
+    pub action: String,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub tool: Option<String>,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub outcome: Option<String>,
+    #[serde(default)]
+    pub scope: Option<Scope>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub args_hash: Option<String>,
+    #[serde(default)]
+    pub grant_id: Option<String>,
+}
+
+/// Response of `GET /v1/audit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default)]
+    pub next_after: Option<u64>,
+}
+
+/// Roles a token can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Agent,
+    Reviewer,
+    Admin,
+}
+
+impl Role {
+    pub fn can_act_as_agent(self) -> bool {
+        matches!(self, Role::Agent | Role::Admin)
+    }
+
+    pub fn can_review(self) -> bool {
+        matches!(self, Role::Reviewer | Role::Admin)
+    }
+}
+
+/// Response of `GET /v1/whoami`: who the presented token is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub name: String,
+    pub role: Role,
+}
+
+/// Every error response: `{"error":{"code":"…","message":"…"}}`. A 409 on a decision or
+/// cancel also carries the request as it now stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ApprovalRequest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// `sha256:` + lowercase hex of the RFC 8785 canonical JSON of `params`.
+///
+/// Binds a decision to the exact arguments the reviewer saw: any change in a value, however
+/// small, changes the hash, while key order and whitespace do not.
+pub fn args_hash(params: &Value) -> String {
+    // Serialising a serde_json::Value cannot fail (its map keys are strings); an empty
+    // canonical form would still hash deterministically, so no panic path is needed.
+    let canonical = serde_json_canonicalizer::to_vec(params).unwrap_or_default();
+    let digest = Sha256::digest(&canonical);
+    format!("sha256:{}", hex::encode(digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn args_hash_ignores_key_order_and_whitespace() {
+        let a: Value = serde_json::from_str(r#"{"b": 1, "a": [1, 2, {"y": true, "x": null}]}"#)
+            .unwrap_or_default();
+        let b: Value =
+            serde_json::from_str(r#"{"a":[1,2,{"x":null,"y":true}],"b":1}"#).unwrap_or_default();
+        assert_eq!(args_hash(&a), args_hash(&b));
+        assert!(args_hash(&a).starts_with("sha256:"));
+        assert_eq!(args_hash(&a).len(), "sha256:".len() + 64);
+    }
+
+    #[test]
+    fn args_hash_changes_with_any_value() {
+        assert_ne!(
+            args_hash(&json!({"amount": 100})),
+            args_hash(&json!({"amount": 1000}))
+        );
+        assert_ne!(args_hash(&json!({"a": "1"})), args_hash(&json!({"a": 1})));
+    }
+
+    #[test]
+    fn args_hash_matches_rfc8785_canonical_form() {
+        // The canonical form of this object is {"a":1,"b":"x"}; its SHA-256 is fixed.
+        let v = json!({"b": "x", "a": 1});
+        let expected = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(br#"{"a":1,"b":"x"}"#))
+        );
+        assert_eq!(args_hash(&v), expected);
+    }
+
+    #[test]
+    fn event_kind_names_are_the_documented_ones() {
+        for k in EventKind::ALL {
+            let s = serde_json::to_string(&k).unwrap_or_default();
+            assert_eq!(s, format!("\"{}\"", k.as_str()));
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    #[test]
+    fn grant_matching() {
+        let g = Grant {
+            id: "g".into(),
+            scope: Scope::Conversation,
+            agent: "a".into(),
+            tool: "t".into(),
+            conversation_id: Some("c1".into()),
+            created_by: "alice".into(),
+            created_at: Utc::now(),
+            source_request_id: None,
+            revoked_at: None,
+            revoked_by: None,
+        };
+        assert!(g.matches("a", "t", Some("c1")));
+        assert!(!g.matches("a", "t", Some("c2")));
+        assert!(!g.matches("a", "t", None));
+        assert!(!g.matches("b", "t", Some("c1")));
+        let always = Grant {
+            scope: Scope::Always,
+            conversation_id: None,
+            ..g.clone()
+        };
+        assert!(always.matches("a", "t", None));
+        assert!(always.matches("a", "t", Some("zz")));
+        let revoked = Grant {
+            revoked_at: Some(Utc::now()),
+            ..always
+        };
+        assert!(!revoked.matches("a", "t", None));
+    }
+}

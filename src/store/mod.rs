@@ -1,0 +1,1 @@
+//! The durable store of requests, decisions, grants, events and the audit log.
