@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod console;
 pub mod demo;
+pub mod filing;
 pub mod gate;
 pub mod hook;
 pub mod logging;
