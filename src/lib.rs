@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod sanitize;
 pub mod server;
 pub mod store;
+pub mod table;
 
 /// Options every subcommand understands.
 #[derive(Debug, Clone, Default, clap::Args)]
