@@ -207,12 +207,15 @@ async fn work(
         risk: a.risk,
         ttl_seconds: a.ttl.map(ttl_seconds),
     };
+    let mut told = false;
     let filed = filing::file(client, &new, key, |e, d| {
-        eprintln!(
-            "assent: filing failed ({}); retrying in {:.1}s",
-            sanitize::line(&e.to_string()),
-            d.as_secs_f64()
-        );
+        tracing::warn!("filing failed ({e}); retrying in {d:?}");
+        if !std::mem::replace(&mut told, true) {
+            eprintln!(
+                "assent: filing failed ({}); retrying for a few seconds",
+                sanitize::line(&e.to_string()),
+            );
+        }
     })
     .await;
     let filed = match filed {
