@@ -263,18 +263,21 @@ async fn conversation_grant_answers_later_calls_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_backend_falls_back() {
     let url = dead_url();
-    let out = finish(hook(&url, &[]), Some(PERMISSION_REQUEST), 30).await;
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert_eq!(out.stdout, "");
-    assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
-    let out = finish(
-        hook(&url, &["--on-timeout", "deny"]),
-        Some(PERMISSION_REQUEST),
-        30,
-    )
-    .await;
+    // Both at once: each spends a few seconds retrying before it gives up.
+    let (ask, deny) = tokio::join!(
+        finish(hook(&url, &[]), Some(PERMISSION_REQUEST), 30),
+        finish(
+            hook(&url, &["--on-timeout", "deny"]),
+            Some(PERMISSION_REQUEST),
+            30
+        )
+    );
+    assert_eq!(ask.code, Some(0), "{ask:?}");
+    assert_eq!(ask.stdout, "");
+    assert!(ask.stderr.contains("cannot reach"), "{}", ask.stderr);
+    assert_eq!(deny.code, Some(0), "{deny:?}");
     assert_eq!(
-        parse(&out.stdout)["hookSpecificOutput"]["decision"]["behavior"],
+        parse(&deny.stdout)["hookSpecificOutput"]["decision"]["behavior"],
         "deny"
     );
 }
