@@ -285,23 +285,32 @@ pub fn requests_table(
             None => "No requests.\n".to_owned(),
         };
     }
-    let mut t = Table::new(vec![
-        Column::fixed("ID"),
-        Column::fixed("STATUS"),
+    // One status asked for: every row has it, so the column would only take room.
+    let with_status = filter.is_none();
+    let mut cols = vec![Column::fixed("ID")];
+    if with_status {
+        cols.push(Column::fixed("STATUS"));
+    }
+    cols.extend([
         Column::fixed("AGE"),
         Column::flex("AGENT"),
         Column::flex("TOOL"),
-        Column::flex("REASON"),
+        Column::optional("REASON", 10),
     ]);
+    let mut t = Table::new(cols);
     for r in requests {
-        t.row([
-            r.id.as_str(),
-            r.status.as_str(),
-            &age(r.created_at, now),
+        let mut row = vec![r.id.as_str()];
+        if with_status {
+            row.push(r.status.as_str());
+        }
+        let a = age(r.created_at, now);
+        row.extend([
+            a.as_str(),
             &r.agent,
             &r.tool,
             r.reason.as_deref().unwrap_or(""),
         ]);
+        t.row(row);
     }
     t.render(DEFAULT_WIDTH)
 }
@@ -461,22 +470,23 @@ pub fn grants_table(grants: &[Grant], now: DateTime<Utc>) -> String {
     }
     let mut t = Table::new(vec![
         Column::fixed("ID"),
-        Column::fixed("SCOPE"),
         Column::fixed("AGE"),
         Column::flex("AGENT"),
         Column::flex("TOOL"),
-        Column::flex("CONVERSATION"),
-        Column::flex("BY"),
+        Column::flex("SCOPE"),
     ]);
     for gr in grants {
+        // The conversation is what a conversation grant is about: keep it with the scope.
+        let scope = match (&gr.scope, &gr.conversation_id) {
+            (Scope::Conversation, Some(c)) => format!("conv:{c}"),
+            (s, _) => s.to_string(),
+        };
         t.row([
             gr.id.as_str(),
-            gr.scope.as_str(),
             &age(gr.created_at, now),
             &gr.agent,
             &gr.tool,
-            gr.conversation_id.as_deref().unwrap_or("-"),
-            &gr.created_by,
+            &scope,
         ]);
     }
     t.render(DEFAULT_WIDTH)
@@ -537,8 +547,8 @@ pub fn audit_table(entries: &[AuditEntry]) -> String {
         Column::fixed("TIME (UTC)"),
         Column::flex("ACTOR"),
         Column::fixed("ACTION"),
-        Column::flex("REQUEST/GRANT"),
-        Column::flex("DETAIL"),
+        Column::fixed("REQUEST/GRANT"),
+        Column::optional("DETAIL", 12),
     ]);
     for e in entries {
         let subject = e
@@ -547,7 +557,6 @@ pub fn audit_table(entries: &[AuditEntry]) -> String {
             .or(e.grant_id.as_deref())
             .unwrap_or("-");
         let detail: Vec<String> = [
-            e.outcome.clone(),
             e.scope.filter(|s| *s != Scope::Once).map(|s| s.to_string()),
             e.tool.clone(),
             e.agent.as_ref().map(|a| format!("from {a}")),
@@ -558,9 +567,13 @@ pub fn audit_table(entries: &[AuditEntry]) -> String {
         .collect();
         t.row([
             e.seq.to_string(),
-            e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            e.at.format("%m-%d %H:%M:%S").to_string(),
             e.actor.clone(),
-            e.action.clone(),
+            // "decided" alone says little: the outcome is the news.
+            match (e.action.as_str(), &e.outcome) {
+                ("decided", Some(o)) => o.clone(),
+                (a, _) => a.to_owned(),
+            },
             subject.to_owned(),
             detail.join(" "),
         ]);

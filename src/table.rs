@@ -8,24 +8,44 @@ use crate::sanitize;
 
 pub const DEFAULT_WIDTH: usize = 80;
 const GAP: &str = "  ";
+/// A flexible column never shrinks below this (its header is cut like any cell).
+const MIN_FLEX: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct Column {
     pub header: &'static str,
-    /// May be shrunk (down to its header's width) when the table is too wide.
+    /// May be shrunk (down to MIN_FLEX, header included) when the table is too wide.
     pub flex: bool,
+    /// Left out entirely when it would be shrunk below this width: a column of three-letter
+    /// stubs says nothing and takes room from the columns that do.
+    pub drop_below: Option<usize>,
 }
 
 impl Column {
+    /// Never cut (ids: a cut id cannot be used).
     pub const fn fixed(header: &'static str) -> Column {
         Column {
             header,
             flex: false,
+            drop_below: None,
         }
     }
 
     pub const fn flex(header: &'static str) -> Column {
-        Column { header, flex: true }
+        Column {
+            header,
+            flex: true,
+            drop_below: None,
+        }
+    }
+
+    /// Shrinks like `flex`, and is left out when narrower than `min` would remain.
+    pub const fn optional(header: &'static str, min: usize) -> Column {
+        Column {
+            header,
+            flex: true,
+            drop_below: Some(min),
+        }
     }
 }
 
@@ -80,7 +100,7 @@ impl Table {
                 .columns
                 .iter()
                 .enumerate()
-                .filter(|(i, c)| c.flex && w[*i] > c.header.width().max(1))
+                .filter(|(i, c)| c.flex && w[*i] > MIN_FLEX)
                 .max_by_key(|(i, _)| w[*i])
                 .map(|(i, _)| i);
             match widest {
@@ -93,6 +113,28 @@ impl Table {
 
     pub fn render(&self, width: usize) -> String {
         let w = self.widths(width);
+        let dropped: Vec<usize> = self
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| c.drop_below.is_some_and(|min| w[*i] < min))
+            .map(|(i, _)| i)
+            .collect();
+        if !dropped.is_empty() {
+            let keep = |i: &usize| !dropped.contains(i);
+            let narrower = Table {
+                columns: (0..self.columns.len())
+                    .filter(keep)
+                    .map(|i| self.columns[i].clone())
+                    .collect(),
+                rows: self
+                    .rows
+                    .iter()
+                    .map(|r| (0..r.len()).filter(keep).map(|i| r[i].clone()).collect())
+                    .collect(),
+            };
+            return narrower.render(width);
+        }
         let mut out = String::new();
         let headers: Vec<String> = self.columns.iter().map(|c| c.header.to_owned()).collect();
         for row in std::iter::once(&headers).chain(self.rows.iter()) {
@@ -173,6 +215,25 @@ mod tests {
         );
         assert!(out.contains("\\u{1b}[31mred"), "cells are sanitised");
         assert!(out.starts_with("ID"));
+    }
+
+    #[test]
+    fn optional_columns_give_way_to_the_others() {
+        let mut t = Table::new(vec![
+            Column::fixed("ID"),
+            Column::flex("TOOL"),
+            Column::optional("REASON", 10),
+        ]);
+        t.row([
+            "x".repeat(60).as_str(),
+            "order_tools.refund",
+            "damaged item, customer upset",
+        ]);
+        let out = t.render(80);
+        assert!(!out.contains("REASON"), "{out}");
+        assert!(out.contains("order_tools.refund"), "{out}");
+        t.row(["1", "2", "3"]);
+        assert!(t.render(200).contains("REASON"));
     }
 
     #[test]
