@@ -235,13 +235,22 @@ async fn work(
         sanitize::line(&req.id),
         sanitize::line(&shell_words(&a.command)),
     );
+    // One line when the backend goes away and one when it is back, not one per retry.
+    let mut told = false;
     let waited = filing::wait_final(client, &req.id, None, |n| match n {
-        WaitNote::Trouble { error, retry_in } => eprintln!(
-            "assent: lost the backend while waiting ({}); retrying in {:.1}s; the request stays filed",
-            sanitize::line(&error.to_string()),
-            retry_in.as_secs_f64()
-        ),
-        WaitNote::Recovered => eprintln!("assent: backend reachable again; still waiting"),
+        WaitNote::Trouble { error, retry_in } => {
+            tracing::warn!("wait failed ({error}); retrying in {retry_in:?}");
+            if !std::mem::replace(&mut told, true) {
+                eprintln!(
+                    "assent: lost the backend while waiting ({}); retrying until it is back; the request stays filed",
+                    sanitize::line(&error.to_string()),
+                );
+            }
+        }
+        WaitNote::Recovered => {
+            told = false;
+            eprintln!("assent: backend reachable again; still waiting");
+        }
     })
     .await;
     match waited {

@@ -1,11 +1,14 @@
 //! `assent hook claude-code`: a Claude Code command hook that routes permission
 //! prompts to human reviewers.
 //!
-//! Field names follow the Claude Code hooks reference (https://code.claude.com/docs/en/hooks,
-//! checked 2026 against the reference and its mirrors: the "Claude Code Hooks Events Tool"
-//! page of the claudetto wiki, the `claude_code` Elixir SDK's
-//! `ClaudeCode.Hook.Output.PermissionRequest`, the `coding_agent_hooks` crate's
-//! `PermissionDecision`, and /work/shared/CLAUDE_CODE_HOOKS.md):
+//! Field names follow the Claude Code hooks reference (https://code.claude.com/docs/en/hooks).
+//! The official page itself was not in the searchable corpus when this was written, so the
+//! names were checked against the brief's snapshot of it (/work/shared/CLAUDE_CODE_HOOKS.md)
+//! and against public material that mirrors or implements it, all of which agree:
+//! the claudetto wiki's "Claude Code Hooks Events Tool" page (github.com/xsyetopz/claudetto,
+//! a field-by-field table citing the Hooks Reference), the `claude_code` Elixir SDK's
+//! `ClaudeCode.Hook.Output.PermissionRequest` (hex.pm), the `coding_agent_hooks` crate's
+//! `PermissionDecision` (docs.rs), and the spybara.com history of code.claude.com/docs/en/hooks:
 //!
 //! - input (both events): `session_id`, `transcript_path`, `cwd`, `permission_mode`,
 //!   `hook_event_name`, `tool_name`, `tool_input`; PreToolUse adds `tool_use_id`;
