@@ -170,10 +170,28 @@ impl From<serde_json::Error> for StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path, sync: Synchronous) -> anyhow::Result<SqliteStore> {
-        let conn = Connection::open(path)
-            .with_context(|| format!("cannot open the database file {}", path.display()))?;
-        Self::init(conn, sync, true)
-            .with_context(|| format!("cannot use the database file {}", path.display()))
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            bail!(
+                "cannot open the database file {}: the directory {} does not exist; create \
+                 it, or pass another --db",
+                path.display(),
+                dir.display()
+            );
+        }
+        let conn = Connection::open(path).with_context(|| {
+            format!(
+                "cannot open the database file {} (is the directory writable?)",
+                path.display()
+            )
+        })?;
+        Self::init(conn, sync, true).with_context(|| {
+            format!(
+                "cannot use {} as the assent database (pass another --db)",
+                path.display()
+            )
+        })
     }
 
     /// A throwaway store that keeps nothing after the process ends.
