@@ -227,7 +227,7 @@ pub async fn start_with_store(
         .await
         .with_context(|| {
             format!(
-                "cannot listen on {}: is another server using it? pass another --listen",
+                "cannot listen on {} (if another server uses it, pass another --listen)",
                 cfg.listen
             )
         })?;
