@@ -22,7 +22,10 @@ pub enum Conn {
 #[derive(Debug, Clone)]
 pub enum Msg {
     Key(KeyEvent),
-    Resize { width: u16, height: u16 },
+    Resize {
+        width: u16,
+        height: u16,
+    },
     /// Once a second, and whenever the driver wants the clock moved: ages, expiry, timers.
     Tick(DateTime<Utc>),
     Conn(Conn),

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::layout;
-use super::state::{Local, State, outcome_words};
+use super::state::{Local, State, Tab, outcome_words};
 use super::text;
 use super::theme::Theme;
 use crate::protocol::{ApprovalRequest, Status};
@@ -62,8 +62,8 @@ impl DetailCache {
         let mut lines = Vec::new();
         let none = "—";
         field(&mut lines, "request", &req.id);
-        let status = if req.status.is_final() {
-            format!("{}: {}", req.status, outcome_words(req))
+        let status = if req.decision.is_some() {
+            outcome_words(req)
         } else {
             req.status.to_string()
         };
@@ -202,7 +202,7 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
     };
     let cols = usize::from(pane.width);
     let mut status_lines = vec![live_status(state, req, &theme, cols)];
-    if req.status == Status::Pending {
+    if req.status == Status::Pending && state.tab == Tab::Pending {
         let notify = state
             .selected_entry()
             .filter(|e| e.req.id == req.id)
@@ -214,7 +214,10 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
                 if notify { theme.warn() } else { theme.dim() },
             ),
             Span::styled(
-                format!(" ({} toggles)", state.keymap.label(super::keymap::Action::ToggleNotify)),
+                format!(
+                    " ({} toggles)",
+                    state.keymap.label(super::keymap::Action::ToggleNotify)
+                ),
                 theme.dim(),
             ),
         ]));
@@ -239,7 +242,12 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
         .collect();
     frame.render_widget(Paragraph::new(lines), area);
     if total > height && area.height > 0 {
-        let pos = format!(" {}-{}/{} ", scroll + 1, (scroll + height).min(total), total);
+        let pos = format!(
+            " {}-{}/{} ",
+            scroll + 1,
+            (scroll + height).min(total),
+            total
+        );
         let w = text::width(&pos) as u16;
         if w < pane.width {
             let r = Rect {
@@ -255,18 +263,17 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
 
 /// The first status line: where the request stands right now.
 fn live_status<'a>(state: &State, req: &ApprovalRequest, theme: &Theme, cols: usize) -> Line<'a> {
-    let entry = state.selected_entry().filter(|e| e.req.id == req.id);
+    let entry = state
+        .selected_entry()
+        .filter(|e| state.tab == Tab::Pending && e.req.id == req.id);
     let (text, style) = match entry.map(|e| &e.local) {
-        Some(Local::Sending { verdict, scope }) => (
-            format!(
-                "sending: {} ({})…",
-                verdict.outcome().as_str(),
-                scope.as_str()
-            ),
-            theme.busy(),
-        ),
+        Some(Local::Sending { verdict, scope }) => {
+            (super::queue::sending_words(*verdict, *scope), theme.busy())
+        }
         Some(Local::Failed { error }) => (format!("not sent: {error}"), theme.error()),
-        Some(Local::Ended { note, .. }) => (format!("{note}: can no longer be decided"), theme.warn()),
+        Some(Local::Ended { note, .. }) => {
+            (format!("{note}: can no longer be decided"), theme.warn())
+        }
         _ if req.status == Status::Pending => {
             let mut s = format!("pending for {}", text::age(req.created_at, state.now));
             match req.expires_at {
@@ -278,10 +285,7 @@ fn live_status<'a>(state: &State, req: &ApprovalRequest, theme: &Theme, cols: us
             }
             (s, theme.base())
         }
-        _ => (
-            format!("{}: {}", req.status, outcome_words(req)),
-            theme.dim(),
-        ),
+        _ => (outcome_words(req), theme.dim()),
     };
     Line::styled(text::fit(&text, cols), style)
 }
@@ -327,7 +331,11 @@ mod tests {
     fn reason_keeps_its_lines_and_escapes_controls() {
         let c = DetailCache::build(&req(json!({})));
         let texts: Vec<&str> = c.lines.iter().map(|l| l.text.as_str()).collect();
-        assert!(texts.iter().any(|t| t.starts_with("reason") && t.ends_with("line1")));
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("reason") && t.ends_with("line1"))
+        );
         assert!(texts.iter().any(|t| t.trim() == "line2\\u{1b}[31m"));
     }
 }

@@ -20,17 +20,16 @@ use crate::client::Client;
 /// Messages drained per redraw at most, so a burst of events cannot starve the screen.
 const BATCH: usize = 256;
 
-pub async fn run(
-    client: Client,
-    mut state: State,
-    settings: StreamSettings,
-) -> anyhow::Result<()> {
+pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(8);
-    let stream_task = tokio::spawn(stream::Task::new(client.clone(), settings, tx.clone(), cmd_rx).run());
+    let stream_task =
+        tokio::spawn(stream::Task::new(client.clone(), settings, tx.clone(), cmd_rx).run());
 
     let mut terminal = ratatui::try_init().map_err(|e| {
-        anyhow::anyhow!("cannot take over the terminal ({e}): run assent in an interactive terminal")
+        anyhow::anyhow!(
+            "cannot take over the terminal ({e}): run assent in an interactive terminal"
+        )
     })?;
     let result = async {
         let size = terminal.size()?;
@@ -116,7 +115,12 @@ fn run_effect(
             let (client, tx) = (client.clone(), tx.clone());
             tokio::spawn(async move {
                 let result = client.revoke(&id).await;
-                let _ = tx.send(Msg::Revoked { grant_id: id, result }).await;
+                let _ = tx
+                    .send(Msg::Revoked {
+                        grant_id: id,
+                        result,
+                    })
+                    .await;
             });
         }
     }

@@ -5,8 +5,13 @@ use crate::protocol::DecisionBody;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    SendDecision { id: String, body: DecisionBody },
-    RevokeGrant { id: String },
+    SendDecision {
+        id: String,
+        body: DecisionBody,
+    },
+    RevokeGrant {
+        id: String,
+    },
     /// Reload pending requests, history and grants.
     Refresh,
     Bell,

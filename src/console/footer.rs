@@ -19,9 +19,9 @@ pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
             let tool = state
                 .entries
                 .get(id)
-                .map(|e| text::fit(&sanitize::line(&e.req.tool), 24))
+                .map(|e| text::fit(&sanitize::line(&e.req.tool), cols / 4))
                 .unwrap_or_default();
-            let prompt = format!("Reason for rejecting {tool}: ");
+            let prompt = format!("Reject {tool}, reason: ");
             input_line(frame, status, &theme, &prompt, input);
         }
         Mode::Filter { input } => input_line(frame, status, &theme, "Filter: ", input),
@@ -52,15 +52,22 @@ pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), keys);
 }
 
-fn input_line(frame: &mut Frame, area: Rect, theme: &Theme, prompt: &str, input: &tui_input::Input) {
-    let prompt = text::fit(prompt, usize::from(area.width) / 2);
+fn input_line(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    prompt: &str,
+    input: &tui_input::Input,
+) {
+    let prompt = if text::width(prompt) > usize::from(area.width) / 2 {
+        "Reason: ".to_owned()
+    } else {
+        prompt.to_owned()
+    };
     let pw = text::width(&prompt) as u16;
     let room = area.width.saturating_sub(pw).saturating_sub(1);
     let scroll = input.visual_scroll(usize::from(room));
-    let shown: String = sanitize::line(input.value())
-        .chars()
-        .skip(scroll)
-        .collect();
+    let shown: String = sanitize::line(input.value()).chars().skip(scroll).collect();
     let line = Line::from(vec![
         Span::styled(prompt, theme.key()),
         Span::raw(text::fit(&shown, usize::from(room))),
@@ -68,10 +75,7 @@ fn input_line(frame: &mut Frame, area: Rect, theme: &Theme, prompt: &str, input:
     frame.render_widget(Paragraph::new(line), area);
     let cursor = input.visual_cursor().saturating_sub(scroll) as u16;
     if area.height > 0 {
-        frame.set_cursor_position(Position::new(
-            area.x + pw + cursor.min(room),
-            area.y,
-        ));
+        frame.set_cursor_position(Position::new(area.x + pw + cursor.min(room), area.y));
     }
 }
 
@@ -81,14 +85,42 @@ fn hints(state: &State) -> Vec<(String, String)> {
     let k = |a: Action| km.label(a);
     let pair = |a: Action, what: &str| (k(a), what.to_owned());
     match &state.mode {
-        Mode::Confirm(_) => vec![("y".into(), "confirm".into()), ("any other key".into(), "cancel".into())],
-        Mode::Reason { .. } => vec![("Enter".into(), "reject".into()), ("Esc".into(), "cancel".into())],
-        Mode::Filter { .. } => vec![("Enter".into(), "keep filter".into()), ("Esc".into(), "clear".into())],
-        Mode::Help { .. } => vec![("j/k".into(), "scroll".into()), ("any other key".into(), "close".into())],
+        Mode::Confirm(_) => vec![
+            ("y".into(), "confirm".into()),
+            ("any other key".into(), "cancel".into()),
+        ],
+        Mode::Reason { .. } => vec![
+            ("Enter".into(), "reject".into()),
+            ("Esc".into(), "cancel".into()),
+        ],
+        Mode::Filter { .. } => vec![
+            ("Enter".into(), "keep filter".into()),
+            ("Esc".into(), "clear".into()),
+        ],
+        Mode::Help { .. } => vec![
+            ("j/k".into(), "scroll".into()),
+            ("any other key".into(), "close".into()),
+        ],
         Mode::Detail | Mode::Normal => {
             let mut v = Vec::new();
             let detail = matches!(state.mode, Mode::Detail);
-            if state.tab == Tab::Pending && state.selected.is_some() {
+            let narrow = state.width < 70;
+            if state.tab == Tab::Pending && state.selected.is_some() && narrow {
+                let notify = state.selected_entry().is_some_and(|e| e.notify);
+                let decide = [
+                    Action::ApproveOnce,
+                    Action::ApproveConversation,
+                    Action::ApproveAlways,
+                    Action::Reject,
+                ]
+                .map(k)
+                .join(" ");
+                v.push((decide, "decide".to_owned()));
+                v.push((
+                    k(Action::ToggleNotify),
+                    format!("notify:{}", if notify { "on" } else { "off" }),
+                ));
+            } else if state.tab == Tab::Pending && state.selected.is_some() {
                 let notify = state.selected_entry().is_some_and(|e| e.notify);
                 v.push(pair(Action::ApproveOnce, "approve"));
                 v.push(pair(Action::ApproveConversation, "conversation"));
@@ -102,6 +134,8 @@ fn hints(state: &State) -> Vec<(String, String)> {
             if state.tab == Tab::Grants && state.grant_selected.is_some() {
                 v.push(pair(Action::Revoke, "revoke"));
             }
+            // Help comes early: when the line is cut, `?` still shows where every key is.
+            v.push(pair(Action::Help, "help"));
             if detail {
                 v.push(pair(Action::Back, "back"));
                 v.push(("j/k".into(), "scroll".into()));
@@ -113,7 +147,6 @@ fn hints(state: &State) -> Vec<(String, String)> {
                 v.push(pair(Action::Filter, "filter"));
                 v.push(pair(Action::CycleSort, "sort"));
             }
-            v.push(pair(Action::Help, "help"));
             v.push(pair(Action::Quit, "quit"));
             v
         }

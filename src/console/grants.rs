@@ -27,14 +27,32 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     }
     let medium = area.width >= 60;
     let mut cols = vec![
-        Col { title: "SCOPE", width: 12 },
-        Col { title: "TOOL", width: 0 },
-        Col { title: "AGENT", width: 14 },
+        Col {
+            title: "SCOPE",
+            width: 12,
+        },
+        Col {
+            title: "TOOL",
+            width: 0,
+        },
+        Col {
+            title: "AGENT",
+            width: 14,
+        },
     ];
     if medium {
-        cols.push(Col { title: "CONVERSATION", width: 0 });
-        cols.push(Col { title: "BY", width: 12 });
-        cols.push(Col { title: "AGE", width: 4 });
+        cols.push(Col {
+            title: "CONVERSATION",
+            width: 0,
+        });
+        cols.push(Col {
+            title: "BY",
+            width: 12,
+        });
+        cols.push(Col {
+            title: "AGE",
+            width: 4,
+        });
     }
     let rows: Vec<Vec<Cell>> = state
         .grants

@@ -27,13 +27,14 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
         Conn::Retrying { .. } => theme.error(),
     };
     let backend = sanitize::line(&state.backend).into_owned();
+    // Connection state first: on a narrow terminal it is the part that must show.
     let line1 = Line::from(vec![
         Span::styled("assent ", theme.title()),
-        Span::styled(text::fit(&backend, cols / 2), theme.base()),
+        Span::styled(mode, mode_style),
         Span::styled(" · ", theme.dim()),
         Span::styled(text::fit(&who, 24), theme.base()),
         Span::styled(" · ", theme.dim()),
-        Span::styled(mode, mode_style),
+        Span::styled(text::fit(&backend, cols / 2), theme.base()),
     ]);
     let pending = state.pending_count();
     let counts = format!(

@@ -16,8 +16,14 @@ pub fn lines(state: &State) -> Vec<(String, &'static str)> {
         .iter()
         .map(|(a, _)| (state.keymap.labels(*a), a.description()))
         .collect();
-    v.push(("y".to_owned(), "in a confirmation: confirm (any other key cancels)"));
-    v.push(("Enter / Esc".to_owned(), "in the reason or filter input: send / cancel"));
+    v.push((
+        "y".to_owned(),
+        "in a confirmation: confirm (any other key cancels)",
+    ));
+    v.push((
+        "Enter / Esc".to_owned(),
+        "in the reason or filter input: send / cancel",
+    ));
     v
 }
 

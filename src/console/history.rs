@@ -27,20 +27,44 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let medium = w >= 60;
     let wide = w >= 100;
     let mut cols = vec![
-        Col { title: "WHEN", width: 4 },
-        Col { title: "STATUS", width: 9 },
+        Col {
+            title: "WHEN",
+            width: 4,
+        },
+        Col {
+            title: "STATUS",
+            width: 9,
+        },
     ];
     if medium {
-        cols.push(Col { title: "SCOPE", width: 12 });
+        cols.push(Col {
+            title: "SCOPE",
+            width: 12,
+        });
     }
-    cols.push(Col { title: "TOOL", width: 0 });
+    cols.push(Col {
+        title: "TOOL",
+        width: 0,
+    });
     if medium {
-        cols.push(Col { title: "AGENT", width: 14 });
-        cols.push(Col { title: "BY", width: 12 });
+        cols.push(Col {
+            title: "AGENT",
+            width: 14,
+        });
+        cols.push(Col {
+            title: "BY",
+            width: 12,
+        });
     }
     if wide {
-        cols.push(Col { title: "NOTIFY", width: 6 });
-        cols.push(Col { title: "REASON", width: 0 });
+        cols.push(Col {
+            title: "NOTIFY",
+            width: 6,
+        });
+        cols.push(Col {
+            title: "REASON",
+            width: 0,
+        });
     }
     let rows: Vec<Vec<Cell>> = state
         .history_order
@@ -48,7 +72,10 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         .filter_map(|&i| state.history.get(i))
         .map(|r| {
             let d = r.decision.as_ref();
-            let when = d.map(|d| d.decided_at).or(r.expires_at).unwrap_or(r.created_at);
+            let when = d
+                .map(|d| d.decided_at)
+                .or(r.expires_at.filter(|_| r.status == Status::Expired))
+                .unwrap_or(r.created_at);
             let style = match (r.status, d.map(|d| d.outcome)) {
                 (_, Some(Outcome::Approved)) => theme.ok(),
                 (_, Some(Outcome::Rejected)) => theme.error(),

@@ -394,7 +394,11 @@ mod tests {
                 KeyModifiers::NONE,
                 Action::ApproveConversation,
             ),
-            (KeyCode::Char('A'), KeyModifiers::SHIFT, Action::ApproveAlways),
+            (
+                KeyCode::Char('A'),
+                KeyModifiers::SHIFT,
+                Action::ApproveAlways,
+            ),
             (KeyCode::Char('r'), KeyModifiers::NONE, Action::Reject),
             (KeyCode::Char('n'), KeyModifiers::NONE, Action::ToggleNotify),
             (KeyCode::Char('j'), KeyModifiers::NONE, Action::Down),
@@ -408,7 +412,10 @@ mod tests {
         for (code, mods, want) in cases {
             assert_eq!(km.action_for(&ev(code, mods)), Some(want), "{code:?}");
         }
-        assert_eq!(km.action_for(&ev(KeyCode::Char('x'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            km.action_for(&ev(KeyCode::Char('x'), KeyModifiers::NONE)),
+            None
+        );
     }
 
     #[test]

@@ -74,7 +74,12 @@ pub fn areas(area: Rect, detail_view: bool, has_detail: bool) -> Areas {
                 .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
                 .split(body);
             a.list = cols[0];
-            a.detail = Some(cols[1]);
+            let d = cols[1];
+            a.detail = Some(Rect {
+                x: d.x.saturating_add(1),
+                width: d.width.saturating_sub(1),
+                ..d
+            });
         }
         Placement::Below => {
             let parts = Layout::default()

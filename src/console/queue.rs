@@ -9,6 +9,7 @@ use super::state::{Local, State};
 use super::table::{self, Cell, Col};
 use super::text;
 use super::theme::Theme;
+use crate::protocol::{Scope, Verdict};
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
@@ -24,7 +25,8 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             "No pending request matches the filter (Esc clears it)."
         };
         frame.render_widget(
-            Paragraph::new(Line::styled(msg, theme.dim())).wrap(ratatui::widgets::Wrap { trim: true }),
+            Paragraph::new(Line::styled(msg, theme.dim()))
+                .wrap(ratatui::widgets::Wrap { trim: true }),
             area,
         );
         return;
@@ -32,21 +34,49 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let w = usize::from(area.width);
     let wide = w >= 100;
     let medium = w >= 60;
+    let with_reason = w >= 80;
     let mut cols = vec![
-        Col { title: "AGE", width: 4 },
-        Col { title: "TOOL", width: if medium { 22 } else { 14 } },
+        Col {
+            title: "AGE",
+            width: 4,
+        },
+        Col {
+            title: "TOOL",
+            width: if wide {
+                24
+            } else if medium {
+                20
+            } else {
+                14
+            },
+        },
     ];
     if medium {
-        cols.push(Col { title: "AGENT", width: 14 });
+        cols.push(Col {
+            title: "AGENT",
+            width: if wide { 14 } else { 12 },
+        });
     }
-    cols.push(Col { title: "PARAMS", width: 0 });
-    if wide {
-        cols.push(Col { title: "REASON", width: 0 });
+    cols.push(Col {
+        title: "PARAMS",
+        width: 0,
+    });
+    if with_reason {
+        cols.push(Col {
+            title: "REASON",
+            width: 0,
+        });
     }
     if medium {
-        cols.push(Col { title: "RISK", width: 8 });
+        cols.push(Col {
+            title: "RISK",
+            width: 8,
+        });
     }
-    cols.push(Col { title: "LEFT", width: 5 });
+    cols.push(Col {
+        title: "LEFT",
+        width: 5,
+    });
 
     let rows: Vec<Vec<Cell>> = state
         .order
@@ -62,10 +92,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             };
             let (summary, sstyle) = match &e.local {
                 Local::Idle => (e.summary.clone(), theme.base()),
-                Local::Sending { verdict, scope } => (
-                    format!("sending {} ({})…", verdict.outcome().as_str(), scope.as_str()),
-                    theme.busy(),
-                ),
+                Local::Sending { verdict, scope } => {
+                    (sending_words(*verdict, *scope), theme.busy())
+                }
                 Local::Failed { error } => (format!("! not sent: {error}"), theme.error()),
                 Local::Ended { note, .. } => (format!("✗ {note}"), theme.warn()),
             };
@@ -79,7 +108,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 row.push((sanitize::line(&r.agent).into_owned(), base));
             }
             row.push((summary, sstyle));
-            if wide {
+            if with_reason {
                 let reason = r.reason.as_deref().map(sanitize::line).unwrap_or_default();
                 row.push((reason.into_owned(), theme.dim()));
             }
@@ -89,7 +118,10 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     theme.risk(r.risk),
                 ));
             }
-            row.push((left_text, theme.expiry(r.expires_at.map(|_| left.unwrap_or(0)))));
+            row.push((
+                left_text,
+                theme.expiry(r.expires_at.map(|_| left.unwrap_or(0))),
+            ));
             row
         })
         .collect();
@@ -102,4 +134,14 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         theme.label(),
         theme.selected(),
     );
+}
+
+/// What an in-flight row says.
+pub fn sending_words(verdict: Verdict, scope: Scope) -> String {
+    match (verdict, scope) {
+        (Verdict::Reject, _) => "rejecting…".to_owned(),
+        (Verdict::Approve, Scope::Once) => "approving once…".to_owned(),
+        (Verdict::Approve, Scope::Conversation) => "approving for the conversation…".to_owned(),
+        (Verdict::Approve, Scope::Always) => "approving always…".to_owned(),
+    }
 }

@@ -107,11 +107,19 @@ impl Mode {
 pub enum Local {
     Idle,
     /// A decision is on its way to the backend.
-    Sending { verdict: Verdict, scope: Scope },
+    Sending {
+        verdict: Verdict,
+        scope: Scope,
+    },
     /// The last decision could not be delivered; the row stays and may be decided again.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     /// No longer decidable (expired, cancelled, decided elsewhere); leaves after a while.
-    Ended { since: DateTime<Utc>, note: String },
+    Ended {
+        since: DateTime<Utc>,
+        note: String,
+    },
 }
 
 /// A pending request in the queue, with what the console derived from it once.
@@ -273,11 +281,7 @@ impl State {
     }
 
     pub fn areas(&self) -> layout::Areas {
-        layout::areas(
-            self.area(),
-            self.mode.is_detail(),
-            self.tab != Tab::Grants,
-        )
+        layout::areas(self.area(), self.mode.is_detail(), self.tab != Tab::Grants)
     }
 
     /// Pending requests still decidable or on screen.
@@ -342,9 +346,8 @@ impl State {
             .filter(|e| matches_filter(&e.req, Some(&e.haystack), &filter))
             .collect();
         match self.sort {
-            SortKey::Age => order.sort_by(|a, b| {
-                (a.req.created_at, &a.req.id).cmp(&(b.req.created_at, &b.req.id))
-            }),
+            SortKey::Age => order
+                .sort_by(|a, b| (a.req.created_at, &a.req.id).cmp(&(b.req.created_at, &b.req.id))),
             SortKey::Risk => order.sort_by(|a, b| {
                 b.req
                     .risk
@@ -352,8 +355,16 @@ impl State {
                     .then((a.req.created_at, &a.req.id).cmp(&(b.req.created_at, &b.req.id)))
             }),
             SortKey::Expiry => order.sort_by(|a, b| {
-                let ka = (a.req.expires_at.is_none(), a.req.expires_at, a.req.created_at);
-                let kb = (b.req.expires_at.is_none(), b.req.expires_at, b.req.created_at);
+                let ka = (
+                    a.req.expires_at.is_none(),
+                    a.req.expires_at,
+                    a.req.created_at,
+                );
+                let kb = (
+                    b.req.expires_at.is_none(),
+                    b.req.expires_at,
+                    b.req.created_at,
+                );
                 ka.cmp(&kb).then(a.req.id.cmp(&b.req.id))
             }),
         }
@@ -373,11 +384,8 @@ impl State {
             .iter()
             .filter_map(|&i| self.history.get(i).map(|r| r.id.clone()))
             .collect();
-        (self.history_selected, self.history_index) = keep_selection(
-            self.history_selected.take(),
-            self.history_index,
-            &hist_ids,
-        );
+        (self.history_selected, self.history_index) =
+            keep_selection(self.history_selected.take(), self.history_index, &hist_ids);
 
         let grant_ids: Vec<String> = self.grants.iter().map(|g| g.id.clone()).collect();
         (self.grant_selected, self.grant_index) =
@@ -521,9 +529,18 @@ mod tests {
     #[test]
     fn selection_falls_back_to_same_position() {
         let ids: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(keep_selection(Some("b".into()), 0, &ids), (Some("b".into()), 1));
-        assert_eq!(keep_selection(Some("x".into()), 1, &ids), (Some("b".into()), 1));
-        assert_eq!(keep_selection(Some("x".into()), 9, &ids), (Some("c".into()), 2));
+        assert_eq!(
+            keep_selection(Some("b".into()), 0, &ids),
+            (Some("b".into()), 1)
+        );
+        assert_eq!(
+            keep_selection(Some("x".into()), 1, &ids),
+            (Some("b".into()), 1)
+        );
+        assert_eq!(
+            keep_selection(Some("x".into()), 9, &ids),
+            (Some("c".into()), 2)
+        );
         assert_eq!(keep_selection(None, 0, &[]), (None, 0));
     }
 }

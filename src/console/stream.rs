@@ -57,8 +57,9 @@ pub fn describe(e: &ClientError, has_token: bool) -> String {
         Some(401) => "the backend rejected the token (401): check ASSENT_TOKEN or [console] \
                       token_file"
             .to_owned(),
-        Some(403) => "the token is not a reviewer's (403): use a reviewer or admin token"
-            .to_owned(),
+        Some(403) => {
+            "the token is not a reviewer's (403): use a reviewer or admin token".to_owned()
+        }
         _ => e.to_string(),
     }
 }
@@ -197,13 +198,12 @@ impl Task {
 
     /// Reads events until the stream ends (false) or a refresh is asked for (true).
     async fn stream(&mut self, resp: reqwest::Response) -> Result<bool, Closed> {
-        let bytes = tokio_stream::StreamExt::timeout(resp.bytes_stream(), STREAM_IDLE).map(|r| {
-            match r {
+        let bytes =
+            tokio_stream::StreamExt::timeout(resp.bytes_stream(), STREAM_IDLE).map(|r| match r {
                 Ok(Ok(b)) => Ok(b),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("no data for {} s", STREAM_IDLE.as_secs())),
-            }
-        });
+            });
         let mut events = Box::pin(bytes.eventsource());
         loop {
             tokio::select! {
@@ -238,9 +238,12 @@ impl Task {
     /// streaming failed, until it is time to try streaming again.
     async fn poll(&mut self, why: Option<String>) -> Result<(), Closed> {
         let fallback = self.settings.transport == Transport::Sse;
-        let until = self.poll_until.unwrap_or_else(|| Instant::now() + POLL_FALLBACK);
+        let until = self
+            .poll_until
+            .unwrap_or_else(|| Instant::now() + POLL_FALLBACK);
         let why = why.or_else(|| fallback.then(|| "the event stream keeps failing".to_owned()));
-        self.send(Msg::Conn(Conn::Polling { why: why.clone() })).await?;
+        self.send(Msg::Conn(Conn::Polling { why: why.clone() }))
+            .await?;
         loop {
             tokio::select! {
                 cmd = self.cmds.recv() => match cmd {

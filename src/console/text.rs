@@ -182,7 +182,11 @@ pub fn summary(params: &Value) -> String {
             });
             for k in keys.into_iter().take(6) {
                 let v = &map[k.as_str()];
-                parts.push(format!("{}={}", fit(&sanitize::line(k), 24), short_value(v)));
+                parts.push(format!(
+                    "{}={}",
+                    fit(&sanitize::line(k), 24),
+                    short_value(v)
+                ));
             }
             if map.len() > 6 {
                 parts.push(format!("(+{} more)", map.len() - 6));
@@ -214,7 +218,10 @@ mod tests {
         assert!(width(&fit("東京タワー", 5)) <= 5);
         assert_eq!(fit("abc", 3), "abc");
         assert_eq!(fit("abcd", 3), "ab…");
-        assert_eq!(fit("e\u{301}e\u{301}e\u{301}", 3), "e\u{301}e\u{301}e\u{301}");
+        assert_eq!(
+            fit("e\u{301}e\u{301}e\u{301}", 3),
+            "e\u{301}e\u{301}e\u{301}"
+        );
     }
 
     #[test]
@@ -231,7 +238,10 @@ mod tests {
     fn wrapping_handles_wide_characters() {
         let s = "ab東京cd";
         assert_eq!(wrapped_rows(s, false, 3), 4);
-        assert_eq!(wrapped_slice(s, false, 3, 0, 10), vec!["ab", "東", "京c", "d"]);
+        assert_eq!(
+            wrapped_slice(s, false, 3, 0, 10),
+            vec!["ab", "東", "京c", "d"]
+        );
         assert_eq!(wrapped_slice(s, false, 3, 2, 1), vec!["京c"]);
         assert_eq!(wrapped_slice("abcdefg", true, 3, 1, 5), vec!["def", "g"]);
         assert_eq!(wrapped_rows("", true, 3), 1);

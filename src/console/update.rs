@@ -10,9 +10,7 @@ use super::effect::Effect;
 use super::keymap::Action;
 use super::state::{Confirm, Entry, LINGER_SECS, Level, Local, Mode, State, Tab, outcome_words};
 use crate::client::ClientError;
-use crate::protocol::{
-    ApprovalRequest, DecisionBody, Event, EventKind, Scope, Status, Verdict,
-};
+use crate::protocol::{ApprovalRequest, DecisionBody, Event, EventKind, Scope, Status, Verdict};
 use crate::sanitize;
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
@@ -30,7 +28,9 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::History(list) => on_history(state, list),
         Msg::Grants(grants) => {
             state.grants = grants.into_iter().filter(|g| g.is_active()).collect();
-            state.grants.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            state
+                .grants
+                .sort_by_key(|g| std::cmp::Reverse(g.created_at));
         }
         Msg::Event(ev) => on_event(state, *ev, &mut fx),
         Msg::Decided { id, result } => on_decided(state, id, result),
@@ -49,7 +49,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             }
             Err(e) => state.say(
                 Level::Error,
-                format!("Could not revoke the grant: {}", sanitize::line(&e.to_string())),
+                format!(
+                    "Could not revoke the grant: {}",
+                    sanitize::line(&e.to_string())
+                ),
             ),
         },
     }
@@ -222,11 +225,7 @@ fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, Cli
                     sanitize::line(&req.tool),
                     outcome_words(&req)
                 ),
-                None => format!(
-                    "Too late: {} ({})",
-                    note,
-                    sanitize::line(&message)
-                ),
+                None => format!("Too late: {} ({})", note, sanitize::line(&message)),
             };
             state.say(Level::Error, text);
             if let Some(e) = state.entries.get_mut(&id) {
@@ -243,7 +242,10 @@ fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, Cli
             ..
         }) => {
             let note = "no longer exists on the backend".to_owned();
-            state.say(Level::Error, format!("Not decided: {}", sanitize::line(&message)));
+            state.say(
+                Level::Error,
+                format!("Not decided: {}", sanitize::line(&message)),
+            );
             if let Some(e) = state.entries.get_mut(&id) {
                 e.local = Local::Ended { since: now, note };
             }
@@ -321,7 +323,11 @@ fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                         scroll: scroll.saturating_sub(1),
                     }
                 }
-                Some(Action::PageDown) => state.mode = Mode::Help { scroll: scroll + 10 },
+                Some(Action::PageDown) => {
+                    state.mode = Mode::Help {
+                        scroll: scroll + 10,
+                    }
+                }
                 Some(Action::PageUp) => {
                     state.mode = Mode::Help {
                         scroll: scroll.saturating_sub(10),
@@ -422,7 +428,10 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         Action::Revoke => {
             if state.tab != Tab::Grants {
-                state.say(Level::Warn, "Revoke works on the Grants tab (Tab to switch)");
+                state.say(
+                    Level::Warn,
+                    "Revoke works on the Grants tab (Tab to switch)",
+                );
             } else if let Some(g) = state.selected_grant() {
                 state.mode = Mode::Confirm(Confirm::Revoke {
                     grant_id: g.id.clone(),
@@ -432,8 +441,10 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             }
         }
         Action::ToggleNotify => {
-            if let Some(id) = decidable(state) {
-                if let Some(e) = state.entries.get_mut(&id) {
+            if let Some(id) = decidable(state)
+                && let Some(e) = state.entries.get_mut(&id)
+            {
+                {
                     e.notify = !e.notify;
                     let on = e.notify;
                     state.say(
@@ -518,7 +529,10 @@ fn check_decidable(state: &mut State, id: &str) -> bool {
     }
     match &e.local {
         Local::Sending { .. } => {
-            state.say(Level::Warn, "A decision on this request is already on its way");
+            state.say(
+                Level::Warn,
+                "A decision on this request is already on its way",
+            );
             false
         }
         Local::Ended { note, .. } => {
