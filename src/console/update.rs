@@ -444,18 +444,16 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             if let Some(id) = decidable(state)
                 && let Some(e) = state.entries.get_mut(&id)
             {
-                {
-                    e.notify = !e.notify;
-                    let on = e.notify;
-                    state.say(
-                        Level::Info,
-                        if on {
-                            "The agent will be notified of this decision"
-                        } else {
-                            "The agent will not be notified of this decision"
-                        },
-                    );
-                }
+                e.notify = !e.notify;
+                let on = e.notify;
+                state.say(
+                    Level::Info,
+                    if on {
+                        "The agent will be notified of this decision"
+                    } else {
+                        "The agent will not be notified of this decision"
+                    },
+                );
             }
         }
         Action::ApproveOnce => {
