@@ -26,7 +26,7 @@ pub fn question(state: &State, c: &Confirm) -> (String, String) {
             (
                 " Always approve? ".to_owned(),
                 format!(
-                    "Approve this call and every future `{tool}` call from `{agent}`, without asking again?"
+                    "every future `{tool}` call from `{agent}`\nwill be approved without asking (this one included)."
                 ),
             )
         }
@@ -41,7 +41,7 @@ pub fn question(state: &State, c: &Confirm) -> (String, String) {
                         None => "in every conversation".to_owned(),
                     };
                     format!(
-                        "`{}` calls from `{}` {scope} will need approval again.",
+                        "`{}` calls from `{}` {scope}\nwill need approval again.",
                         sanitize::line(&g.tool),
                         sanitize::line(&g.agent)
                     )
@@ -55,8 +55,8 @@ pub fn question(state: &State, c: &Confirm) -> (String, String) {
 pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) {
     let theme = Theme::new(state.no_color);
     let area = frame.area();
-    let w = area.width.min(64);
-    let h = area.height.min(7);
+    let w = area.width.min(72);
+    let h = area.height.min(8);
     let r = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
@@ -69,14 +69,14 @@ pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) {
         .borders(Borders::ALL)
         .border_style(theme.warn())
         .title(Span::styled(title, theme.warn()));
-    let text = vec![
-        Line::raw(q),
+    let mut text: Vec<Line> = q.lines().map(|l| Line::raw(l.to_owned())).collect();
+    text.extend([
         Line::raw(""),
         Line::from(vec![
             Span::styled("y", theme.key()),
             Span::raw(" confirms, any other key cancels"),
         ]),
-    ];
+    ]);
     frame.render_widget(
         Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
         r,
