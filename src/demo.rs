@@ -241,7 +241,7 @@ impl Agent {
                 let cents = *self.rng.pick(&[1250u64, 4999, 12000, 25000, 89900, 480000]);
                 let (name, email) = *self.rng.pick(&CUSTOMERS);
                 let order = format!("A-{}", 1000 + self.rng.below(9000));
-                let amount = cents as f64 / 100.0;
+                let amount = format!("{}.{:02}", cents / 100, cents % 100);
                 let risk = match cents {
                     c if c < 5000 => Risk::Low,
                     c if c < 50000 => Risk::Medium,
@@ -429,7 +429,7 @@ impl Agent {
                         "to": done.params.pointer("/customer/email").cloned().unwrap_or(Value::Null),
                         "subject": "Your refund has been issued",
                         "body": format!("Hello,\n\nwe have refunded {} EUR for order {}.\n\nBest regards",
-                            done.params.get("amount").cloned().unwrap_or(Value::Null),
+                            done.params.get("amount").and_then(Value::as_str).unwrap_or("the full amount"),
                             done.params.get("order_id").and_then(Value::as_str).unwrap_or("?")),
                     }),
                     "Tell the customer the refund went through",

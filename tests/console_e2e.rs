@@ -389,3 +389,27 @@ async fn injected_escapes_are_shown_and_new_arrivals_ring_and_keep_the_cursor() 
     c.wait_for("Pending 1").await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeps_trying_through_a_backend_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let l = listen.clone();
+    let server = TestServer::start_configured(move |c| c.listen = l).await;
+    let c = Console::spawn(&server.url, ALICE, 100, 30, "");
+    c.wait_for("live").await;
+    server.shutdown().await;
+    c.wait_for("reconnecting in").await;
+    c.wait_for("cannot reach the backend").await;
+    // A new backend on the same address (a fresh, empty store: its event log starts over).
+    let l = listen.clone();
+    let server = TestServer::start_configured(move |c| c.listen = l).await;
+    c.wait_for("live").await;
+    file(&server, &new_request("after.restart", "agent1")).await;
+    c.wait_for("after.restart").await;
+    server.shutdown().await;
+}

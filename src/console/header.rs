@@ -38,7 +38,7 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
     ]);
     let pending = state.pending_count();
     let counts = format!(
-        "{pending} pending{} · {} grants · sort: {}",
+        "{pending} pending{} · {} grant{} · sort: {}",
         if state.filter.is_empty() {
             String::new()
         } else {
@@ -49,6 +49,7 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
             )
         },
         state.grants.len(),
+        if state.grants.len() == 1 { "" } else { "s" },
         state.sort.as_str()
     );
     let line2 = match error {

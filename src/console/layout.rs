@@ -71,7 +71,7 @@ pub fn areas(area: Rect, detail_view: bool, has_detail: bool) -> Areas {
         Placement::Side => {
             let cols = Layout::default()
                 .direction(Direction::Horizontal)
-                .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .constraints([Constraint::Percentage(60), Constraint::Percentage(40)])
                 .split(body);
             a.list = cols[0];
             let d = cols[1];

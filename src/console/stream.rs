@@ -111,47 +111,30 @@ impl Task {
 
     async fn run_inner(&mut self) -> Result<(), Closed> {
         loop {
-            let session = self.open_with_backoff().await?;
-            match session {
+            match self.open_with_backoff().await? {
                 Session::Poll { why } => self.poll(why).await?,
                 Session::Stream { resp } => {
-                    let mut resp = resp;
-                    loop {
-                        let started = Instant::now();
-                        let refresh = self.stream(resp).await?;
-                        if refresh {
-                            break;
-                        }
-                        if started.elapsed() < SHORT_LIVED {
-                            self.short_streams += 1;
-                        } else {
-                            self.short_streams = 0;
-                        }
-                        if self.short_streams >= MAX_SHORT_STREAMS {
-                            self.short_streams = 0;
-                            self.poll_until = Some(Instant::now() + POLL_FALLBACK);
-                            break;
-                        }
-                        // Resume where the stream broke; nothing to re-list if it works.
-                        let wait = Duration::from_millis(500);
-                        self.send(Msg::Conn(Conn::Retrying {
-                            at: chrono::Utc::now()
-                                + chrono::Duration::from_std(wait).unwrap_or_default(),
-                            error: "the event stream dropped".to_owned(),
-                        }))
-                        .await?;
-                        tokio::time::sleep(wait).await;
-                        match self.client.events(Some(self.seq)).await {
-                            Ok(r) => {
-                                self.send(Msg::Conn(Conn::Live)).await?;
-                                resp = r;
-                            }
-                            Err(e) => {
-                                tracing::info!("resuming the event stream failed: {e}");
-                                break;
-                            }
-                        }
+                    let started = Instant::now();
+                    if self.stream(resp).await? {
+                        continue; // a refresh: list again and reopen
                     }
+                    if started.elapsed() < SHORT_LIVED {
+                        self.short_streams += 1;
+                    } else {
+                        self.short_streams = 0;
+                    }
+                    if self.short_streams >= MAX_SHORT_STREAMS {
+                        self.short_streams = 0;
+                        self.poll_until = Some(Instant::now() + POLL_FALLBACK);
+                    }
+                    // Reconnecting lists again and streams from the new list's sequence
+                    // number (sent as Last-Event-ID): nothing is missed even when the
+                    // backend restarted with a fresh event log.
+                    self.send(Msg::Conn(Conn::Retrying {
+                        at: chrono::Utc::now(),
+                        error: "the event stream dropped".to_owned(),
+                    }))
+                    .await?;
                 }
             }
         }
