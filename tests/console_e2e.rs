@@ -44,6 +44,19 @@ struct Console {
 impl Console {
     /// `assent --config <empty or given> console` on `url` with `token`, in a cols x rows pty.
     fn spawn(url: &str, token: &str, cols: u16, rows: u16, config: &str) -> Console {
+        let env = [("ASSENT_URL", url), ("ASSENT_TOKEN", token)];
+        Console::spawn_with(&["console"], &env, cols, rows, config)
+    }
+
+    /// `assent --config <file holding config> ARGS...` with only `env` (and HOME, TERM and
+    /// a log dir) in its environment.
+    fn spawn_with(
+        args: &[&str],
+        env: &[(&str, &str)],
+        cols: u16,
+        rows: u16,
+        config: &str,
+    ) -> Console {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.toml");
         std::fs::write(&cfg, config).unwrap();
@@ -56,10 +69,12 @@ impl Console {
             })
             .unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_assent"));
-        cmd.args(["--config", cfg.to_str().unwrap(), "console"]);
+        cmd.args(["--config", cfg.to_str().unwrap()]);
+        cmd.args(args);
         cmd.env_clear();
-        cmd.env("ASSENT_URL", url);
-        cmd.env("ASSENT_TOKEN", token);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.env("ASSENT_LOG_DIR", dir.path());
         cmd.env("ASSENT_LOG", "debug");
         cmd.env("HOME", dir.path());
@@ -412,4 +427,17 @@ async fn keeps_trying_through_a_backend_restart() {
     file(&server, &new_request("after.restart", "agent1")).await;
     c.wait_for("after.restart").await;
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_the_whole_product_and_quitting_ends_it() {
+    let mut c = Console::spawn_with(&["demo", "--pace", "1"], &[], 140, 30, "");
+    c.wait_for("live").await;
+    // Several simulated agents file requests.
+    c.wait_for("order-manager").await;
+    c.wait_for("support-bot").await;
+    c.keys(&["a"]).await;
+    c.wait_for("approved (once)").await;
+    c.keys(&["q"]).await;
+    assert_eq!(c.exit_code().await, Some(0), "the demo did not end on q");
 }

@@ -25,6 +25,8 @@ const SHORT_LIVED: Duration = Duration::from_secs(5);
 const MAX_SHORT_STREAMS: u32 = 3;
 /// How long to poll after streaming failed before trying to stream again.
 const POLL_FALLBACK: Duration = Duration::from_secs(60);
+/// While polling, the history is reloaded on every this many polls.
+const HISTORY_EVERY: u64 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -227,6 +229,7 @@ impl Task {
         let why = why.or_else(|| fallback.then(|| "the event stream keeps failing".to_owned()));
         self.send(Msg::Conn(Conn::Polling { why: why.clone() }))
             .await?;
+        let mut polls: u64 = 0;
         loop {
             tokio::select! {
                 cmd = self.cmds.recv() => match cmd {
@@ -239,7 +242,11 @@ impl Task {
                 self.poll_until = None;
                 return Ok(());
             }
-            match snapshot(&self.client, &self.tx).await {
+            polls += 1;
+            // The history (every request ever filed) is the heavy list: reload it now and
+            // then, not on every poll.
+            let with_history = polls.is_multiple_of(HISTORY_EVERY);
+            match snapshot(&self.client, &self.tx, with_history).await {
                 Ok(seq) => {
                     self.seq = seq;
                     self.send(Msg::Conn(Conn::Polling { why: why.clone() }))
@@ -276,7 +283,7 @@ async fn open(
     tx.send(Msg::Identity(me))
         .await
         .map_err(|_| OpenError::Closed)?;
-    let seq = snapshot(client, tx).await?;
+    let seq = snapshot(client, tx, true).await?;
     if want_poll {
         return Ok((Session::Poll { why: None }, seq));
     }
@@ -294,13 +301,20 @@ async fn open(
 }
 
 /// Lists pending requests, history and grants; returns the sequence number to stream from.
-async fn snapshot(client: &Client, tx: &mpsc::Sender<Msg>) -> Result<u64, OpenError> {
+async fn snapshot(
+    client: &Client,
+    tx: &mpsc::Sender<Msg>,
+    with_history: bool,
+) -> Result<u64, OpenError> {
     let pending = client.list_all(Some(Status::Pending)).await?;
     let seq = pending.seq;
     let send = |m: Msg| async { tx.send(m).await.map_err(|_| OpenError::Closed) };
     send(Msg::Pending(pending.requests)).await?;
     let grants = client.grants().await?;
     send(Msg::Grants(grants.grants)).await?;
+    if !with_history {
+        return Ok(seq);
+    }
     let all = client.list_all(None).await?;
     let history = all
         .requests

@@ -34,28 +34,6 @@ pub fn fit(s: &str, max: usize) -> String {
     out
 }
 
-/// Like [`fit`], but says how much was cut when there is room for it:
-/// `abc… (cut, 1234 more chars)`.
-pub fn fit_counted(s: &str, max: usize) -> String {
-    if width(s) <= max {
-        return s.to_owned();
-    }
-    let total = s.chars().count();
-    // Try a few lengths for the note: the count depends on how much is kept.
-    for note_len in [22usize, 26, 30] {
-        if max <= note_len + 4 {
-            break;
-        }
-        let kept = fit(s, max - note_len);
-        let kept_chars = kept.chars().count().saturating_sub(1);
-        let note = format!(" (cut, {} more chars)", total - kept_chars);
-        if width(&kept) + width(&note) <= max {
-            return format!("{kept}{note}");
-        }
-    }
-    fit(s, max)
-}
-
 /// Number of rows `s` takes when wrapped at `cols` columns (at least one).
 pub fn wrapped_rows(s: &str, ascii: bool, cols: usize) -> usize {
     let cols = cols.max(1);
@@ -222,16 +200,6 @@ mod tests {
             fit("e\u{301}e\u{301}e\u{301}", 3),
             "e\u{301}e\u{301}e\u{301}"
         );
-    }
-
-    #[test]
-    fn counted_fit_says_how_much_was_cut() {
-        let s = "x".repeat(1000);
-        let f = fit_counted(&s, 60);
-        assert!(f.contains("(cut, "), "{f}");
-        assert!(width(&f) <= 60);
-        let kept = f.split('…').next().unwrap().len();
-        assert!(f.contains(&format!("{} more chars", 1000 - kept)), "{f}");
     }
 
     #[test]
