@@ -164,3 +164,96 @@ fn to_sse(ev: &Event) -> SseEvent {
         .event(ev.kind.as_str())
         .data(data)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::NewRequest;
+    use crate::store::FileOptions;
+    use crate::store::sqlite::SqliteStore;
+
+    async fn store_with(n: usize) -> (Arc<dyn Store>, Vec<Event>) {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let mut events = Vec::new();
+        for i in 0..n {
+            let new = NewRequest {
+                tool: "t".into(),
+                params: serde_json::json!({"i": i}),
+                reason: None,
+                agent: "a".into(),
+                conversation_id: None,
+                run_id: None,
+                tool_call_id: None,
+                risk: None,
+                ttl_seconds: None,
+            };
+            let w = store
+                .file("agent1", new, FileOptions::default())
+                .await
+                .unwrap();
+            events.extend(w.events);
+        }
+        (store, events)
+    }
+
+    /// A feed and its shutdown switch (dropping the switch would end the feed).
+    fn feed(
+        store: Arc<dyn Store>,
+        live: broadcast::Receiver<Arc<Event>>,
+        last: u64,
+    ) -> (Feed, watch::Sender<bool>) {
+        let (stop, shutdown) = watch::channel(false);
+        let f = Feed {
+            store,
+            live,
+            shutdown,
+            last,
+            pending: VecDeque::new(),
+            catch_up: false,
+        };
+        (f, stop)
+    }
+
+    async fn next_seq(f: &mut Feed) -> u64 {
+        tokio::time::timeout(std::time::Duration::from_secs(2), f.next())
+            .await
+            .expect("an event")
+            .expect("stream open")
+            .seq
+    }
+
+    #[tokio::test]
+    async fn out_of_order_publication_is_delivered_in_order_once() {
+        let (store, evs) = store_with(3).await;
+        let (tx, rx) = broadcast::channel(16);
+        let (mut f, _stop) = feed(store, rx, 0);
+        // Writers 2 and 3 published before writer 1.
+        for i in [1, 2, 0] {
+            tx.send(Arc::new(evs[i].clone())).unwrap();
+        }
+        assert_eq!(next_seq(&mut f).await, 1);
+        assert_eq!(next_seq(&mut f).await, 2);
+        assert_eq!(next_seq(&mut f).await, 3);
+        // The late ones are not repeated.
+        let more = tokio::time::timeout(std::time::Duration::from_millis(100), f.next()).await;
+        assert!(more.is_err(), "a duplicate was sent");
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_rereads_the_log() {
+        let (store, evs) = store_with(10).await;
+        let (tx, rx) = broadcast::channel(2);
+        let (mut f, _stop) = feed(store, rx, 0);
+        for e in &evs {
+            let _ = tx.send(Arc::new(e.clone()));
+        }
+        let got: Vec<u64> = {
+            let mut v = Vec::new();
+            for _ in 0..10 {
+                v.push(next_seq(&mut f).await);
+            }
+            v
+        };
+        assert_eq!(got, (1..=10).collect::<Vec<_>>());
+    }
+}
