@@ -58,43 +58,32 @@ fn time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl DetailCache {
+    /// What matters for the decision comes first (tool, agent, conversation, reason, risk,
+    /// expiry, then the parameters); identifiers and the args hash follow the parameters.
     pub fn build(req: &ApprovalRequest) -> DetailCache {
         let mut lines = Vec::new();
         let none = "—";
-        field(&mut lines, "request", &req.id);
-        let status = if req.decision.is_some() {
-            outcome_words(req)
-        } else {
-            req.status.to_string()
-        };
-        lines.push(DetailLine::new(
-            format!("{:<LABEL_WIDTH$}{status}", "status"),
-            Kind::Field,
-        ));
+        if req.status.is_final() {
+            lines.push(DetailLine::new(
+                format!("{:<LABEL_WIDTH$}{}", "status", outcome_words(req)),
+                Kind::Field,
+            ));
+            if let Some(d) = &req.decision {
+                field(&mut lines, "decided", &time(d.decided_at));
+                field(
+                    &mut lines,
+                    "notify agent",
+                    if d.notify_agent { "yes" } else { "no" },
+                );
+            }
+        }
         field(&mut lines, "tool", &req.tool);
         field(&mut lines, "agent", &req.agent);
-        if !req.filed_by.is_empty() && req.filed_by != req.agent {
-            field(&mut lines, "filed by", &req.filed_by);
-        }
         field(
             &mut lines,
             "conversation",
             req.conversation_id.as_deref().unwrap_or(none),
         );
-        field(&mut lines, "run", req.run_id.as_deref().unwrap_or(none));
-        field(
-            &mut lines,
-            "tool call",
-            req.tool_call_id.as_deref().unwrap_or(none),
-        );
-        field(&mut lines, "risk", req.risk.map_or(none, |r| r.as_str()));
-        field(&mut lines, "created", &time(req.created_at));
-        field(
-            &mut lines,
-            "expires",
-            &req.expires_at.map_or_else(|| "never".to_owned(), time),
-        );
-        field(&mut lines, "args hash", &req.args_hash);
         match req.reason.as_deref() {
             Some(r) if !r.is_empty() => {
                 let mut first = true;
@@ -109,16 +98,13 @@ impl DetailCache {
             }
             _ => field(&mut lines, "reason", none),
         }
-        if let Some(d) = &req.decision {
-            field(&mut lines, "decided", &time(d.decided_at));
-            field(
-                &mut lines,
-                "notify agent",
-                if d.notify_agent { "yes" } else { "no" },
-            );
-        }
+        field(&mut lines, "risk", req.risk.map_or(none, |r| r.as_str()));
+        field(
+            &mut lines,
+            "expires",
+            &req.expires_at.map_or_else(|| "never".to_owned(), time),
+        );
         let pretty = serde_json::to_string_pretty(&req.params).unwrap_or_default();
-        lines.push(DetailLine::new(String::new(), Kind::Heading));
         lines.push(DetailLine::new(
             format!("params ({} bytes)", pretty.len()),
             Kind::Heading,
@@ -126,6 +112,17 @@ impl DetailCache {
         for l in sanitize::block(&pretty).lines() {
             lines.push(DetailLine::new(l.to_owned(), Kind::Json));
         }
+        lines.push(DetailLine::new(String::new(), Kind::Heading));
+        field(&mut lines, "request", &req.id);
+        field(&mut lines, "run", req.run_id.as_deref().unwrap_or(none));
+        field(
+            &mut lines,
+            "tool call",
+            req.tool_call_id.as_deref().unwrap_or(none),
+        );
+        field(&mut lines, "filed by", &req.filed_by);
+        field(&mut lines, "created", &time(req.created_at));
+        field(&mut lines, "args hash", &req.args_hash);
         DetailCache {
             id: req.id.clone(),
             status: req.status,

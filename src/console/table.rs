@@ -91,3 +91,44 @@ fn line<'a>(cells: &[Cell], widths: &[usize], selected: Option<Style>) -> Line<'
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_fill_the_width_exactly_whatever_the_characters() {
+        let cols = [
+            Col {
+                title: "A",
+                width: 4,
+            },
+            Col {
+                title: "B",
+                width: 0,
+            },
+            Col {
+                title: "C",
+                width: 0,
+            },
+            Col {
+                title: "D",
+                width: 5,
+            },
+        ];
+        for total in [20usize, 40, 80, 133] {
+            let w = widths(&cols, total);
+            let cells: Vec<Cell> = [
+                "東京タワー東京",
+                "e\u{301}e\u{301}e\u{301}xxxxxxxxxxxxxxxxxxxx",
+                "🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀",
+                "abcdefgh",
+            ]
+            .iter()
+            .map(|s| (s.to_string(), Style::default()))
+            .collect();
+            let l = line(&cells, &w, None);
+            assert_eq!(l.width(), total, "at {total}: {l:?}");
+        }
+    }
+}
