@@ -240,6 +240,10 @@ pub struct State {
     pub message: Option<Message>,
     /// True once the first list of pending requests has arrived.
     pub loaded: bool,
+    /// The request under the cursor changed because the one there left the queue, not
+    /// because the reviewer moved: the next decision key is refused once, so a request
+    /// is never decided without having been looked at (no double-press "approve all").
+    pub moved: bool,
 }
 
 impl State {
@@ -273,6 +277,7 @@ impl State {
             detail_scroll: 0,
             message: None,
             loaded: false,
+            moved: false,
         }
     }
 
@@ -369,8 +374,17 @@ impl State {
             }),
         }
         self.order = order.into_iter().map(|e| e.req.id.clone()).collect();
+        let before = self.selected.take();
         (self.selected, self.sel_index) =
-            keep_selection(self.selected.take(), self.sel_index, &self.order);
+            keep_selection(before.clone(), self.sel_index, &self.order);
+        if before.is_some() && self.selected.is_some() && before != self.selected {
+            self.moved = true;
+            if self.mode.is_detail() && self.tab == Tab::Pending {
+                // The request being read is gone: back to the list rather than showing
+                // another request's detail under the reader's eyes.
+                self.mode = Mode::Normal;
+            }
+        }
 
         self.history_order = self
             .history
@@ -396,6 +410,9 @@ impl State {
 
     /// Moves the selection of the current tab to row `index` (clamped).
     pub fn select_index(&mut self, index: usize) {
+        if self.tab == Tab::Pending {
+            self.moved = false;
+        }
         match self.tab {
             Tab::Pending => {
                 if let Some(last) = self.order.len().checked_sub(1) {

@@ -510,6 +510,25 @@ fn decidable(state: &mut State) -> Option<String> {
         state.say(Level::Warn, "No request selected");
         return None;
     };
+    if state.moved {
+        state.moved = false;
+        let what = state
+            .entries
+            .get(&id)
+            .map(|e| {
+                format!(
+                    "{} from {}",
+                    sanitize::line(&e.req.tool),
+                    sanitize::line(&e.req.agent)
+                )
+            })
+            .unwrap_or_default();
+        state.say(
+            Level::Warn,
+            format!("The cursor moved to {what}: read it, then press the key again"),
+        );
+        return None;
+    }
     check_decidable(state, &id).then_some(id)
 }
 

@@ -556,3 +556,64 @@ fn huge_params_are_pretty_printed_once() {
     assert_eq!(s.detail.as_ref().map(|d| d.lines.as_ptr()), before);
     assert_eq!(s.detail_scroll, 1);
 }
+
+#[test]
+fn a_double_press_never_decides_the_next_request_unseen() {
+    let mut s = loaded(80, 24);
+    key(&mut s, 'a');
+    let done = decided(
+        s.entries["req-1"].req.clone(),
+        Outcome::Approved,
+        Scope::Once,
+        "alice",
+    );
+    update(
+        &mut s,
+        Msg::Decided {
+            id: "req-1".into(),
+            result: Ok(done),
+        },
+    );
+    assert_eq!(s.selected.as_deref(), Some("req-2"));
+    // The first press on the request that slid under the cursor only says so.
+    assert!(key(&mut s, 'a').is_empty());
+    assert!(
+        message(&s).contains("cursor moved to email.send"),
+        "{}",
+        message(&s)
+    );
+    assert!(matches!(s.entries["req-2"].local, Local::Idle));
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
+
+    // Moving explicitly clears the guard; so does nothing else.
+    let mut s = loaded(80, 24);
+    let mut r1 = s.entries["req-1"].req.clone();
+    r1.status = Status::Cancelled;
+    update(&mut s, event(EventKind::RequestCancelled, 3, r1));
+    tick(&mut s, 6);
+    assert!(s.moved);
+    key(&mut s, 'j');
+    key(&mut s, 'k');
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
+}
+
+#[test]
+fn the_detail_view_closes_when_its_request_leaves() {
+    let mut s = loaded(80, 24);
+    code(&mut s, KeyCode::Enter);
+    key(&mut s, 'a');
+    let done = decided(
+        s.entries["req-1"].req.clone(),
+        Outcome::Approved,
+        Scope::Once,
+        "alice",
+    );
+    update(
+        &mut s,
+        Msg::Decided {
+            id: "req-1".into(),
+            result: Ok(done),
+        },
+    );
+    assert!(matches!(s.mode, Mode::Normal));
+}
