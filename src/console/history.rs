@@ -74,6 +74,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             let d = r.decision.as_ref();
             let when = d
                 .map(|d| d.decided_at)
+                .or_else(|| state.ended_at.get(&r.id).copied())
                 .or(r.expires_at.filter(|_| r.status == Status::Expired))
                 .unwrap_or(r.created_at);
             let style = match (r.status, d.map(|d| d.outcome)) {

@@ -244,6 +244,8 @@ pub struct State {
     /// because the reviewer moved: the next decision key is refused once, so a request
     /// is never decided without having been looked at (no double-press "approve all").
     pub moved: bool,
+    /// When requests were seen to expire or be cancelled (the request itself does not say).
+    pub ended_at: HashMap<String, DateTime<Utc>>,
 }
 
 impl State {
@@ -278,6 +280,7 @@ impl State {
             message: None,
             loaded: false,
             moved: false,
+            ended_at: HashMap::new(),
         }
     }
 

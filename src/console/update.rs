@@ -157,6 +157,9 @@ fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
         EventKind::RequestDecided | EventKind::RequestExpired | EventKind::RequestCancelled => {
             let Some(req) = ev.request else { return };
             let now = state.now;
+            if req.decision.is_none() {
+                state.ended_at.insert(req.id.clone(), ev.at);
+            }
             if let Some(e) = state.entries.get_mut(&req.id) {
                 e.req = req.clone();
                 // Our own decision in flight: its answer will settle the row (success or
