@@ -29,12 +29,38 @@ pub struct DetailLine {
     pub text: String,
     pub kind: Kind,
     pub ascii: bool,
+    /// Display width, and whether no character is wider than one column: then the row
+    /// count at any width is a division, not a walk over the text.
+    width: usize,
+    narrow: bool,
 }
 
 impl DetailLine {
     fn new(text: String, kind: Kind) -> DetailLine {
         let ascii = text.is_ascii();
-        DetailLine { text, kind, ascii }
+        let (width, narrow) = if ascii {
+            (text.len(), true)
+        } else {
+            let narrow = text
+                .chars()
+                .all(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) <= 1);
+            (text::width(&text), narrow)
+        };
+        DetailLine {
+            text,
+            kind,
+            ascii,
+            width,
+            narrow,
+        }
+    }
+
+    fn rows(&self, cols: usize) -> usize {
+        if self.narrow {
+            self.width.div_ceil(cols.max(1)).max(1)
+        } else {
+            text::wrapped_rows(&self.text, self.ascii, cols)
+        }
     }
 }
 
@@ -132,10 +158,7 @@ impl DetailCache {
 
     /// Rows the text takes when wrapped at `cols` columns.
     pub fn rows(&self, cols: usize) -> usize {
-        self.lines
-            .iter()
-            .map(|l| text::wrapped_rows(&l.text, l.ascii, cols))
-            .sum()
+        self.lines.iter().map(|l| l.rows(cols)).sum()
     }
 
     /// The wrapped rows `skip..skip+take`, with their kind and whether each is the first
@@ -148,7 +171,7 @@ impl DetailCache {
             if out.len() >= take {
                 break;
             }
-            let n = text::wrapped_rows(&l.text, l.ascii, cols);
+            let n = l.rows(cols);
             if row + n <= skip {
                 row += n;
                 continue;
@@ -322,6 +345,26 @@ mod tests {
         let v = c.visible(80, rows - 5, 10);
         assert_eq!(v.len(), 5);
         assert!(c.lines.iter().all(|l| !l.text.contains('\x1b')));
+    }
+
+    #[test]
+    fn fast_row_counts_agree_with_the_exact_walk() {
+        for text in [
+            "plain ascii text",
+            "éèê accents",
+            "e\u{301}e\u{301} combining",
+            "東京 wide",
+            "",
+        ] {
+            let l = DetailLine::new(text.repeat(7), Kind::Json);
+            for cols in [1, 3, 7, 10, 80] {
+                assert_eq!(
+                    l.rows(cols),
+                    text::wrapped_rows(&l.text, l.ascii, cols),
+                    "{text:?} at {cols}"
+                );
+            }
+        }
     }
 
     #[test]
