@@ -135,6 +135,16 @@ impl Console {
         }
     }
 
+    /// Waits until the console has left the alternate screen (the last bytes it wrote
+    /// may still be on their way through the pty after it exited).
+    async fn wait_restored(&self) {
+        let start = Instant::now();
+        while self.parser.lock().unwrap().screen().alternate_screen() {
+            assert!(start.elapsed() < WAIT, "the terminal was not restored");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     fn press(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).unwrap();
         self.writer.flush().unwrap();
@@ -211,10 +221,7 @@ async fn approve_once_with_notify_then_quit_restores_the_terminal() {
 
     c.keys(&["q"]).await;
     assert_eq!(c.exit_code().await, Some(0));
-    assert!(
-        !c.parser.lock().unwrap().screen().alternate_screen(),
-        "the terminal was not restored"
-    );
+    c.wait_restored().await;
     server.shutdown().await;
 }
 
@@ -440,4 +447,22 @@ async fn demo_runs_the_whole_product_and_quitting_ends_it() {
     c.wait_for("approved (once)").await;
     c.keys(&["q"]).await;
     assert_eq!(c.exit_code().await, Some(0), "the demo did not end on q");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_restores_the_terminal() {
+    let server = TestServer::start().await;
+    let mut c = Console::spawn(&server.url, ALICE, 80, 24, "");
+    c.wait_for("live").await;
+    assert!(c.parser.lock().unwrap().screen().alternate_screen());
+    let pid = c.child.process_id().expect("pid").to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert_eq!(c.exit_code().await, Some(0));
+    c.wait_restored().await;
+    server.shutdown().await;
 }

@@ -44,6 +44,7 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut dirty = true;
+        let mut stop = Box::pin(terminated());
         loop {
             if dirty {
                 terminal.draw(|f| view::draw(&state, f))?;
@@ -59,6 +60,8 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
                 },
                 msg = rx.recv() => msg,
                 _ = tick.tick() => Some(Msg::Tick(chrono::Utc::now())),
+                // SIGTERM or SIGHUP (the terminal went away): leave cleanly, restoring it.
+                _ = &mut stop => return Ok(()),
             };
             let Some(first) = first else { continue };
             let mut batch = vec![first];
@@ -125,4 +128,28 @@ fn run_effect(
         }
     }
     false
+}
+
+/// Resolves when the process is asked to stop by a signal other than Ctrl-C (which, in raw
+/// mode, arrives as a key).
+#[cfg(unix)]
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(mut term), Ok(mut hup)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminated() {
+    std::future::pending().await
 }
