@@ -141,8 +141,7 @@ async fn keep_alive_comments_flow_on_an_idle_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("assent.db");
+    let (_dir, db) = temp_db();
 
     let srv = TestServer::start_on(&db).await;
     let agent = srv.http(AGENT1);
@@ -275,4 +274,54 @@ async fn the_binary_refuses_to_start_without_tokens_or_on_a_foreign_file() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("foreign.txt"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_defaults_to_the_platform_data_dir_and_accepts_hashed_tokens() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let data_home = dir.path().join("xdg-data");
+    let digest = hex::encode(sha2::Sha256::digest(b"hashed-reviewer-token"));
+    let cfg = write_config(dir.path(), "");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[[server.tokens]]\nname = \"carol\"\nrole = \"reviewer\"\ntoken_sha256 = \"{digest}\"\n"
+    ));
+    std::fs::write(&cfg, text).unwrap();
+
+    let proc = ServeProcess::spawn_with(
+        &["--config", path_str(&cfg)],
+        &[
+            ("XDG_DATA_HOME", path_str(&data_home)),
+            ("HOME", path_str(dir.path())),
+        ],
+        dir.path(),
+    )
+    .await;
+    let (st, me) = proc.http("hashed-reviewer-token").get("/v1/whoami").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(me["name"], "carol");
+    // The digest itself is not a token.
+    let (st, _) = proc.http(&digest).get("/v1/whoami").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    proc.http(AGENT1).file(&call(1)).await;
+    assert!(data_home.join("assent").join("assent.db").exists());
+    assert!(proc.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_says_when_its_port_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_assent"))
+        .args(["serve", "--db", ":memory:", "--listen", &addr, "--config"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&addr) && err.contains("--listen"), "{err}");
 }

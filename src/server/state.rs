@@ -12,8 +12,9 @@ use crate::protocol::Event;
 use crate::store::{Store, Written};
 
 /// Capacity of the live event channel. A subscriber that falls further behind than this
-/// re-reads the durable log instead of losing events, so it bounds memory, not correctness.
-pub const EVENT_CHANNEL_CAPACITY: usize = 4096;
+/// re-reads the durable log instead of losing events, so it bounds the memory a slow
+/// client can pin (events carry whole requests), not correctness.
+pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -53,6 +53,14 @@ pub fn config(db: &str) -> ServerConfig {
     }
 }
 
+/// A fresh database file in a temporary directory (deleted when the TempDir drops): start
+/// a server on it, shut it down, start another on the same path.
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("assent.db");
+    (dir, path)
+}
+
 /// The real server, in-process.
 pub struct TestServer {
     handle: Option<ServerHandle>,
@@ -306,6 +314,10 @@ impl SseStream {
     }
 }
 
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
+}
+
 /// Writes a config file with the test identities (and `extra` TOML under [server]).
 pub fn write_config(dir: &Path, extra_server: &str) -> PathBuf {
     let mut text = format!("[server]\n{extra_server}\n");
@@ -333,20 +345,22 @@ pub struct ServeProcess {
 
 impl ServeProcess {
     /// Spawns `assent serve --config CONFIG --db DB --listen 127.0.0.1:0` and reads the
-    /// bound address from its one stdout line. Logs go to `<dir>/serve-N.log`.
+    /// bound address from its one stdout line. Logs go to `<log_dir>/serve-N.log`.
     pub async fn spawn(config: &Path, db: &str, log_dir: &Path) -> ServeProcess {
+        let args = ["--config", path_str(config), "--db", db];
+        Self::spawn_with(&args, &[], log_dir).await
+    }
+
+    /// Spawns `assent serve --listen 127.0.0.1:0 ARGS…` with extra environment variables.
+    pub async fn spawn_with(args: &[&str], envs: &[(&str, &str)], log_dir: &Path) -> ServeProcess {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stderr_path = log_dir.join(format!("serve-{n}.log"));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_assent"))
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .arg("--db")
-            .arg(db)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(envs.iter().copied())
             .env("ASSENT_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
