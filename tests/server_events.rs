@@ -141,8 +141,7 @@ async fn keep_alive_comments_flow_on_an_idle_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("assent.db");
+    let (_dir, db) = temp_db();
 
     let srv = TestServer::start_on(&db).await;
     let agent = srv.http(AGENT1);

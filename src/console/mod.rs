@@ -1,13 +1,104 @@
 //! The reviewer console: a ratatui app driven by a pure state machine.
+//!
+//! ```text
+//! terminal keys ─┐
+//! stream task ───┼─► Msg ─► update(&mut State, Msg) -> Vec<Effect> ─► driver runs effects ─► Msg
+//! effect results ┘                 │
+//!                                  └─► view::draw(&State) when something changed
+//! ```
 
 use std::process::ExitCode;
 
 use crate::GlobalOpts;
+use crate::client::Client;
+use crate::config::{ClientSettings, ConsoleConfig};
+
+pub mod action;
+pub mod detail;
+pub mod dialog;
+pub mod driver;
+pub mod effect;
+pub mod footer;
+pub mod grants;
+pub mod header;
+pub mod help;
+pub mod history;
+pub mod keymap;
+pub mod layout;
+pub mod queue;
+pub mod state;
+pub mod stream;
+pub mod table;
+pub mod text;
+pub mod theme;
+pub mod update;
+pub mod view;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod update_tests;
+#[cfg(test)]
+mod view_tests;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConsoleArgs {}
 
-pub fn main(_g: &GlobalOpts, _a: ConsoleArgs) -> ExitCode {
-    eprintln!("assent console: not built yet");
-    ExitCode::FAILURE
+pub fn main(g: &GlobalOpts, _a: ConsoleArgs) -> ExitCode {
+    let prepared = g
+        .load_config()
+        .and_then(|cfg| Ok((g.client_settings()?, cfg.console)));
+    let (settings, console) = match prepared {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("assent: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _log = crate::logging::to_file("console");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("assent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(&settings, &console)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("assent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the console on the backend in `settings` until the reviewer quits.
+pub async fn run(settings: &ClientSettings, console: &ConsoleConfig) -> anyhow::Result<()> {
+    let keymap = keymap::Keymap::with_overrides(&console.keys).map_err(anyhow::Error::msg)?;
+    let client = Client::new(settings)?;
+    let state = state::State::new(
+        state::Settings {
+            backend: client.base_url().to_owned(),
+            bell: console.bell,
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            keymap,
+        },
+        chrono::Utc::now(),
+        80,
+        24,
+    );
+    tracing::info!(backend = %client.base_url(), "console starting");
+    driver::run(
+        client,
+        state,
+        stream::StreamSettings {
+            transport: console.transport,
+            poll_interval: console.poll_interval,
+        },
+    )
+    .await
 }

@@ -245,7 +245,8 @@ pub async fn start_with_store(
         limits: Arc::new(Limits {
             max_body_bytes: cfg.max_body_bytes,
             default_ttl: cfg.default_ttl,
-            max_wait: Duration::from_secs(cfg.max_wait_seconds),
+            // Capped at a day: beyond that a long poll is indistinguishable from a hang.
+            max_wait: Duration::from_secs(cfg.max_wait_seconds.min(24 * 3600)),
             keepalive,
         }),
         shutdown: stop_rx.clone(),

@@ -126,6 +126,7 @@ pub async fn wait(
         .timeout_s
         .map_or(DEFAULT_WAIT, Duration::from_secs)
         .min(st.limits.max_wait);
+    // max_wait is at most a day (see start), so this cannot overflow.
     let deadline = Instant::now() + timeout;
     let mut reg = st.waiters.register(&id);
     let mut req = st.commit(st.store.get(&id).await?);

@@ -53,6 +53,14 @@ pub fn config(db: &str) -> ServerConfig {
     }
 }
 
+/// A fresh database file in a temporary directory (deleted when the TempDir drops): start
+/// a server on it, shut it down, start another on the same path.
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("assent.db");
+    (dir, path)
+}
+
 /// The real server, in-process.
 pub struct TestServer {
     handle: Option<ServerHandle>,

@@ -1,0 +1,50 @@
+//! Everything that can happen to the console, as plain data: the only input of `update`.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::KeyEvent;
+
+use crate::client::ClientError;
+use crate::protocol::{ApprovalRequest, Event, Grant, Identity};
+
+/// How the console is connected to the backend, as the header shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    /// First attempt under way.
+    Connecting,
+    /// Streaming events.
+    Live,
+    /// Polling every `poll_interval` (configured, or streaming failed).
+    Polling { why: Option<String> },
+    /// Not connected; the next attempt is at `at`.
+    Retrying { at: DateTime<Utc>, error: String },
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// Once a second, and whenever the driver wants the clock moved: ages, expiry, timers.
+    Tick(DateTime<Utc>),
+    Conn(Conn),
+    Identity(Identity),
+    /// Every pending request, as listed by the backend (replaces the queue's contents).
+    Pending(Vec<ApprovalRequest>),
+    /// Recent final requests, for the History tab.
+    History(Vec<ApprovalRequest>),
+    /// Every active grant.
+    Grants(Vec<Grant>),
+    Event(Box<Event>),
+    /// The answer to a decision the console sent.
+    Decided {
+        id: String,
+        result: Result<ApprovalRequest, ClientError>,
+    },
+    /// The answer to a revocation the console sent.
+    Revoked {
+        grant_id: String,
+        result: Result<Grant, ClientError>,
+    },
+}

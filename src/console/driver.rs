@@ -1,0 +1,155 @@
+//! The driver: owns the terminal and the state, feeds messages to `update`, runs the
+//! effects it returns in spawned tasks, and redraws only when something changed (plus the
+//! once-a-second tick for ages). IO never waits inside the input loop.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::action::Msg;
+use super::effect::Effect;
+use super::state::State;
+use super::stream::{self, Command, StreamSettings};
+use super::update::update;
+use super::view;
+use crate::client::Client;
+
+/// Messages drained per redraw at most, so a burst of events cannot starve the screen.
+const BATCH: usize = 256;
+
+pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(8);
+    let stream_task =
+        tokio::spawn(stream::Task::new(client.clone(), settings, tx.clone(), cmd_rx).run());
+
+    let mut terminal = ratatui::try_init().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot take over the terminal ({e}): run assent in an interactive terminal"
+        )
+    })?;
+    let result = async {
+        let size = terminal.size()?;
+        update(
+            &mut state,
+            Msg::Resize {
+                width: size.width,
+                height: size.height,
+            },
+        );
+        let mut keys = EventStream::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut dirty = true;
+        let mut stop = Box::pin(terminated());
+        loop {
+            if dirty {
+                terminal.draw(|f| view::draw(&state, f))?;
+                dirty = false;
+            }
+            let first = tokio::select! {
+                ev = keys.next() => match ev {
+                    Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
+                    Some(Ok(TermEvent::Resize(width, height))) => Some(Msg::Resize { width, height }),
+                    Some(Ok(_)) => None,
+                    Some(Err(e)) => return Err(anyhow::anyhow!("reading the terminal failed: {e}")),
+                    None => return Ok(()),
+                },
+                msg = rx.recv() => msg,
+                _ = tick.tick() => Some(Msg::Tick(chrono::Utc::now())),
+                // SIGTERM or SIGHUP (the terminal went away): leave cleanly, restoring it.
+                _ = &mut stop => return Ok(()),
+            };
+            let Some(first) = first else { continue };
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            for msg in batch {
+                dirty = true;
+                for fx in update(&mut state, msg) {
+                    if run_effect(fx, &client, &tx, &cmd_tx) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    ratatui::restore();
+    stream_task.abort();
+    result
+}
+
+/// Starts an effect; true when it asks to quit.
+fn run_effect(
+    fx: Effect,
+    client: &Client,
+    tx: &mpsc::Sender<Msg>,
+    cmd_tx: &mpsc::Sender<Command>,
+) -> bool {
+    match fx {
+        Effect::Quit => return true,
+        Effect::Bell => {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+        }
+        Effect::Refresh => {
+            let _ = cmd_tx.try_send(Command::Refresh);
+        }
+        Effect::SendDecision { id, body } => {
+            let (client, tx) = (client.clone(), tx.clone());
+            tokio::spawn(async move {
+                tracing::info!(%id, outcome = ?body.outcome, scope = ?body.scope, "sending decision");
+                let result = client.decide(&id, &body).await;
+                if let Err(e) = &result {
+                    tracing::warn!(%id, "decision failed: {e}");
+                }
+                let _ = tx.send(Msg::Decided { id, result }).await;
+            });
+        }
+        Effect::RevokeGrant { id } => {
+            let (client, tx) = (client.clone(), tx.clone());
+            tokio::spawn(async move {
+                let result = client.revoke(&id).await;
+                let _ = tx
+                    .send(Msg::Revoked {
+                        grant_id: id,
+                        result,
+                    })
+                    .await;
+            });
+        }
+    }
+    false
+}
+
+/// Resolves when the process is asked to stop by a signal other than Ctrl-C (which, in raw
+/// mode, arrives as a key).
+#[cfg(unix)]
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(mut term), Ok(mut hup)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminated() {
+    std::future::pending().await
+}

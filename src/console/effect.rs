@@ -1,0 +1,19 @@
+//! What `update` asks the outside world to do. The driver runs these; their results come
+//! back as messages, so `update` itself never waits on anything.
+
+use crate::protocol::DecisionBody;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    SendDecision {
+        id: String,
+        body: DecisionBody,
+    },
+    RevokeGrant {
+        id: String,
+    },
+    /// Reload pending requests, history and grants.
+    Refresh,
+    Bell,
+    Quit,
+}

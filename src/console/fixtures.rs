@@ -1,0 +1,129 @@
+//! Test data with fixed times, so snapshots and assertions never depend on the clock.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+
+use super::action::Msg;
+use super::keymap::Keymap;
+use super::state::{Settings, State};
+use super::update::update;
+use crate::protocol::{ApprovalRequest, Decision, Event, EventKind, Outcome, Risk, Scope, Status};
+
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+pub fn ago(secs: i64) -> DateTime<Utc> {
+    now() - chrono::Duration::seconds(secs)
+}
+
+pub fn state(width: u16, height: u16) -> State {
+    State::new(
+        Settings {
+            backend: "http://127.0.0.1:7878".into(),
+            bell: true,
+            no_color: true,
+            keymap: Keymap::default(),
+        },
+        now(),
+        width,
+        height,
+    )
+}
+
+pub fn req(id: &str, tool: &str, agent: &str, age_secs: i64, params: Value) -> ApprovalRequest {
+    ApprovalRequest {
+        id: id.into(),
+        status: Status::Pending,
+        tool: tool.into(),
+        args_hash: crate::protocol::args_hash(&params),
+        params,
+        reason: None,
+        agent: agent.into(),
+        conversation_id: None,
+        run_id: None,
+        tool_call_id: None,
+        risk: None,
+        filed_by: agent.into(),
+        created_at: ago(age_secs),
+        expires_at: None,
+        decision: None,
+    }
+}
+
+/// A small realistic queue: a refund, an email, a db delete.
+pub fn queue() -> Vec<ApprovalRequest> {
+    let mut refund = req(
+        "req-1",
+        "order_tools.process_refund",
+        "order-manager",
+        250,
+        json!({"order_id": "A-1001", "amount": 250, "currency": "EUR", "note": "damaged"}),
+    );
+    refund.reason = Some("Customer reports a damaged item".into());
+    refund.risk = Some(Risk::Medium);
+    refund.conversation_id = Some("conv-77".into());
+    refund.run_id = Some("run-5".into());
+    refund.tool_call_id = Some("call-9".into());
+    refund.expires_at = Some(now() + chrono::Duration::seconds(45));
+    let mut email = req(
+        "req-2",
+        "email.send",
+        "support-bot",
+        70,
+        json!({"to": "jane@example.com", "subject": "Your refund", "body": "Hello Jane,\nyour refund is on its way."}),
+    );
+    email.reason = Some("Reply to ticket #4411".into());
+    email.risk = Some(Risk::Low);
+    email.expires_at = Some(now() + chrono::Duration::seconds(600));
+    let mut delete = req(
+        "req-3",
+        "db.delete",
+        "janitor",
+        10,
+        json!({"table": "sessions", "where": "last_seen < now() - interval '90 days'"}),
+    );
+    delete.reason = Some("Nightly cleanup".into());
+    delete.risk = Some(Risk::Critical);
+    vec![refund, email, delete]
+}
+
+pub fn loaded(width: u16, height: u16) -> State {
+    let mut s = state(width, height);
+    update(&mut s, Msg::Pending(queue()));
+    s
+}
+
+pub fn decided(
+    mut r: ApprovalRequest,
+    outcome: Outcome,
+    scope: Scope,
+    by: &str,
+) -> ApprovalRequest {
+    r.status = match outcome {
+        Outcome::Approved => Status::Approved,
+        Outcome::Rejected => Status::Rejected,
+    };
+    r.decision = Some(Decision {
+        outcome,
+        scope,
+        reason: None,
+        notify_agent: false,
+        responder: by.into(),
+        decided_at: now(),
+        grant_id: None,
+    });
+    r
+}
+
+pub fn event(kind: EventKind, seq: u64, r: ApprovalRequest) -> Msg {
+    Msg::Event(Box::new(Event {
+        seq,
+        kind,
+        at: now(),
+        request: Some(r),
+        grant: None,
+    }))
+}

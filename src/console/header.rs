@@ -1,0 +1,89 @@
+//! The header: backend, reviewer, connection state with the last error, and counts.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Tabs};
+
+use super::action::Conn;
+use super::state::{State, Tab};
+use super::text;
+use super::theme::Theme;
+use super::update::conn_words;
+use crate::sanitize;
+
+pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
+    let theme = Theme::new(state.no_color);
+    let cols = usize::from(header.width);
+    let who = match &state.me {
+        Some(me) => format!("{} ({})", sanitize::line(&me.name), role(me.role)),
+        None => "not signed in".to_owned(),
+    };
+    let (mode, error) = conn_words(state);
+    let mode_style = match state.conn {
+        Conn::Live => theme.ok(),
+        Conn::Polling { .. } => theme.warn(),
+        Conn::Connecting => theme.busy(),
+        Conn::Retrying { .. } => theme.error(),
+    };
+    let backend = sanitize::line(&state.backend).into_owned();
+    // Connection state first: on a narrow terminal it is the part that must show.
+    let line1 = Line::from(vec![
+        Span::styled("assent ", theme.title()),
+        Span::styled(mode, mode_style),
+        Span::styled(" · ", theme.dim()),
+        Span::styled(text::fit(&who, 24), theme.base()),
+        Span::styled(" · ", theme.dim()),
+        Span::styled(text::fit(&backend, cols / 2), theme.base()),
+    ]);
+    let pending = state.pending_count();
+    let counts = format!(
+        "{pending} pending{} · {} grant{} · sort: {}",
+        if state.filter.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} shown, filter \"{}\")",
+                state.order.len(),
+                text::fit(&sanitize::line(&state.filter), 20)
+            )
+        },
+        state.grants.len(),
+        if state.grants.len() == 1 { "" } else { "s" },
+        state.sort.as_str()
+    );
+    let line2 = match error {
+        Some(e) => Line::styled(
+            text::fit(&format!("last error: {}", sanitize::line(&e)), cols),
+            theme.error(),
+        ),
+        None => Line::styled(text::fit(&counts, cols), theme.dim()),
+    };
+    frame.render_widget(Paragraph::new(vec![line1, line2]), header);
+
+    let titles: Vec<Line> = Tab::ALL
+        .iter()
+        .map(|t| {
+            let n = match t {
+                Tab::Pending => state.pending_count(),
+                Tab::History => state.history.len(),
+                Tab::Grants => state.grants.len(),
+            };
+            Line::from(format!("{} {n}", t.title()))
+        })
+        .collect();
+    let selected = Tab::ALL.iter().position(|t| *t == state.tab).unwrap_or(0);
+    let tabs_widget = Tabs::new(titles)
+        .select(selected)
+        .highlight_style(theme.selected())
+        .divider("|");
+    frame.render_widget(tabs_widget, tabs);
+}
+
+fn role(r: crate::protocol::Role) -> &'static str {
+    match r {
+        crate::protocol::Role::Agent => "agent",
+        crate::protocol::Role::Reviewer => "reviewer",
+        crate::protocol::Role::Admin => "admin",
+    }
+}

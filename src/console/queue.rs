@@ -1,0 +1,147 @@
+//! The Pending tab: one row per pending request.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+
+use super::state::{Local, State};
+use super::table::{self, Cell, Col};
+use super::text;
+use super::theme::Theme;
+use crate::protocol::{Scope, Verdict};
+use crate::sanitize;
+
+pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
+    let theme = Theme::new(state.no_color);
+    if state.order.is_empty() {
+        let msg = if state.entries.is_empty() {
+            if state.loaded {
+                "No pending requests. New ones appear here as agents file them."
+            } else {
+                "Loading the pending requests…"
+            }
+        } else {
+            "No pending request matches the filter (Esc clears it)."
+        };
+        frame.render_widget(
+            Paragraph::new(Line::styled(msg, theme.dim()))
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    let w = usize::from(area.width);
+    let wide = w >= 100;
+    let medium = w >= 60;
+    let with_reason = w >= 80;
+    let mut cols = vec![
+        Col {
+            title: "AGE",
+            width: 4,
+        },
+        Col {
+            title: "TOOL",
+            width: if wide {
+                24
+            } else if medium {
+                20
+            } else {
+                14
+            },
+        },
+    ];
+    if medium {
+        cols.push(Col {
+            title: "AGENT",
+            width: if wide { 14 } else { 12 },
+        });
+    }
+    cols.push(Col {
+        title: "PARAMS",
+        width: 0,
+    });
+    if with_reason {
+        cols.push(Col {
+            title: "REASON",
+            width: 0,
+        });
+    }
+    if medium {
+        cols.push(Col {
+            title: "RISK",
+            width: 8,
+        });
+    }
+    cols.push(Col {
+        title: "LEFT",
+        width: 5,
+    });
+
+    let rows: Vec<Vec<Cell>> = state
+        .order
+        .iter()
+        .filter_map(|id| state.entries.get(id))
+        .map(|e| {
+            let r = &e.req;
+            let left = r.expires_at.and_then(|x| text::left(x, state.now));
+            let left_text = match (r.expires_at, left) {
+                (None, _) => "—".to_owned(),
+                (Some(_), None) => "0s".to_owned(),
+                (Some(_), Some(s)) => text::short_duration(s),
+            };
+            let (summary, sstyle) = match &e.local {
+                Local::Idle => (e.summary.clone(), theme.base()),
+                Local::Sending { verdict, scope } => {
+                    (sending_words(*verdict, *scope), theme.busy())
+                }
+                Local::Failed { error } => (format!("! not sent: {error}"), theme.error()),
+                Local::Ended { note, .. } => (format!("✗ {note}"), theme.warn()),
+            };
+            let ended = matches!(e.local, Local::Ended { .. });
+            let base = if ended { theme.ended() } else { theme.base() };
+            let mut row: Vec<Cell> = vec![
+                (text::age(r.created_at, state.now), base),
+                (sanitize::line(&r.tool).into_owned(), base),
+            ];
+            if medium {
+                row.push((sanitize::line(&r.agent).into_owned(), base));
+            }
+            row.push((summary, sstyle));
+            if with_reason {
+                let reason = r.reason.as_deref().map(sanitize::line).unwrap_or_default();
+                row.push((reason.into_owned(), theme.dim()));
+            }
+            if medium {
+                row.push((
+                    r.risk.map_or("—", |x| x.as_str()).to_owned(),
+                    theme.risk(r.risk),
+                ));
+            }
+            row.push((
+                left_text,
+                theme.expiry(r.expires_at.map(|_| left.unwrap_or(0))),
+            ));
+            row
+        })
+        .collect();
+    table::draw(
+        frame,
+        area,
+        &cols,
+        &rows,
+        state.selected_index(),
+        theme.label(),
+        theme.selected(),
+    );
+}
+
+/// What an in-flight row says.
+pub fn sending_words(verdict: Verdict, scope: Scope) -> String {
+    match (verdict, scope) {
+        (Verdict::Reject, _) => "rejecting…".to_owned(),
+        (Verdict::Approve, Scope::Once) => "approving once…".to_owned(),
+        (Verdict::Approve, Scope::Conversation) => "approving for the conversation…".to_owned(),
+        (Verdict::Approve, Scope::Always) => "approving always…".to_owned(),
+    }
+}

@@ -1,0 +1,359 @@
+//! The network task: keeps the console's picture of the backend current and reports it as
+//! messages. On connect it lists the pending requests, then streams `GET /v1/events` from
+//! that list's sequence number, so nothing is missed or doubled. On a drop it resumes with
+//! `Last-Event-ID`; when that fails it reconnects with exponential backoff. Where streaming
+//! fails, or `transport = "poll"`, it polls every `poll_interval`.
+
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::action::{Conn, Msg};
+use crate::client::{Client, ClientError};
+use crate::config::Transport;
+use crate::protocol::{Event, Status};
+
+/// Longest silence on the event stream before it is taken for dead (the server sends a
+/// keep-alive at least every 15 s).
+const STREAM_IDLE: Duration = Duration::from_secs(45);
+/// A stream that dies sooner than this counts as a failure to stream.
+const SHORT_LIVED: Duration = Duration::from_secs(5);
+/// After this many short-lived streams in a row, poll for a while instead.
+const MAX_SHORT_STREAMS: u32 = 3;
+/// How long to poll after streaming failed before trying to stream again.
+const POLL_FALLBACK: Duration = Duration::from_secs(60);
+/// While polling, the history is reloaded on every this many polls.
+const HISTORY_EVERY: u64 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Reload everything (and reopen the stream).
+    Refresh,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    pub transport: Transport,
+    pub poll_interval: Duration,
+}
+
+/// The backoff between reconnection attempts: 0.5 s doubling to 30 s, forever.
+pub fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(30))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+}
+
+/// A backend error in words a reviewer can act on.
+pub fn describe(e: &ClientError, has_token: bool) -> String {
+    match e.status() {
+        Some(401) if !has_token => {
+            "no token: set ASSENT_TOKEN or [console] token_file to a reviewer token".to_owned()
+        }
+        Some(401) => "the backend rejected the token (401): check ASSENT_TOKEN or [console] \
+                      token_file"
+            .to_owned(),
+        Some(403) => {
+            "the token is not a reviewer's (403): use a reviewer or admin token".to_owned()
+        }
+        _ => e.to_string(),
+    }
+}
+
+enum Session {
+    Stream { resp: reqwest::Response },
+    Poll { why: Option<String> },
+}
+
+/// Why the task stopped: the console went away.
+struct Closed;
+
+pub struct Task {
+    client: Client,
+    settings: StreamSettings,
+    tx: mpsc::Sender<Msg>,
+    cmds: mpsc::Receiver<Command>,
+    /// Last event sequence number seen (or listed at).
+    seq: u64,
+    short_streams: u32,
+    poll_until: Option<Instant>,
+}
+
+impl Task {
+    pub fn new(
+        client: Client,
+        settings: StreamSettings,
+        tx: mpsc::Sender<Msg>,
+        cmds: mpsc::Receiver<Command>,
+    ) -> Task {
+        Task {
+            client,
+            settings,
+            tx,
+            cmds,
+            seq: 0,
+            short_streams: 0,
+            poll_until: None,
+        }
+    }
+
+    async fn send(&self, msg: Msg) -> Result<(), Closed> {
+        self.tx.send(msg).await.map_err(|_| Closed)
+    }
+
+    pub async fn run(mut self) {
+        let _ = self.run_inner().await;
+    }
+
+    async fn run_inner(&mut self) -> Result<(), Closed> {
+        loop {
+            match self.open_with_backoff().await? {
+                Session::Poll { why } => self.poll(why).await?,
+                Session::Stream { resp } => {
+                    let started = Instant::now();
+                    if self.stream(resp).await? {
+                        continue; // a refresh: list again and reopen
+                    }
+                    if started.elapsed() < SHORT_LIVED {
+                        self.short_streams += 1;
+                    } else {
+                        self.short_streams = 0;
+                    }
+                    if self.short_streams >= MAX_SHORT_STREAMS {
+                        self.short_streams = 0;
+                        self.poll_until = Some(Instant::now() + POLL_FALLBACK);
+                    }
+                    // Reconnecting lists again and streams from the new list's sequence
+                    // number (sent as Last-Event-ID): nothing is missed even when the
+                    // backend restarted with a fresh event log.
+                    self.send(Msg::Conn(Conn::Retrying {
+                        at: chrono::Utc::now(),
+                        error: "the event stream dropped".to_owned(),
+                    }))
+                    .await?;
+                }
+            }
+        }
+    }
+
+    /// Connects (identity, lists, stream) until it works, saying on screen why it does not.
+    async fn open_with_backoff(&mut self) -> Result<Session, Closed> {
+        let has_token = self.client.has_token();
+        let tx = self.tx.clone();
+        let client = self.client.clone();
+        let want_poll = self.settings.transport == Transport::Poll
+            || self.poll_until.is_some_and(|t| Instant::now() < t);
+        let result = (|| {
+            let client = client.clone();
+            let tx = tx.clone();
+            async move { open(&client, &tx, want_poll).await }
+        })
+        .retry(backoff())
+        .sleep(tokio::time::sleep)
+        .notify(|e: &OpenError, dur: Duration| {
+            let error = match e {
+                OpenError::Client(e) => describe(e, has_token),
+                OpenError::Closed => String::new(),
+            };
+            tracing::warn!("backend unavailable: {error}; next try in {dur:?}");
+            let at = chrono::Utc::now() + chrono::Duration::from_std(dur).unwrap_or_default();
+            let _ = tx.try_send(Msg::Conn(Conn::Retrying { at, error }));
+        })
+        .when(|e| matches!(e, OpenError::Client(_)))
+        .await;
+        match result {
+            Ok((session, seq)) => {
+                self.seq = seq;
+                let conn = match &session {
+                    Session::Stream { .. } => Conn::Live,
+                    Session::Poll { why } => Conn::Polling { why: why.clone() },
+                };
+                self.send(Msg::Conn(conn)).await?;
+                Ok(session)
+            }
+            Err(_) => Err(Closed),
+        }
+    }
+
+    /// Reads events until the stream ends (false) or a refresh is asked for (true).
+    async fn stream(&mut self, resp: reqwest::Response) -> Result<bool, Closed> {
+        let bytes =
+            tokio_stream::StreamExt::timeout(resp.bytes_stream(), STREAM_IDLE).map(|r| match r {
+                Ok(Ok(b)) => Ok(b),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no data for {} s", STREAM_IDLE.as_secs())),
+            });
+        let mut events = Box::pin(bytes.eventsource());
+        loop {
+            tokio::select! {
+                cmd = self.cmds.recv() => match cmd {
+                    Some(Command::Refresh) => return Ok(true),
+                    None => return Err(Closed),
+                },
+                next = events.next() => match next {
+                    None => {
+                        tracing::info!("event stream ended");
+                        return Ok(false);
+                    }
+                    Some(Err(e)) => {
+                        tracing::info!("event stream broke: {e}");
+                        return Ok(false);
+                    }
+                    Some(Ok(sse)) => match serde_json::from_str::<Event>(&sse.data) {
+                        Ok(ev) => {
+                            self.seq = self.seq.max(ev.seq);
+                            self.send(Msg::Event(Box::new(ev))).await?;
+                        }
+                        Err(e) => {
+                            tracing::warn!(event = %sse.event, "unreadable event skipped: {e}");
+                        }
+                    },
+                },
+            }
+        }
+    }
+
+    /// Polls until an error (back to connecting), a refresh, or, when polling only because
+    /// streaming failed, until it is time to try streaming again.
+    async fn poll(&mut self, why: Option<String>) -> Result<(), Closed> {
+        let fallback = self.settings.transport == Transport::Sse;
+        let until = self
+            .poll_until
+            .unwrap_or_else(|| Instant::now() + POLL_FALLBACK);
+        let why = why.or_else(|| fallback.then(|| "the event stream keeps failing".to_owned()));
+        self.send(Msg::Conn(Conn::Polling { why: why.clone() }))
+            .await?;
+        let mut polls: u64 = 0;
+        loop {
+            tokio::select! {
+                cmd = self.cmds.recv() => match cmd {
+                    Some(Command::Refresh) => {}
+                    None => return Err(Closed),
+                },
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+            if fallback && Instant::now() >= until {
+                self.poll_until = None;
+                return Ok(());
+            }
+            polls += 1;
+            // The history (every request ever filed) is the heavy list: reload it now and
+            // then, not on every poll.
+            let with_history = polls.is_multiple_of(HISTORY_EVERY);
+            match snapshot(&self.client, &self.tx, with_history).await {
+                Ok(seq) => {
+                    self.seq = seq;
+                    self.send(Msg::Conn(Conn::Polling { why: why.clone() }))
+                        .await?;
+                }
+                Err(OpenError::Closed) => return Err(Closed),
+                Err(OpenError::Client(e)) => {
+                    tracing::warn!("poll failed: {e}");
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum OpenError {
+    Client(ClientError),
+    Closed,
+}
+
+impl From<ClientError> for OpenError {
+    fn from(e: ClientError) -> Self {
+        OpenError::Client(e)
+    }
+}
+
+async fn open(
+    client: &Client,
+    tx: &mpsc::Sender<Msg>,
+    want_poll: bool,
+) -> Result<(Session, u64), OpenError> {
+    let me = client.whoami().await?;
+    tx.send(Msg::Identity(me))
+        .await
+        .map_err(|_| OpenError::Closed)?;
+    let seq = snapshot(client, tx, true).await?;
+    if want_poll {
+        return Ok((Session::Poll { why: None }, seq));
+    }
+    match client.events(Some(seq)).await {
+        Ok(resp) => Ok((Session::Stream { resp }, seq)),
+        // Listing works but streaming does not (a proxy, an old backend): poll instead.
+        Err(e) if !e.is_transient() && !e.is_auth() => Ok((
+            Session::Poll {
+                why: Some(format!("streaming failed: {e}")),
+            },
+            seq,
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lists pending requests, history and grants; returns the sequence number to stream from.
+async fn snapshot(
+    client: &Client,
+    tx: &mpsc::Sender<Msg>,
+    with_history: bool,
+) -> Result<u64, OpenError> {
+    let pending = client.list_all(Some(Status::Pending)).await?;
+    let seq = pending.seq;
+    let send = |m: Msg| async { tx.send(m).await.map_err(|_| OpenError::Closed) };
+    send(Msg::Pending(pending.requests)).await?;
+    let grants = client.grants().await?;
+    send(Msg::Grants(grants.grants)).await?;
+    if !with_history {
+        return Ok(seq);
+    }
+    let all = client.list_all(None).await?;
+    let history = all
+        .requests
+        .into_iter()
+        .filter(|r| r.status.is_final())
+        .collect();
+    send(Msg::History(history)).await?;
+    Ok(seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backon::BackoffBuilder;
+
+    #[test]
+    fn auth_errors_are_said_plainly() {
+        let e = ClientError::Api {
+            status: 401,
+            code: "unauthorized".into(),
+            message: "x".into(),
+            request: None,
+        };
+        assert!(describe(&e, false).contains("ASSENT_TOKEN"));
+        assert!(describe(&e, true).contains("rejected"));
+        let e = ClientError::Api {
+            status: 403,
+            code: "forbidden".into(),
+            message: "x".into(),
+            request: None,
+        };
+        assert!(describe(&e, true).contains("reviewer"));
+    }
+
+    #[test]
+    fn backoff_grows_and_never_gives_up() {
+        let delays: Vec<Duration> = backoff().build().take(12).collect();
+        assert_eq!(delays.len(), 12);
+        assert!(delays[11] >= Duration::from_secs(15));
+        assert!(delays.iter().all(|d| *d <= Duration::from_secs(60)));
+    }
+}

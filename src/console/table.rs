@@ -1,0 +1,134 @@
+//! A minimal table for the lists: columns sized in display columns, every cut cell ending
+//! in `…`, the selected row reversed. Ratatui's Table clips silently; this does not.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::text;
+
+/// A column: its title and width (0 = share of the remaining width).
+pub struct Col {
+    pub title: &'static str,
+    pub width: usize,
+}
+
+pub type Cell = (String, Style);
+
+/// Draws `rows` (already sanitised) under a header, scrolled so `selected` is visible.
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    cols: &[Col],
+    rows: &[Vec<Cell>],
+    selected: Option<usize>,
+    header_style: Style,
+    selected_style: Style,
+) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let widths = widths(cols, usize::from(area.width));
+    let mut lines = Vec::with_capacity(usize::from(area.height));
+    let header: Vec<Cell> = cols
+        .iter()
+        .map(|c| (c.title.to_owned(), header_style))
+        .collect();
+    lines.push(line(&header, &widths, None));
+    let visible = usize::from(area.height) - 1;
+    let offset = match selected {
+        Some(s) if visible > 0 => s.saturating_sub(visible - 1),
+        _ => 0,
+    };
+    for (i, row) in rows.iter().enumerate().skip(offset).take(visible) {
+        let sel = (Some(i) == selected).then_some(selected_style);
+        lines.push(line(row, &widths, sel));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn widths(cols: &[Col], total: usize) -> Vec<usize> {
+    let gaps = cols.len().saturating_sub(1);
+    let fixed: usize = cols.iter().map(|c| c.width).sum::<usize>() + gaps;
+    let flex = cols.iter().filter(|c| c.width == 0).count();
+    let rest = total.saturating_sub(fixed);
+    let mut given = 0;
+    let mut seen = 0;
+    cols.iter()
+        .map(|c| {
+            if c.width > 0 {
+                c.width
+            } else {
+                seen += 1;
+                // The first flexible column gets the larger share.
+                let w = if seen == flex {
+                    rest - given
+                } else {
+                    rest * 3 / (2 * flex + 1)
+                };
+                given += w;
+                w
+            }
+        })
+        .collect()
+}
+
+fn line<'a>(cells: &[Cell], widths: &[usize], selected: Option<Style>) -> Line<'a> {
+    let mut spans = Vec::with_capacity(cells.len() * 2);
+    for (i, ((s, style), w)) in cells.iter().zip(widths).enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" "));
+        }
+        let cell = text::fit(s, *w);
+        let pad = w.saturating_sub(text::width(&cell));
+        spans.push(Span::styled(format!("{cell}{}", " ".repeat(pad)), *style));
+    }
+    let mut line = Line::from(spans);
+    if let Some(st) = selected {
+        line = line.patch_style(st);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_fill_the_width_exactly_whatever_the_characters() {
+        let cols = [
+            Col {
+                title: "A",
+                width: 4,
+            },
+            Col {
+                title: "B",
+                width: 0,
+            },
+            Col {
+                title: "C",
+                width: 0,
+            },
+            Col {
+                title: "D",
+                width: 5,
+            },
+        ];
+        for total in [20usize, 40, 80, 133] {
+            let w = widths(&cols, total);
+            let cells: Vec<Cell> = [
+                "東京タワー東京",
+                "e\u{301}e\u{301}e\u{301}xxxxxxxxxxxxxxxxxxxx",
+                "🦀🦀🦀🦀🦀🦀🦀🦀🦀🦀",
+                "abcdefgh",
+            ]
+            .iter()
+            .map(|s| (s.to_string(), Style::default()))
+            .collect();
+            let l = line(&cells, &w, None);
+            assert_eq!(l.width(), total, "at {total}: {l:?}");
+        }
+    }
+}

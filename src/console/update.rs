@@ -1,0 +1,621 @@
+//! The state machine: `update(&mut State, Msg) -> Vec<Effect>`. Pure: no IO, no clock, no
+//! async; time arrives as `Msg::Tick`. Every behaviour of the console is a unit test here.
+
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tui_input::Input;
+use tui_input::backend::crossterm::to_input_request;
+
+use super::action::{Conn, Msg};
+use super::effect::Effect;
+use super::keymap::Action;
+use super::state::{Confirm, Entry, LINGER_SECS, Level, Local, Mode, State, Tab, outcome_words};
+use crate::client::ClientError;
+use crate::protocol::{ApprovalRequest, DecisionBody, Event, EventKind, Scope, Status, Verdict};
+use crate::sanitize;
+
+pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match msg {
+        Msg::Key(key) => on_key(state, key, &mut fx),
+        Msg::Resize { width, height } => {
+            state.width = width;
+            state.height = height;
+        }
+        Msg::Tick(now) => on_tick(state, now),
+        Msg::Conn(c) => state.conn = c,
+        Msg::Identity(me) => state.me = Some(me),
+        Msg::Pending(list) => on_pending(state, list, &mut fx),
+        Msg::History(list) => on_history(state, list),
+        Msg::Grants(grants) => {
+            state.grants = grants.into_iter().filter(|g| g.is_active()).collect();
+            state
+                .grants
+                .sort_by_key(|g| std::cmp::Reverse(g.created_at));
+        }
+        Msg::Event(ev) => on_event(state, *ev, &mut fx),
+        Msg::Decided { id, result } => on_decided(state, id, result),
+        Msg::Revoked { grant_id, result } => match result {
+            Ok(g) => {
+                state.grants.retain(|x| x.id != grant_id);
+                state.say(
+                    Level::Info,
+                    format!(
+                        "Revoked the {} grant for {} from {}",
+                        g.scope,
+                        sanitize::line(&g.tool),
+                        sanitize::line(&g.agent)
+                    ),
+                );
+            }
+            Err(e) => state.say(
+                Level::Error,
+                format!(
+                    "Could not revoke the grant: {}",
+                    sanitize::line(&e.to_string())
+                ),
+            ),
+        },
+    }
+    state.refresh();
+    fx
+}
+
+fn on_tick(state: &mut State, now: chrono::DateTime<chrono::Utc>) {
+    state.now = now;
+    // A pending request past its expiry is expired here and now, whatever the backend
+    // has said so far: it must not be approved in its last second on a stale screen.
+    for e in state.entries.values_mut() {
+        if matches!(e.local, Local::Idle | Local::Failed { .. }) && e.req.is_past_expiry(now) {
+            e.local = Local::Ended {
+                since: now,
+                note: "expired".to_owned(),
+            };
+        }
+    }
+    let linger = chrono::Duration::seconds(LINGER_SECS);
+    let gone: Vec<String> = state
+        .entries
+        .values()
+        .filter(|e| matches!(&e.local, Local::Ended { since, .. } if *since + linger <= now))
+        .map(|e| e.req.id.clone())
+        .collect();
+    for id in gone {
+        if let Some(e) = state.entries.remove(&id)
+            && e.req.status.is_final()
+        {
+            state.upsert_history(e.req);
+        }
+    }
+    if state.message.as_ref().is_some_and(|m| m.until <= now) {
+        state.message = None;
+    }
+}
+
+fn on_pending(state: &mut State, list: Vec<ApprovalRequest>, fx: &mut Vec<Effect>) {
+    let was_empty = state.entries.is_empty();
+    let ids: std::collections::HashSet<String> = list.iter().map(|r| r.id.clone()).collect();
+    for req in list {
+        if req.status != Status::Pending {
+            continue;
+        }
+        match state.entries.get_mut(&req.id) {
+            Some(e) => {
+                if !matches!(e.local, Local::Ended { .. }) {
+                    e.req = req;
+                }
+            }
+            None => {
+                state.entries.insert(req.id.clone(), Entry::new(req));
+            }
+        }
+    }
+    // Requests that left the pending list while we were not streaming: decided elsewhere,
+    // expired or cancelled. Say so, then let them go like any ended row.
+    let now = state.now;
+    for e in state.entries.values_mut() {
+        if !ids.contains(&e.req.id) && matches!(e.local, Local::Idle | Local::Failed { .. }) {
+            e.local = Local::Ended {
+                since: now,
+                note: "no longer pending".to_owned(),
+            };
+        }
+    }
+    if state.loaded && was_empty && !state.entries.is_empty() && state.bell {
+        fx.push(Effect::Bell);
+    }
+    state.loaded = true;
+}
+
+fn history_key(r: &ApprovalRequest) -> chrono::DateTime<chrono::Utc> {
+    r.decision
+        .as_ref()
+        .map(|d| d.decided_at)
+        .or(r.expires_at.filter(|_| r.status == Status::Expired))
+        .unwrap_or(r.created_at)
+}
+
+fn on_history(state: &mut State, mut list: Vec<ApprovalRequest>) {
+    list.retain(|r| r.status.is_final());
+    list.sort_by_key(|r| std::cmp::Reverse(history_key(r)));
+    list.truncate(super::state::HISTORY_CAP);
+    state.history = list;
+}
+
+fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
+    match ev.kind {
+        EventKind::RequestCreated => {
+            let Some(req) = ev.request else { return };
+            if req.status != Status::Pending || state.entries.contains_key(&req.id) {
+                return;
+            }
+            let was_empty = state.entries.is_empty();
+            state.entries.insert(req.id.clone(), Entry::new(req));
+            if was_empty && state.bell {
+                fx.push(Effect::Bell);
+            }
+        }
+        EventKind::RequestDecided | EventKind::RequestExpired | EventKind::RequestCancelled => {
+            let Some(req) = ev.request else { return };
+            let now = state.now;
+            if req.decision.is_none() {
+                state.ended_at.insert(req.id.clone(), ev.at);
+            }
+            if let Some(e) = state.entries.get_mut(&req.id) {
+                e.req = req.clone();
+                // Our own decision in flight: its answer will settle the row (success or
+                // 409), not the event, which may arrive first.
+                if !matches!(e.local, Local::Sending { .. }) {
+                    e.local = Local::Ended {
+                        since: now,
+                        note: ended_note(&req),
+                    };
+                }
+            }
+            if req.status.is_final() {
+                state.upsert_history(req);
+            }
+        }
+        EventKind::GrantCreated => {
+            if let Some(g) = ev.grant
+                && g.is_active()
+            {
+                state.grants.retain(|x| x.id != g.id);
+                state.grants.insert(0, g);
+            }
+        }
+        EventKind::GrantRevoked => {
+            if let Some(g) = ev.grant {
+                state.grants.retain(|x| x.id != g.id);
+            }
+        }
+    }
+}
+
+fn ended_note(req: &ApprovalRequest) -> String {
+    match req.status {
+        Status::Expired => "expired".to_owned(),
+        Status::Cancelled => "cancelled by its agent".to_owned(),
+        Status::Pending => "no longer pending".to_owned(),
+        _ => format!("already {}", outcome_words(req)),
+    }
+}
+
+fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, ClientError>) {
+    let now = state.now;
+    match result {
+        Ok(req) => {
+            state.entries.remove(&id);
+            let words = match &req.decision {
+                Some(d) => format!("{} ({})", d.outcome.as_str(), d.scope.as_str()),
+                None => req.status.to_string(),
+            };
+            state.say(
+                Level::Info,
+                format!("{}: {words}", sanitize::line(&req.tool)),
+            );
+            state.upsert_history(req);
+        }
+        Err(ClientError::Api {
+            status: 409,
+            request: Some(req),
+            message,
+            ..
+        }) => {
+            let note = ended_note(&req);
+            let text = match &req.decision {
+                Some(_) => format!(
+                    "Too late: {} was {}",
+                    sanitize::line(&req.tool),
+                    outcome_words(&req)
+                ),
+                None => format!("Too late: {} ({})", note, sanitize::line(&message)),
+            };
+            state.say(Level::Error, text);
+            if let Some(e) = state.entries.get_mut(&id) {
+                e.req = (*req).clone();
+                e.local = Local::Ended { since: now, note };
+            }
+            if req.status.is_final() {
+                state.upsert_history(*req);
+            }
+        }
+        Err(ClientError::Api {
+            status: 404,
+            message,
+            ..
+        }) => {
+            let note = "no longer exists on the backend".to_owned();
+            state.say(
+                Level::Error,
+                format!("Not decided: {}", sanitize::line(&message)),
+            );
+            if let Some(e) = state.entries.get_mut(&id) {
+                e.local = Local::Ended { since: now, note };
+            }
+        }
+        Err(err) => {
+            let error = sanitize::line(&err.to_string()).into_owned();
+            let hint = if err.is_transient() {
+                "; it is still pending: decide again to retry"
+            } else {
+                ""
+            };
+            state.say(Level::Error, format!("Not decided: {error}{hint}"));
+            if let Some(e) = state.entries.get_mut(&id) {
+                e.local = if e.req.status.is_final() {
+                    Local::Ended {
+                        since: now,
+                        note: ended_note(&e.req),
+                    }
+                } else {
+                    Local::Failed { error }
+                };
+            }
+        }
+    }
+}
+
+fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+    if key.kind == KeyEventKind::Release {
+        return;
+    }
+    // Ctrl-C quits from anywhere, whatever the mode.
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        fx.push(Effect::Quit);
+        return;
+    }
+    match std::mem::replace(&mut state.mode, Mode::Normal) {
+        Mode::Confirm(c) => {
+            if key.code == KeyCode::Char('y') {
+                confirmed(state, c, fx);
+            } else {
+                state.say(Level::Info, "Cancelled: nothing was sent");
+            }
+        }
+        Mode::Reason { id, mut input } => match key.code {
+            KeyCode::Enter => {
+                let reason = input.value().trim().to_owned();
+                let reason = (!reason.is_empty()).then_some(reason);
+                send(state, &id, Verdict::Reject, Scope::Once, reason, fx);
+            }
+            KeyCode::Esc => state.say(Level::Info, "Rejection cancelled: nothing was sent"),
+            _ => {
+                if let Some(req) = to_input_request(&TermEvent::Key(key)) {
+                    input.handle(req);
+                }
+                state.mode = Mode::Reason { id, input };
+            }
+        },
+        Mode::Filter { mut input } => match key.code {
+            KeyCode::Enter => {}
+            KeyCode::Esc => state.filter.clear(),
+            _ => {
+                if let Some(req) = to_input_request(&TermEvent::Key(key)) {
+                    input.handle(req);
+                }
+                state.filter = input.value().to_owned();
+                state.mode = Mode::Filter { input };
+            }
+        },
+        Mode::Help { scroll } => {
+            let action = state.keymap.action_for(&key);
+            match action {
+                Some(Action::Down) => state.mode = Mode::Help { scroll: scroll + 1 },
+                Some(Action::Up) => {
+                    state.mode = Mode::Help {
+                        scroll: scroll.saturating_sub(1),
+                    }
+                }
+                Some(Action::PageDown) => {
+                    state.mode = Mode::Help {
+                        scroll: scroll + 10,
+                    }
+                }
+                Some(Action::PageUp) => {
+                    state.mode = Mode::Help {
+                        scroll: scroll.saturating_sub(10),
+                    }
+                }
+                // Any other key closes the help.
+                _ => {}
+            }
+        }
+        Mode::Detail => {
+            state.mode = Mode::Detail;
+            let Some(action) = state.keymap.action_for(&key) else {
+                return;
+            };
+            detail_view_key(state, action, fx);
+        }
+        Mode::Normal => {
+            let Some(action) = state.keymap.action_for(&key) else {
+                return;
+            };
+            normal_key(state, action, fx);
+        }
+    }
+}
+
+fn detail_view_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    let (total, height) = state.detail_extent();
+    let max = total.saturating_sub(height);
+    let page = height.max(1);
+    let s = &mut state.detail_scroll;
+    match action {
+        Action::Back | Action::OpenDetail => state.mode = Mode::Normal,
+        Action::Down | Action::ScrollDetailDown => *s = (*s + 1).min(max),
+        Action::Up | Action::ScrollDetailUp => *s = s.saturating_sub(1),
+        Action::PageDown => *s = (*s + page).min(max),
+        Action::PageUp => *s = s.saturating_sub(page),
+        Action::Top => *s = 0,
+        Action::Bottom => *s = max,
+        Action::NextTab | Action::PrevTab => {
+            state.mode = Mode::Normal;
+            normal_key(state, action, fx);
+        }
+        other => normal_key(state, other, fx),
+    }
+}
+
+fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    let page = super::layout::list_rows(state.areas().list).max(1);
+    let idx = state.current_index();
+    match action {
+        Action::Quit => fx.push(Effect::Quit),
+        Action::Help => state.mode = Mode::Help { scroll: 0 },
+        Action::Up => state.select_index(idx.saturating_sub(1)),
+        Action::Down => state.select_index(idx + 1),
+        Action::Top => state.select_index(0),
+        Action::Bottom => state.select_index(usize::MAX),
+        Action::PageUp => state.select_index(idx.saturating_sub(page)),
+        Action::PageDown => state.select_index(idx.saturating_add(page)),
+        Action::ScrollDetailDown => {
+            let (total, height) = state.detail_extent();
+            state.detail_scroll = (state.detail_scroll + 1).min(total.saturating_sub(height));
+        }
+        Action::ScrollDetailUp => state.detail_scroll = state.detail_scroll.saturating_sub(1),
+        Action::OpenDetail => {
+            if state.detail_request().is_some() {
+                state.mode = Mode::Detail;
+            }
+        }
+        Action::Back => {
+            if !state.filter.is_empty() {
+                state.filter.clear();
+                state.say(Level::Info, "Filter cleared");
+            }
+        }
+        Action::NextTab | Action::PrevTab => {
+            let i = Tab::ALL.iter().position(|t| *t == state.tab).unwrap_or(0);
+            let n = Tab::ALL.len();
+            let next = if action == Action::NextTab {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
+            state.tab = Tab::ALL[next];
+            state.detail_scroll = 0;
+        }
+        Action::Filter => {
+            state.mode = Mode::Filter {
+                input: Input::new(state.filter.clone()),
+            }
+        }
+        Action::CycleSort => {
+            state.sort = state.sort.next();
+            state.say(Level::Info, format!("Sorted by {}", state.sort.as_str()));
+        }
+        Action::Refresh => {
+            fx.push(Effect::Refresh);
+            state.say(Level::Info, "Reloading from the backend…");
+        }
+        Action::Revoke => {
+            if state.tab != Tab::Grants {
+                state.say(
+                    Level::Warn,
+                    "Revoke works on the Grants tab (Tab to switch)",
+                );
+            } else if let Some(g) = state.selected_grant() {
+                state.mode = Mode::Confirm(Confirm::Revoke {
+                    grant_id: g.id.clone(),
+                });
+            } else {
+                state.say(Level::Warn, "No grant selected");
+            }
+        }
+        Action::ToggleNotify => {
+            if let Some(id) = decidable(state)
+                && let Some(e) = state.entries.get_mut(&id)
+            {
+                e.notify = !e.notify;
+                let on = e.notify;
+                state.say(
+                    Level::Info,
+                    if on {
+                        "The agent will be notified of this decision"
+                    } else {
+                        "The agent will not be notified of this decision"
+                    },
+                );
+            }
+        }
+        Action::ApproveOnce => {
+            if let Some(id) = decidable(state) {
+                send(state, &id, Verdict::Approve, Scope::Once, None, fx);
+            }
+        }
+        Action::ApproveConversation => {
+            if let Some(id) = decidable(state) {
+                let has_conv = state
+                    .entries
+                    .get(&id)
+                    .is_some_and(|e| e.req.conversation_id.is_some());
+                if has_conv {
+                    send(state, &id, Verdict::Approve, Scope::Conversation, None, fx);
+                } else {
+                    state.say(
+                        Level::Warn,
+                        format!(
+                            "This request has no conversation: approve once ({}) or always ({}) instead",
+                            state.keymap.label(Action::ApproveOnce),
+                            state.keymap.label(Action::ApproveAlways)
+                        ),
+                    );
+                }
+            }
+        }
+        Action::ApproveAlways => {
+            if let Some(id) = decidable(state) {
+                state.mode = Mode::Confirm(Confirm::Always { id });
+            }
+        }
+        Action::Reject => {
+            if let Some(id) = decidable(state) {
+                state.mode = Mode::Reason {
+                    id,
+                    input: Input::default(),
+                };
+            }
+        }
+    }
+}
+
+/// The id of the selected request if it can be decided now; otherwise says why not.
+fn decidable(state: &mut State) -> Option<String> {
+    if state.tab != Tab::Pending {
+        state.say(
+            Level::Warn,
+            "Decisions are made on the Pending tab (Tab to switch)",
+        );
+        return None;
+    }
+    let Some(id) = state.selected.clone() else {
+        state.say(Level::Warn, "No request selected");
+        return None;
+    };
+    if state.moved {
+        state.moved = false;
+        let what = state
+            .entries
+            .get(&id)
+            .map(|e| {
+                format!(
+                    "{} from {}",
+                    sanitize::line(&e.req.tool),
+                    sanitize::line(&e.req.agent)
+                )
+            })
+            .unwrap_or_default();
+        state.say(
+            Level::Warn,
+            format!("The cursor moved to {what}: read it, then press the key again"),
+        );
+        return None;
+    }
+    check_decidable(state, &id).then_some(id)
+}
+
+fn check_decidable(state: &mut State, id: &str) -> bool {
+    let now = state.now;
+    let Some(e) = state.entries.get_mut(id) else {
+        state.say(Level::Warn, "That request is no longer in the queue");
+        return false;
+    };
+    if matches!(e.local, Local::Idle | Local::Failed { .. }) && e.req.is_past_expiry(now) {
+        e.local = Local::Ended {
+            since: now,
+            note: "expired".to_owned(),
+        };
+    }
+    match &e.local {
+        Local::Sending { .. } => {
+            state.say(
+                Level::Warn,
+                "A decision on this request is already on its way",
+            );
+            false
+        }
+        Local::Ended { note, .. } => {
+            let text = format!("This request {note}: it can no longer be decided");
+            state.say(Level::Warn, text);
+            false
+        }
+        Local::Idle | Local::Failed { .. } => true,
+    }
+}
+
+fn confirmed(state: &mut State, c: Confirm, fx: &mut Vec<Effect>) {
+    match c {
+        Confirm::Always { id } => send(state, &id, Verdict::Approve, Scope::Always, None, fx),
+        Confirm::Revoke { grant_id } => {
+            fx.push(Effect::RevokeGrant { id: grant_id });
+            state.say(Level::Info, "Revoking…");
+        }
+    }
+}
+
+fn send(
+    state: &mut State,
+    id: &str,
+    verdict: Verdict,
+    scope: Scope,
+    reason: Option<String>,
+    fx: &mut Vec<Effect>,
+) {
+    // Checked again: the request may have expired or been decided while a confirmation
+    // or the reason input was open.
+    if !check_decidable(state, id) {
+        return;
+    }
+    let Some(e) = state.entries.get_mut(id) else {
+        return;
+    };
+    let body = DecisionBody {
+        outcome: verdict,
+        scope,
+        reason,
+        notify_agent: e.notify,
+        args_hash: e.hash.clone(),
+    };
+    e.local = Local::Sending { verdict, scope };
+    fx.push(Effect::SendDecision {
+        id: id.to_owned(),
+        body,
+    });
+}
+
+/// Header text of the connection state, shared by the header view and tests.
+pub fn conn_words(state: &State) -> (String, Option<String>) {
+    match &state.conn {
+        Conn::Connecting => ("connecting…".to_owned(), None),
+        Conn::Live => ("live".to_owned(), None),
+        Conn::Polling { why } => ("polling".to_owned(), why.clone()),
+        Conn::Retrying { at, error } => {
+            let secs = (*at - state.now).num_seconds().max(0);
+            (
+                format!("offline, reconnecting in {secs}s"),
+                Some(error.clone()),
+            )
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Draws the whole screen from the state. Read-only: views never change state.
+
+use ratatui::Frame;
+
+use super::state::{Mode, State, Tab};
+use super::{detail, dialog, footer, grants, header, help, history, queue};
+
+pub fn draw(state: &State, frame: &mut Frame) {
+    let a = state.areas();
+    header::draw(state, frame, a.header, a.tabs);
+    if !state.mode.is_detail() {
+        match state.tab {
+            Tab::Pending => queue::draw(state, frame, a.list),
+            Tab::History => history::draw(state, frame, a.list),
+            Tab::Grants => grants::draw(state, frame, a.list),
+        }
+    }
+    if let Some(pane) = a.detail {
+        detail::draw(state, frame, pane);
+    }
+    footer::draw(state, frame, a.status, a.keys);
+    match &state.mode {
+        Mode::Help { scroll } => help::draw(state, frame, frame.area(), *scroll),
+        Mode::Confirm(c) => dialog::draw(state, frame, c),
+        _ => {}
+    }
+}

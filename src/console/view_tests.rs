@@ -1,0 +1,318 @@
+//! Snapshot tests of rendered screens (ratatui TestBackend + insta). Fixtures use fixed
+//! times, so no filter is needed for ages or ids.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+
+use super::action::{Conn, Msg};
+use super::fixtures::{self, decided, event, loaded, now, req};
+use super::state::State;
+use super::update::update;
+use super::view;
+use crate::client::ClientError;
+use crate::protocol::{EventKind, Grant, Identity, Outcome, Role, Scope, Status};
+
+fn render(s: &State) -> String {
+    let mut t = Terminal::new(TestBackend::new(s.width, s.height)).unwrap();
+    t.draw(|f| view::draw(s, f)).unwrap();
+    t.backend().to_string()
+}
+
+fn key(s: &mut State, c: char) {
+    let mods = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    update(s, Msg::Key(KeyEvent::new(KeyCode::Char(c), mods)));
+}
+
+fn code(s: &mut State, c: KeyCode) {
+    update(s, Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+
+fn live(s: &mut State) {
+    update(
+        s,
+        Msg::Identity(Identity {
+            name: "alice".into(),
+            role: Role::Reviewer,
+        }),
+    );
+    update(s, Msg::Conn(Conn::Live));
+}
+
+#[test]
+fn queue_80x24() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn queue_with_side_pane_160x40() {
+    let mut s = loaded(160, 40);
+    live(&mut s);
+    key(&mut s, 'n');
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn queue_with_lower_pane_100x36() {
+    let mut s = loaded(100, 36);
+    live(&mut s);
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn detail_view_80x24() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    code(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn narrow_40x10_queue_and_detail() {
+    let mut s = loaded(40, 10);
+    live(&mut s);
+    let queue = render(&s);
+    code(&mut s, KeyCode::Enter);
+    let detail = render(&s);
+    insta::assert_snapshot!(format!("{queue}\n{detail}"));
+}
+
+#[test]
+fn every_size_down_to_tiny_renders_without_panic() {
+    // (TestBackend itself cannot be 0 wide.)
+    for (w, h) in [
+        (40, 10),
+        (1, 1),
+        (10, 3),
+        (39, 9),
+        (200, 5),
+        (5, 80),
+        (1, 40),
+    ] {
+        let mut s = loaded(w, h);
+        live(&mut s);
+        render(&s);
+        code(&mut s, KeyCode::Enter);
+        render(&s);
+        key(&mut s, 'A');
+        render(&s);
+        code(&mut s, KeyCode::Esc);
+        key(&mut s, '?');
+        render(&s);
+        code(&mut s, KeyCode::Esc);
+        key(&mut s, 'r');
+        render(&s);
+    }
+}
+
+#[test]
+fn reason_input() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    key(&mut s, 'r');
+    for c in "amount too high".chars() {
+        key(&mut s, c);
+    }
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn always_confirmation() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    key(&mut s, 'A');
+    let screen = render(&s);
+    assert!(screen.contains("every future"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn conflict_message() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    key(&mut s, 'a');
+    let sending = render(&s);
+    assert!(sending.contains("approving once…"), "{sending}");
+    let first = decided(
+        s.entries["req-1"].req.clone(),
+        Outcome::Rejected,
+        Scope::Once,
+        "bob",
+    );
+    update(
+        &mut s,
+        Msg::Decided {
+            id: "req-1".into(),
+            result: Err(ClientError::Api {
+                status: 409,
+                code: "conflict".into(),
+                message: "already decided".into(),
+                request: Some(Box::new(first)),
+            }),
+        },
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn network_error_on_the_row() {
+    let mut s = loaded(100, 24);
+    live(&mut s);
+    key(&mut s, 'a');
+    update(
+        &mut s,
+        Msg::Decided {
+            id: "req-1".into(),
+            result: Err(ClientError::Network {
+                url: "http://127.0.0.1:7878".into(),
+                detail: "connection refused or host unreachable".into(),
+            }),
+        },
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn offline_state() {
+    let mut s = fixtures::state(80, 24);
+    update(
+        &mut s,
+        Msg::Conn(Conn::Retrying {
+            at: now() + chrono::Duration::seconds(4),
+            error: "cannot reach the backend at http://127.0.0.1:7878: connection refused or host unreachable".into(),
+        }),
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn rejected_token_is_said_plainly() {
+    let mut s = fixtures::state(80, 24);
+    let e = ClientError::Api {
+        status: 401,
+        code: "unauthorized".into(),
+        message: "unknown token".into(),
+        request: None,
+    };
+    update(
+        &mut s,
+        Msg::Conn(Conn::Retrying {
+            at: now() + chrono::Duration::seconds(2),
+            error: super::stream::describe(&e, true),
+        }),
+    );
+    let screen = render(&s);
+    assert!(screen.contains("rejected the token"), "{screen}");
+    assert!(screen.contains("reconnecting in 2s"), "{screen}");
+}
+
+#[test]
+fn injected_escape_sequences_are_shown_not_run() {
+    let mut s = fixtures::state(120, 40);
+    live(&mut s);
+    let evil = "\x1b[2J\x1b]0;pwned\x07";
+    let mut r = req(
+        "id\x1b[31m",
+        &format!("tool{evil}"),
+        "agent\u{202e}x",
+        5,
+        json!({format!("key{evil}"): format!("value{evil}\r\n"), "wide": "東京タワー東京タワー東京タワー", "comb": "e\u{301}e\u{301}"}),
+    );
+    r.reason = Some(format!("reason{evil}"));
+    update(&mut s, Msg::Pending(vec![r]));
+    let screen = render(&s);
+    assert!(!screen.contains('\x1b'), "raw escape reached the screen");
+    assert!(!screen.contains('\x07'));
+    assert!(!screen.contains('\u{202e}'));
+    assert!(screen.contains("\\u{1b}"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn help_screen() {
+    let mut s = loaded(80, 30);
+    live(&mut s);
+    key(&mut s, '?');
+    let screen = render(&s);
+    for a in super::keymap::Action::ALL {
+        assert!(screen.contains(a.description()) || s.height < 30, "{a:?}");
+    }
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn expired_row_on_screen() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    update(&mut s, Msg::Tick(now() + chrono::Duration::seconds(46)));
+    let screen = render(&s);
+    assert!(screen.contains("expired"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn history_and_grants_tabs() {
+    let mut s = loaded(120, 30);
+    live(&mut s);
+    let mut r = decided(
+        s.entries["req-1"].req.clone(),
+        Outcome::Rejected,
+        Scope::Once,
+        "alice",
+    );
+    if let Some(d) = r.decision.as_mut() {
+        d.reason = Some("too much".into());
+        d.notify_agent = true;
+    }
+    update(&mut s, event(EventKind::RequestDecided, 4, r));
+    let mut c = s.entries["req-2"].req.clone();
+    c.status = Status::Cancelled;
+    update(&mut s, event(EventKind::RequestCancelled, 5, c));
+    update(
+        &mut s,
+        Msg::Grants(vec![Grant {
+            id: "g1".into(),
+            scope: Scope::Conversation,
+            agent: "order-manager".into(),
+            tool: "order_tools.process_refund".into(),
+            conversation_id: Some("conv-77".into()),
+            created_by: "alice".into(),
+            created_at: now() - chrono::Duration::seconds(300),
+            source_request_id: Some("req-0".into()),
+            revoked_at: None,
+            revoked_by: None,
+        }]),
+    );
+    code(&mut s, KeyCode::Tab);
+    let history = render(&s);
+    code(&mut s, KeyCode::Tab);
+    let grants = render(&s);
+    insta::assert_snapshot!(format!("{history}\n{grants}"));
+}
+
+#[test]
+fn huge_params_scroll_in_the_detail() {
+    let mut s = fixtures::state(80, 24);
+    live(&mut s);
+    // Non-ASCII, so every wrapped row is measured char by char.
+    let blob = "0123456789é東".repeat(80_000);
+    update(
+        &mut s,
+        Msg::Pending(vec![req("big", "t", "a", 0, json!({"blob": blob, "z": 1}))]),
+    );
+    code(&mut s, KeyCode::Enter);
+    key(&mut s, 'G');
+    let start = std::time::Instant::now();
+    let screen = render(&s);
+    let took = start.elapsed();
+    eprintln!("one frame of a 1 MB detail: {took:?}");
+    assert!(took < std::time::Duration::from_secs(2));
+    assert!(screen.contains("\"z\": 1"), "{screen}");
+}

@@ -1,0 +1,468 @@
+//! End-to-end tests of the console: the real `assent` binary in a pseudo-terminal
+//! (portable-pty), its screen read back through a terminal emulator (vt100), against the
+//! real server on loopback. Each test presses keys, then checks both the screen and the
+//! server's state. Every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use assent::protocol::{NewRequest, Scope, Status};
+use common::{AGENT1, ALICE, BOB, TestServer, new_request};
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// What the terminal was asked to do besides drawing.
+#[derive(Default)]
+struct Recorder {
+    titles: Vec<Vec<u8>>,
+    bells: usize,
+}
+
+impl vt100::Callbacks for Recorder {
+    fn set_window_title(&mut self, _: &mut vt100::Screen, title: &[u8]) {
+        self.titles.push(title.to_vec());
+    }
+    fn audible_bell(&mut self, _: &mut vt100::Screen) {
+        self.bells += 1;
+    }
+}
+
+struct Console {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn Write + Send>,
+    parser: Arc<Mutex<vt100::Parser<Recorder>>>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+    _dir: tempfile::TempDir,
+}
+
+impl Console {
+    /// `assent --config <empty or given> console` on `url` with `token`, in a cols x rows pty.
+    fn spawn(url: &str, token: &str, cols: u16, rows: u16, config: &str) -> Console {
+        let env = [("ASSENT_URL", url), ("ASSENT_TOKEN", token)];
+        Console::spawn_with(&["console"], &env, cols, rows, config)
+    }
+
+    /// `assent --config <file holding config> ARGS...` with only `env` (and HOME, TERM and
+    /// a log dir) in its environment.
+    fn spawn_with(
+        args: &[&str],
+        env: &[(&str, &str)],
+        cols: u16,
+        rows: u16,
+        config: &str,
+    ) -> Console {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_assent"));
+        cmd.args(["--config", cfg.to_str().unwrap()]);
+        cmd.args(args);
+        cmd.env_clear();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.env("ASSENT_LOG_DIR", dir.path());
+        cmd.env("ASSENT_LOG", "debug");
+        cmd.env("HOME", dir.path());
+        cmd.env("TERM", "xterm-256color");
+        cmd.cwd(dir.path());
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let writer = pair.master.take_writer().unwrap();
+        let parser = Arc::new(Mutex::new(vt100::Parser::new_with_callbacks(
+            rows,
+            cols,
+            0,
+            Recorder::default(),
+        )));
+        let p = parser.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                p.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Console {
+            child,
+            writer,
+            parser,
+            _master: pair.master,
+            _dir: dir,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("console.log")).unwrap_or_default()
+    }
+
+    /// Waits until the screen contains `text`; panics with the screen if it never does.
+    async fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            if start.elapsed() > WAIT {
+                panic!(
+                    "screen never showed {text:?}; it shows:\n{s}\n--- console log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the console has left the alternate screen (the last bytes it wrote
+    /// may still be on their way through the pty after it exited).
+    async fn wait_restored(&self) {
+        let start = Instant::now();
+        while self.parser.lock().unwrap().screen().alternate_screen() {
+            assert!(start.elapsed() < WAIT, "the terminal was not restored");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn press(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    /// Presses keys one at a time, letting each be read as its own event (Esc in
+    /// particular must not run into the next key).
+    async fn keys(&mut self, keys: &[&str]) {
+        for k in keys {
+            self.press(k);
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+    }
+
+    async fn exit_code(&mut self) -> Option<u32> {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st.exit_code());
+            }
+            if start.elapsed() > WAIT {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn file(server: &TestServer, new: &NewRequest) -> assent::protocol::ApprovalRequest {
+    server.api(AGENT1).file(new, None).await.unwrap().request
+}
+
+/// Waits until the request leaves `pending` on the server.
+async fn settled(server: &TestServer, id: &str) -> assent::protocol::ApprovalRequest {
+    let start = Instant::now();
+    loop {
+        let r = server.api(ALICE).get(id).await.unwrap();
+        if r.status != Status::Pending {
+            return r;
+        }
+        assert!(start.elapsed() < WAIT, "request {id} was never decided");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_once_with_notify_then_quit_restores_the_terminal() {
+    let server = TestServer::start().await;
+    let mut new = new_request("order_tools.process_refund", "agent1");
+    new.conversation_id = Some("conv-1".into());
+    let req = file(&server, &new).await;
+    let mut c = Console::spawn(&server.url, ALICE, 130, 30, "");
+    c.wait_for("order_tools.process_refund").await;
+    let screen = c.wait_for("live").await;
+    assert!(screen.contains("alice"), "{screen}");
+    assert!(screen.contains("notify:off"), "{screen}");
+    c.keys(&["n"]).await;
+    c.wait_for("notify:on").await;
+    c.keys(&["a"]).await;
+    let done = settled(&server, &req.id).await;
+    let d = done.decision.expect("decision");
+    assert_eq!(done.status, Status::Approved);
+    assert_eq!(d.scope, Scope::Once);
+    assert!(d.notify_agent);
+    assert_eq!(d.responder, "alice");
+    let screen = c.wait_for("approved (once)").await;
+    assert!(screen.contains("Pending 0"), "{screen}");
+
+    c.keys(&["q"]).await;
+    assert_eq!(c.exit_code().await, Some(0));
+    c.wait_restored().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_with_a_reason_and_conversation_refused_without_one() {
+    let server = TestServer::start().await;
+    let req = file(&server, &new_request("db.delete", "agent1")).await;
+    let mut c = Console::spawn(&server.url, ALICE, 100, 30, "");
+    c.wait_for("db.delete").await;
+    c.keys(&["c"]).await;
+    c.wait_for("no conversation").await;
+    c.keys(&["r"]).await;
+    c.wait_for("reason:").await;
+    // Esc cancels: nothing is sent.
+    c.keys(&["x", "\x1b"]).await;
+    c.wait_for("nothing was sent").await;
+    assert_eq!(
+        server.api(ALICE).get(&req.id).await.unwrap().status,
+        Status::Pending
+    );
+    c.keys(&["r"]).await;
+    c.wait_for("reason:").await;
+    c.press("too risky on prod");
+    c.wait_for("too risky on prod").await;
+    c.keys(&["\r"]).await;
+    let done = settled(&server, &req.id).await;
+    let d = done.decision.expect("decision");
+    assert_eq!(done.status, Status::Rejected);
+    assert_eq!(d.reason.as_deref(), Some("too risky on prod"));
+    assert_eq!(d.responder, "alice");
+    assert!(!d.notify_agent);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_asks_first_then_the_grant_can_be_revoked() {
+    let server = TestServer::start().await;
+    let req = file(&server, &new_request("email.send", "agent1")).await;
+    let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
+    c.wait_for("email.send").await;
+    c.keys(&["A"]).await;
+    c.wait_for("every future `email.send` call from `agent1`")
+        .await;
+    c.wait_for("this one included").await;
+    c.keys(&["x"]).await;
+    c.wait_for("Cancelled").await;
+    assert_eq!(
+        server.api(ALICE).get(&req.id).await.unwrap().status,
+        Status::Pending
+    );
+    c.keys(&["A"]).await;
+    c.wait_for("every future").await;
+    c.keys(&["y"]).await;
+    let done = settled(&server, &req.id).await;
+    assert_eq!(done.decision.as_ref().map(|d| d.scope), Some(Scope::Always));
+    let grants = server.api(ALICE).grants().await.unwrap().grants;
+    assert_eq!(grants.len(), 1);
+
+    c.keys(&["\t", "\t"]).await;
+    c.wait_for("Grants 1").await;
+    c.wait_for("always").await;
+    c.keys(&["d"]).await;
+    c.wait_for("will need approval again").await;
+    c.keys(&["y"]).await;
+    c.wait_for("Revoked").await;
+    let start = Instant::now();
+    while !server.api(ALICE).grants().await.unwrap().grants.is_empty() {
+        assert!(start.elapsed() < WAIT, "grant not revoked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflict_shows_who_decided_first() {
+    let server = TestServer::start().await;
+    let req = file(&server, &new_request("deploy.release", "agent1")).await;
+    // Polling rarely, so the console cannot know bob was first until it tries.
+    let cfg = "[console]\ntransport = \"poll\"\npoll_interval = \"60s\"\n";
+    let mut c = Console::spawn(&server.url, ALICE, 100, 30, cfg);
+    c.wait_for("deploy.release").await;
+    c.wait_for("polling").await;
+    let body = assent::protocol::DecisionBody {
+        outcome: assent::protocol::Verdict::Reject,
+        scope: Scope::Once,
+        reason: Some("not today".into()),
+        notify_agent: false,
+        args_hash: req.args_hash.clone(),
+    };
+    server.api(BOB).decide(&req.id, &body).await.unwrap();
+    c.keys(&["a"]).await;
+    let screen = c.wait_for("by bob").await;
+    assert!(screen.contains("rejected (once) by bob"), "{screen}");
+    let now = server.api(ALICE).get(&req.id).await.unwrap();
+    assert_eq!(now.decision.map(|d| d.responder).as_deref(), Some("bob"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_and_cancellation_show_then_leave() {
+    let server = TestServer::start().await;
+    let mut short = new_request("shell.run", "agent1");
+    short.ttl_seconds = Some(2);
+    short.params = json!({"command": "uptime"});
+    file(&server, &short).await;
+    let other = file(&server, &new_request("crm.add_note", "agent1")).await;
+    let mut c = Console::spawn(&server.url, ALICE, 100, 30, "");
+    c.wait_for("shell.run").await;
+    c.wait_for("crm.add_note").await;
+    c.wait_for("expired").await;
+    // Decisions on it are refused while it is still shown.
+    c.keys(&["a"]).await;
+    c.wait_for("can no longer be decided").await;
+    server.api(AGENT1).cancel(&other.id).await.unwrap();
+    c.wait_for("cancelled").await;
+    c.wait_for("Pending 0").await;
+    assert_eq!(
+        server.api(ALICE).get(&other.id).await.unwrap().status,
+        Status::Cancelled
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_backend_and_rejected_token_are_said_plainly() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let c = Console::spawn(&url, ALICE, 100, 30, "");
+    let screen = c.wait_for("cannot reach the backend").await;
+    assert!(screen.contains("reconnecting in"), "{screen}");
+
+    let server = TestServer::start().await;
+    let bad = Console::spawn(&server.url, "not-a-known-token", 100, 30, "");
+    bad.wait_for("rejected the token").await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_escapes_are_shown_and_new_arrivals_ring_and_keep_the_cursor() {
+    let server = TestServer::start().await;
+    let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
+    c.wait_for("No pending requests").await;
+    let mut evil = new_request("evil\x1b]0;pwned\x07tool", "agent1");
+    evil.params = json!({"cmd": "\x1b[2J\x1b[H gotcha"});
+    evil.reason = Some("\x1b[31mred".into());
+    file(&server, &evil).await;
+    let screen = c.wait_for("evil\\u{1b}]0;pwned\\u{7}tool").await;
+    // The params, JSON-escaped in the detail; the reason, escaped by the console.
+    assert!(screen.contains("\\u001b[2J\\u001b[H gotcha"), "{screen}");
+    assert!(screen.contains("\\u{1b}[31mred"), "{screen}");
+    assert!(c.parser.lock().unwrap().callbacks().titles.is_empty());
+    assert_eq!(
+        c.parser.lock().unwrap().callbacks().bells,
+        1,
+        "a request into an empty queue rings once"
+    );
+
+    // New arrivals do not move the cursor off the request it is on.
+    let mut older = new_request("second.tool", "agent1");
+    older.params = json!({"n": 2});
+    file(&server, &older).await;
+    c.wait_for("second.tool").await;
+    c.keys(&["a"]).await;
+    let done = server
+        .api(ALICE)
+        .list_all(Some(Status::Approved))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut approved = done.requests;
+    while approved.is_empty() {
+        assert!(start.elapsed() < WAIT);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        approved = server
+            .api(ALICE)
+            .list_all(Some(Status::Approved))
+            .await
+            .unwrap()
+            .requests;
+    }
+    assert!(approved[0].tool.starts_with("evil"), "the cursor moved");
+    c.wait_for("Pending 1").await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeps_trying_through_a_backend_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let l = listen.clone();
+    let server = TestServer::start_configured(move |c| c.listen = l).await;
+    let c = Console::spawn(&server.url, ALICE, 100, 30, "");
+    c.wait_for("live").await;
+    server.shutdown().await;
+    c.wait_for("reconnecting in").await;
+    c.wait_for("cannot reach the backend").await;
+    // A new backend on the same address (a fresh, empty store: its event log starts over).
+    let l = listen.clone();
+    let server = TestServer::start_configured(move |c| c.listen = l).await;
+    c.wait_for("live").await;
+    file(&server, &new_request("after.restart", "agent1")).await;
+    c.wait_for("after.restart").await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_the_whole_product_and_quitting_ends_it() {
+    let mut c = Console::spawn_with(&["demo", "--pace", "1"], &[], 140, 30, "");
+    c.wait_for("live").await;
+    // Several simulated agents file requests.
+    c.wait_for("order-manager").await;
+    c.wait_for("support-bot").await;
+    c.keys(&["a"]).await;
+    c.wait_for("approved (once)").await;
+    c.keys(&["q"]).await;
+    assert_eq!(c.exit_code().await, Some(0), "the demo did not end on q");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_restores_the_terminal() {
+    let server = TestServer::start().await;
+    let mut c = Console::spawn(&server.url, ALICE, 80, 24, "");
+    c.wait_for("live").await;
+    assert!(c.parser.lock().unwrap().screen().alternate_screen());
+    let pid = c.child.process_id().expect("pid").to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert_eq!(c.exit_code().await, Some(0));
+    c.wait_restored().await;
+    server.shutdown().await;
+}
