@@ -11,6 +11,8 @@ pub mod demo;
 pub mod gate;
 pub mod hook;
 pub mod logging;
+pub mod policy;
+pub mod policy_cmd;
 pub mod protocol;
 pub mod sanitize;
 pub mod server;

@@ -434,6 +434,38 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// What a policy rule does with a call (see `crate::policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyAction {
+    /// Born approved; the responder is `policy:<rule>`.
+    Allow,
+    /// Born rejected, with the rule's message as reason and notify_agent set.
+    Deny,
+    /// Pending: a human decides.
+    #[default]
+    RequireApproval,
+    /// Born approved, and marked for review after the fact.
+    Audit,
+}
+
+impl PolicyAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyAction::Allow => "allow",
+            PolicyAction::Deny => "deny",
+            PolicyAction::RequireApproval => "require_approval",
+            PolicyAction::Audit => "audit",
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `sha256:` + lowercase hex of the RFC 8785 canonical JSON of `params`.
 ///
 /// Binds a decision to the exact arguments the reviewer saw: any change in a value, however
