@@ -386,13 +386,12 @@ fn compile_condition(src: &str) -> anyhow::Result<cel::Program> {
 /// at three in the morning when the first matching call fails closed.
 fn free_variables<'e>(e: &'e IdedExpr, bound: &mut Vec<&'e str>, out: &mut Vec<&'e str>) {
     match &e.expr {
-        Expr::Ident(name) => {
+        Expr::Ident(name)
             if !name.starts_with('@')
                 && !bound.contains(&name.as_str())
-                && !VARIABLES.contains(&name.as_str())
-            {
-                out.push(name);
-            }
+                && !VARIABLES.contains(&name.as_str()) =>
+        {
+            out.push(name);
         }
         Expr::Call(call) => {
             if let Some(t) = &call.target {
