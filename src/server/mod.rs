@@ -1,8 +1,43 @@
 //! `assent serve`: the approval backend (axum HTTP API over a [`crate::store::Store`]).
+//!
+//! [`start`] runs the server inside the caller's tokio runtime (the tests and the demo
+//! embed it); [`main`] is the `serve` subcommand around it.
 
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod state;
+pub mod sweeper;
+pub mod wait;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tower_http::trace::TraceLayer;
 
 use crate::GlobalOpts;
+use crate::config::ServerConfig;
+use crate::store::Store;
+use crate::store::sqlite::{SqliteStore, Synchronous};
+use auth::Auth;
+use state::{AppState, EVENT_CHANNEL_CAPACITY, Limits};
+use wait::Waiters;
+
+/// How long shutdown waits for in-flight requests before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// The protocol promises a keep-alive at least this often.
+const MAX_KEEPALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
@@ -14,7 +49,243 @@ pub struct ServeArgs {
     pub db: Option<String>,
 }
 
-pub fn main(_g: &GlobalOpts, _a: ServeArgs) -> ExitCode {
-    eprintln!("assent serve: not built yet");
-    ExitCode::FAILURE
+pub fn main(g: &GlobalOpts, a: ServeArgs) -> ExitCode {
+    crate::logging::to_stderr();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("assent serve: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(serve(g, a)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("assent serve: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(g: &GlobalOpts, a: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = g.load_config()?.server;
+    if let Some(listen) = a.listen {
+        cfg.listen = listen;
+    }
+    if let Some(db) = a.db {
+        cfg.db = Some(db);
+    }
+    if cfg.tokens.is_empty() {
+        bail!(
+            "no tokens are configured, so every /v1 call would be refused: add [[server.tokens]] \
+             entries (name, role, token) to the config file and pass it with --config; see \
+             config.example.toml"
+        );
+    }
+    let handle = start(cfg).await?;
+    // The one line on stdout: scripts and tests read the bound port from it.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "assent: listening on {}", handle.url())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")?;
+    drop(out);
+    tracing::info!(addr = %handle.addr(), "listening");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    handle.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// A running server. Dropping it without [`ServerHandle::shutdown`] still stops it,
+/// but without waiting.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    sweeper: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address actually bound (the port is real even when listening on port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, ends event streams and long polls, waits for in-flight requests
+    /// (up to 10 s), and closes the store.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        if let Some(mut server) = self.server.take() {
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => return Err(e).context("the HTTP server failed"),
+                Ok(Err(e)) => bail!("the HTTP server task failed: {e}"),
+                Err(_) => {
+                    tracing::warn!("in-flight requests did not finish in time; dropping them");
+                    server.abort();
+                }
+            }
+        }
+        if let Some(sweeper) = self.sweeper.take() {
+            let _ = sweeper.await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Where the database lives: the config's `db` (`--db`), else the platform data dir.
+fn open_store(cfg: &ServerConfig) -> anyhow::Result<SqliteStore> {
+    let sync = Synchronous::parse(&cfg.sqlite_synchronous).ok_or_else(|| {
+        anyhow::anyhow!(
+            "[server] sqlite_synchronous = '{}': use \"full\" or \"normal\"",
+            cfg.sqlite_synchronous
+        )
+    })?;
+    let path: PathBuf = match cfg.db.as_deref() {
+        Some(":memory:") => return SqliteStore::open_in_memory(),
+        Some(p) => PathBuf::from(p),
+        None => {
+            let p = crate::config::default_db_path().context(
+                "cannot find the platform data directory (is HOME set?); pass --db PATH",
+            )?;
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}; pass --db PATH", dir.display()))?;
+            }
+            p
+        }
+    };
+    SqliteStore::open(&path, sync)
+}
+
+/// Starts the server on `cfg.listen` (use "127.0.0.1:0" for a free port) with the SQLite
+/// store `cfg.db` (":memory:", a path, or the platform default) and `cfg.tokens`.
+/// Must be called inside a tokio runtime.
+pub async fn start(cfg: ServerConfig) -> anyhow::Result<ServerHandle> {
+    let store_cfg = cfg.clone();
+    let store = tokio::task::spawn_blocking(move || open_store(&store_cfg))
+        .await
+        .context("the store opening task failed")??;
+    start_with_store(cfg, Arc::new(store)).await
+}
+
+/// Like [`start`], on any [`Store`] implementation (`cfg.db` is ignored).
+pub async fn start_with_store(
+    cfg: ServerConfig,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<ServerHandle> {
+    let auth = Auth::from_config(&cfg.tokens)?;
+    if auth.is_empty() {
+        tracing::warn!("no tokens configured: every /v1 call will be refused with 401");
+    }
+    let mut keepalive = Duration::from_secs(cfg.keepalive_seconds.max(1));
+    if keepalive > MAX_KEEPALIVE {
+        tracing::warn!(
+            configured = cfg.keepalive_seconds,
+            "keepalive_seconds above 15 breaks the protocol's promise; using 15"
+        );
+        keepalive = MAX_KEEPALIVE;
+    }
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (if another server uses it, pass another --listen)",
+                cfg.listen
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+
+    let (stop, stop_rx) = watch::channel(false);
+    let (hub, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+    let st = AppState {
+        store,
+        auth: Arc::new(auth),
+        hub,
+        waiters: Arc::new(Waiters::default()),
+        limits: Arc::new(Limits {
+            max_body_bytes: cfg.max_body_bytes,
+            default_ttl: cfg.default_ttl,
+            max_wait: Duration::from_secs(cfg.max_wait_seconds),
+            keepalive,
+        }),
+        shutdown: stop_rx.clone(),
+    };
+
+    let app = router(st.clone());
+    let sweeper = tokio::spawn(sweeper::run(st, stop_rx.clone()));
+    let mut graceful = stop_rx;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = graceful.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    Ok(ServerHandle {
+        addr,
+        stop,
+        server: Some(server),
+        sweeper: Some(sweeper),
+    })
+}
+
+fn router(st: AppState) -> Router {
+    let max_body = st.limits.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/v1/whoami", get(api::whoami))
+        .route("/v1/requests", post(api::file).get(api::list))
+        .route("/v1/requests/{id}", get(api::get))
+        .route("/v1/requests/{id}/wait", get(wait::wait))
+        .route("/v1/requests/{id}/decision", post(api::decide))
+        .route("/v1/requests/{id}/cancel", post(api::cancel))
+        .route("/v1/grants", get(api::grants))
+        .route("/v1/grants/{id}", axum::routing::delete(api::revoke))
+        .route("/v1/audit", get(api::audit))
+        .route("/v1/events", get(events::events))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(st)
 }

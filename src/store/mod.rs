@@ -1,1 +1,147 @@
 //! The durable store of requests, decisions, grants, events and the audit log.
+//!
+//! The HTTP layer talks only to the [`Store`] trait: one async method per domain
+//! operation, each of which runs as one transaction in the backend and returns the
+//! events it appended ([`Written::events`]) so the server can fan them out to SSE
+//! streams and long-poll waiters after the commit. The rules every backend must apply
+//! the same way (validation, idempotency, decision checks) live in [`rules`], so a
+//! PostgreSQL store would implement the trait with SQL alone.
+//!
+//! Expiry is part of every operation: a backend expires the requests that are due, in
+//! the same transaction and before acting, so an expired request can never be approved
+//! however late the background sweep runs.
+
+pub mod rules;
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::protocol::{
+    ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
+    RequestList, Status,
+};
+
+/// The value of an operation and the events it appended to the log, in sequence order.
+/// Reads may append events too: a read that finds requests past their expiry expires
+/// them first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written<T> {
+    pub value: T,
+    pub events: Vec<Event>,
+}
+
+impl<T> Written<T> {
+    pub fn new(value: T, events: Vec<Event>) -> Self {
+        Written { value, events }
+    }
+}
+
+/// Result of filing: the request, and whether this call created it (false: an
+/// idempotent replay found the existing one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filed {
+    pub request: ApprovalRequest,
+    pub created: bool,
+}
+
+/// Per-filing settings that come from the transport and the server config, not the body.
+#[derive(Debug, Clone, Default)]
+pub struct FileOptions {
+    /// The `Idempotency-Key` header, scoped to the filing token.
+    pub idempotency_key: Option<String>,
+    /// TTL for a request that does not carry `ttl_seconds`.
+    pub default_ttl: Option<Duration>,
+}
+
+/// `GET /v1/requests` parameters, already validated by the HTTP layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// None: every status.
+    pub status: Option<Status>,
+    /// At least 1; the HTTP layer caps it.
+    pub limit: usize,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// What went wrong, in terms the HTTP layer maps to a status code. Every message is
+/// meant for a person and says what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the request is no longer pending; carries it as it now stands.
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        request: Box<ApprovalRequest>,
+    },
+    /// 422: well-formed but not acceptable (args_hash mismatch, bad scope, bad field).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// 400: a malformed parameter (e.g. a cursor this store did not make).
+    #[error("{0}")]
+    BadInput(String),
+    /// 403: the caller may not do this to this object.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 500: the backend failed (I/O, corruption). Logged; never shown in detail.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The domain operations of the approval backend. Implementations must make each call
+/// atomic and durable before it returns, and append exactly the events they return.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Files a request as `filer` (the token name). Idempotent by (filer, agent,
+    /// tool_call_id) and by (filer, idempotency key): a replay returns the existing
+    /// request with `created: false`. A request covered by an active grant is born
+    /// approved.
+    async fn file(
+        &self,
+        filer: &str,
+        new: NewRequest,
+        opts: FileOptions,
+    ) -> StoreResult<Written<Filed>>;
+
+    /// Decides a pending request as `responder`. Approvals with scope `conversation` or
+    /// `always` create a grant and approve the pending requests it covers.
+    async fn decide(
+        &self,
+        id: &str,
+        responder: &str,
+        body: DecisionBody,
+    ) -> StoreResult<Written<ApprovalRequest>>;
+
+    /// Cancels a pending request; only its filer or an admin may.
+    async fn cancel(&self, id: &str, actor: &Identity) -> StoreResult<Written<ApprovalRequest>>;
+
+    /// Expires every pending request whose TTL has run out; returns when the next one is due.
+    async fn expire_due(&self) -> StoreResult<Written<Option<DateTime<Utc>>>>;
+
+    async fn get(&self, id: &str) -> StoreResult<Written<ApprovalRequest>>;
+
+    /// Requests oldest first, with the event sequence number of the same snapshot.
+    async fn list(&self, query: ListQuery) -> StoreResult<Written<RequestList>>;
+
+    /// Up to `limit` events with `seq > after`, in order.
+    async fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>>;
+
+    /// The active grants, with the event sequence number of the same snapshot.
+    async fn grants(&self) -> StoreResult<GrantList>;
+
+    /// Revokes a grant. Revoking a revoked grant returns it unchanged, with no event.
+    async fn revoke_grant(&self, id: &str, actor: &str) -> StoreResult<Written<Grant>>;
+
+    async fn audit_after(&self, after: u64, limit: usize) -> StoreResult<AuditPage>;
+
+    /// The sequence number of the last event (0 when the log is empty).
+    async fn current_seq(&self) -> StoreResult<u64>;
+}

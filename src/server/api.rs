@@ -1,0 +1,235 @@
+//! The JSON endpoints of the approval API (docs/api.md documents each one).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::state::AppState;
+use crate::protocol::{
+    ApprovalRequest, AuditPage, DecisionBody, Grant, GrantList, Identity, NewRequest, RequestList,
+    Role, Status,
+};
+use crate::store::{FileOptions, ListQuery};
+
+/// Page size when a client gives no `limit`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page a client may ask for; larger `limit`s are capped.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Agents read only what they filed; reviewers and admins read everything.
+pub fn ensure_can_read(caller: &Caller, req: &ApprovalRequest) -> Result<(), ApiError> {
+    let me = &caller.0;
+    if me.role == Role::Agent && req.filed_by != me.name {
+        return Err(ApiError::forbidden(format!(
+            "request {} was filed by another token; an agent token reads only its own requests",
+            req.id
+        )));
+    }
+    Ok(())
+}
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+pub async fn whoami(caller: Caller) -> Json<Identity> {
+    Json(caller.0)
+}
+
+/// `POST /v1/requests` (agent).
+pub async fn file(
+    State(st): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(new): ApiJson<NewRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_agent()?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "bad_request",
+                        "the Idempotency-Key header must be visible ASCII",
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
+    let opts = FileOptions {
+        idempotency_key,
+        default_ttl: st.limits.default_ttl,
+    };
+    let filed = st.commit(st.store.file(caller.name(), new, opts).await?);
+    let req = filed.request;
+    if filed.created {
+        tracing::debug!(id = %req.id, tool = %req.tool, filer = caller.name(), status = %req.status, "filed");
+        let location = format!("/v1/requests/{}", req.id);
+        Ok((
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            Json(req),
+        )
+            .into_response())
+    } else {
+        Ok((StatusCode::OK, Json(req)).into_response())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub status: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/requests?status=&limit=&cursor=` (reviewer).
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<RequestList>, ApiError> {
+    caller.require_reviewer()?;
+    let status = match p.status.as_deref().unwrap_or("pending") {
+        "all" => None,
+        s => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_query",
+                format!(
+                    "unknown status '{s}': use pending, approved, rejected, expired, cancelled \
+                     or all"
+                ),
+            )
+        })?),
+    };
+    let limit = match p.limit {
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                "limit must be at least 1",
+            ));
+        }
+        Some(n) => n.min(MAX_LIMIT),
+        None => DEFAULT_LIMIT,
+    };
+    let q = ListQuery {
+        status,
+        limit,
+        cursor: p.cursor,
+    };
+    Ok(Json(st.commit(st.store.list(q).await?)))
+}
+
+/// `GET /v1/requests/{id}` (agent that filed it, reviewer, admin).
+pub async fn get(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ApprovalRequest>, ApiError> {
+    let req = st.commit(st.store.get(&id).await?);
+    ensure_can_read(&caller, &req)?;
+    Ok(Json(req))
+}
+
+/// `POST /v1/requests/{id}/decision` (reviewer).
+pub async fn decide(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<DecisionBody>,
+) -> Result<Json<ApprovalRequest>, ApiError> {
+    caller.require_reviewer()?;
+    let result = st.store.decide(&id, caller.name(), body).await;
+    let req = st.commit(result?);
+    if let Some(d) = &req.decision {
+        tracing::info!(id = %req.id, responder = %d.responder, outcome = d.outcome.as_str(), scope = %d.scope, "decided");
+    }
+    Ok(Json(req))
+}
+
+/// `POST /v1/requests/{id}/cancel` (the agent that filed it, or admin).
+pub async fn cancel(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ApprovalRequest>, ApiError> {
+    caller.require_agent()?;
+    let req = st.commit(st.store.cancel(&id, &caller.0).await?);
+    tracing::info!(id = %req.id, by = caller.name(), "cancelled");
+    Ok(Json(req))
+}
+
+/// `GET /v1/grants` (reviewer).
+pub async fn grants(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<GrantList>, ApiError> {
+    caller.require_reviewer()?;
+    Ok(Json(st.store.grants().await?))
+}
+
+/// `DELETE /v1/grants/{id}` (reviewer).
+pub async fn revoke(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Grant>, ApiError> {
+    caller.require_reviewer()?;
+    let g = st.commit(st.store.revoke_grant(&id, caller.name()).await?);
+    tracing::info!(grant = %g.id, by = caller.name(), "grant revoked");
+    Ok(Json(g))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    pub after: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/audit?after=&limit=` (reviewer).
+pub async fn audit(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<AuditParams>,
+) -> Result<Json<AuditPage>, ApiError> {
+    caller.require_reviewer()?;
+    let limit = match p.limit {
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                "limit must be at least 1",
+            ));
+        }
+        Some(n) => n.min(MAX_LIMIT),
+        None => DEFAULT_LIMIT,
+    };
+    Ok(Json(
+        st.store.audit_after(p.after.unwrap_or(0), limit).await?,
+    ))
+}
+
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no endpoint {method} {}; see docs/api.md for the API",
+        uri.path()
+    ))
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not accept {method}; see docs/api.md for the API",
+            uri.path()
+        ),
+    )
+}

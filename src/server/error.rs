@@ -1,0 +1,218 @@
+//! Every failure of the API as `{"error":{"code","message"}}` with the right status, and
+//! extractors whose rejections come out in that same shape (axum's own are plain text).
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use super::state::AppState;
+use crate::protocol::{ApprovalRequest, ErrorBody, ErrorResponse};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// On 409: the request as it now stands.
+    pub request: Option<Box<ApprovalRequest>>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            request: None,
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Conflict { message, request } => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "not_pending",
+                message,
+                request: Some(request),
+            },
+            StoreError::Invalid { code, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+            StoreError::BadInput(m) => ApiError::bad_request("bad_request", m),
+            StoreError::Forbidden(m) => ApiError::forbidden(m),
+            StoreError::Backend(detail) => {
+                tracing::error!(%detail, "store failure");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the server could not complete the request because its database failed; \
+                     try again, and if it persists ask the operator to check the server log",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorResponse {
+            error: ErrorBody {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+            request: self.request.map(|r| *r),
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"assent\""),
+            );
+        }
+        resp
+    }
+}
+
+/// `axum::Json` whose rejections are [`ApiError`]s a person can act on.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(json_rejection(rej, state.limits.max_body_bytes)),
+        }
+    }
+}
+
+fn json_rejection(rej: JsonRejection, max_body: usize) -> ApiError {
+    match rej {
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "malformed_json",
+            format!(
+                "the request body is not valid JSON: {}",
+                innermost(&e.body_text())
+            ),
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "the request body does not have the expected fields: {}; see docs/api.md",
+                innermost(&e.body_text())
+            ),
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with the header `Content-Type: application/json`",
+        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            too_large(max_body)
+        }
+        other => ApiError::bad_request(
+            "bad_request",
+            format!("could not read the request body: {}", other.body_text()),
+        ),
+    }
+}
+
+pub fn too_large(max_body: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the request body is larger than this server accepts ({max_body} bytes, [server] \
+             max_body_bytes); send smaller params"
+        ),
+    )
+}
+
+/// axum prefixes serde's message with its own sentence; keep only serde's part, which
+/// names the field and the line and column.
+fn innermost(text: &str) -> String {
+    text.split_once(": ")
+        .map_or(text, |(_, tail)| tail)
+        .trim()
+        .to_owned()
+}
+
+/// `axum::extract::Query` with JSON rejections.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(
+                "bad_query",
+                format!("bad query string: {}", innermost(&e.body_text())),
+            )),
+            Err(e) => Err(ApiError::bad_request("bad_query", e.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Path` with JSON rejections.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::bad_request(
+                "bad_path",
+                format!("bad path parameter: {}", e.body_text()),
+            )),
+            Err(e) => Err(ApiError::bad_request("bad_path", e.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::innermost;
+
+    #[test]
+    fn innermost_keeps_the_serde_part() {
+        assert_eq!(
+            innermost(
+                "Failed to parse the request body as JSON: expected value at line 1 column 2"
+            ),
+            "expected value at line 1 column 2"
+        );
+        assert_eq!(innermost("plain"), "plain");
+    }
+}

@@ -1,0 +1,259 @@
+//! `GET /v1/events`: Server-Sent Events from the durable log.
+//!
+//! A stream subscribes to the live channel first, then replays the log from the
+//! client's position (`Last-Event-ID` or `?after=`), then forwards live events. Every
+//! event is sent once and in order: anything at or below the last sequence number sent
+//! is dropped, and a gap (events published out of order by concurrent writers, or a
+//! subscriber that lagged behind the channel) is filled by re-reading the log, so a
+//! slow or unlucky client never silently misses an event.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use serde::Deserialize;
+use tokio::sync::{broadcast, watch};
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiQuery};
+use super::state::AppState;
+use crate::protocol::Event;
+use crate::store::Store;
+
+/// Events read from the log per query while catching up.
+const REPLAY_PAGE: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    pub after: Option<u64>,
+}
+
+/// `GET /v1/events` (reviewer).
+pub async fn events(
+    State(st): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> Result<Response, ApiError> {
+    caller.require_reviewer()?;
+    let header_after = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "bad_last_event_id",
+                        "Last-Event-ID must be the decimal sequence number of an event",
+                    )
+                })?,
+        ),
+    };
+    // Subscribe before reading the log position: nothing committed after this point
+    // can be missed.
+    let live = st.hub.subscribe();
+    let current = st.store.current_seq().await?;
+    let start = header_after.or(q.after);
+    if let Some(after) = start
+        && after > current
+    {
+        return Err(ApiError::conflict(format!(
+            "resume point {after} is ahead of this server's event log (last event {current}): \
+             the database was replaced; list the requests again and stream from their seq"
+        )));
+    }
+    let feed = Feed {
+        store: Arc::clone(&st.store),
+        live,
+        shutdown: st.shutdown.clone(),
+        last: start.unwrap_or(current),
+        pending: VecDeque::new(),
+        // Without a resume point the stream starts now: no replay needed.
+        catch_up: start.is_some(),
+    };
+    let keepalive = KeepAlive::new()
+        .interval(st.limits.keepalive)
+        .text("keep-alive");
+    let mut resp = Sse::new(feed.into_stream())
+        .keep_alive(keepalive)
+        .into_response();
+    // Ask reverse proxies (nginx) not to buffer the stream.
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(resp)
+}
+
+struct Feed {
+    store: Arc<dyn Store>,
+    live: broadcast::Receiver<Arc<Event>>,
+    shutdown: watch::Receiver<bool>,
+    /// Sequence number of the last event sent (or the starting point).
+    last: u64,
+    pending: VecDeque<Event>,
+    /// Read the log after `last` before taking more live events.
+    catch_up: bool,
+}
+
+impl Feed {
+    fn into_stream(self) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
+        futures::stream::unfold(self, |mut feed| async move {
+            let ev = feed.next().await?;
+            Some((Ok(to_sse(&ev)), feed))
+        })
+    }
+
+    /// The next event to send, or None to end the stream (shutdown, or the log could not
+    /// be read: the client reconnects with Last-Event-ID and loses nothing).
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(ev) = self.pending.pop_front() {
+                if ev.seq <= self.last {
+                    continue;
+                }
+                self.last = ev.seq;
+                return Some(ev);
+            }
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            if self.catch_up {
+                match self.store.events_after(self.last, REPLAY_PAGE).await {
+                    Ok(page) => {
+                        self.catch_up = page.len() == REPLAY_PAGE;
+                        self.pending.extend(page);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, after = self.last, "event replay failed; ending the stream");
+                        return None;
+                    }
+                }
+            }
+            tokio::select! {
+                r = self.live.recv() => match r {
+                    Ok(ev) if ev.seq <= self.last => {}
+                    Ok(ev) if ev.seq == self.last + 1 => {
+                        self.last = ev.seq;
+                        return Some((*ev).clone());
+                    }
+                    // A gap: something between was published later or not seen; the log
+                    // has it, committed before this event was published.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up = true,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = self.shutdown.changed() => return None,
+            }
+        }
+    }
+}
+
+fn to_sse(ev: &Event) -> SseEvent {
+    let data = serde_json::to_string(ev).unwrap_or_else(|e| {
+        tracing::error!(error = %e, seq = ev.seq, "cannot serialise an event");
+        "{}".to_owned()
+    });
+    SseEvent::default()
+        .id(ev.seq.to_string())
+        .event(ev.kind.as_str())
+        .data(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::NewRequest;
+    use crate::store::FileOptions;
+    use crate::store::sqlite::SqliteStore;
+
+    async fn store_with(n: usize) -> (Arc<dyn Store>, Vec<Event>) {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let mut events = Vec::new();
+        for i in 0..n {
+            let new = NewRequest {
+                tool: "t".into(),
+                params: serde_json::json!({"i": i}),
+                reason: None,
+                agent: "a".into(),
+                conversation_id: None,
+                run_id: None,
+                tool_call_id: None,
+                risk: None,
+                ttl_seconds: None,
+            };
+            let w = store
+                .file("agent1", new, FileOptions::default())
+                .await
+                .unwrap();
+            events.extend(w.events);
+        }
+        (store, events)
+    }
+
+    /// A feed and its shutdown switch (dropping the switch would end the feed).
+    fn feed(
+        store: Arc<dyn Store>,
+        live: broadcast::Receiver<Arc<Event>>,
+        last: u64,
+    ) -> (Feed, watch::Sender<bool>) {
+        let (stop, shutdown) = watch::channel(false);
+        let f = Feed {
+            store,
+            live,
+            shutdown,
+            last,
+            pending: VecDeque::new(),
+            catch_up: false,
+        };
+        (f, stop)
+    }
+
+    async fn next_seq(f: &mut Feed) -> u64 {
+        tokio::time::timeout(std::time::Duration::from_secs(2), f.next())
+            .await
+            .expect("an event")
+            .expect("stream open")
+            .seq
+    }
+
+    #[tokio::test]
+    async fn out_of_order_publication_is_delivered_in_order_once() {
+        let (store, evs) = store_with(3).await;
+        let (tx, rx) = broadcast::channel(16);
+        let (mut f, _stop) = feed(store, rx, 0);
+        // Writers 2 and 3 published before writer 1.
+        for i in [1, 2, 0] {
+            tx.send(Arc::new(evs[i].clone())).unwrap();
+        }
+        assert_eq!(next_seq(&mut f).await, 1);
+        assert_eq!(next_seq(&mut f).await, 2);
+        assert_eq!(next_seq(&mut f).await, 3);
+        // The late ones are not repeated.
+        let more = tokio::time::timeout(std::time::Duration::from_millis(100), f.next()).await;
+        assert!(more.is_err(), "a duplicate was sent");
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_rereads_the_log() {
+        let (store, evs) = store_with(10).await;
+        let (tx, rx) = broadcast::channel(2);
+        let (mut f, _stop) = feed(store, rx, 0);
+        for e in &evs {
+            let _ = tx.send(Arc::new(e.clone()));
+        }
+        let got: Vec<u64> = {
+            let mut v = Vec::new();
+            for _ in 0..10 {
+                v.push(next_seq(&mut f).await);
+            }
+            v
+        };
+        assert_eq!(got, (1..=10).collect::<Vec<_>>());
+    }
+}

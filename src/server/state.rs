@@ -1,0 +1,59 @@
+//! What every handler shares: the store, the identities, the event fan-out and the
+//! long-poll waiters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+
+use super::auth::Auth;
+use super::wait::Waiters;
+use crate::protocol::Event;
+use crate::store::{Store, Written};
+
+/// Capacity of the live event channel. A subscriber that falls further behind than this
+/// re-reads the durable log instead of losing events, so it bounds the memory a slow
+/// client can pin (events carry whole requests), not correctness.
+pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub default_ttl: Option<Duration>,
+    pub max_wait: Duration,
+    pub keepalive: Duration,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<Auth>,
+    /// Live events, sent after their transaction committed.
+    pub hub: broadcast::Sender<Arc<Event>>,
+    pub waiters: Arc<Waiters>,
+    pub limits: Arc<Limits>,
+    /// Turns true when the server shuts down: streams and long polls end early.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Fans committed events out to SSE subscribers and answers the waiters of every
+    /// request that reached a final state. Only that request's waiters are woken.
+    pub fn publish(&self, events: Vec<Event>) {
+        for ev in events {
+            if let Some(r) = &ev.request
+                && r.status.is_final()
+            {
+                self.waiters.notify(r);
+            }
+            // No subscribers is fine: the log is durable and streams replay from it.
+            let _ = self.hub.send(Arc::new(ev));
+        }
+    }
+
+    /// Publishes the events of a store call and returns its value.
+    pub fn commit<T>(&self, w: Written<T>) -> T {
+        self.publish(w.events);
+        w.value
+    }
+}
