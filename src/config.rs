@@ -53,6 +53,14 @@ pub struct ServerConfig {
     /// A TOML file holding the `[policy]` table (instead of `[policy]` in this file).
     /// Relative paths are taken from the config file's directory.
     pub policy_file: Option<PathBuf>,
+    /// The compiled policy (from `[policy]` or `policy_file`); None: every call waits
+    /// for a human. Set by [`Config::parse`], or directly by an embedding program.
+    #[serde(skip)]
+    pub policy: Option<std::sync::Arc<crate::policy::Policy>>,
+    /// The config file this came from: where SIGHUP and `POST /v1/policy/reload` re-read
+    /// the policy.
+    #[serde(skip)]
+    pub config_path: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +75,8 @@ impl Default for ServerConfig {
             sqlite_synchronous: "full".into(),
             tokens: Vec::new(),
             policy_file: None,
+            policy: None,
+            config_path: None,
         }
     }
 }
@@ -195,6 +205,9 @@ impl Config {
         cfg.origin = Some(origin.to_path_buf());
         cfg.validate()
             .with_context(|| format!("{}: invalid configuration", origin.display()))?;
+        // Compiled once here, so a broken policy stops the server before it listens.
+        cfg.server.policy = Some(std::sync::Arc::new(cfg.load_policy()?));
+        cfg.server.config_path = Some(origin.to_path_buf());
         Ok(cfg)
     }
 
@@ -262,7 +275,6 @@ impl Config {
             "full" | "normal" => {}
             other => bail!("[server] sqlite_synchronous = '{other}': use \"full\" or \"normal\""),
         }
-        self.load_policy()?;
         if self.console.poll_interval < Duration::from_millis(100) {
             bail!("[console] poll_interval must be at least 100ms");
         }
