@@ -1,14 +1,72 @@
 //! `assent hook claude-code`: a Claude Code command hook that routes permission
 //! prompts to human reviewers.
+//!
+//! Field names follow the Claude Code hooks reference (https://code.claude.com/docs/en/hooks).
+//! The official page itself was not in the searchable corpus when this was written, so the
+//! names were checked against the brief's snapshot of it (/work/shared/CLAUDE_CODE_HOOKS.md)
+//! and against public material that mirrors or implements it, all of which agree:
+//! the claudetto wiki's "Claude Code Hooks Events Tool" page (github.com/xsyetopz/claudetto,
+//! a field-by-field table citing the Hooks Reference), the `claude_code` Elixir SDK's
+//! `ClaudeCode.Hook.Output.PermissionRequest` (hex.pm), the `coding_agent_hooks` crate's
+//! `PermissionDecision` (docs.rs), and the spybara.com history of code.claude.com/docs/en/hooks:
+//!
+//! - input (both events): `session_id`, `transcript_path`, `cwd`, `permission_mode`,
+//!   `hook_event_name`, `tool_name`, `tool_input`; PreToolUse adds `tool_use_id`;
+//!   inside subagents `agent_id` / `agent_type` appear.
+//! - PermissionRequest output: `{"hookSpecificOutput":{"hookEventName":"PermissionRequest",
+//!   "decision":{"behavior":"allow"|"deny","message":"…"}}}`; printing nothing and exiting 0
+//!   leaves the decision to Claude Code, which then shows its own dialog.
+//! - PreToolUse output: `{"hookSpecificOutput":{"hookEventName":"PreToolUse",
+//!   "permissionDecision":"allow"|"deny"|"ask","permissionDecisionReason":"…"}}`; for `ask`
+//!   the reason is shown in Claude Code's prompt, for `deny` it is shown to Claude.
+//! - exit 0: stdout JSON is processed; any other code but 2 is a non-blocking error
+//!   (stderr shown, Claude Code carries on with its own permission flow). We never exit 2:
+//!   a broken hook must not block work by accident; `--on-timeout deny` exists for that.
+//!
+//! Mapping to a request: tool = `tool_name`, params = `tool_input` (so args_hash binds the
+//! decision to exactly the input Claude Code will run), conversation_id = `session_id`,
+//! tool_call_id = `tool_use_id`, run_id = `agent_id` (the subagent, when inside one). The
+//! `cwd` cannot go into params without changing the hashed arguments, and the request has
+//! no other free field, so it is kept in the reason: `<description> (cwd: /repo)`.
+//!
+//! Idempotency: with a `tool_use_id`, the backend finds the request by (agent, tool_call_id)
+//! and a second hook run for the same call never files twice. Every attempt of one run
+//! also carries one fresh Idempotency-Key. A key derived from the content (session, tool,
+//! input) is deliberately not used: it would make the second identical `ls` of a session
+//! replay the decision on the first, which a reviewer approved once.
 
+use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::GlobalOpts;
+use crate::client::{Client, ClientError};
+use crate::filing::{self, WaitError, WaitNote};
+use crate::protocol::{ApprovalRequest, NewRequest, Status};
+use crate::sanitize;
+
+/// Claude Code sends one JSON object; anything bigger than this is not a hook payload.
+const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The message Claude sees when a reviewer rejected without telling the agent why.
+pub const REJECTED_MESSAGE: &str = "Rejected by reviewer";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum HookCommand {
     /// Claude Code hook adapter (PermissionRequest or PreToolUse; JSON on stdin and stdout).
     ClaudeCode(ClaudeCodeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnTimeout {
+    /// Hand the choice back to Claude Code's own permission prompt.
+    Ask,
+    /// Deny the tool call.
+    Deny,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -17,14 +75,432 @@ pub struct ClaudeCodeArgs {
     #[arg(long, default_value = "claude-code")]
     pub agent: String,
     /// On timeout or an unreachable backend: ask (hand back to Claude Code's prompt) or deny.
-    #[arg(long, default_value = "ask")]
-    pub on_timeout: String,
+    #[arg(long, value_enum, default_value = "ask")]
+    pub on_timeout: OnTimeout,
     /// Longest wait for a decision, in seconds (keep below the hook's own timeout).
     #[arg(long, default_value_t = 540)]
     pub wait: u64,
 }
 
-pub fn main(_g: &GlobalOpts, _h: HookCommand) -> ExitCode {
-    eprintln!("assent hook: not built yet");
-    ExitCode::FAILURE
+/// The fields of a Claude Code hook input that matter here; the rest is ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HookInput {
+    pub hook_event_name: String,
+    pub tool_name: String,
+    #[serde(default)]
+    pub tool_input: Value,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub tool_use_id: Option<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookEvent {
+    PermissionRequest,
+    PreToolUse,
+}
+
+impl HookEvent {
+    pub fn parse(s: &str) -> Option<HookEvent> {
+        match s {
+            "PermissionRequest" => Some(HookEvent::PermissionRequest),
+            "PreToolUse" => Some(HookEvent::PreToolUse),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            HookEvent::PermissionRequest => "PermissionRequest",
+            HookEvent::PreToolUse => "PreToolUse",
+        }
+    }
+}
+
+/// What the hook tells Claude Code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookDecision {
+    /// `reason` goes to PreToolUse's permissionDecisionReason (shown to the user).
+    Allow { reason: String },
+    /// `message` is shown to Claude.
+    Deny { message: String },
+    /// No decision: Claude Code asks the user itself. `reason` is shown in PreToolUse's prompt.
+    Ask { reason: String },
+}
+
+/// The JSON to print on stdout, or None for "print nothing" (PermissionRequest + ask: an
+/// empty answer makes Claude Code show its own dialog).
+pub fn render(event: HookEvent, decision: &HookDecision) -> Option<Value> {
+    let out = match (event, decision) {
+        (HookEvent::PermissionRequest, HookDecision::Allow { .. }) => json!({
+            "hookEventName": "PermissionRequest",
+            "decision": { "behavior": "allow" }
+        }),
+        (HookEvent::PermissionRequest, HookDecision::Deny { message }) => json!({
+            "hookEventName": "PermissionRequest",
+            "decision": { "behavior": "deny", "message": message }
+        }),
+        (HookEvent::PermissionRequest, HookDecision::Ask { .. }) => return None,
+        (HookEvent::PreToolUse, d) => {
+            let (verdict, reason) = match d {
+                HookDecision::Allow { reason } => ("allow", reason),
+                HookDecision::Deny { message } => ("deny", message),
+                HookDecision::Ask { reason } => ("ask", reason),
+            };
+            json!({
+                "hookEventName": "PreToolUse",
+                "permissionDecision": verdict,
+                "permissionDecisionReason": reason
+            })
+        }
+    };
+    Some(json!({ "hookSpecificOutput": out }))
+}
+
+/// The request this hook input files.
+pub fn new_request(input: &HookInput, agent: &str) -> NewRequest {
+    let description = input
+        .tool_input
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let cwd = input.cwd.as_deref().filter(|s| !s.is_empty());
+    let reason = match (description, cwd) {
+        (Some(d), Some(c)) => Some(format!("{d} (cwd: {c})")),
+        (Some(d), None) => Some(d.to_owned()),
+        (None, Some(c)) => Some(format!("cwd: {c}")),
+        (None, None) => None,
+    };
+    NewRequest {
+        tool: input.tool_name.clone(),
+        params: input.tool_input.clone(),
+        reason,
+        agent: agent.to_owned(),
+        conversation_id: input.session_id.clone().filter(|s| !s.is_empty()),
+        run_id: input.agent_id.clone().filter(|s| !s.is_empty()),
+        tool_call_id: input.tool_use_id.clone().filter(|s| !s.is_empty()),
+        risk: None,
+        ttl_seconds: None,
+    }
+}
+
+/// The hook's answer for a request the backend has finished with.
+pub fn decision_for(r: &ApprovalRequest, on_timeout: OnTimeout) -> HookDecision {
+    let d = r.decision.as_ref();
+    match r.status {
+        Status::Approved => HookDecision::Allow {
+            reason: match d {
+                Some(d) => format!("Approved by {} in assent", sanitize::line(&d.responder)),
+                None => "Approved in assent".to_owned(),
+            },
+        },
+        Status::Rejected => HookDecision::Deny {
+            message: d
+                .filter(|d| d.notify_agent)
+                .and_then(|d| d.reason.as_deref())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map_or_else(
+                    || REJECTED_MESSAGE.to_owned(),
+                    |s| sanitize::block(s).into_owned(),
+                ),
+        },
+        Status::Cancelled => HookDecision::Deny {
+            message: "The approval request was cancelled in assent".to_owned(),
+        },
+        Status::Expired => no_decision(
+            on_timeout,
+            "The approval request expired in assent before a reviewer decided",
+        ),
+        Status::Pending => no_decision(on_timeout, "No reviewer decision in assent yet"),
+    }
+}
+
+fn no_decision(on_timeout: OnTimeout, why: &str) -> HookDecision {
+    match on_timeout {
+        OnTimeout::Ask => HookDecision::Ask {
+            reason: format!("{why}; decide here"),
+        },
+        OnTimeout::Deny => HookDecision::Deny {
+            message: format!("{why}; denied (assent hook --on-timeout deny)"),
+        },
+    }
+}
+
+pub fn main(g: &GlobalOpts, h: HookCommand) -> ExitCode {
+    let HookCommand::ClaudeCode(a) = h;
+    let _log = crate::logging::to_file("hook");
+    let mut raw = Vec::new();
+    if let Err(e) = std::io::stdin().take(MAX_INPUT_BYTES).read_to_end(&mut raw) {
+        eprintln!("assent hook: cannot read the hook input on stdin: {e}");
+        return ExitCode::FAILURE;
+    }
+    let input: HookInput = match serde_json::from_slice(&raw) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!(
+                "assent hook: stdin is not a Claude Code hook input ({e}); run it as a command hook on PermissionRequest or PreToolUse"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(event) = HookEvent::parse(&input.hook_event_name) else {
+        eprintln!(
+            "assent hook: the {} event is not supported; register the hook under PermissionRequest or PreToolUse in settings.json",
+            sanitize::line(&input.hook_event_name)
+        );
+        return ExitCode::FAILURE;
+    };
+    let decision = match setup(g) {
+        Ok(client) => match filing::runtime() {
+            Ok(rt) => rt.block_on(decide(&client, &input, &a)),
+            Err(e) => unreachable_backend(a.on_timeout, &format!("cannot start the runtime: {e}")),
+        },
+        Err(msg) => unreachable_backend(a.on_timeout, &msg),
+    };
+    tracing::info!(event = event.name(), ?decision, "hook answered");
+    let Some(out) = render(event, &decision) else {
+        return ExitCode::SUCCESS;
+    };
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{out}").and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("assent hook: cannot write the answer to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn setup(g: &GlobalOpts) -> Result<Client, String> {
+    let settings = g.client_settings().map_err(|e| format!("{e:#}"))?;
+    let client = Client::new(&settings).map_err(|e| e.to_string())?;
+    if !client.has_token() {
+        return Err("no token: set ASSENT_TOKEN in the hook's environment (or [console] token_file in the config)".into());
+    }
+    Ok(client)
+}
+
+/// Could not ask a reviewer at all: say why on stderr (Claude Code shows it in its
+/// transcript or debug log) and fall back as configured.
+fn unreachable_backend(on_timeout: OnTimeout, why: &str) -> HookDecision {
+    eprintln!(
+        "assent hook: cannot reach a reviewer: {}",
+        sanitize::line(why)
+    );
+    no_decision(on_timeout, "The assent approval backend is unavailable")
+}
+
+async fn decide(client: &Client, input: &HookInput, a: &ClaudeCodeArgs) -> HookDecision {
+    let deadline = Instant::now() + Duration::from_secs(a.wait);
+    let new = new_request(input, &a.agent);
+    let key = filing::new_idempotency_key();
+    let filing = filing::file(client, &new, &key, |e, d| {
+        tracing::warn!("filing failed ({e}); retrying in {d:?}");
+    });
+    let filed = match tokio::time::timeout_at(deadline, filing).await {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) => return unreachable_backend(a.on_timeout, &describe(client, &e)),
+        Err(_) => return unreachable_backend(a.on_timeout, "filing took longer than --wait"),
+    };
+    let req = filed.request;
+    tracing::info!(id = %req.id, created = filed.created, status = %req.status, "filed");
+    if req.status.is_final() {
+        return decision_for(&req, a.on_timeout);
+    }
+    let waited = filing::wait_final(client, &req.id, Some(deadline), |n| {
+        if let WaitNote::Trouble { error, retry_in } = n {
+            tracing::warn!("wait failed ({error}); retrying in {retry_in:?}");
+        }
+    })
+    .await;
+    match waited {
+        Ok(r) => decision_for(&r, a.on_timeout),
+        Err(WaitError::Deadline(_)) => {
+            // Nobody will act on the answer any more: take the request off the reviewers'
+            // queue so that a late approval cannot look as if it did something.
+            let cancelled = filing::cancel_quietly(client, &req.id, Duration::from_secs(5)).await;
+            if let filing::CancelOutcome::AlreadyFinal(r) = cancelled {
+                // Decided in the last moment: that decision stands.
+                return decision_for(&r, a.on_timeout);
+            }
+            no_decision(
+                a.on_timeout,
+                &format!("No reviewer decided in assent within {}s", a.wait),
+            )
+        }
+        Err(WaitError::Fatal(e)) => unreachable_backend(a.on_timeout, &describe(client, &e)),
+    }
+}
+
+fn describe(client: &Client, e: &ClientError) -> String {
+    if e.is_auth() {
+        format!("{e}; check that ASSENT_TOKEN holds an agent token")
+    } else if e.is_transient() {
+        format!(
+            "{e}; check that `assent serve` runs at {}",
+            client.base_url()
+        )
+    } else {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Decision, Outcome, Scope};
+    use chrono::Utc;
+
+    /// The PermissionRequest input example of the Claude Code hooks reference.
+    const PERMISSION_REQUEST: &str = r#"{"session_id":"abc123","transcript_path":"/home/u/.claude/projects/x/abc123.jsonl","cwd":"/repo",
+ "permission_mode":"default","hook_event_name":"PermissionRequest","tool_name":"Bash",
+ "tool_input":{"command":"rm -rf node_modules","description":"Remove node_modules"},
+ "permission_suggestions":[{"type":"addRules","rules":[{"toolName":"Bash","ruleContent":"rm -rf node_modules"}],
+   "behavior":"allow","destination":"localSettings"}]}"#;
+
+    fn input() -> HookInput {
+        serde_json::from_str(PERMISSION_REQUEST).unwrap()
+    }
+
+    fn decided(status: Status, notify: bool, reason: Option<&str>) -> ApprovalRequest {
+        let new = new_request(&input(), "claude-code");
+        ApprovalRequest {
+            id: "r".into(),
+            status,
+            args_hash: crate::protocol::args_hash(&new.params),
+            tool: new.tool,
+            params: new.params,
+            reason: new.reason,
+            agent: new.agent,
+            conversation_id: new.conversation_id,
+            run_id: None,
+            tool_call_id: None,
+            risk: None,
+            filed_by: "cc".into(),
+            created_at: Utc::now(),
+            expires_at: None,
+            decision: matches!(status, Status::Approved | Status::Rejected).then(|| Decision {
+                outcome: if status == Status::Approved {
+                    Outcome::Approved
+                } else {
+                    Outcome::Rejected
+                },
+                scope: Scope::Once,
+                reason: reason.map(str::to_owned),
+                notify_agent: notify,
+                responder: "alice".into(),
+                decided_at: Utc::now(),
+                grant_id: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn documented_input_maps_to_a_request() {
+        let n = new_request(&input(), "claude-code");
+        assert_eq!(n.tool, "Bash");
+        assert_eq!(
+            n.params,
+            json!({"command":"rm -rf node_modules","description":"Remove node_modules"})
+        );
+        assert_eq!(n.conversation_id.as_deref(), Some("abc123"));
+        assert_eq!(n.tool_call_id, None);
+        assert_eq!(
+            n.reason.as_deref(),
+            Some("Remove node_modules (cwd: /repo)")
+        );
+        assert_eq!(n.agent, "claude-code");
+    }
+
+    #[test]
+    fn pre_tool_use_carries_the_tool_use_id() {
+        let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
+        v["hook_event_name"] = json!("PreToolUse");
+        v["tool_use_id"] = json!("toolu_01ABC");
+        v["tool_input"] = json!({"command": "ls"});
+        let i: HookInput = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            HookEvent::parse(&i.hook_event_name),
+            Some(HookEvent::PreToolUse)
+        );
+        let n = new_request(&i, "cc");
+        assert_eq!(n.tool_call_id.as_deref(), Some("toolu_01ABC"));
+        assert_eq!(n.reason.as_deref(), Some("cwd: /repo"));
+    }
+
+    #[test]
+    fn permission_request_outputs_match_the_documented_shapes() {
+        let pr = HookEvent::PermissionRequest;
+        let allow = decision_for(&decided(Status::Approved, false, None), OnTimeout::Ask);
+        assert_eq!(
+            render(pr, &allow),
+            Some(
+                json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}})
+            )
+        );
+        let deny = decision_for(
+            &decided(Status::Rejected, true, Some("use npm ci")),
+            OnTimeout::Ask,
+        );
+        assert_eq!(
+            render(pr, &deny),
+            Some(
+                json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"use npm ci"}}})
+            )
+        );
+        let quiet = decision_for(
+            &decided(Status::Rejected, false, Some("secret")),
+            OnTimeout::Ask,
+        );
+        assert_eq!(
+            render(pr, &quiet),
+            Some(
+                json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"Rejected by reviewer"}}})
+            )
+        );
+        let expired = decision_for(&decided(Status::Expired, false, None), OnTimeout::Ask);
+        assert_eq!(render(pr, &expired), None);
+        let expired = decision_for(&decided(Status::Expired, false, None), OnTimeout::Deny);
+        let v = render(pr, &expired).unwrap();
+        assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
+    }
+
+    #[test]
+    fn pre_tool_use_outputs_match_the_documented_shapes() {
+        let p = HookEvent::PreToolUse;
+        let allow = decision_for(&decided(Status::Approved, false, None), OnTimeout::Ask);
+        assert_eq!(
+            render(p, &allow),
+            Some(
+                json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"Approved by alice in assent"}})
+            )
+        );
+        let deny = decision_for(&decided(Status::Rejected, false, Some("x")), OnTimeout::Ask);
+        assert_eq!(
+            render(p, &deny),
+            Some(
+                json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"Rejected by reviewer"}})
+            )
+        );
+        let ask = decision_for(&decided(Status::Pending, false, None), OnTimeout::Ask);
+        let v = render(p, &ask).unwrap();
+        assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "ask");
+        assert!(v["hookSpecificOutput"]["permissionDecisionReason"].is_string());
+    }
+
+    #[test]
+    fn other_events_are_refused() {
+        assert_eq!(HookEvent::parse("PostToolUse"), None);
+        assert_eq!(
+            HookEvent::parse("PermissionRequest"),
+            Some(HookEvent::PermissionRequest)
+        );
+    }
 }

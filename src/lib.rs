@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod console;
 pub mod demo;
+pub mod filing;
 pub mod gate;
 pub mod hook;
 pub mod logging;
@@ -17,6 +18,7 @@ pub mod protocol;
 pub mod sanitize;
 pub mod server;
 pub mod store;
+pub mod table;
 
 /// Options every subcommand understands.
 #[derive(Debug, Clone, Default, clap::Args)]

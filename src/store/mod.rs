@@ -100,7 +100,9 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The domain operations of the approval backend. Implementations must make each call
-/// atomic and durable before it returns, and append exactly the events they return.
+/// atomic and durable before it returns, append exactly the events they return, and
+/// change nothing when they return an error (an expiry seen by a failed call is left to
+/// the next call, which then reports its event).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Files a request as `filer` (the token name). Idempotent by (filer, agent,

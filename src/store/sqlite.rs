@@ -836,16 +836,13 @@ fn decide_tx(
     let mut events = Vec::new();
     expire_due_tx(&tx, now, &mut events)?;
     let mut req = require_request(&tx, id)?;
-    let mut decision = match rules::plan_decision(&req, responder, &body, now) {
-        Ok(DecisionPlan::Apply(d)) => d,
-        Ok(DecisionPlan::Replay) => {
+    // On an error the transaction rolls back: a failed call changes nothing, and an
+    // expiry it saw is done (and published) by the next operation or the sweeper.
+    let mut decision = match rules::plan_decision(&req, responder, &body, now)? {
+        DecisionPlan::Apply(d) => d,
+        DecisionPlan::Replay => {
             tx.commit()?;
             return Ok(Written::new(req, events));
-        }
-        Err(e) => {
-            // Keep the expiry this call performed: it is true whatever the answer.
-            tx.commit()?;
-            return Err(e);
         }
     };
     let grant = match decision.scope {
@@ -927,33 +924,30 @@ fn cancel_tx(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut events = Vec::new();
     expire_due_tx(&tx, now, &mut events)?;
-    let outcome = (|| {
-        let mut req = require_request(&tx, id)?;
-        if actor.role != Role::Admin && req.filed_by != actor.name {
-            return Err(StoreError::Forbidden(format!(
-                "request {id} was filed by another token; only the agent that filed it, or an \
-                 admin, may cancel it"
-            )));
-        }
-        if req.status.is_final() {
-            return Err(rules::not_pending(&req));
-        }
-        req.status = Status::Cancelled;
-        tx.prepare_cached("UPDATE requests SET status = 'cancelled' WHERE id = ?1")?
-            .execute([id])?;
-        append_audit(&tx, &request_audit(&req, "cancelled", &actor.name, now))?;
-        append_event(
-            &tx,
-            EventKind::RequestCancelled,
-            now,
-            Some(&req),
-            None,
-            &mut events,
-        )?;
-        Ok(req)
-    })();
+    let mut req = require_request(&tx, id)?;
+    if actor.role != Role::Admin && req.filed_by != actor.name {
+        return Err(StoreError::Forbidden(format!(
+            "request {id} was filed by another token; only the agent that filed it, or an \
+             admin, may cancel it"
+        )));
+    }
+    if req.status.is_final() {
+        return Err(rules::not_pending(&req));
+    }
+    req.status = Status::Cancelled;
+    tx.prepare_cached("UPDATE requests SET status = 'cancelled' WHERE id = ?1")?
+        .execute([id])?;
+    append_audit(&tx, &request_audit(&req, "cancelled", &actor.name, now))?;
+    append_event(
+        &tx,
+        EventKind::RequestCancelled,
+        now,
+        Some(&req),
+        None,
+        &mut events,
+    )?;
     tx.commit()?;
-    outcome.map(|req| Written::new(req, events))
+    Ok(Written::new(req, events))
 }
 
 #[async_trait]
@@ -1004,9 +998,9 @@ impl Store for SqliteStore {
             let tx = conn.transaction()?;
             let mut events = Vec::new();
             expire_due_tx(&tx, now, &mut events)?;
-            let req = require_request(&tx, &id);
+            let req = require_request(&tx, &id)?;
             tx.commit()?;
-            req.map(|r| Written::new(r, events))
+            Ok(Written::new(req, events))
         })
         .await
     }
@@ -1246,14 +1240,20 @@ mod tests {
             panic!("expected a conflict, got {err:?}");
         };
         assert_eq!(request.status, Status::Expired);
-        // The expiry is durable and logged exactly once, even though the call failed.
+        // The failed call changed nothing; the next operation expires the request and
+        // reports the event (once), so the server can publish it.
+        assert_eq!(s.events_after(0, 100).await.unwrap().len(), 1);
+        let got = s.get(&r.id).await.unwrap();
+        assert_eq!(got.value.status, Status::Expired);
+        assert_eq!(got.events.len(), 1);
+        assert_eq!(got.events[0].kind, EventKind::RequestExpired);
+        assert_eq!(s.get(&r.id).await.unwrap().events, vec![]);
         let evs = s.events_after(0, 100).await.unwrap();
         let kinds: Vec<_> = evs.iter().map(|e| e.kind).collect();
         assert_eq!(
             kinds,
             [EventKind::RequestCreated, EventKind::RequestExpired]
         );
-        assert_eq!(s.get(&r.id).await.unwrap().events, vec![]);
         let audit = s.audit_after(0, 10).await.unwrap().entries;
         assert_eq!(audit.last().unwrap().action, "expired");
         assert_eq!(audit.last().unwrap().actor, SYSTEM_ACTOR);

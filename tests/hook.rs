@@ -1,0 +1,301 @@
+//! `assent hook claude-code` end to end: the documented Claude Code payloads go in on
+//! stdin, the documented shapes must come out on stdout; a real `assent serve` decides.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use assent::protocol::{DecisionBody, Scope, Status, Verdict};
+use serde_json::{Value, json};
+use support::*;
+
+/// The PermissionRequest input example from the Claude Code hooks reference.
+const PERMISSION_REQUEST: &str = r#"{"session_id":"abc123","transcript_path":"/home/u/.claude/projects/x/abc123.jsonl","cwd":"/repo",
+ "permission_mode":"default","hook_event_name":"PermissionRequest","tool_name":"Bash",
+ "tool_input":{"command":"rm -rf node_modules","description":"Remove node_modules"},
+ "permission_suggestions":[{"type":"addRules","rules":[{"toolName":"Bash","ruleContent":"rm -rf node_modules"}],
+   "behavior":"allow","destination":"localSettings"}]}"#;
+
+/// PreToolUse carries the same common fields plus `tool_use_id`.
+fn pre_tool_use(session: &str, tool_use_id: &str) -> String {
+    json!({
+        "session_id": session,
+        "transcript_path": "/home/u/.claude/projects/x/s.jsonl",
+        "cwd": "/repo",
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": "npm test", "description": "Run the tests"},
+        "tool_use_id": tool_use_id
+    })
+    .to_string()
+}
+
+fn hook(url: &str, extra: &[&str]) -> tokio::process::Command {
+    let mut args = vec!["hook", "claude-code"];
+    args.extend_from_slice(extra);
+    assent(url, Some(AGENT), &args)
+}
+
+fn body(
+    outcome: Verdict,
+    scope: Scope,
+    reason: Option<&str>,
+    notify: bool,
+    hash: &str,
+) -> DecisionBody {
+    DecisionBody {
+        outcome,
+        scope,
+        reason: reason.map(str::to_owned),
+        notify_agent: notify,
+        args_hash: hash.to_owned(),
+    }
+}
+
+fn parse(stdout: &str) -> Value {
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_request_approved_allows() {
+    let s = Server::start().await;
+    let mut cmd = hook(&s.url, &[]);
+    cmd.stdin(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
+    let r = s.pending(1).await.remove(0);
+    assert_eq!(r.tool, "Bash");
+    assert_eq!(
+        r.params,
+        json!({"command":"rm -rf node_modules","description":"Remove node_modules"})
+    );
+    assert_eq!(r.agent, "claude-code");
+    assert_eq!(r.conversation_id.as_deref(), Some("abc123"));
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("Remove node_modules (cwd: /repo)")
+    );
+    s.client(REVIEWER)
+        .decide(
+            &r.id,
+            &body(Verdict::Approve, Scope::Once, None, false, &r.args_hash),
+        )
+        .await
+        .unwrap();
+    let out = waiter.await.unwrap();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        parse(&out.stdout),
+        json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_request_rejected_denies_with_the_right_message() {
+    let s = Server::start().await;
+    for (notify, message) in [
+        (true, "use npm ci instead"),
+        (false, "Rejected by reviewer"),
+    ] {
+        let mut cmd = hook(&s.url, &["--agent", "cc-test"]);
+        cmd.stdin(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
+        let r = s.pending(1).await.remove(0);
+        assert_eq!(r.agent, "cc-test");
+        s.client(REVIEWER)
+            .decide(
+                &r.id,
+                &body(
+                    Verdict::Reject,
+                    Scope::Once,
+                    Some("use npm ci instead"),
+                    notify,
+                    &r.args_hash,
+                ),
+            )
+            .await
+            .unwrap();
+        let out = waiter.await.unwrap();
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert_eq!(
+            parse(&out.stdout),
+            json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":message}}})
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_hands_back_or_denies_and_cancels_the_request() {
+    let s = Server::start().await;
+    // ask: no output at all, so Claude Code shows its own dialog.
+    let out = finish(hook(&s.url, &["--wait", "1"]), Some(PERMISSION_REQUEST), 30).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "", "PermissionRequest + ask prints nothing");
+    // deny: the documented deny shape.
+    let out = finish(
+        hook(&s.url, &["--wait", "1", "--on-timeout", "deny"]),
+        Some(PERMISSION_REQUEST),
+        30,
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let v = parse(&out.stdout);
+    assert_eq!(
+        v["hookSpecificOutput"]["hookEventName"],
+        "PermissionRequest"
+    );
+    assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
+    assert!(v["hookSpecificOutput"]["decision"]["message"].is_string());
+    // PreToolUse + ask: an explicit "ask".
+    let out = finish(
+        hook(&s.url, &["--wait", "1"]),
+        Some(&pre_tool_use("s9", "toolu_9")),
+        30,
+    )
+    .await;
+    let v = parse(&out.stdout);
+    assert_eq!(v["hookSpecificOutput"]["hookEventName"], "PreToolUse");
+    assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "ask");
+    assert!(v["hookSpecificOutput"]["permissionDecisionReason"].is_string());
+    // Nobody is left waiting on the requests the hook gave up on.
+    let all = s.all().await;
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|r| r.status == Status::Cancelled), "{all:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_tool_use_allow_and_deny() {
+    let s = Server::start().await;
+    let mut cmd = hook(&s.url, &[]);
+    cmd.stdin(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let input = pre_tool_use("sess-1", "toolu_01");
+    let waiter = tokio::spawn(async move { finish_child(child, Some(&input), 30).await });
+    let r = s.pending(1).await.remove(0);
+    assert_eq!(r.tool_call_id.as_deref(), Some("toolu_01"));
+    s.client(REVIEWER)
+        .decide(
+            &r.id,
+            &body(Verdict::Approve, Scope::Once, None, false, &r.args_hash),
+        )
+        .await
+        .unwrap();
+    let out = waiter.await.unwrap();
+    assert_eq!(
+        parse(&out.stdout),
+        json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"Approved by alice in assent"}})
+    );
+    // The same tool_use_id again finds the same request: no duplicate, same answer.
+    let out = finish(
+        hook(&s.url, &[]),
+        Some(&pre_tool_use("sess-1", "toolu_01")),
+        30,
+    )
+    .await;
+    assert_eq!(
+        parse(&out.stdout)["hookSpecificOutput"]["permissionDecision"],
+        "allow"
+    );
+    assert_eq!(s.all().await.len(), 1);
+
+    let mut cmd = hook(&s.url, &[]);
+    cmd.stdin(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let input = pre_tool_use("sess-1", "toolu_02");
+    let waiter = tokio::spawn(async move { finish_child(child, Some(&input), 30).await });
+    let r = s.pending(1).await.remove(0);
+    s.client(REVIEWER)
+        .decide(
+            &r.id,
+            &body(
+                Verdict::Reject,
+                Scope::Once,
+                Some("not now"),
+                true,
+                &r.args_hash,
+            ),
+        )
+        .await
+        .unwrap();
+    let out = waiter.await.unwrap();
+    assert_eq!(
+        parse(&out.stdout),
+        json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"not now"}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_grant_answers_later_calls_at_once() {
+    let s = Server::start().await;
+    let mut cmd = hook(&s.url, &[]);
+    cmd.stdin(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
+    let r = s.pending(1).await.remove(0);
+    s.client(REVIEWER)
+        .decide(
+            &r.id,
+            &body(
+                Verdict::Approve,
+                Scope::Conversation,
+                None,
+                false,
+                &r.args_hash,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        parse(&waiter.await.unwrap().stdout)["hookSpecificOutput"]["decision"]["behavior"],
+        "allow"
+    );
+    // Another Bash call in the same session: allowed without a reviewer, well within --wait.
+    let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
+    v["tool_input"] = json!({"command": "ls"});
+    let out = finish(hook(&s.url, &["--wait", "5"]), Some(&v.to_string()), 30).await;
+    assert_eq!(
+        parse(&out.stdout),
+        json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_backend_falls_back() {
+    let url = dead_url();
+    // Both at once: each spends a few seconds retrying before it gives up.
+    let (ask, deny) = tokio::join!(
+        finish(hook(&url, &[]), Some(PERMISSION_REQUEST), 30),
+        finish(
+            hook(&url, &["--on-timeout", "deny"]),
+            Some(PERMISSION_REQUEST),
+            30
+        )
+    );
+    assert_eq!(ask.code, Some(0), "{ask:?}");
+    assert_eq!(ask.stdout, "");
+    assert!(ask.stderr.contains("cannot reach"), "{}", ask.stderr);
+    assert_eq!(deny.code, Some(0), "{deny:?}");
+    assert_eq!(
+        parse(&deny.stdout)["hookSpecificOutput"]["decision"]["behavior"],
+        "deny"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_non_blocking_error() {
+    let url = dead_url();
+    let out = finish(hook(&url, &[]), Some("not json"), 30).await;
+    assert_eq!(out.code, Some(1));
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.contains("PermissionRequest or PreToolUse"),
+        "{}",
+        out.stderr
+    );
+    let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
+    v["hook_event_name"] = json!("PostToolUse");
+    let out = finish(hook(&url, &[]), Some(&v.to_string()), 30).await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("PostToolUse"), "{}", out.stderr);
+}
