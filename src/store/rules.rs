@@ -44,7 +44,10 @@ pub fn policy_decision(p: &PolicyMatch, now: DateTime<Utc>) -> Option<Decision> 
             Outcome::Rejected,
             true,
             Some(p.message.clone().unwrap_or_else(|| {
-                format!("Denied by policy rule '{}'.", p.rule.as_deref().unwrap_or("default"))
+                format!(
+                    "Denied by policy rule '{}'.",
+                    p.rule.as_deref().unwrap_or("default")
+                )
             })),
         ),
     };

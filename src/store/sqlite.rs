@@ -119,8 +119,7 @@ const REQ_COLS: &str = "id, status, tool, params, args_hash, reason, agent, conv
 const GRANT_COLS: &str = "id, scope, agent, tool, conversation_id, created_by, created_at, \
     source_request_id, revoked_at, revoked_by";
 
-const AUDIT_COLS: &str =
-    "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id, \
+const AUDIT_COLS: &str = "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id, \
      policy";
 
 /// SQLite's `synchronous` setting (see config.example.toml).
