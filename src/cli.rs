@@ -604,6 +604,7 @@ mod tests {
             filed_by: "om".into(),
             created_at: created,
             expires_at: None,
+            policy: None,
             decision: None,
         }
     }

@@ -24,6 +24,12 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// The filing policy, inline; or name a file with `[server] policy_file`.
+    #[serde(default)]
+    pub policy: Option<crate::policy::PolicyConfig>,
+    /// The file this was read from, for error messages.
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +50,17 @@ pub struct ServerConfig {
     /// or "normal" (survives a crash or kill -9 of the server, faster).
     pub sqlite_synchronous: String,
     pub tokens: Vec<TokenConfig>,
+    /// A TOML file holding the `[policy]` table (instead of `[policy]` in this file).
+    /// Relative paths are taken from the config file's directory.
+    pub policy_file: Option<PathBuf>,
+    /// The compiled policy (from `[policy]` or `policy_file`); None: every call waits
+    /// for a human. Set by [`Config::parse`], or directly by an embedding program.
+    #[serde(skip)]
+    pub policy: Option<std::sync::Arc<crate::policy::Policy>>,
+    /// The config file this came from: where SIGHUP and `POST /v1/policy/reload` re-read
+    /// the policy.
+    #[serde(skip)]
+    pub config_path: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +74,9 @@ impl Default for ServerConfig {
             keepalive_seconds: 15,
             sqlite_synchronous: "full".into(),
             tokens: Vec::new(),
+            policy_file: None,
+            policy: None,
+            config_path: None,
         }
     }
 }
@@ -175,10 +195,19 @@ pub fn default_log_dir() -> PathBuf {
 
 impl Config {
     pub fn parse(text: &str, origin: &Path) -> anyhow::Result<Config> {
-        let cfg: Config = toml::from_str(text)
+        let mut cfg: Config = toml::from_str(text)
             .with_context(|| format!("{}: not a valid assent config", origin.display()))?;
+        if let (Some(pf), Some(dir)) = (&cfg.server.policy_file, origin.parent())
+            && pf.is_relative()
+        {
+            cfg.server.policy_file = Some(dir.join(pf));
+        }
+        cfg.origin = Some(origin.to_path_buf());
         cfg.validate()
             .with_context(|| format!("{}: invalid configuration", origin.display()))?;
+        // Compiled once here, so a broken policy stops the server before it listens.
+        cfg.server.policy = Some(std::sync::Arc::new(cfg.load_policy()?));
+        cfg.server.config_path = Some(origin.to_path_buf());
         Ok(cfg)
     }
 
@@ -194,6 +223,24 @@ impl Config {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         Config::parse(&text, &path)
+    }
+
+    /// The compiled filing policy: `[policy]` here, or the file `[server] policy_file`
+    /// names; with neither, every call waits for a human.
+    pub fn load_policy(&self) -> anyhow::Result<crate::policy::Policy> {
+        let origin = self
+            .origin
+            .as_ref()
+            .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
+        match (&self.policy, &self.server.policy_file) {
+            (Some(_), Some(f)) => bail!(
+                "{origin}: both [policy] and [server] policy_file ({}) are set: keep one",
+                f.display()
+            ),
+            (Some(p), None) => crate::policy::Policy::compile(p, &origin),
+            (None, Some(f)) => crate::policy::Policy::load_file(f),
+            (None, None) => Ok(crate::policy::Policy::require_all()),
+        }
     }
 
     fn validate(&self) -> anyhow::Result<()> {

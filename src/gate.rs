@@ -453,6 +453,7 @@ mod tests {
             filed_by: "a".into(),
             created_at: Utc::now(),
             expires_at: None,
+            policy: None,
             decision: Some(crate::protocol::Decision {
                 outcome: Outcome::Rejected,
                 scope: crate::protocol::Scope::Once,

@@ -386,6 +386,7 @@ mod tests {
             filed_by: "cc".into(),
             created_at: Utc::now(),
             expires_at: None,
+            policy: None,
             decision: matches!(status, Status::Approved | Status::Rejected).then(|| Decision {
                 outcome: if status == Status::Approved {
                     Outcome::Approved

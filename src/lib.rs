@@ -12,6 +12,8 @@ pub mod filing;
 pub mod gate;
 pub mod hook;
 pub mod logging;
+pub mod policy;
+pub mod policy_cmd;
 pub mod protocol;
 pub mod sanitize;
 pub mod server;

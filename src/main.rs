@@ -43,6 +43,9 @@ enum Command {
     Revoke(assent::cli::RevokeArgs),
     /// Print the audit log.
     Audit(assent::cli::AuditArgs),
+    /// Check and explain the filing policy.
+    #[command(subcommand)]
+    Policy(assent::policy_cmd::PolicyCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Some(Command::Grants(a)) => assent::cli::grants(&g, a),
         Some(Command::Revoke(a)) => assent::cli::revoke(&g, a),
         Some(Command::Audit(a)) => assent::cli::audit(&g, a),
+        Some(Command::Policy(p)) => assent::policy_cmd::main(&g, p),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "assent", &mut std::io::stdout());
             ExitCode::SUCCESS

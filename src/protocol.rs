@@ -194,6 +194,10 @@ pub struct ApprovalRequest {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub decision: Option<Decision>,
+    /// The policy rule that matched when the request was filed (absent when no policy
+    /// rule and no non-default outcome applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyMatch>,
 }
 
 impl ApprovalRequest {
@@ -382,6 +386,9 @@ pub struct AuditEntry {
     pub args_hash: Option<String>,
     #[serde(default)]
     pub grant_id: Option<String>,
+    /// On `filed` entries: the policy verdict the call got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyMatch>,
 }
 
 /// Response of `GET /v1/audit`.
@@ -432,6 +439,64 @@ pub struct ErrorResponse {
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
+}
+
+/// What a policy rule does with a call (see `crate::policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyAction {
+    /// Born approved; the responder is `policy:<rule>`.
+    Allow,
+    /// Born rejected, with the rule's message as reason and notify_agent set.
+    Deny,
+    /// Pending: a human decides.
+    #[default]
+    RequireApproval,
+    /// Born approved, and marked for review after the fact.
+    Audit,
+}
+
+impl PolicyAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyAction::Allow => "allow",
+            PolicyAction::Deny => "deny",
+            PolicyAction::RequireApproval => "require_approval",
+            PolicyAction::Audit => "audit",
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which policy rule decided a filing, as recorded on the request and in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyMatch {
+    /// The rule's name; null when the policy's default applied.
+    #[serde(default)]
+    pub rule: Option<String>,
+    pub action: PolicyAction,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Why the call failed closed, when its rule's condition could not be evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl PolicyMatch {
+    /// The responder recorded on a decision the policy made.
+    pub fn responder(&self) -> String {
+        format!("policy:{}", self.rule.as_deref().unwrap_or("default"))
+    }
+
+    /// `audit` lets a call through but marks it for review after the fact.
+    pub fn needs_review(&self) -> bool {
+        self.action == PolicyAction::Audit
+    }
 }
 
 /// `sha256:` + lowercase hex of the RFC 8785 canonical JSON of `params`.

@@ -332,6 +332,7 @@ mod tests {
             filed_by: "a".into(),
             created_at: Utc::now(),
             expires_at: None,
+            policy: None,
             decision: None,
         }
     }

@@ -49,6 +49,7 @@ pub fn req(id: &str, tool: &str, agent: &str, age_secs: i64, params: Value) -> A
         filed_by: agent.into(),
         created_at: ago(age_secs),
         expires_at: None,
+        policy: None,
         decision: None,
     }
 }

@@ -46,9 +46,10 @@ pub async fn file(
     State(st): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiJson(new): ApiJson<NewRequest>,
+    ApiJson(mut new): ApiJson<NewRequest>,
 ) -> Result<Response, ApiError> {
     caller.require_agent()?;
+    let applied = st.policy.apply(&mut new);
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(
@@ -64,7 +65,9 @@ pub async fn file(
     };
     let opts = FileOptions {
         idempotency_key,
-        default_ttl: st.limits.default_ttl,
+        // A rule's TTL beats the server's default; the request's own ttl_seconds beats both.
+        default_ttl: applied.ttl.or(st.limits.default_ttl),
+        policy: applied.recorded,
     };
     let filed = st.commit(st.store.file(caller.name(), new, opts).await?);
     let req = filed.request;

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod policy;
 pub mod state;
 pub mod sweeper;
 pub mod wait;
@@ -86,6 +87,8 @@ async fn serve(g: &GlobalOpts, a: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let handle = start(cfg).await?;
+    #[cfg(unix)]
+    let sighup = tokio::spawn(policy::reload_on_sighup(handle.policy()));
     // The one line on stdout: scripts and tests read the bound port from it.
     let mut out = std::io::stdout().lock();
     writeln!(out, "assent: listening on {}", handle.url())
@@ -95,6 +98,8 @@ async fn serve(g: &GlobalOpts, a: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %handle.addr(), "listening");
     shutdown_signal().await;
     tracing::info!("shutting down");
+    #[cfg(unix)]
+    sighup.abort();
     handle.shutdown().await
 }
 
@@ -127,6 +132,7 @@ async fn shutdown_signal() {
 pub struct ServerHandle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
+    policy: Arc<policy::PolicyHolder>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     sweeper: Option<JoinHandle<()>>,
 }
@@ -135,6 +141,11 @@ impl ServerHandle {
     /// The address actually bound (the port is real even when listening on port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The policy in force, to reload it (the `serve` command does on SIGHUP).
+    pub fn policy(&self) -> Arc<policy::PolicyHolder> {
+        Arc::clone(&self.policy)
     }
 
     /// `http://ADDR`.
@@ -250,8 +261,13 @@ pub async fn start_with_store(
             keepalive,
         }),
         shutdown: stop_rx.clone(),
+        policy: Arc::new(policy::PolicyHolder::new(
+            cfg.policy.clone(),
+            cfg.config_path.clone(),
+        )),
     };
 
+    let policy = Arc::clone(&st.policy);
     let app = router(st.clone());
     let sweeper = tokio::spawn(sweeper::run(st, stop_rx.clone()));
     let mut graceful = stop_rx;
@@ -265,6 +281,7 @@ pub async fn start_with_store(
     Ok(ServerHandle {
         addr,
         stop,
+        policy,
         server: Some(server),
         sweeper: Some(sweeper),
     })
@@ -283,6 +300,7 @@ fn router(st: AppState) -> Router {
         .route("/v1/grants", get(api::grants))
         .route("/v1/grants/{id}", axum::routing::delete(api::revoke))
         .route("/v1/audit", get(api::audit))
+        .route("/v1/policy/reload", post(policy::reload))
         .route("/v1/events", get(events::events))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)

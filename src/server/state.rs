@@ -32,6 +32,8 @@ pub struct AppState {
     pub hub: broadcast::Sender<Arc<Event>>,
     pub waiters: Arc<Waiters>,
     pub limits: Arc<Limits>,
+    /// The filing policy in force; swapped whole on reload.
+    pub policy: Arc<super::policy::PolicyHolder>,
     /// Turns true when the server shuts down: streams and long polls end early.
     pub shutdown: watch::Receiver<bool>,
 }

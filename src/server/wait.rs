@@ -179,6 +179,7 @@ mod tests {
             created_at: Utc::now(),
             expires_at: None,
             decision: None,
+            policy: None,
         }
     }
 

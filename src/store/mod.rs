@@ -54,6 +54,9 @@ pub struct FileOptions {
     pub idempotency_key: Option<String>,
     /// TTL for a request that does not carry `ttl_seconds`.
     pub default_ttl: Option<Duration>,
+    /// The policy verdict for this call, when a rule matched or the default is not
+    /// require_approval. allow/audit/deny decide the request at birth.
+    pub policy: Option<crate::protocol::PolicyMatch>,
 }
 
 /// `GET /v1/requests` parameters, already validated by the HTTP layer.

@@ -8,7 +8,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::StoreError;
 use crate::protocol::{
-    ApprovalRequest, Decision, DecisionBody, NewRequest, Scope, Status, Verdict,
+    ApprovalRequest, Decision, DecisionBody, NewRequest, Outcome, PolicyAction, PolicyMatch, Scope,
+    Status, Verdict,
 };
 
 /// Longest accepted identifier-like field (tool, agent, ids, idempotency key).
@@ -31,6 +32,34 @@ pub fn truncate_millis(t: DateTime<Utc>) -> DateTime<Utc> {
 /// A new server-made, time-sortable id.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// The decision a policy verdict makes at filing time; None for require_approval.
+pub fn policy_decision(p: &PolicyMatch, now: DateTime<Utc>) -> Option<Decision> {
+    let (outcome, notify_agent, reason) = match p.action {
+        PolicyAction::RequireApproval => return None,
+        PolicyAction::Allow | PolicyAction::Audit => (Outcome::Approved, false, p.message.clone()),
+        // A denied agent is always told why: it cannot ask a person.
+        PolicyAction::Deny => (
+            Outcome::Rejected,
+            true,
+            Some(p.message.clone().unwrap_or_else(|| {
+                format!(
+                    "Denied by policy rule '{}'.",
+                    p.rule.as_deref().unwrap_or("default")
+                )
+            })),
+        ),
+    };
+    Some(Decision {
+        outcome,
+        scope: Scope::Once,
+        reason,
+        notify_agent,
+        responder: p.responder(),
+        decided_at: now,
+        grant_id: None,
+    })
 }
 
 fn invalid(code: &'static str, message: String) -> StoreError {
@@ -261,6 +290,7 @@ mod tests {
             created_at: now_millis(),
             expires_at: None,
             decision: None,
+            policy: None,
         }
     }
 

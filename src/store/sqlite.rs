@@ -24,7 +24,7 @@ use crate::protocol::{
 };
 
 /// The schema this build writes. Bump it with a migration in [`migrate`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE requests (
@@ -105,15 +105,22 @@ CREATE TABLE audit (
 );
 "#;
 
+/// Version 2: the policy verdict of each filing (JSON of `PolicyMatch`), on the request
+/// and on its `filed` audit entry.
+const SCHEMA_V2: &str = r#"
+ALTER TABLE requests ADD COLUMN policy TEXT;
+ALTER TABLE audit ADD COLUMN policy TEXT;
+"#;
+
 const REQ_COLS: &str = "id, status, tool, params, args_hash, reason, agent, conversation_id, \
     run_id, tool_call_id, risk, filed_by, created_at, expires_at, outcome, scope, \
-    decision_reason, notify_agent, responder, decided_at, grant_id, n";
+    decision_reason, notify_agent, responder, decided_at, grant_id, n, policy";
 
 const GRANT_COLS: &str = "id, scope, agent, tool, conversation_id, created_by, created_at, \
     source_request_id, revoked_at, revoked_by";
 
-const AUDIT_COLS: &str =
-    "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id";
+const AUDIT_COLS: &str = "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id, \
+     policy";
 
 /// SQLite's `synchronous` setting (see config.example.toml).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,8 +279,12 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let version: Option<i64> =
         tx.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))?;
     match version {
-        None => {
-            tx.execute_batch(SCHEMA_V1)?;
+        None | Some(1) => {
+            if version.is_none() {
+                tx.execute_batch(SCHEMA_V1)?;
+            }
+            tx.execute_batch(SCHEMA_V2)?;
+            tx.execute("DELETE FROM schema_version", [])?;
             tx.execute(
                 "INSERT INTO schema_version (version) VALUES (?1)",
                 [SCHEMA_VERSION],
@@ -369,6 +380,7 @@ fn request_row(row: &Row) -> rusqlite::Result<(i64, ApprovalRequest)> {
         created_at: time_col(row, 12)?,
         expires_at: opt_time_col(row, 13)?,
         decision,
+        policy: json_col(row, 22)?,
     };
     Ok((row.get(21)?, req))
 }
@@ -386,6 +398,16 @@ fn grant_row(row: &Row) -> rusqlite::Result<Grant> {
         revoked_at: opt_time_col(row, 8)?,
         revoked_by: row.get(9)?,
     })
+}
+
+/// An optional JSON column.
+fn json_col<T: serde::de::DeserializeOwned>(row: &Row, idx: usize) -> rusqlite::Result<Option<T>> {
+    match row.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))),
+    }
 }
 
 fn audit_row(row: &Row) -> rusqlite::Result<AuditEntry> {
@@ -406,6 +428,7 @@ fn audit_row(row: &Row) -> rusqlite::Result<AuditEntry> {
         reason: row.get(9)?,
         args_hash: row.get(10)?,
         grant_id: row.get(11)?,
+        policy: json_col(row, 12)?,
     })
 }
 
@@ -480,7 +503,7 @@ fn append_event(
 fn append_audit(tx: &Transaction, e: &AuditEntry) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO audit (at, actor, action, request_id, tool, agent, outcome, scope, reason, \
-         args_hash, grant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         args_hash, grant_id, policy) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         e.at.timestamp_millis(),
@@ -494,6 +517,7 @@ fn append_audit(tx: &Transaction, e: &AuditEntry) -> StoreResult<()> {
         e.reason,
         e.args_hash,
         e.grant_id,
+        e.policy.as_ref().map(serde_json::to_string).transpose()?,
     ])?;
     Ok(())
 }
@@ -523,6 +547,7 @@ fn request_audit(
         },
         args_hash: Some(req.args_hash.clone()),
         grant_id: d.and_then(|d| d.grant_id.clone()),
+        policy: req.policy.clone().filter(|_| action == "filed"),
     }
 }
 
@@ -540,6 +565,7 @@ fn grant_audit(g: &Grant, action: &str, actor: &str, at: DateTime<Utc>) -> Audit
         reason: None,
         args_hash: None,
         grant_id: Some(g.id.clone()),
+        policy: None,
     }
 }
 
@@ -709,19 +735,29 @@ fn file_tx(
         ));
     }
 
-    let grant = matching_grant(
-        &tx,
-        filer,
-        &new.agent,
-        &new.tool,
-        new.conversation_id.as_deref(),
-    )?;
+    // A policy verdict other than require_approval decides at birth, before any grant:
+    // a deny rule must win over an "always" grant.
+    let by_policy = opts
+        .policy
+        .as_ref()
+        .and_then(|p| rules::policy_decision(p, now));
+    let grant = match by_policy {
+        Some(_) => None,
+        None => matching_grant(
+            &tx,
+            filer,
+            &new.agent,
+            &new.tool,
+            new.conversation_id.as_deref(),
+        )?,
+    };
+    let decision = by_policy.or_else(|| grant.as_ref().map(|g| grant_decision(g, now)));
     let req = ApprovalRequest {
         id: rules::new_id(),
-        status: if grant.is_some() {
-            Status::Approved
-        } else {
-            Status::Pending
+        status: match decision.as_ref().map(|d| d.outcome) {
+            None => Status::Pending,
+            Some(Outcome::Approved) => Status::Approved,
+            Some(Outcome::Rejected) => Status::Rejected,
         },
         tool: new.tool.clone(),
         args_hash,
@@ -734,14 +770,16 @@ fn file_tx(
         filed_by: filer.to_owned(),
         created_at: now,
         expires_at: rules::expiry_for(&new, opts.default_ttl, now),
-        decision: grant.as_ref().map(|g| grant_decision(g, now)),
+        decision,
         params: new.params,
+        policy: opts.policy,
     };
     let params_json = serde_json::to_string(&req.params)?;
     tx.prepare_cached(
         "INSERT INTO requests (id, status, tool, params, args_hash, reason, agent, \
          conversation_id, run_id, tool_call_id, risk, filed_by, idempotency_key, created_at, \
-         expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         expires_at, policy) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         req.id,
@@ -759,13 +797,15 @@ fn file_tx(
         opts.idempotency_key,
         req.created_at.timestamp_millis(),
         req.expires_at.map(|t| t.timestamp_millis()),
+        req.policy.as_ref().map(serde_json::to_string).transpose()?,
     ])?;
     append_audit(&tx, &request_audit(&req, "filed", filer, now))?;
-    if let Some(g) = &grant {
+    if let Some(d) = &req.decision {
         write_decision(&tx, &req)?;
-        append_audit(&tx, &request_audit(&req, "decided", &g.created_by, now))?;
+        append_audit(&tx, &request_audit(&req, "decided", &d.responder, now))?;
     }
-    // One event for the new request, as born: pending, or already approved by a grant.
+    // One event for the new request, as born: pending, or already decided by the
+    // policy or a grant.
     append_event(
         &tx,
         EventKind::RequestCreated,
@@ -1244,6 +1284,7 @@ mod tests {
         let opts = FileOptions {
             idempotency_key: None,
             default_ttl: Some(Duration::from_secs(60)),
+            policy: None,
         };
         let a = s.file("a", new("t", None), opts.clone()).await.unwrap();
         let b = s.file("a", new("t", Some(5)), opts).await.unwrap();

@@ -1,0 +1,304 @@
+//! The filing policy on the real server: each action's outcome, what is recorded on the
+//! request, in the audit log and on the event stream, fail-closed evaluation, and reload
+//! (HTTP and SIGHUP) with a broken policy.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use common::{AGENT1, ALICE, ROOT, SseStream, TestServer};
+
+const POLICY: &str = r#"
+[policy]
+default = "require_approval"
+
+[[policy.rules]]
+name = "never-rm-root"
+tool = "shell.*"
+when = "params.argv.exists(a, a == '/') && params.argv[0] == 'rm'"
+action = "deny"
+message = "Deleting / is never allowed."
+
+[[policy.rules]]
+name = "big-refunds"
+tool = "order_tools.process_refund"
+when = "params.amount > 1000"
+action = "require_approval"
+risk = "high"
+ttl = "1h"
+message = "Refunds over $1000 need a manager."
+
+[[policy.rules]]
+name = "small-refunds"
+tool = "order_tools.process_refund"
+action = "allow"
+
+[[policy.rules]]
+name = "watch-interns"
+agent = "intern-*"
+action = "audit"
+message = "New agent: reviewed after the fact."
+"#;
+
+/// A config file with the test identities and `policy_file = "policy.toml"` beside it.
+fn write_setup(dir: &Path, policy: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("policy.toml"), policy).unwrap();
+    common::write_config(dir, "policy_file = \"policy.toml\"")
+}
+
+async fn start_with_policy(dir: &Path) -> TestServer {
+    let cfg_path = write_setup(dir, POLICY);
+    let mut cfg = assent::config::Config::load(Some(&cfg_path))
+        .unwrap()
+        .server;
+    cfg.listen = "127.0.0.1:0".into();
+    cfg.db = Some(":memory:".into());
+    TestServer::start_with(cfg).await
+}
+
+fn refund(amount: Value) -> Value {
+    json!({"tool": "order_tools.process_refund", "agent": "order-manager",
+           "params": {"order_id": "A-1", "amount": amount}})
+}
+
+async fn audit_for(srv: &TestServer, id: &str) -> Vec<Value> {
+    let (status, page) = srv.http(ALICE).get("/v1/audit?limit=1000").await;
+    assert_eq!(status, StatusCode::OK);
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["request_id"] == id)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn each_action_decides_at_filing_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_policy(dir.path()).await;
+    let agent = srv.http(AGENT1);
+    let mut events = SseStream::open(&srv.url, ALICE, Some(0)).await;
+
+    // allow: born approved by the policy.
+    let small = agent.file(&refund(json!(20))).await;
+    assert_eq!(small["status"], "approved");
+    assert_eq!(small["decision"]["responder"], "policy:small-refunds");
+    assert_eq!(small["policy"]["rule"], "small-refunds");
+    assert_eq!(small["policy"]["action"], "allow");
+
+    // deny: born rejected, the rule's message as reason, the agent told.
+    let rm = agent
+        .file(&json!({"tool": "shell.exec", "agent": "ops",
+                       "params": {"argv": ["rm", "-rf", "/"], "cwd": "/"}}))
+        .await;
+    assert_eq!(rm["status"], "rejected");
+    assert_eq!(rm["decision"]["reason"], "Deleting / is never allowed.");
+    assert_eq!(rm["decision"]["notify_agent"], true);
+    assert_eq!(rm["decision"]["responder"], "policy:never-rm-root");
+
+    // audit: let through, marked for review.
+    let intern = agent
+        .file(&json!({"tool": "email.send", "agent": "intern-3", "params": {"to": "x@y"}}))
+        .await;
+    assert_eq!(intern["status"], "approved");
+    assert_eq!(intern["policy"]["action"], "audit");
+
+    // require_approval by a rule: pending, with the rule's risk and TTL.
+    let big = agent.file(&refund(json!(1500.5))).await;
+    assert_eq!(big["status"], "pending");
+    assert_eq!(big["risk"], "high");
+    assert_eq!(big["policy"]["rule"], "big-refunds");
+    assert_eq!(
+        big["policy"]["message"],
+        "Refunds over $1000 need a manager."
+    );
+    let created =
+        chrono::DateTime::parse_from_rfc3339(big["created_at"].as_str().unwrap()).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(big["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!((expires - created).num_seconds(), 3600);
+
+    // No rule: pending, and nothing recorded about a policy.
+    let other = agent
+        .file(&json!({"tool": "deploy.run", "agent": "ci", "params": {}}))
+        .await;
+    assert_eq!(other["status"], "pending");
+    assert!(other.get("policy").is_none(), "{other}");
+
+    // The stream shows each request as born.
+    let evs = events.take(5).await;
+    let statuses: Vec<&str> = evs
+        .iter()
+        .map(|e| {
+            assert_eq!(e.event, "request.created");
+            e.data["request"]["status"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        ["approved", "rejected", "approved", "pending", "pending"]
+    );
+
+    // The audit log names the rule on the filing, and the policy as the decider.
+    let entries = audit_for(&srv, small["id"].as_str().unwrap()).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0]["action"], "filed");
+    assert_eq!(entries[0]["policy"]["rule"], "small-refunds");
+    assert_eq!(entries[1]["action"], "decided");
+    assert_eq!(entries[1]["actor"], "policy:small-refunds");
+    assert_eq!(entries[1]["outcome"], "approved");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn deny_wins_over_an_always_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_policy(dir.path()).await;
+    let agent = srv.http(AGENT1);
+    let ls = agent
+        .file(&json!({"tool": "shell.exec", "agent": "ops", "params": {"argv": ["ls"]}}))
+        .await;
+    let (status, _) = srv.http(ALICE).decide(&ls, "approve", "always").await;
+    assert_eq!(status, StatusCode::OK);
+    let ls2 = agent
+        .file(&json!({"tool": "shell.exec", "agent": "ops", "params": {"argv": ["ls", "-l"]}}))
+        .await;
+    assert_eq!(ls2["status"], "approved", "the grant covers harmless calls");
+    let rm = agent
+        .file(&json!({"tool": "shell.exec", "agent": "ops", "params": {"argv": ["rm", "/"]}}))
+        .await;
+    assert_eq!(rm["status"], "rejected", "{rm}");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_condition_that_fails_to_evaluate_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_policy(dir.path()).await;
+    // No `amount`: big-refunds cannot be evaluated, so small-refunds must NOT let it through.
+    let req = srv
+        .http(AGENT1)
+        .file(&json!({"tool": "order_tools.process_refund", "agent": "om",
+                      "params": {"order_id": "A-9"}}))
+        .await;
+    assert_eq!(req["status"], "pending");
+    assert_eq!(req["policy"]["rule"], "big-refunds");
+    assert_eq!(req["policy"]["action"], "require_approval");
+    let why = req["policy"]["error"].as_str().unwrap();
+    assert!(
+        why.contains("big-refunds") && why.contains("amount"),
+        "{why}"
+    );
+    let entries = audit_for(&srv, req["id"].as_str().unwrap()).await;
+    assert_eq!(entries[0]["policy"]["error"], why);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_policy(dir.path()).await;
+
+    // Only an admin may reload.
+    let (status, _) = srv.http(ALICE).post_empty("/v1/policy/reload").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[policy]\n[[policy.rules]]\nname = \"oops\"\nwhen = \"params.amount >\"\naction = \"deny\"\n",
+    )
+    .unwrap();
+    let (status, body) = srv.http(ROOT).post_empty("/v1/policy/reload").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "policy_invalid");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("oops") && msg.contains("old one stays"),
+        "{msg}"
+    );
+    // The old policy is still in force.
+    let small = srv.http(AGENT1).file(&refund(json!(5))).await;
+    assert_eq!(small["status"], "approved");
+
+    // A good new policy takes effect at once, on the same connections.
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[policy]\ndefault = \"deny\"\n",
+    )
+    .unwrap();
+    let (status, body) = srv.http(ROOT).post_empty("/v1/policy/reload").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rules"], 0);
+    let now_denied = srv.http(AGENT1).file(&refund(json!(5))).await;
+    assert_eq!(now_denied["status"], "rejected");
+    assert_eq!(now_denied["decision"]["responder"], "policy:default");
+    srv.shutdown().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_reloads_on_sighup_and_refuses_to_start_on_a_broken_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_setup(dir.path(), POLICY);
+    let db = dir.path().join("a.db");
+    let srv = common::ServeProcess::spawn(&cfg, common::path_str(&db), dir.path()).await;
+    let before = srv.http(AGENT1).file(&refund(json!(5))).await;
+    assert_eq!(before["status"], "approved");
+
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[policy]\ndefault = \"deny\"\n",
+    )
+    .unwrap();
+    let pid = srv.child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The reload is asynchronous: poll briefly for the new policy to be in force.
+    let mut status = String::new();
+    for _ in 0..50 {
+        let r = srv.http(AGENT1).file(&refund(json!(5))).await;
+        status = r["status"].as_str().unwrap().to_owned();
+        if status == "rejected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "rejected", "SIGHUP did not load the new policy");
+    srv.kill9().await;
+
+    // A policy that does not compile stops the server before it listens, naming the rule.
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[policy]\n[[policy.rules]]\nname = \"typo\"\nwhen = \"amount > 3\"\naction = \"allow\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_assent"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            ":memory:",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("policy.toml") && err.contains("typo") && err.contains("unknown variable"),
+        "{err}"
+    );
+}
