@@ -65,6 +65,16 @@ async fn health_and_whoami() {
         assert_eq!(me["name"], name);
         assert_eq!(me["role"], json!(role));
     }
+    let me: Value = srv
+        .client(BOB)
+        .get(format!("{}/v1/whoami", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["name"], "bob");
     // The crate's client agrees with the wire format.
     let me = srv.api(ROOT).whoami().await.unwrap();
     assert_eq!(me.role, assent::protocol::Role::Admin);

@@ -153,7 +153,7 @@ async fn expiry_answers_waiters_emits_an_event_and_blocks_approval() {
     let waited = t.elapsed();
     assert_eq!(st, StatusCode::OK);
     assert_eq!(w["status"], "expired");
-    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
     assert!(
         waited >= Duration::from_millis(700),
         "answered before the TTL: {waited:?}"
@@ -187,11 +187,11 @@ async fn the_sweeper_expires_untouched_requests_and_the_default_ttl_applies() {
     assert_eq!(events.take(1).await[0].event, "request.created");
     let t = Instant::now();
     let ev = events
-        .next_within(Duration::from_secs(4))
+        .next_within(Duration::from_secs(6))
         .await
         .expect("expiry event");
     assert_eq!(ev.event, "request.expired");
-    assert!(t.elapsed() < Duration::from_millis(2500));
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     srv.shutdown().await;
 }
 
@@ -208,21 +208,21 @@ async fn wait_answers_on_decision_on_cancel_or_at_the_timeout() {
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(w["status"], "pending");
-    assert!(t.elapsed() >= Duration::from_millis(950) && t.elapsed() < Duration::from_secs(3));
+    assert!(t.elapsed() >= Duration::from_millis(950) && t.elapsed() < Duration::from_secs(5));
     // timeout_s is capped at max_wait_seconds.
     let t = Instant::now();
     let (_, w) = agent
         .get(&format!("/v1/requests/{}/wait?timeout_s=600", id(&r)))
         .await;
     assert_eq!(w["status"], "pending");
-    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
     // timeout 0 answers at once.
     let t = Instant::now();
     let (_, w) = agent
         .get(&format!("/v1/requests/{}/wait?timeout_s=0", id(&r)))
         .await;
     assert_eq!(w["status"], "pending");
-    assert!(t.elapsed() < Duration::from_millis(500));
+    assert!(t.elapsed() < Duration::from_secs(2));
 
     // Several waiters, answered by one decision well before their timeout.
     let srv2 = TestServer::start().await;
@@ -287,7 +287,7 @@ async fn shutdown_ends_long_polls_and_streams_promptly() {
     let t = Instant::now();
     srv.shutdown().await;
     assert!(
-        t.elapsed() < Duration::from_secs(3),
+        t.elapsed() < Duration::from_secs(5),
         "shutdown took {:?}",
         t.elapsed()
     );

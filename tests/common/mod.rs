@@ -94,6 +94,11 @@ impl TestServer {
         }
     }
 
+    /// A plain reqwest client that sends `Authorization: Bearer TOKEN` on every request.
+    pub fn client(&self, token: &str) -> reqwest::Client {
+        reqwest_client(token)
+    }
+
     /// Raw HTTP as the holder of `token`.
     pub fn http(&self, token: &str) -> Http {
         Http::new(&self.url, Some(token))
@@ -114,6 +119,20 @@ impl TestServer {
             h.shutdown().await.expect("clean shutdown");
         }
     }
+}
+
+/// A reqwest client with `Authorization: Bearer TOKEN` as a default header.
+pub fn reqwest_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 pub fn api_client(url: &str, token: &str) -> assent::client::Client {
