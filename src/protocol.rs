@@ -497,6 +497,16 @@ impl PolicyMatch {
     pub fn needs_review(&self) -> bool {
         self.action == PolicyAction::Audit
     }
+
+    /// One line for people: `rule → action: message` (untrusted only in the sense that
+    /// an operator wrote it; sanitise before a terminal like everything else).
+    pub fn describe(&self) -> String {
+        let rule = self.rule.as_deref().unwrap_or("default");
+        match &self.message {
+            Some(m) if !m.is_empty() => format!("{rule} → {}: {m}", self.action),
+            _ => format!("{rule} → {}", self.action),
+        }
+    }
 }
 
 /// `sha256:` + lowercase hex of the RFC 8785 canonical JSON of `params`.
