@@ -113,8 +113,15 @@ impl Console {
         self.parser.lock().unwrap().screen().contents()
     }
 
+    /// The console's log files (rotated daily: `console.YYYY-MM-DD.log`).
     fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("console.log")).unwrap_or_default()
+        let Ok(dir) = std::fs::read_dir(self._dir.path()) else {
+            return String::new();
+        };
+        dir.flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("console"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect()
     }
 
     /// Waits until the screen contains `text`; panics with the screen if it never does.
