@@ -56,6 +56,21 @@ impl ClientError {
     pub fn is_auth(&self) -> bool {
         matches!(self.status(), Some(401 | 403))
     }
+
+    /// A 404 for the path itself rather than for an id in it: the URL does not point at
+    /// an assent backend's root (a wrong prefix, or another server). An assent server says
+    /// `no endpoint …` with code `not_found`; anything else answers without our error shape.
+    pub fn is_wrong_endpoint(&self) -> bool {
+        match self {
+            ClientError::Api {
+                status: 404,
+                code,
+                message,
+                ..
+            } => code != "not_found" || message.starts_with("no endpoint"),
+            _ => false,
+        }
+    }
 }
 
 /// Outcome of filing: the request, and whether this call created it (201) or found an
@@ -393,6 +408,31 @@ mod tests {
             token: None,
         };
         assert!(matches!(Client::new(&s), Err(ClientError::Setup(_))));
+    }
+
+    #[test]
+    fn wrong_endpoints_are_told_from_unknown_ids() {
+        let e = |code: &str, message: &str| ClientError::Api {
+            status: 404,
+            code: code.into(),
+            message: message.into(),
+            request: None,
+        };
+        assert!(
+            e(
+                "not_found",
+                "no endpoint GET /x/v1/requests; see docs/api.md"
+            )
+            .is_wrong_endpoint()
+        );
+        assert!(e("http_error", "Not Found").is_wrong_endpoint());
+        assert!(
+            !e(
+                "not_found",
+                "no request with id r1; GET /v1/requests lists the known ones"
+            )
+            .is_wrong_endpoint()
+        );
     }
 
     #[test]

@@ -139,20 +139,62 @@ pub async fn wait_final(
     }
 }
 
+/// How long a command that stops waiting spends taking its request back. Short: the
+/// caller is on its way out (Claude Code and `timeout` follow SIGTERM with SIGKILL sooner
+/// or later), and on loopback or a LAN a cancel takes milliseconds.
+pub const CANCEL_WITHIN: Duration = Duration::from_secs(3);
+
 /// Best-effort cancel of a request the caller gave up on, bounded in time so that giving up
 /// never hangs. Returns the request as it now stands when the backend answered.
 pub async fn cancel_quietly(client: &Client, id: &str, within: Duration) -> CancelOutcome {
+    match tokio::time::timeout(within, cancel_retrying(client, id)).await {
+        Ok(o) => o,
+        Err(_) => CancelOutcome::Failed(format!("no answer within {}s", within.as_secs())),
+    }
+}
+
+async fn cancel_retrying(client: &Client, id: &str) -> CancelOutcome {
     let attempt = (|| async { client.cancel(id).await })
         .retry(quick_backoff())
         .when(ClientError::is_transient);
-    match tokio::time::timeout(within, attempt).await {
-        Ok(Ok(r)) => CancelOutcome::Cancelled(Box::new(r)),
-        Ok(Err(ClientError::Api {
+    match attempt.await {
+        Ok(r) => CancelOutcome::Cancelled(Box::new(r)),
+        Err(ClientError::Api {
             status: 409,
             request: Some(r),
             ..
-        })) => CancelOutcome::AlreadyFinal(r),
-        Ok(Err(e)) => CancelOutcome::Failed(e.to_string()),
+        }) => CancelOutcome::AlreadyFinal(r),
+        Err(e) => CancelOutcome::Failed(e.to_string()),
+    }
+}
+
+/// Takes back a filing whose answer never arrived (the caller stopped while the POST was in
+/// flight), so the request may or may not exist. Filing again under the same `key` finds it
+/// if it does, or files it now; either way the cancel that follows takes it off the
+/// reviewers' queue. Filing just to cancel leaves a cancelled request in the audit log,
+/// which is honest about what happened, whereas guessing "it never arrived" could leave a
+/// live request that nobody waits for.
+pub async fn withdraw(
+    client: &Client,
+    new: &NewRequest,
+    key: &str,
+    within: Duration,
+) -> CancelOutcome {
+    let attempt = async {
+        let found = (|| async { client.file(new, Some(key)).await })
+            .retry(quick_backoff())
+            .when(ClientError::is_transient)
+            .await;
+        match found {
+            Ok(f) if f.request.status.is_final() => {
+                CancelOutcome::AlreadyFinal(Box::new(f.request))
+            }
+            Ok(f) => cancel_retrying(client, &f.request.id).await,
+            Err(e) => CancelOutcome::Failed(e.to_string()),
+        }
+    };
+    match tokio::time::timeout(within, attempt).await {
+        Ok(o) => o,
         Err(_) => CancelOutcome::Failed(format!("no answer within {}s", within.as_secs())),
     }
 }
@@ -165,9 +207,217 @@ pub enum CancelOutcome {
     Failed(String),
 }
 
+/// How far a filing got, for what a stop must take back.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// Nothing sent yet, or every attempt was answered with an error.
+    Starting,
+    /// The POST may be in flight: the request may or may not exist.
+    Filing(Box<NewRequest>),
+    /// The backend answered with this request id.
+    Filed(String),
+}
+
+impl Progress {
+    pub fn set(slot: &std::sync::Mutex<Progress>, p: Progress) {
+        if let Ok(mut g) = slot.lock() {
+            *g = p;
+        }
+    }
+
+    pub fn get(slot: &std::sync::Mutex<Progress>) -> Progress {
+        slot.lock().map(|g| g.clone()).unwrap_or(Progress::Starting)
+    }
+}
+
+/// Takes back whatever the filing got to (None: nothing was sent), within `within`.
+pub async fn take_back(
+    client: &Client,
+    at: &Progress,
+    key: &str,
+    within: Duration,
+) -> Option<CancelOutcome> {
+    match at {
+        Progress::Starting => None,
+        Progress::Filing(new) => Some(withdraw(client, new, key, within).await),
+        Progress::Filed(id) => Some(cancel_quietly(client, id, within).await),
+    }
+}
+
+/// A signal asking an agent-side command to stop waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT: Ctrl-C.
+    Interrupt,
+    /// SIGTERM: `timeout`, a supervisor, or Claude Code's own hook timeout.
+    Terminate,
+    /// SIGHUP: the terminal went away.
+    Hangup,
+}
+
+impl Stop {
+    /// 128 + the signal number, as a shell reports a process the signal killed.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Stop::Hangup => 129,
+            Stop::Interrupt => 130,
+            Stop::Terminate => 143,
+        }
+    }
+
+    /// "interrupted (Ctrl-C)" and the like, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stop::Interrupt => "interrupted (Ctrl-C)",
+            Stop::Terminate => "terminated (SIGTERM)",
+            Stop::Hangup => "hung up (SIGHUP)",
+        }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught so that a command can take its request back before
+/// it exits instead of dying with the request left in the reviewers' queue.
+pub struct StopSignals {
+    #[cfg(unix)]
+    streams: [(Stop, Option<tokio::signal::unix::Signal>); 3],
+}
+
+impl StopSignals {
+    /// Installs the handlers now, synchronously (so a signal that arrives before the first
+    /// poll is not lost); must be called inside the runtime. From here on these signals no
+    /// longer end the process, for the rest of its life (tokio never restores the default
+    /// action): a caller that stops listening must exit or exec soon after.
+    pub fn install() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let one = |kind: SignalKind, stop: Stop| {
+                let s = signal(kind)
+                    .map_err(|e| tracing::warn!("cannot watch for {stop:?}: {e}"))
+                    .ok();
+                (stop, s)
+            };
+            StopSignals {
+                streams: [
+                    one(SignalKind::interrupt(), Stop::Interrupt),
+                    one(SignalKind::terminate(), Stop::Terminate),
+                    one(SignalKind::hangup(), Stop::Hangup),
+                ],
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            StopSignals {}
+        }
+    }
+
+    /// The next signal. Never resolves when none could be watched.
+    pub async fn recv(&mut self) -> Stop {
+        #[cfg(unix)]
+        {
+            async fn one(stop: Stop, s: &mut Option<tokio::signal::unix::Signal>) -> Stop {
+                if let Some(s) = s
+                    && s.recv().await.is_some()
+                {
+                    return stop;
+                }
+                std::future::pending().await
+            }
+            let [(a, sa), (b, sb), (c, sc)] = &mut self.streams;
+            tokio::select! {
+                s = one(*a, sa) => s,
+                s = one(*b, sb) => s,
+                s = one(*c, sc) => s,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            Stop::Interrupt
+        }
+    }
+}
+
+/// Longest `--wait` the hook accepts: a day. Longer is surely a typo (no hook timeout is
+/// that long), and an unbounded one would overflow the deadline's clock arithmetic.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// A duration on the command line: whole seconds ("540") or a humantime duration ("9m",
+/// "1h30m", "90s"), at least one second.
+pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let d = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        t.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("'{s}' is too large: use e.g. 90s, 10m or 2h"))?
+    } else {
+        humantime::parse_duration(t).map_err(|e| {
+            format!("'{s}' is not a duration ({e}): use seconds (540) or e.g. 90s, 10m, 2h")
+        })?
+    };
+    if d < Duration::from_secs(1) {
+        return Err(format!("'{s}' is shorter than one second"));
+    }
+    Ok(d)
+}
+
+/// `--wait`: a duration from one second to [`MAX_WAIT`].
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    let d = parse_duration_arg(s)?;
+    if d > MAX_WAIT {
+        return Err(format!(
+            "'{s}' is longer than the longest wait, {}",
+            humantime::format_duration(MAX_WAIT)
+        ));
+    }
+    Ok(d)
+}
+
+/// Whole seconds, rounded up: a TTL or a wait is never silently shortened.
+pub fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
+}
+
 /// A current-thread runtime for the short-lived agent-side commands.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_or_humantime() {
+        assert_eq!(parse_duration_arg("540"), Ok(Duration::from_secs(540)));
+        assert_eq!(parse_duration_arg("9m"), Ok(Duration::from_secs(540)));
+        assert_eq!(parse_duration_arg("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration_arg("0").is_err());
+        assert!(parse_duration_arg("10ms").is_err());
+        assert!(parse_duration_arg("soon").is_err());
+        assert!(parse_duration_arg("").is_err());
+        assert!(parse_duration_arg("99999999999999999999999").is_err());
+        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn waits_are_bounded() {
+        assert_eq!(parse_wait("540"), Ok(Duration::from_secs(540)));
+        assert_eq!(parse_wait("24h"), Ok(MAX_WAIT));
+        assert!(parse_wait("18446744073709551615").is_err());
+        assert!(parse_wait("25h").is_err());
+        assert!(parse_wait("0").is_err());
+    }
+
+    #[test]
+    fn stop_exit_codes_follow_the_shell() {
+        assert_eq!(Stop::Interrupt.exit_code(), 130);
+        assert_eq!(Stop::Terminate.exit_code(), 143);
+        assert_eq!(Stop::Hangup.exit_code(), 129);
+    }
 }

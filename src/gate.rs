@@ -1,20 +1,14 @@
 //! `assent gate`: put a command behind a human approval.
 //!
 //! Files a request whose params are `{"argv": [...], "cwd": "..."}`, waits for a reviewer,
-//! and runs the command only on approval. Exit codes (documented in the README):
+//! and runs the command only on approval. Exit codes: [`EXIT_CODES`] (also in `--help`,
+//! the man page and the README).
 //!
-//! | code | meaning |
-//! |------|---------|
-//! | the command's own | approved; the command ran (killed by signal N: 128+N) |
-//! | 2 | not filed (backend unreachable, token refused, bad setup), or the wait failed for good; the command did not run |
-//! | 3 | rejected |
-//! | 4 | expired before anyone decided |
-//! | 5 | cancelled (by an admin, or by the filing agent elsewhere) |
-//! | 126 / 127 | approved, but the command could not be started / was not found |
-//! | 130 | interrupted with Ctrl-C while waiting; the request was cancelled on the backend |
-//!
-//! Ctrl-C exits 130 rather than 5 because the shell convention (128 + SIGINT) is what a
-//! calling script checks to tell "the user stopped it" from "the backend cancelled it".
+//! A stop signal exits 128 + N rather than 5 because that shell convention is what a
+//! calling script checks to tell "someone stopped it" from "the backend cancelled it".
+//! On Unix the approved command replaces the gate (exec): signals then reach the command
+//! directly, and its exit status, or the signal that killed it, is the caller's to see
+//! unchanged.
 
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -25,8 +19,8 @@ use serde_json::json;
 
 use crate::GlobalOpts;
 use crate::client::{Client, ClientError};
-use crate::filing::{self, CancelOutcome, WaitError, WaitNote};
-use crate::protocol::{ApprovalRequest, NewRequest, Outcome, Risk, Status};
+use crate::filing::{self, CancelOutcome, Progress, Stop, StopSignals, WaitError, WaitNote};
+use crate::protocol::{ApprovalRequest, NewRequest, Outcome, PolicyAction, Risk, Status};
 use crate::sanitize;
 
 pub const EXIT_NOT_FILED: u8 = 2;
@@ -35,33 +29,51 @@ pub const EXIT_EXPIRED: u8 = 4;
 pub const EXIT_CANCELLED: u8 = 5;
 pub const EXIT_CANNOT_START: u8 = 126;
 pub const EXIT_NOT_FOUND: u8 = 127;
-pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The exit codes, for `--help` and the man page.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  the command's  approved: the command ran (on Unix the gate becomes the command, so
+                 a signal that kills it is seen as for the command itself)
+  2              not run: the request could not be filed (backend unreachable, token
+                 refused, bad setup or usage), or the wait failed for good
+  3              rejected; stderr says `assent: rejected by <responder>`, followed by
+                 `: <reason>` only when the reviewer chose to notify the agent
+  4              expired before anyone decided
+  5              cancelled on the backend (by an admin, or another run with this token)
+  126, 127       approved, but the command could not be started / was not found
+  130, 143, 129  stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP before a decision; the
+                 request was cancelled on the backend (best effort, within 3 s)
+
+Example:
+  assent gate --reason \"free disk space\" --ttl 10m -- rm -rf /var/cache/build";
 
 /// Agent name used when `--agent` is not given and the backend cannot say who the token is.
 pub const FALLBACK_AGENT: &str = "gate";
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct GateArgs {
     /// Tool name the request is filed under.
-    #[arg(long, default_value = "shell.exec")]
+    #[arg(long, default_value = "shell.exec", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub tool: String,
     /// Agent name [default: the token's name, from GET /v1/whoami].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub agent: Option<String>,
     /// Why the command should run, shown to the reviewer.
     #[arg(long)]
     pub reason: Option<String>,
     /// Conversation id, so "approve for conversation" can cover later calls.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub conversation: Option<String>,
     /// Declared risk of the command.
     #[arg(long, value_parser = risk_parser())]
     pub risk: Option<Risk>,
-    /// Time to live of the request, e.g. 90s, 10m, 2h [default: the backend's].
-    #[arg(long, value_parser = parse_ttl, value_name = "DURATION")]
+    /// Time to live of the request: seconds, or e.g. 90s, 10m, 2h [default: the backend's].
+    #[arg(long, value_parser = filing::parse_duration_arg, value_name = "DURATION")]
     pub ttl: Option<Duration>,
-    /// The command to run once approved.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// The command to run once approved, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
@@ -69,20 +81,6 @@ fn risk_parser() -> impl clap::builder::TypedValueParser<Value = Risk> {
     use clap::builder::TypedValueParser as _;
     clap::builder::PossibleValuesParser::new(Risk::ALL.map(Risk::as_str))
         .try_map(|s| Risk::parse(&s).ok_or("unknown risk level"))
-}
-
-pub fn parse_ttl(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("'{s}' is not a duration ({e}): use e.g. 90s, 10m or 2h"))?;
-    if d < Duration::from_secs(1) {
-        return Err(format!("'{s}' is shorter than one second"));
-    }
-    Ok(d)
-}
-
-/// Whole seconds, rounded up: a TTL is never silently shortened.
-fn ttl_seconds(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// What the gate does once the backend has spoken.
@@ -93,7 +91,11 @@ enum Verdict {
 }
 
 pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
-    let _log = crate::logging::to_file("gate");
+    if let Some(msg) = usage_problem(&a) {
+        eprintln!("assent: {msg}");
+        return ExitCode::from(EXIT_NOT_FILED);
+    }
+    let log = crate::logging::to_file("gate");
     let client = match setup(g) {
         Ok(c) => c,
         Err(msg) => {
@@ -109,13 +111,68 @@ pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
         }
     };
     let verdict = rt.block_on(file_and_wait(&client, &a));
-    // The runtime goes before the command runs; its SIGINT handler stays registered, so a
-    // Ctrl-C during the command reaches the command (same process group) and not us.
     drop(rt);
     match verdict {
-        Verdict::Run => run(&a.command),
+        Verdict::Run => {
+            // Flush the log now: on Unix nothing of ours runs after the exec.
+            drop(log);
+            run(&a.command)
+        }
         Verdict::Exit(code) => ExitCode::from(code),
     }
+}
+
+/// The command must come after `--`, so that its options are never read as the gate's.
+fn usage_problem(a: &GateArgs) -> Option<String> {
+    if a.command.is_empty() {
+        return Some(
+            "no command given: put it after `--`, e.g. assent gate --reason \"why\" -- ls -la"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Adds a tip to clap's "unexpected argument" error when `assent gate` was given its
+/// command without `--` (`assent gate ls -la`): clap alone only says that `ls` is unexpected.
+/// `args` are the process arguments without argv[0].
+pub fn usage_hint(mut err: clap::Error, args: &[String]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument || args.iter().any(|a| a == "--") {
+        return err;
+    }
+    // The subcommand is the first word that is not a global option or its value.
+    let mut words = args.iter().enumerate();
+    let sub = loop {
+        match words.next() {
+            Some((_, a)) if a == "--config" || a == "--url" => {
+                words.next();
+            }
+            Some((_, a)) if a.starts_with('-') => {}
+            Some((i, a)) => break (a == "gate").then_some(i),
+            None => break None,
+        }
+    };
+    let Some(sub) = sub else { return err };
+    let Some(ContextValue::String(bad)) = err.get(ContextKind::InvalidArg).cloned() else {
+        return err;
+    };
+    let Some(from) = args[sub + 1..].iter().position(|a| *a == bad) else {
+        return err;
+    };
+    let (options, command) = args.split_at(sub + 1 + from);
+    let tip = format!(
+        "put the command after `--`, so that its options are not taken for the gate's: assent {} -- {}",
+        shell_words(options),
+        shell_words(command)
+    );
+    let mut tips = match err.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(v)) => v.clone(),
+        _ => Vec::new(),
+    };
+    tips.push(sanitize::line(&tip).into_owned().into());
+    err.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    err
 }
 
 fn setup(g: &GlobalOpts) -> Result<Client, String> {
@@ -138,49 +195,20 @@ fn params_of(command: &[String]) -> serde_json::Value {
 }
 
 async fn file_and_wait(client: &Client, a: &GateArgs) -> Verdict {
-    let filed_id: Mutex<Option<String>> = Mutex::new(None);
+    // Installed before anything is sent: from here on SIGINT, SIGTERM and SIGHUP take the
+    // request back instead of killing the gate with the request left pending.
+    let mut signals = StopSignals::install();
+    let progress = Mutex::new(Progress::Starting);
     let key = filing::new_idempotency_key();
-    let interrupt = interrupted();
-    tokio::pin!(interrupt);
-    tokio::select! {
-        v = work(client, a, &key, &filed_id) => v,
-        () = &mut interrupt => {
-            let id = filed_id.lock().ok().and_then(|g| g.clone());
-            on_interrupt(client, id.as_deref()).await
-        }
-    }
+    let stop = tokio::select! {
+        v = work(client, a, &key, &progress) => return v,
+        stop = signals.recv() => stop,
+    };
+    let at = Progress::get(&progress);
+    on_stop(client, stop, at, &key, &mut signals).await
 }
 
-/// Resolves on the first Ctrl-C. On Unix the handler is installed at once (not on first
-/// poll), so it also covers the command's run later: the command gets the signal, we don't die.
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::interrupt()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot watch for Ctrl-C: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-async fn work(
-    client: &Client,
-    a: &GateArgs,
-    key: &str,
-    filed_id: &Mutex<Option<String>>,
-) -> Verdict {
+async fn work(client: &Client, a: &GateArgs, key: &str, progress: &Mutex<Progress>) -> Verdict {
     let agent = match &a.agent {
         Some(n) => n.clone(),
         None => match (|| async { client.whoami().await })
@@ -205,8 +233,9 @@ async fn work(
         run_id: None,
         tool_call_id: None,
         risk: a.risk,
-        ttl_seconds: a.ttl.map(ttl_seconds),
+        ttl_seconds: a.ttl.map(filing::whole_seconds),
     };
+    Progress::set(progress, Progress::Filing(Box::new(new.clone())));
     let mut told = false;
     let filed = filing::file(client, &new, key, |e, d| {
         tracing::warn!("filing failed ({e}); retrying in {d:?}");
@@ -220,12 +249,15 @@ async fn work(
     .await;
     let filed = match filed {
         Ok(f) => f,
-        Err(e) => return not_filed(client, &e),
+        Err(e) => {
+            // Every attempt was answered with an error (or never connected): nothing to
+            // take back on a later signal.
+            Progress::set(progress, Progress::Starting);
+            return not_filed(client, &e);
+        }
     };
     let req = filed.request;
-    if let Ok(mut slot) = filed_id.lock() {
-        *slot = Some(req.id.clone());
-    }
+    Progress::set(progress, Progress::Filed(req.id.clone()));
     tracing::info!(id = %req.id, created = filed.created, status = %req.status, "filed");
     if req.status.is_final() {
         return verdict_for(&req);
@@ -235,6 +267,9 @@ async fn work(
         sanitize::line(&req.id),
         sanitize::line(&shell_words(&a.command)),
     );
+    if let Some(line) = policy_note(&req) {
+        eprintln!("{line}");
+    }
     // One line when the backend goes away and one when it is back, not one per retry.
     let mut told = false;
     let waited = filing::wait_final(client, &req.id, None, |n| match n {
@@ -276,6 +311,21 @@ async fn work(
     }
 }
 
+/// Why the policy holds a pending request for a person, when a rule (or a failed rule)
+/// says so: the agent's user learns what the reviewer is asked to check.
+fn policy_note(r: &ApprovalRequest) -> Option<String> {
+    let p = r.policy.as_ref()?;
+    if let Some(e) = &p.error {
+        return Some(format!(
+            "assent: the policy could not evaluate rule {} ({}), so a person decides",
+            sanitize::line(p.rule.as_deref().unwrap_or("default")),
+            sanitize::line(e)
+        ));
+    }
+    (p.action == PolicyAction::RequireApproval && (p.rule.is_some() || p.message.is_some()))
+        .then(|| format!("assent: held by policy {}", sanitize::line(&p.describe())))
+}
+
 fn not_filed(client: &Client, e: &ClientError) -> Verdict {
     let what = sanitize::line(&e.to_string()).into_owned();
     let hint = if e.is_auth() {
@@ -283,6 +333,11 @@ fn not_filed(client: &Client, e: &ClientError) -> Verdict {
     } else if e.is_transient() {
         format!(
             "check that `assent serve` runs at {} (--url or ASSENT_URL)",
+            client.base_url()
+        )
+    } else if e.is_wrong_endpoint() {
+        format!(
+            "{} is not the root of an assent backend: check --url or ASSENT_URL",
             client.base_url()
         )
     } else {
@@ -312,7 +367,9 @@ fn verdict_for(r: &ApprovalRequest) -> Verdict {
             Verdict::Exit(EXIT_EXPIRED)
         }
         Status::Cancelled => {
-            eprintln!("assent: request {id} was cancelled on the backend; the command was not run");
+            eprintln!(
+                "assent: request {id} was cancelled on the backend (by an admin, or by another run with this token) before anyone decided; the command was not run; run the gate again to ask anew"
+            );
             Verdict::Exit(EXIT_CANCELLED)
         }
         // wait_final only returns final requests; a pending one here is a server bug.
@@ -345,33 +402,65 @@ fn rejection_line(r: &ApprovalRequest) -> String {
     line
 }
 
-async fn on_interrupt(client: &Client, id: Option<&str>) -> Verdict {
-    let Some(id) = id else {
-        eprintln!("assent: interrupted before the request was filed; the command was not run");
-        return Verdict::Exit(EXIT_INTERRUPTED);
-    };
-    let sid = sanitize::line(id).into_owned();
-    // A second Ctrl-C stops the cancel too.
+/// Takes back whatever the filing got to, within a few seconds (a second signal cuts that
+/// short), says so, and exits 128 + N.
+async fn on_stop(
+    client: &Client,
+    stop: Stop,
+    at: Progress,
+    key: &str,
+    signals: &mut StopSignals,
+) -> Verdict {
+    let what = stop.describe();
+    // A second signal cuts the taking back short.
     let outcome = tokio::select! {
-        o = filing::cancel_quietly(client, id, Duration::from_secs(5)) => o,
-        () = interrupted() => CancelOutcome::Failed("interrupted again".into()),
+        o = filing::take_back(client, &at, key, filing::CANCEL_WITHIN) => o,
+        s = signals.recv() => Some(CancelOutcome::Failed(format!("{} during the cancel", s.describe()))),
+    };
+    let Some(outcome) = outcome else {
+        eprintln!(
+            "assent: {what} before the request was filed; nothing was filed; the command was not run"
+        );
+        return Verdict::Exit(stop.exit_code());
+    };
+    let filing = matches!(at, Progress::Filing(_));
+    let when = if filing {
+        "while filing"
+    } else {
+        "while waiting"
     };
     match outcome {
-        CancelOutcome::Cancelled(_) => {
-            eprintln!(
-                "assent: interrupted; request {sid} cancelled on the backend; the command was not run"
-            )
+        CancelOutcome::Cancelled(r) => {
+            let id = sanitize::line(&r.id);
+            if filing {
+                eprintln!(
+                    "assent: {what} {when}; request {id} may have reached the backend, so it was cancelled there; the command was not run; run the gate again to ask anew"
+                );
+            } else {
+                eprintln!(
+                    "assent: {what} {when}; request {id} cancelled on the backend; the command was not run; run the gate again to ask anew"
+                );
+            }
         }
         CancelOutcome::AlreadyFinal(r) => eprintln!(
-            "assent: interrupted; request {sid} was already {}; the command was not run",
+            "assent: {what} {when}; request {} was already {}; the command was not run",
+            sanitize::line(&r.id),
             r.status
         ),
-        CancelOutcome::Failed(why) => eprintln!(
-            "assent: interrupted; could not cancel request {sid} ({}): it stays pending until it expires or a reviewer decides; the command was not run",
-            sanitize::line(&why)
-        ),
+        CancelOutcome::Failed(why) => {
+            let why = sanitize::line(&why);
+            match &at {
+                Progress::Filed(id) => eprintln!(
+                    "assent: {what} {when}; could not cancel request {} ({why}): it stays pending until it expires or a reviewer decides; the command was not run",
+                    sanitize::line(id)
+                ),
+                _ => eprintln!(
+                    "assent: {what} {when}; could not check whether the request reached the backend ({why}): if it did, it stays pending until it expires or a reviewer decides; the command was not run"
+                ),
+            }
+        }
     }
-    Verdict::Exit(EXIT_INTERRUPTED)
+    Verdict::Exit(stop.exit_code())
 }
 
 /// The command as a reader would type it (for messages only, never executed).
@@ -391,45 +480,49 @@ fn shell_words(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// Runs the approved command. On Unix the gate becomes the command (exec), which returns
+/// only when the command could not be started.
 fn run(command: &[String]) -> ExitCode {
     let Some((prog, args)) = command.split_first() else {
         eprintln!("assent: no command given; put it after `--`");
         return ExitCode::from(EXIT_NOT_FILED);
     };
-    match std::process::Command::new(prog).args(args).status() {
-        Ok(status) => ExitCode::from(exit_code_of(status)),
-        Err(e) => {
-            let (code, what) = match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    (EXIT_NOT_FOUND, "not found; check the name and PATH")
-                }
-                std::io::ErrorKind::PermissionDenied => {
-                    (EXIT_CANNOT_START, "not executable; check its permissions")
-                }
-                _ => (EXIT_CANNOT_START, "could not be started"),
-            };
-            eprintln!(
-                "assent: approved, but `{}` {what} ({e})",
-                sanitize::line(prog)
-            );
-            ExitCode::from(code)
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let e = cmd.exec();
+        cannot_start(prog, &e)
+    }
+    #[cfg(not(unix))]
+    {
+        match cmd.status() {
+            // Exit statuses are 0..=255 on Unix; elsewhere, anything wider is a plain failure.
+            Ok(status) => ExitCode::from(
+                status
+                    .code()
+                    .and_then(|c| u8::try_from(c).ok())
+                    .unwrap_or(1),
+            ),
+            Err(e) => cannot_start(prog, &e),
         }
     }
 }
 
-fn exit_code_of(status: std::process::ExitStatus) -> u8 {
-    if let Some(c) = status.code() {
-        // Exit statuses are 0..=255 on Unix; elsewhere, anything wider is a plain failure.
-        return u8::try_from(c).unwrap_or(1);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            return u8::try_from(128 + sig).unwrap_or(255);
+fn cannot_start(prog: &str, e: &std::io::Error) -> ExitCode {
+    let (code, what) = match e.kind() {
+        std::io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "not found; check the name and PATH"),
+        std::io::ErrorKind::PermissionDenied => {
+            (EXIT_CANNOT_START, "not executable; check its permissions")
         }
-    }
-    1
+        _ => (EXIT_CANNOT_START, "could not be started"),
+    };
+    eprintln!(
+        "assent: approved, but `{}` {what} ({e})",
+        sanitize::line(prog)
+    );
+    ExitCode::from(code)
 }
 
 #[cfg(test)]
@@ -487,25 +580,8 @@ mod tests {
     }
 
     #[test]
-    fn ttl_parsing() {
-        assert_eq!(parse_ttl("10m"), Ok(Duration::from_secs(600)));
-        assert!(parse_ttl("soon").is_err());
-        assert!(parse_ttl("10ms").is_err());
-        assert_eq!(ttl_seconds(Duration::from_millis(1500)), 2);
-    }
-
-    #[test]
     fn shell_words_quotes_what_needs_it() {
         let argv: Vec<String> = ["rm", "-rf", "my dir", "it's"].map(String::from).to_vec();
         assert_eq!(shell_words(&argv), r"rm -rf 'my dir' 'it'\''s'");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn exit_codes_follow_the_shell() {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(exit_code_of(std::process::ExitStatus::from_raw(7 << 8)), 7);
-        // Killed by SIGKILL (9): 128 + 9.
-        assert_eq!(exit_code_of(std::process::ExitStatus::from_raw(9)), 137);
     }
 }

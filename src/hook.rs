@@ -34,9 +34,19 @@
 //! also carries one fresh Idempotency-Key. A key derived from the content (session, tool,
 //! input) is deliberately not used: it would make the second identical `ls` of a session
 //! replay the decision on the first, which a reviewer approved once.
+//!
+//! A re-run that finds its call's request already cancelled (its earlier run gave up on
+//! it at `--wait` or on a signal, or an admin cancelled it) answers as on a timeout
+//! (`--on-timeout`) instead of filing again: the backend keys the call by its tool_use_id,
+//! so filing anew would need a made-up tool_call_id, and would undo an admin's cancel.
+//!
+//! Stop signals (SIGTERM from Claude Code's own hook timeout, SIGINT, SIGHUP) take the
+//! request back (cancel, best effort, within 3 s) and exit 128 + N with no answer: Claude
+//! Code has stopped listening by then.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -45,7 +55,7 @@ use tokio::time::Instant;
 
 use crate::GlobalOpts;
 use crate::client::{Client, ClientError};
-use crate::filing::{self, WaitError, WaitNote};
+use crate::filing::{self, CancelOutcome, Progress, StopSignals, WaitError, WaitNote};
 use crate::protocol::{ApprovalRequest, NewRequest, Status};
 use crate::sanitize;
 
@@ -69,17 +79,41 @@ pub enum OnTimeout {
     Deny,
 }
 
+/// What the hook does, for `--help` and the man page.
+pub const HOOK_HELP: &str = "\
+Register it as a command hook under PermissionRequest (recommended: it fires only when
+Claude Code would show its permission dialog) or PreToolUse in settings.json, with a
+`timeout` above --wait, and ASSENT_URL and ASSENT_TOKEN (an agent token) in Claude Code's
+environment. It reads the hook input on stdin, files a request (tool = tool_name, params
+= tool_input, conversation = session_id, tool call = tool_use_id), waits for a reviewer and
+prints the answer on stdout:
+  approved      allow
+  rejected      deny, with the reviewer's reason when they notified the agent
+                (\"Rejected by reviewer\" otherwise)
+  cancelled     deny
+  no decision within --wait, expired, backend unreachable or token refused:
+                --on-timeout ask (print nothing for PermissionRequest, \"ask\" for
+                PreToolUse: Claude Code asks you) or deny; a request left pending is
+                cancelled so it leaves the reviewers' queue
+  a re-run for a tool_use_id whose request was cancelled earlier: as --on-timeout
+Exit codes: 0 answered (or handed back); 1 no answer: bad hook input, or the backend
+refused the call as invalid (stderr says why; Claude Code goes on with its own
+permission flow); 129, 130, 143 stopped by SIGHUP, SIGINT or SIGTERM (the request is
+cancelled, best effort). Never 2, which would block the tool call.";
+
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = HOOK_HELP)]
 pub struct ClaudeCodeArgs {
     /// Agent name on the requests.
-    #[arg(long, default_value = "claude-code")]
+    #[arg(long, default_value = "claude-code", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub agent: String,
     /// On timeout or an unreachable backend: ask (hand back to Claude Code's prompt) or deny.
     #[arg(long, value_enum, default_value = "ask")]
     pub on_timeout: OnTimeout,
-    /// Longest wait for a decision, in seconds (keep below the hook's own timeout).
-    #[arg(long, default_value_t = 540)]
-    pub wait: u64,
+    /// Longest wait for a decision: seconds or a duration such as 9m, from 1s to 24h (keep
+    /// it below the hook's timeout in settings.json).
+    #[arg(long, default_value = "540", value_parser = filing::parse_wait, value_name = "DURATION")]
+    pub wait: Duration,
 }
 
 /// The fields of a Claude Code hook input that matter here; the rest is ignored.
@@ -233,13 +267,25 @@ fn no_decision(on_timeout: OnTimeout, why: &str) -> HookDecision {
     }
 }
 
+/// What the hook ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    /// Tell Claude Code this.
+    Decide(HookDecision),
+    /// Give Claude Code no decision and exit with this code (never 2: that would block the
+    /// tool call); stderr has said why.
+    Nothing(u8),
+}
+
+const EXIT_NO_ANSWER: u8 = 1;
+
 pub fn main(g: &GlobalOpts, h: HookCommand) -> ExitCode {
     let HookCommand::ClaudeCode(a) = h;
     let _log = crate::logging::to_file("hook");
     let mut raw = Vec::new();
     if let Err(e) = std::io::stdin().take(MAX_INPUT_BYTES).read_to_end(&mut raw) {
         eprintln!("assent hook: cannot read the hook input on stdin: {e}");
-        return ExitCode::FAILURE;
+        return ExitCode::from(EXIT_NO_ANSWER);
     }
     let input: HookInput = match serde_json::from_slice(&raw) {
         Ok(i) => i,
@@ -247,7 +293,7 @@ pub fn main(g: &GlobalOpts, h: HookCommand) -> ExitCode {
             eprintln!(
                 "assent hook: stdin is not a Claude Code hook input ({e}); run it as a command hook on PermissionRequest or PreToolUse"
             );
-            return ExitCode::FAILURE;
+            return ExitCode::from(EXIT_NO_ANSWER);
         }
     };
     let Some(event) = HookEvent::parse(&input.hook_event_name) else {
@@ -255,16 +301,23 @@ pub fn main(g: &GlobalOpts, h: HookCommand) -> ExitCode {
             "assent hook: the {} event is not supported; register the hook under PermissionRequest or PreToolUse in settings.json",
             sanitize::line(&input.hook_event_name)
         );
-        return ExitCode::FAILURE;
+        return ExitCode::from(EXIT_NO_ANSWER);
     };
-    let decision = match setup(g) {
+    let answer = match setup(g) {
         Ok(client) => match filing::runtime() {
             Ok(rt) => rt.block_on(decide(&client, &input, &a)),
-            Err(e) => unreachable_backend(a.on_timeout, &format!("cannot start the runtime: {e}")),
+            Err(e) => Answer::Decide(unreachable_backend(
+                a.on_timeout,
+                &format!("cannot start the runtime: {e}"),
+            )),
         },
-        Err(msg) => unreachable_backend(a.on_timeout, &msg),
+        Err(msg) => Answer::Decide(unreachable_backend(a.on_timeout, &msg)),
     };
-    tracing::info!(event = event.name(), ?decision, "hook answered");
+    tracing::info!(event = event.name(), ?answer, "hook answered");
+    let decision = match answer {
+        Answer::Decide(d) => d,
+        Answer::Nothing(code) => return ExitCode::from(code),
+    };
     let Some(out) = render(event, &decision) else {
         return ExitCode::SUCCESS;
     };
@@ -273,7 +326,7 @@ pub fn main(g: &GlobalOpts, h: HookCommand) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("assent hook: cannot write the answer to stdout: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_NO_ANSWER)
         }
     }
 }
@@ -297,22 +350,90 @@ fn unreachable_backend(on_timeout: OnTimeout, why: &str) -> HookDecision {
     no_decision(on_timeout, "The assent approval backend is unavailable")
 }
 
-async fn decide(client: &Client, input: &HookInput, a: &ClaudeCodeArgs) -> HookDecision {
-    let deadline = Instant::now() + Duration::from_secs(a.wait);
-    let new = new_request(input, &a.agent);
+/// Files the request and waits for its decision; a stop signal takes the request back.
+async fn decide(client: &Client, input: &HookInput, a: &ClaudeCodeArgs) -> Answer {
+    // Before anything is sent, so that no signal leaves a request behind unwatched.
+    let mut signals = StopSignals::install();
+    let progress = Mutex::new(Progress::Starting);
     let key = filing::new_idempotency_key();
-    let filing = filing::file(client, &new, &key, |e, d| {
+    let stop = tokio::select! {
+        answer = ask(client, input, a, &key, &progress) => return answer,
+        stop = signals.recv() => stop,
+    };
+    let at = Progress::get(&progress);
+    let outcome = tokio::select! {
+        o = filing::take_back(client, &at, &key, filing::CANCEL_WITHIN) => o,
+        s = signals.recv() => Some(CancelOutcome::Failed(format!("{} during the cancel", s.describe()))),
+    };
+    let what = format!("assent hook: {}; no answer given", stop.describe());
+    match outcome {
+        None => eprintln!("{what}; nothing was filed"),
+        Some(CancelOutcome::Cancelled(r)) => {
+            eprintln!("{what}; request {} cancelled", sanitize::line(&r.id))
+        }
+        Some(CancelOutcome::AlreadyFinal(r)) => eprintln!(
+            "{what}; request {} was already {}",
+            sanitize::line(&r.id),
+            r.status
+        ),
+        Some(CancelOutcome::Failed(why)) => eprintln!(
+            "{what}; could not cancel the request ({}): it stays pending until it expires or a reviewer decides",
+            sanitize::line(&why)
+        ),
+    }
+    Answer::Nothing(stop.exit_code())
+}
+
+async fn ask(
+    client: &Client,
+    input: &HookInput,
+    a: &ClaudeCodeArgs,
+    key: &str,
+    progress: &Mutex<Progress>,
+) -> Answer {
+    let Some(deadline) = Instant::now().checked_add(a.wait) else {
+        // parse_wait bounds --wait to a day, so this is unreachable in practice.
+        eprintln!("assent hook: --wait is too long for this system's clock; use at most 24h");
+        return Answer::Nothing(EXIT_NO_ANSWER);
+    };
+    let waited_for = humantime::format_duration(a.wait).to_string();
+    let new = new_request(input, &a.agent);
+    Progress::set(progress, Progress::Filing(Box::new(new.clone())));
+    let filing = filing::file(client, &new, key, |e, d| {
         tracing::warn!("filing failed ({e}); retrying in {d:?}");
     });
     let filed = match tokio::time::timeout_at(deadline, filing).await {
         Ok(Ok(f)) => f,
-        Ok(Err(e)) => return unreachable_backend(a.on_timeout, &describe(client, &e)),
-        Err(_) => return unreachable_backend(a.on_timeout, "filing took longer than --wait"),
+        Ok(Err(e)) => {
+            Progress::set(progress, Progress::Starting);
+            return failed(client, a.on_timeout, &e);
+        }
+        Err(_) => {
+            // The POST may have landed: find the request under the same key and cancel it.
+            let taken_back = filing::withdraw(client, &new, key, filing::CANCEL_WITHIN).await;
+            if let CancelOutcome::AlreadyFinal(r) = taken_back {
+                // Decided at birth (a grant or the policy): that decision stands.
+                return Answer::Decide(decision_for(&r, a.on_timeout));
+            }
+            return Answer::Decide(unreachable_backend(
+                a.on_timeout,
+                &format!("filing took longer than --wait ({waited_for})"),
+            ));
+        }
     };
     let req = filed.request;
+    Progress::set(progress, Progress::Filed(req.id.clone()));
     tracing::info!(id = %req.id, created = filed.created, status = %req.status, "filed");
+    if !filed.created && req.status == Status::Cancelled {
+        tracing::info!(id = %req.id, "replayed a cancelled request: answering as on timeout");
+        return Answer::Decide(no_decision(
+            a.on_timeout,
+            "This tool call's approval request was cancelled in assent earlier (an earlier run \
+             of the hook gave up on it, or an admin cancelled it)",
+        ));
+    }
     if req.status.is_final() {
-        return decision_for(&req, a.on_timeout);
+        return Answer::Decide(decision_for(&req, a.on_timeout));
     }
     let waited = filing::wait_final(client, &req.id, Some(deadline), |n| {
         if let WaitNote::Trouble { error, retry_in } = n {
@@ -321,34 +442,68 @@ async fn decide(client: &Client, input: &HookInput, a: &ClaudeCodeArgs) -> HookD
     })
     .await;
     match waited {
-        Ok(r) => decision_for(&r, a.on_timeout),
+        Ok(r) => Answer::Decide(decision_for(&r, a.on_timeout)),
         Err(WaitError::Deadline(_)) => {
             // Nobody will act on the answer any more: take the request off the reviewers'
             // queue so that a late approval cannot look as if it did something.
-            let cancelled = filing::cancel_quietly(client, &req.id, Duration::from_secs(5)).await;
-            if let filing::CancelOutcome::AlreadyFinal(r) = cancelled {
+            let cancelled = filing::cancel_quietly(client, &req.id, filing::CANCEL_WITHIN).await;
+            if let CancelOutcome::AlreadyFinal(r) = cancelled {
                 // Decided in the last moment: that decision stands.
-                return decision_for(&r, a.on_timeout);
+                return Answer::Decide(decision_for(&r, a.on_timeout));
             }
-            no_decision(
+            Answer::Decide(no_decision(
                 a.on_timeout,
-                &format!("No reviewer decided in assent within {}s", a.wait),
-            )
+                &format!("No reviewer decided in assent within {waited_for}"),
+            ))
         }
-        Err(WaitError::Fatal(e)) => unreachable_backend(a.on_timeout, &describe(client, &e)),
+        Err(WaitError::Fatal(e)) => failed(client, a.on_timeout, &e),
     }
 }
 
-fn describe(client: &Client, e: &ClientError) -> String {
-    if e.is_auth() {
-        format!("{e}; check that ASSENT_TOKEN holds an agent token")
-    } else if e.is_transient() {
-        format!(
-            "{e}; check that `assent serve` runs at {}",
-            client.base_url()
-        )
-    } else {
-        e.to_string()
+/// A failure retrying cannot cure. A call the backend refuses as invalid is no outage:
+/// `--on-timeout` does not apply, and Claude Code gets no decision (its own permission
+/// flow goes on). Everything else means no reviewer can be asked: fall back as configured.
+fn failed(client: &Client, on_timeout: OnTimeout, e: &ClientError) -> Answer {
+    let msg = sanitize::line(&e.to_string()).into_owned();
+    match e.status() {
+        Some(400 | 413 | 422) => {
+            eprintln!(
+                "assent hook: the backend refused this tool call as invalid: {msg}; no answer given, so Claude Code's own permission flow decides; check the hook input and --agent"
+            );
+            Answer::Nothing(EXIT_NO_ANSWER)
+        }
+        Some(401 | 403) => {
+            eprintln!(
+                "assent hook: the backend refused the hook's token: {msg}; check that ASSENT_TOKEN holds an agent token"
+            );
+            Answer::Decide(no_decision(
+                on_timeout,
+                "The assent approval backend refused the hook's token",
+            ))
+        }
+        Some(404) if !e.is_wrong_endpoint() => {
+            eprintln!(
+                "assent hook: the request is gone from the backend: {msg}; was it restarted with an empty store?"
+            );
+            Answer::Decide(no_decision(
+                on_timeout,
+                "The approval request vanished from assent",
+            ))
+        }
+        _ if e.is_wrong_endpoint() => Answer::Decide(unreachable_backend(
+            on_timeout,
+            &format!(
+                "{msg}; {} is not the root of an assent backend: check --url or ASSENT_URL",
+                client.base_url()
+            ),
+        )),
+        _ => Answer::Decide(unreachable_backend(
+            on_timeout,
+            &format!(
+                "{msg}; check that `assent serve` runs at {} (--url or ASSENT_URL)",
+                client.base_url()
+            ),
+        )),
     }
 }
 

@@ -51,12 +51,23 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print the man page (roff) to stdout, or write every command's page to a directory.
+    Man {
+        /// Write assent.1 and a page per subcommand (assent-gate.1,
+        /// assent-hook-claude-code.1, …) into DIR instead, and list the files written.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            assent::gate::usage_hint(e, &args).exit()
+        }
+    };
     let g = cli.global;
     match cli.command {
         None => assent::console::main(&g, assent::console::ConsoleArgs::default()),
@@ -77,7 +88,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "assent", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Some(Command::Man) => {
+        Some(Command::Man { dir: None }) => {
             let man = clap_mangen::Man::new(Cli::command());
             match man.render(&mut std::io::stdout()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -87,5 +98,43 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Man { dir: Some(dir) }) => match man_pages(&dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!(
+                    "assent: cannot write the man pages into {}: {e}; check that the directory can be created and written",
+                    dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// One page per command, as clap_mangen::generate_to writes them, but returning the files
+/// so that the caller can say what was written.
+fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    fn walk(
+        cmd: clap::Command,
+        dir: &std::path::Path,
+        out: &mut Vec<std::path::PathBuf>,
+    ) -> std::io::Result<()> {
+        out.push(clap_mangen::Man::new(cmd.clone()).generate_to(dir)?);
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
+            walk(sub, dir, out)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir)?;
+    // Built, so that subcommands carry their full names (assent-gate) and global options.
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut out = Vec::new();
+    walk(cmd, dir, &mut out)?;
+    Ok(out)
 }
