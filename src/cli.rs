@@ -28,6 +28,7 @@ use crate::protocol::{
 };
 use crate::sanitize;
 use crate::table::{Column, Table, output_width, short_ids};
+use unicode_width::UnicodeWidthStr as _;
 
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_UNREACHABLE: u8 = 2;
@@ -854,17 +855,19 @@ pub fn audit_table(entries: &[AuditEntry], layout: Layout) -> String {
             Column::flex("ACTOR"),
         ]
     };
-    // Details beside each entry when all of them fit whole; below it otherwise.
-    let mut inline = Table::new([columns(), vec![Column::flex("DETAIL")]].concat());
-    for (cells, detail) in &rows {
-        inline.row(cells.iter().map(String::as_str).chain([detail.as_str()]));
-    }
-    if inline.natural_width() <= layout.width {
-        return inline.render(layout.width);
-    }
     let mut t = Table::new(columns());
     for (cells, detail) in &rows {
         t.row_with_note(cells, detail);
+    }
+    // Details beside each entry when they get room to be read (all of it, or 60 columns),
+    // on a line of their own below it otherwise.
+    let detail_width = rows.iter().map(|(_, d)| d.width()).max().unwrap_or(0);
+    if t.natural_width() + 2 + detail_width.min(60) <= layout.width {
+        let mut inline = Table::new([columns(), vec![Column::flex("DETAIL")]].concat());
+        for (cells, detail) in &rows {
+            inline.row(cells.iter().map(String::as_str).chain([detail.as_str()]));
+        }
+        return inline.render(layout.width);
     }
     t.render(layout.width)
 }

@@ -187,8 +187,8 @@ impl Table {
     }
 
     /// The columns to show and their widths: optional columns with nothing in them are left
-    /// out, then, while an optional column would be squeezed below its minimum, the least
-    /// wanted optional column goes (which may be another one, making room for it).
+    /// out, then, while a column is squeezed, the least wanted optional column goes (which
+    /// may be another one than the squeezed, making room for it).
     fn layout(&self, width: usize) -> (Vec<usize>, Vec<usize>) {
         let mut cols: Vec<usize> = (0..self.columns.len())
             .filter(|&i| {
@@ -197,10 +197,13 @@ impl Table {
             .collect();
         loop {
             let w = self.widths(&cols, width);
-            let squeezed = (0..cols.len()).any(|k| {
-                self.columns[cols[k]]
-                    .drop_below
-                    .is_some_and(|min| w[k] < min)
+            let natural = self.natural(&cols);
+            // Optional columns only take room the others do not need: one is too many while
+            // any other column is cut, or while it is cut below its minimum (a column
+            // narrower than that by nature is not).
+            let squeezed = (0..cols.len()).any(|k| match self.columns[cols[k]].drop_below {
+                Some(min) => w[k] < min.min(natural[k]),
+                None => w[k] < natural[k],
             });
             let least = (0..cols.len())
                 .filter(|&k| self.columns[cols[k]].drop_below.is_some())

@@ -4,16 +4,26 @@
 
 mod support;
 
-use assent::protocol::{ApprovalRequest, AuditEntry, Grant, NewRequest, Scope, Status};
+use assent::protocol::{ApprovalRequest, AuditEntry, Grant, NewRequest, Scope, Status, args_hash};
 use serde_json::json;
 use support::*;
+use unicode_width::UnicodeWidthStr;
 
 async fn file(s: &Server, tool: &str, conversation: Option<&str>) -> ApprovalRequest {
+    file_as(s, tool, "order-manager", conversation).await
+}
+
+async fn file_as(
+    s: &Server,
+    tool: &str,
+    agent: &str,
+    conversation: Option<&str>,
+) -> ApprovalRequest {
     let new = NewRequest {
         tool: tool.into(),
         params: json!({"order_id": "A-1001", "amount": 250}),
         reason: Some("damaged item".into()),
-        agent: "order-manager".into(),
+        agent: agent.into(),
         conversation_id: conversation.map(str::to_owned),
         run_id: None,
         tool_call_id: None,
@@ -27,6 +37,22 @@ async fn cli(s: &Server, token: &str, args: &[&str]) -> Out {
     finish(assent(&s.url, Some(token), args), None, 30).await
 }
 
+/// Every line within `width` terminal columns (display width, not chars).
+fn assert_fits(out: &str, width: usize) {
+    for line in out.lines() {
+        assert!(
+            line.width() <= width,
+            "{line:?} is {} columns wide:\n{out}",
+            line.width()
+        );
+    }
+}
+
+/// What a table shows for `id`: its unique prefix.
+fn prefix(id: &str) -> &str {
+    &id[..13]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_and_show() {
     let s = Server::start().await;
@@ -36,12 +62,28 @@ async fn list_and_show() {
     let out = cli(&s, REVIEWER, &["list"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("ID"), "{}", out.stdout);
-    assert!(out.stdout.contains(&a.id) && out.stdout.contains(&b.id));
+    // Ids as unique prefixes, which every command takes.
     assert!(
-        out.stdout.lines().all(|l| l.chars().count() <= 80),
+        out.stdout.contains(prefix(&a.id)) && out.stdout.contains(prefix(&b.id)),
         "{}",
         out.stdout
     );
+    assert!(!out.stdout.contains(&a.id), "{}", out.stdout);
+    assert_fits(&out.stdout, 80);
+    let out = cli(&s, REVIEWER, &["list", "--full-ids"]).await;
+    assert!(out.stdout.contains(&a.id) && out.stdout.contains(&b.id));
+    assert_fits(&out.stdout, 80);
+    // A wider terminal (COLUMNS) shows more: here, the whole reason.
+    assert!(!out.stdout.contains("damaged item"), "{}", out.stdout);
+    let mut cmd = assent(&s.url, Some(REVIEWER), &["list", "--full-ids"]);
+    cmd.env("COLUMNS", "160");
+    let wide = finish(cmd, None, 30).await;
+    assert!(
+        wide.stdout.contains("REASON") && wide.stdout.contains("damaged item"),
+        "{}",
+        wide.stdout
+    );
+    assert_fits(&wide.stdout, 160);
 
     let out = cli(&s, REVIEWER, &["list", "--json"]).await;
     let list: Vec<ApprovalRequest> = serde_json::from_str(&out.stdout).unwrap();
@@ -59,7 +101,9 @@ async fn list_and_show() {
     let out = cli(&s, REVIEWER, &["show", &a.id, "--json"]).await;
     let shown: ApprovalRequest = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(shown, a);
-    let out = cli(&s, REVIEWER, &["show", &a.id]).await;
+    let out = cli(&s, REVIEWER, &["show", prefix(&a.id)]).await;
+    assert_eq!(out.code, Some(0), "a prefix finds the request: {out:?}");
+    assert!(out.stdout.contains(&a.id), "{}", out.stdout);
     assert!(out.stdout.contains(&a.args_hash), "{}", out.stdout);
     assert!(
         out.stdout.contains("\"order_id\": \"A-1001\""),
@@ -103,31 +147,179 @@ async fn approve_and_reject_change_the_server_state_with_the_args_hash() {
     assert_eq!(d.reason.as_deref(), Some("over the limit"));
     assert!(d.notify_agent);
 
-    // The audit log records the args_hash each decision carried: the fetched request's.
-    let out = cli(&s, REVIEWER, &["audit", "--json"]).await;
-    assert_eq!(out.code, Some(0), "{out:?}");
-    let entries: Vec<AuditEntry> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let decided: Vec<&AuditEntry> = entries.iter().filter(|e| e.action == "decided").collect();
-    assert_eq!(decided.len(), 2, "{entries:?}");
-    for e in decided {
-        let want = if e.request_id.as_deref() == Some(&a.id) {
-            &a.args_hash
-        } else {
-            &b.args_hash
-        };
-        assert_eq!(e.args_hash.as_ref(), Some(want));
-    }
     let out = cli(&s, REVIEWER, &["audit"]).await;
     assert!(out.stdout.starts_with("SEQ"), "{}", out.stdout);
+    assert_fits(&out.stdout, 80);
+}
+
+/// approve sends the args_hash of the request exactly as fetched: a hash that differs from
+/// the server's (here, rewritten on the way by a proxy) is what reaches the server, which
+/// refuses it (exit 6); fetched unchanged, the decision carries the hash of the params
+/// as fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_sends_the_args_hash_as_fetched() {
+    let s = Server::start().await;
+    let a = file(&s, "refund", None).await;
+    let forged = format!("sha256:{}", "0".repeat(64));
+    let proxy = Proxy::start(
+        &s.url,
+        Tamper {
+            args_hash: Some(forged.clone()),
+            ..Tamper::default()
+        },
+    )
+    .await;
+    let out = finish(
+        assent(&proxy.url, Some(REVIEWER), &["approve", &a.id]),
+        None,
+        30,
+    )
+    .await;
+    assert_eq!(out.code, Some(6), "{out:?}");
     assert!(
-        out.stdout.lines().all(|l| l.chars().count() <= 80),
+        out.stderr
+            .contains(&format!("args_hash {forged} does not match")),
+        "the server saw the fetched hash: {}",
+        out.stderr
+    );
+    assert_eq!(
+        s.client(REVIEWER).get(&a.id).await.unwrap().status,
+        Status::Pending
+    );
+
+    // Unchanged on the way: the decision's hash is the hash of the params as fetched.
+    let shown = cli(&s, REVIEWER, &["show", &a.id, "--json"]).await;
+    let fetched: ApprovalRequest = serde_json::from_str(&shown.stdout).unwrap();
+    let out = cli(&s, REVIEWER, &["approve", &a.id]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = cli(&s, REVIEWER, &["audit", "--json"]).await;
+    let decided: Vec<AuditEntry> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<AuditEntry>(l).unwrap())
+        .filter(|e| e.action == "decided")
+        .collect();
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    assert_eq!(
+        decided[0].args_hash.as_deref(),
+        Some(args_hash(&fetched.params).as_str())
+    );
+}
+
+/// Deciding again what one already decided, and revoking twice, say that nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_say_it_was_already_so() {
+    let s = Server::start().await;
+    let a = file(&s, "refund", None).await;
+    let out = cli(&s, REVIEWER, &["approve", &a.id, "--scope", "always"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with("approved "), "{}", out.stdout);
+    let out = cli(&s, REVIEWER, &["approve", &a.id, "--scope", "always"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("was already approved by alice")
+            && out.stdout.contains("nothing changed"),
         "{}",
         out.stdout
     );
+    let grant = s.client(REVIEWER).grants().await.unwrap().grants.remove(0);
+    let out = cli(&s, REVIEWER, &["revoke", prefix(&grant.id)]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with("revoked grant"), "{}", out.stdout);
+    let out = cli(&s, REVIEWER, &["revoke", &grant.id]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("was already revoked by alice")
+            && out.stdout.contains("nothing changed"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Blank reasons are refused, and --notify on an approval needs a reason to tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasons_must_say_something() {
+    let s = Server::start().await;
+    let a = file(&s, "refund", None).await;
+    for args in [
+        vec!["reject", a.id.as_str(), "--reason", ""],
+        vec!["reject", a.id.as_str(), "--reason", "   "],
+        vec!["approve", a.id.as_str(), "--reason", " "],
+        vec!["approve", a.id.as_str(), "--notify"],
+    ] {
+        let out = cli(&s, REVIEWER, &args).await;
+        assert_eq!(out.code, Some(2), "{args:?}: {out:?}");
+        assert!(out.stderr.contains("reason"), "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(
+        s.client(REVIEWER).get(&a.id).await.unwrap().status,
+        Status::Pending
+    );
+}
+
+/// Calls the policy let through for review are marked in `list` and `audit`, which name
+/// the rule; grant rows show the grant's id; everything fits 80 columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audited_calls_are_marked_for_review() {
+    let s = Server::with_policy().await;
+    let watched = file_as(&s, "order_tools.process_refund", "intern-7", None).await;
+    assert_eq!(watched.status, Status::Approved);
+    let held = file(&s, "refund.big", None).await;
+    assert_eq!(held.status, Status::Pending);
+    let out = cli(&s, REVIEWER, &["approve", &held.id, "--scope", "always"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let grant = s.client(REVIEWER).grants().await.unwrap().grants.remove(0);
+
+    let out = cli(&s, REVIEWER, &["list", "--status", "all"]).await;
+    assert_fits(&out.stdout, 80);
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(prefix(&watched.id)))
+        .unwrap();
+    assert!(
+        row.contains("approved") && row.contains("review"),
+        "{}",
+        out.stdout
+    );
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(prefix(&held.id)))
+        .unwrap();
+    assert!(
+        row.contains("held") && !row.contains("review"),
+        "{}",
+        out.stdout
+    );
+
+    let out = cli(&s, REVIEWER, &["audit"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_fits(&out.stdout, 80);
+    assert!(
+        out.stdout.contains("policy:watch-interns"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("[review] policy watch-interns → audit: New agent"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("policy big-refunds → require_approval"),
+        "{}",
+        out.stdout
+    );
+    let grant_row = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("grant_created"))
+        .unwrap();
+    assert!(grant_row.contains(prefix(&grant.id)), "{}", out.stdout);
+    let out = cli(&s, REVIEWER, &["audit", "--full-ids"]).await;
+    assert!(out.stdout.contains(&grant.id), "{}", out.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,9 +353,29 @@ async fn errors_exit_non_zero_with_the_servers_message() {
     let out = cli(&s, REVIEWER, &["show", "no-such-request"]).await;
     assert_eq!(out.code, Some(4), "{out:?}");
     assert!(out.stderr.contains("HTTP 404"));
+    assert!(out.stderr.contains("check the id"), "{}", out.stderr);
+    // A URL with a wrong path: the endpoint is missing, not the id.
+    let out = finish(
+        assent(
+            &format!("{}/assent", s.url),
+            Some(REVIEWER),
+            &["show", &b.id],
+        ),
+        None,
+        30,
+    )
+    .await;
+    assert_eq!(out.code, Some(4), "{out:?}");
+    assert!(out.stderr.contains("check --url"), "{}", out.stderr);
+    assert!(!out.stderr.contains("check the id"), "{}", out.stderr);
     let out = cli(&s, "wrong-token-123", &["list"]).await;
     assert_eq!(out.code, Some(3), "{out:?}");
-    assert!(out.stderr.contains("ASSENT_TOKEN"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("ASSENT_TOKEN").count(),
+        1,
+        "said once: {}",
+        out.stderr
+    );
     let out = cli(&s, AGENT, &["approve", &b.id]).await;
     assert_eq!(out.code, Some(3), "{out:?}");
     assert!(out.stderr.contains("reviewer"), "{}", out.stderr);
@@ -198,7 +410,9 @@ async fn grants_and_revoke() {
     assert_eq!(grants[0].scope, Scope::Always);
     assert_eq!(grants[0].tool, "refund");
     let out = cli(&s, REVIEWER, &["grants"]).await;
-    assert!(out.stdout.contains(&grants[0].id), "{}", out.stdout);
+    assert!(out.stdout.contains(prefix(&grants[0].id)), "{}", out.stdout);
+    assert!(out.stdout.contains("alice"), "who made it: {}", out.stdout);
+    assert_fits(&out.stdout, 80);
 
     let out = cli(&s, REVIEWER, &["revoke", &grants[0].id]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -236,6 +450,41 @@ fn completions_man_and_version() {
         "{text}"
     );
     assert!(text.contains("gate"));
+    // Every page the top page refers to can be produced.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_sync(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    for page in [
+        "assent.1",
+        "assent-gate.1",
+        "assent-hook-claude-code.1",
+        "assent-approve.1",
+        "assent-audit.1",
+    ] {
+        let path = dir.path().join(page);
+        assert!(path.exists(), "{page} missing; wrote:\n{listed}");
+        assert!(listed.contains(page), "{listed}");
+    }
+    let gate = std::fs::read_to_string(dir.path().join("assent-gate.1")).unwrap();
+    assert!(
+        gate.contains("Exit codes") && gate.contains("143"),
+        "{gate}"
+    );
+    let help = run_sync(&["gate", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("Exit codes") && help.contains("130, 143, 129"),
+        "{help}"
+    );
+    let help = run_sync(&["hook", "claude-code", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("PermissionRequest")
+            && help.contains("--on-timeout")
+            && help.contains("Exit codes"),
+        "{help}"
+    );
     let v = run_sync(&["--version"]);
     assert_eq!(
         String::from_utf8_lossy(&v.stdout).trim(),

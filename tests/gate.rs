@@ -246,3 +246,163 @@ async fn wait_survives_a_server_restart() {
     assert!(out.stderr.contains("lost the backend"), "{}", out.stderr);
     assert_eq!(s.all().await.len(), 1, "no duplicate request");
 }
+
+/// With a policy: an allowed call runs at once, a denied one exits 3 with the rule's
+/// message (deny notifies the agent), and a held one says which rule holds it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_decides_at_once_or_says_why_it_holds() {
+    let s = Server::with_policy().await;
+    let out = finish(
+        gate(
+            &s.url,
+            AGENT,
+            &["--tool", "safe.echo"],
+            &["sh".into(), "-c".into(), "echo ran at once".into()],
+        ),
+        None,
+        30,
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "ran at once\n");
+    assert!(
+        !out.stderr.contains("waiting"),
+        "no reviewer was waited for: {}",
+        out.stderr
+    );
+
+    let (cmd, marker) = marked(&s.dir, 0);
+    let out = finish(gate(&s.url, AGENT, &["--tool", "db.drop"], &cmd), None, 30).await;
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.lines().any(
+            |l| l == "assent: rejected by policy:never-drop: Dropping tables is never allowed."
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!marker.exists());
+
+    // Held for a person: the waiting message names the rule and its message.
+    let mut child = gate(&s.url, AGENT, &["--tool", "refund.big"], &cmd)
+        .spawn()
+        .unwrap();
+    let r = s.pending(1).await.remove(0);
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("Refunds over $1000") && tokio::time::Instant::now() < deadline {
+        let mut buf = [0u8; 512];
+        use tokio::io::AsyncReadExt;
+        let n = tokio::time::timeout(Duration::from_secs(10), err.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(
+        seen.contains(
+            "held by policy big-refunds → require_approval: Refunds over $1000 need a manager."
+        ),
+        "{seen}"
+    );
+    signal(child.id().unwrap(), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(
+        s.client(REVIEWER).get(&r.id).await.unwrap().status,
+        Status::Cancelled
+    );
+    assert!(!marker.exists());
+}
+
+/// SIGTERM (`timeout`, Claude Code) and SIGHUP take the request back like Ctrl-C.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sighup_cancel_the_request() {
+    let s = Server::start().await;
+    for (sig, code) in [("TERM", 143), ("HUP", 129)] {
+        let (cmd, marker) = marked(&s.dir, 0);
+        let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
+        let pid = child.id().unwrap();
+        let r = s.pending(1).await.remove(0);
+        signal(pid, sig);
+        let out = finish_child(child, None, 30).await;
+        assert_eq!(out.code, Some(code), "{sig}: {out:?}");
+        assert!(
+            out.stderr.contains("cancelled on the backend"),
+            "{sig}: {}",
+            out.stderr
+        );
+        let now = s.client(REVIEWER).get(&r.id).await.unwrap();
+        assert_eq!(now.status, Status::Cancelled, "{sig}");
+        assert!(!marker.exists());
+    }
+}
+
+/// Ctrl-C while the filing's answer is still on its way: the request may exist, so the
+/// gate finds it under its Idempotency-Key and cancels it, and says so honestly.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_filing_withdraws_what_may_have_been_filed() {
+    let s = Server::start().await;
+    let proxy = Proxy::start(
+        &s.url,
+        Tamper {
+            delay_first_filing: Some(Duration::from_secs(20)),
+            ..Tamper::default()
+        },
+    )
+    .await;
+    let (cmd, marker) = marked(&s.dir, 0);
+    let child = gate(&proxy.url, AGENT, &["--agent", "slow-net"], &cmd)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    // The server has filed it; the gate has not heard back.
+    let r = s.pending(1).await.remove(0);
+    signal(pid, "INT");
+    let out = finish_child(child, None, 30).await;
+    assert_eq!(out.code, Some(130), "{out:?}");
+    assert!(
+        out.stderr.contains("while filing") && out.stderr.contains("may have reached the backend"),
+        "{}",
+        out.stderr
+    );
+    let all = s.all().await;
+    assert_eq!(all.len(), 1, "the retry found the same request: {all:?}");
+    assert_eq!(all[0].id, r.id);
+    assert_eq!(all[0].status, Status::Cancelled);
+    assert!(!marker.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_without_dashes_gets_a_tip() {
+    let out = finish(
+        assent(
+            &dead_url(),
+            Some(AGENT),
+            &["gate", "--reason", "why", "ls", "-la"],
+        ),
+        None,
+        30,
+    )
+    .await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("tip: put the command after `--`")
+            && out.stderr.contains("gate --reason why -- ls -la"),
+        "{}",
+        out.stderr
+    );
+    let out = finish(assent(&dead_url(), Some(AGENT), &["gate"]), None, 30).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("after `--`"), "{}", out.stderr);
+}

@@ -128,8 +128,14 @@ async fn permission_request_rejected_denies_with_the_right_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_hands_back_or_denies_and_cancels_the_request() {
     let s = Server::start().await;
-    // ask: no output at all, so Claude Code shows its own dialog.
-    let out = finish(hook(&s.url, &["--wait", "1"]), Some(PERMISSION_REQUEST), 30).await;
+    // ask: no output at all, so Claude Code shows its own dialog. (--wait takes seconds
+    // or a duration.)
+    let out = finish(
+        hook(&s.url, &["--wait", "1s"]),
+        Some(PERMISSION_REQUEST),
+        30,
+    )
+    .await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "", "PermissionRequest + ask prints nothing");
     // deny: the documented deny shape.
@@ -298,4 +304,108 @@ async fn bad_input_is_a_non_blocking_error() {
     let out = finish(hook(&url, &[]), Some(&v.to_string()), 30).await;
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("PostToolUse"), "{}", out.stderr);
+}
+
+/// --wait is bounded: no panic on a huge value, no pointless filing on 0; durations work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_values_are_checked() {
+    let s = Server::start().await;
+    for bad in ["18446744073709551615", "0", "25h", "soon"] {
+        let out = finish(hook(&s.url, &["--wait", bad]), Some(PERMISSION_REQUEST), 30).await;
+        assert_eq!(out.code, Some(2), "{bad}: {out:?}");
+        assert!(!out.stderr.contains("panicked"), "{bad}: {}", out.stderr);
+        assert!(out.stderr.contains("--wait"), "{bad}: {}", out.stderr);
+        assert_eq!(out.stdout, "");
+    }
+    assert!(s.all().await.is_empty(), "nothing was filed");
+}
+
+/// A re-run for a tool_use_id whose request the hook itself gave up on does not answer
+/// "cancelled": it falls back as on a timeout (here `ask`), at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_after_giving_up_falls_back_instead_of_denying() {
+    let s = Server::start().await;
+    let input = pre_tool_use("s-rerun", "toolu_rerun");
+    let out = finish(hook(&s.url, &["--wait", "1"]), Some(&input), 30).await;
+    assert_eq!(
+        parse(&out.stdout)["hookSpecificOutput"]["permissionDecision"],
+        "ask"
+    );
+    let started = std::time::Instant::now();
+    let out = finish(hook(&s.url, &["--wait", "20"]), Some(&input), 30).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let v = parse(&out.stdout);
+    assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "ask", "{v}");
+    assert!(
+        v["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled in assent earlier"),
+        "{v}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let all = s.all().await;
+    assert_eq!(all.len(), 1, "filed once: {all:?}");
+}
+
+/// A call the backend refuses as invalid is not an outage: no decision (exit 1, Claude
+/// Code's own flow goes on), whatever --on-timeout says, and stderr says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_calls_get_no_decision_and_a_clear_message() {
+    let s = Server::start().await;
+    let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
+    v["tool_name"] = json!("");
+    for extra in [&[][..], &["--on-timeout", "deny"][..]] {
+        let out = finish(hook(&s.url, extra), Some(&v.to_string()), 30).await;
+        assert_eq!(out.code, Some(1), "{extra:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{extra:?}");
+        assert!(out.stderr.contains("invalid"), "{}", out.stderr);
+        assert!(!out.stderr.contains("cannot reach"), "{}", out.stderr);
+    }
+    // An empty --agent is refused before anything is sent.
+    let out = finish(hook(&s.url, &["--agent", ""]), Some(PERMISSION_REQUEST), 30).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(s.all().await.is_empty());
+}
+
+/// With a policy: allowed and denied calls are answered at once, the deny with the rule's
+/// message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_answers_at_once() {
+    let s = Server::with_policy().await;
+    let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
+    v["tool_name"] = json!("safe.read");
+    let out = finish(hook(&s.url, &["--wait", "20"]), Some(&v.to_string()), 30).await;
+    assert_eq!(
+        parse(&out.stdout),
+        json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}})
+    );
+    v["tool_name"] = json!("db.drop_table");
+    let out = finish(hook(&s.url, &["--wait", "20"]), Some(&v.to_string()), 30).await;
+    assert_eq!(
+        parse(&out.stdout),
+        json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"Dropping tables is never allowed."}}})
+    );
+}
+
+/// Claude Code ends a hook past its timeout with SIGTERM: the request leaves the queue.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cancels_the_request() {
+    let s = Server::start().await;
+    let mut cmd = hook(&s.url, &[]);
+    cmd.stdin(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id().unwrap();
+    let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
+    let r = s.pending(1).await.remove(0);
+    signal(pid, "TERM");
+    let out = waiter.await.unwrap();
+    assert_eq!(out.code, Some(143), "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.contains("cancelled"), "{}", out.stderr);
+    assert_eq!(
+        s.client(REVIEWER).get(&r.id).await.unwrap().status,
+        Status::Cancelled
+    );
 }

@@ -41,6 +41,37 @@ role = "admin"
 token = "root-admin-token"
 "#;
 
+/// A filing policy for the agent-side tests: one rule per outcome, chosen by tool name
+/// (or agent name, for audit), so that a test picks the outcome with `--tool`.
+pub const POLICY: &str = r#"
+[policy]
+default = "require_approval"
+
+[[policy.rules]]
+name = "safe-tools"
+tool = "safe.*"
+action = "allow"
+message = "Safe tools run at once."
+
+[[policy.rules]]
+name = "never-drop"
+tool = "db.drop*"
+action = "deny"
+message = "Dropping tables is never allowed."
+
+[[policy.rules]]
+name = "big-refunds"
+tool = "refund.big"
+action = "require_approval"
+message = "Refunds over $1000 need a manager."
+
+[[policy.rules]]
+name = "watch-interns"
+agent = "intern-*"
+action = "audit"
+message = "New agent: reviewed after the fact."
+"#;
+
 /// A real `assent serve` child process, killed on drop.
 pub struct Server {
     child: Child,
@@ -60,10 +91,24 @@ impl Server {
         s
     }
 
+    /// A fresh server with an in-memory store and [`POLICY`].
+    pub async fn with_policy() -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::spawn_with(&dir, "127.0.0.1:0", ":memory:", POLICY).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// A server on `listen` with its store in `dir/assent.db` (for restarts).
     pub async fn spawn(dir: &Path, listen: &str, db: &str) -> Server {
+        Server::spawn_with(dir, listen, db, "").await
+    }
+
+    /// As `spawn`, with `extra` appended to the config (a `[policy]` table, say).
+    pub async fn spawn_with(dir: &Path, listen: &str, db: &str, extra: &str) -> Server {
         let cfg = dir.join("server.toml");
-        std::fs::write(&cfg, CONFIG).unwrap();
+        std::fs::write(&cfg, format!("{CONFIG}\n{extra}")).unwrap();
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", listen, "--db", db, "--config"])
             .arg(&cfg)
@@ -158,6 +203,8 @@ pub fn assent(url: &str, token: Option<&str>, args: &[&str]) -> Command {
         .args(args)
         .env_remove("ASSENT_URL")
         .env_remove("ASSENT_TOKEN")
+        // Tables lay out for 80 columns when piped, unless a test asks otherwise.
+        .env_remove("COLUMNS")
         .env("ASSENT_LOG_DIR", home.join("logs"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -211,5 +258,107 @@ pub async fn finish_child(mut child: Child, stdin: Option<&str>, secs: u64) -> O
         code: status.code(),
         stdout,
         stderr,
+    }
+}
+
+/// Sends `signal` (e.g. "TERM") to process `pid`.
+#[cfg(unix)]
+pub fn signal(pid: u32, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal} {pid} failed");
+}
+
+/// What a [`Proxy`] does to the traffic it forwards.
+#[derive(Debug, Clone, Default)]
+pub struct Tamper {
+    /// Rewrite the `args_hash` of every `GET /v1/requests/{id}` answer to this.
+    pub args_hash: Option<String>,
+    /// Hold the answer to the first `POST /v1/requests` this long (after the server has
+    /// filed it), as a slow network would.
+    pub delay_first_filing: Option<Duration>,
+}
+
+/// A loopback HTTP proxy in front of a real server that changes answers as told: for
+/// tests of what the client does with what it receives. Stops when dropped.
+pub struct Proxy {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str, tamper: Tamper) -> Proxy {
+        use axum::body::Body;
+        use axum::extract::Request;
+        use axum::response::Response;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let http = reqwest::Client::new();
+        let upstream = upstream.to_owned();
+        let delayed = Arc::new(AtomicBool::new(false));
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let (http, upstream, tamper, delayed) = (
+                http.clone(),
+                upstream.clone(),
+                tamper.clone(),
+                delayed.clone(),
+            );
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 24).await.unwrap();
+                let path = parts.uri.path().to_owned();
+                let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                let mut rb = http
+                    .request(parts.method.clone(), format!("{upstream}{pq}"))
+                    .body(body.to_vec());
+                for (k, v) in &parts.headers {
+                    if k != "host" && k != "content-length" {
+                        rb = rb.header(k, v);
+                    }
+                }
+                let resp = rb.send().await.unwrap();
+                let status = resp.status();
+                let mut bytes = resp.bytes().await.unwrap().to_vec();
+                let is_get_one = parts.method == reqwest::Method::GET
+                    && path.starts_with("/v1/requests/")
+                    && path.matches('/').count() == 3;
+                if let (true, Some(h)) = (is_get_one && status.is_success(), &tamper.args_hash) {
+                    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    v["args_hash"] = serde_json::json!(h);
+                    bytes = serde_json::to_vec(&v).unwrap();
+                }
+                if parts.method == reqwest::Method::POST
+                    && path == "/v1/requests"
+                    && let Some(d) = tamper.delay_first_filing
+                    && !delayed.swap(true, Ordering::SeqCst)
+                {
+                    tokio::time::sleep(d).await;
+                }
+                Response::builder()
+                    .status(status.as_u16())
+                    .header("content-type", "application/json")
+                    .body(Body::from(bytes))
+                    .unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Proxy {
+            url: format!("http://{addr}"),
+            task,
+        }
     }
 }
