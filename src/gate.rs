@@ -73,7 +73,7 @@ pub struct GateArgs {
     #[arg(long, value_parser = filing::parse_duration_arg, value_name = "DURATION")]
     pub ttl: Option<Duration>,
     /// The command to run once approved, after `--`.
-    #[arg(last = true, value_name = "COMMAND")]
+    #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
@@ -91,10 +91,6 @@ enum Verdict {
 }
 
 pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
-    if let Some(msg) = usage_problem(&a) {
-        eprintln!("assent: {msg}");
-        return ExitCode::from(EXIT_NOT_FILED);
-    }
     let log = crate::logging::to_file("gate");
     let client = match setup(g) {
         Ok(c) => c,
@@ -122,25 +118,11 @@ pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
     }
 }
 
-/// The command must come after `--`, so that its options are never read as the gate's.
-fn usage_problem(a: &GateArgs) -> Option<String> {
-    if a.command.is_empty() {
-        return Some(
-            "no command given: put it after `--`, e.g. assent gate --reason \"why\" -- ls -la"
-                .into(),
-        );
-    }
-    None
-}
-
-/// Adds a tip to clap's "unexpected argument" error when `assent gate` was given its
-/// command without `--` (`assent gate ls -la`): clap alone only says that `ls` is unexpected.
-/// `args` are the process arguments without argv[0].
+/// Adds a tip to clap's error when `assent gate` was given its command without `--`
+/// (`assent gate ls -la`: clap alone only says that `ls` is unexpected) or no command at
+/// all. `args` are the process arguments without argv[0].
 pub fn usage_hint(mut err: clap::Error, args: &[String]) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if err.kind() != ErrorKind::UnknownArgument || args.iter().any(|a| a == "--") {
-        return err;
-    }
     // The subcommand is the first word that is not a global option or its value.
     let mut words = args.iter().enumerate();
     let sub = loop {
@@ -154,18 +136,27 @@ pub fn usage_hint(mut err: clap::Error, args: &[String]) -> clap::Error {
         }
     };
     let Some(sub) = sub else { return err };
-    let Some(ContextValue::String(bad)) = err.get(ContextKind::InvalidArg).cloned() else {
-        return err;
+    let tip = match err.kind() {
+        ErrorKind::MissingRequiredArgument => {
+            "give the command to run after `--`, e.g. assent gate --reason \"why\" -- ls -la"
+                .to_owned()
+        }
+        ErrorKind::UnknownArgument if !args.iter().any(|a| a == "--") => {
+            let Some(ContextValue::String(bad)) = err.get(ContextKind::InvalidArg).cloned() else {
+                return err;
+            };
+            let Some(from) = args[sub + 1..].iter().position(|a| *a == bad) else {
+                return err;
+            };
+            let (options, command) = args.split_at(sub + 1 + from);
+            format!(
+                "put the command after `--`, so that its options are not taken for the gate's: assent {} -- {}",
+                shell_words(options),
+                shell_words(command)
+            )
+        }
+        _ => return err,
     };
-    let Some(from) = args[sub + 1..].iter().position(|a| *a == bad) else {
-        return err;
-    };
-    let (options, command) = args.split_at(sub + 1 + from);
-    let tip = format!(
-        "put the command after `--`, so that its options are not taken for the gate's: assent {} -- {}",
-        shell_words(options),
-        shell_words(command)
-    );
     let mut tips = match err.get(ContextKind::Suggested) {
         Some(ContextValue::StyledStrs(v)) => v.clone(),
         _ => Vec::new(),

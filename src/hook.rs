@@ -20,8 +20,10 @@
 //!   "permissionDecision":"allow"|"deny"|"ask","permissionDecisionReason":"…"}}`; for `ask`
 //!   the reason is shown in Claude Code's prompt, for `deny` it is shown to Claude.
 //! - exit 0: stdout JSON is processed; any other code but 2 is a non-blocking error
-//!   (stderr shown, Claude Code carries on with its own permission flow). We never exit 2:
-//!   a broken hook must not block work by accident; `--on-timeout deny` exists for that.
+//!   (stderr shown, Claude Code carries on with its own permission flow). We exit 2 only
+//!   where clap does, on a bad flag in settings.json: such a hook fails closed at once and
+//!   visibly, rather than silently sending nothing to a reviewer. Trouble at run time never
+//!   blocks work by accident; `--on-timeout deny` exists for that.
 //!
 //! Mapping to a request: tool = `tool_name`, params = `tool_input` (so args_hash binds the
 //! decision to exactly the input Claude Code will run), conversation_id = `session_id`,
@@ -96,10 +98,12 @@ prints the answer on stdout:
                 PreToolUse: Claude Code asks you) or deny; a request left pending is
                 cancelled so it leaves the reviewers' queue
   a re-run for a tool_use_id whose request was cancelled earlier: as --on-timeout
+
 Exit codes: 0 answered (or handed back); 1 no answer: bad hook input, or the backend
 refused the call as invalid (stderr says why; Claude Code goes on with its own
 permission flow); 129, 130, 143 stopped by SIGHUP, SIGINT or SIGTERM (the request is
-cancelled, best effort). Never 2, which would block the tool call.";
+cancelled, best effort). 2 only for a mistake on this command line (a bad flag), which
+Claude Code treats as blocking: a misconfigured hook fails closed, and says why.";
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = HOOK_HELP)]
