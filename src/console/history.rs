@@ -9,7 +9,7 @@ use super::state::State;
 use super::table::{self, Cell, Col};
 use super::text;
 use super::theme::Theme;
-use crate::protocol::{Outcome, Status};
+use crate::protocol::{ApprovalRequest, Outcome, Status};
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
@@ -66,53 +66,52 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             width: 0,
         });
     }
-    let rows: Vec<Vec<Cell>> = state
-        .history_order
-        .iter()
-        .filter_map(|&i| state.history.get(i))
-        .map(|r| {
-            let d = r.decision.as_ref();
-            let when = d
-                .map(|d| d.decided_at)
-                .or_else(|| state.ended_at.get(&r.id).copied())
-                .or(r.expires_at.filter(|_| r.status == Status::Expired))
-                .unwrap_or(r.created_at);
-            let style = match (r.status, d.map(|d| d.outcome)) {
-                (_, Some(Outcome::Approved)) => theme.ok(),
-                (_, Some(Outcome::Rejected)) => theme.error(),
-                (Status::Expired | Status::Cancelled, _) => theme.dim(),
-                _ => theme.base(),
-            };
-            let mut row: Vec<Cell> = vec![
-                (text::age(when, state.now), theme.base()),
-                (r.status.to_string(), style),
-            ];
-            if medium {
-                row.push((d.map_or("—", |d| d.scope.as_str()).to_owned(), theme.base()));
-            }
-            row.push((sanitize::line(&r.tool).into_owned(), theme.base()));
-            if medium {
-                row.push((sanitize::line(&r.agent).into_owned(), theme.base()));
-                let by = d.map(|d| sanitize::line(&d.responder).into_owned());
-                row.push((by.unwrap_or_else(|| "—".into()), theme.base()));
-            }
-            if wide {
-                let notify = d.map_or("—", |d| if d.notify_agent { "yes" } else { "no" });
-                row.push((notify.to_owned(), theme.base()));
-                let reason = d
-                    .and_then(|d| d.reason.as_deref())
-                    .map(|s| sanitize::line(s).into_owned())
-                    .unwrap_or_default();
-                row.push((reason, theme.dim()));
-            }
-            row
-        })
-        .collect();
+    let row_of = |r: &ApprovalRequest| -> Vec<Cell> {
+        let d = r.decision.as_ref();
+        let when = d
+            .map(|d| d.decided_at)
+            .or_else(|| state.ended_at.get(&r.id).copied())
+            .or(r.expires_at.filter(|_| r.status == Status::Expired))
+            .unwrap_or(r.created_at);
+        let style = match (r.status, d.map(|d| d.outcome)) {
+            (_, Some(Outcome::Approved)) => theme.ok(),
+            (_, Some(Outcome::Rejected)) => theme.error(),
+            (Status::Expired | Status::Cancelled, _) => theme.dim(),
+            _ => theme.base(),
+        };
+        let mut row: Vec<Cell> = vec![
+            (text::age(when, state.now), theme.base()),
+            (r.status.to_string(), style),
+        ];
+        if medium {
+            row.push((d.map_or("—", |d| d.scope.as_str()).to_owned(), theme.base()));
+        }
+        row.push((sanitize::line(&r.tool).into_owned(), theme.base()));
+        if medium {
+            row.push((sanitize::line(&r.agent).into_owned(), theme.base()));
+            let by = d.map(|d| sanitize::line(&d.responder).into_owned());
+            row.push((by.unwrap_or_else(|| "—".into()), theme.base()));
+        }
+        if wide {
+            let notify = d.map_or("—", |d| if d.notify_agent { "yes" } else { "no" });
+            row.push((notify.to_owned(), theme.base()));
+            let reason = d
+                .and_then(|d| d.reason.as_deref())
+                .map(|s| sanitize::line(s).into_owned())
+                .unwrap_or_default();
+            row.push((reason, theme.dim()));
+        }
+        row
+    };
     table::draw(
         frame,
         area,
         &cols,
-        &rows,
+        state.history_order.len(),
+        |k| {
+            let &i = state.history_order.get(k)?;
+            state.history.get(i).map(row_of)
+        },
         state.history_selected_index(),
         theme.label(),
         theme.selected(),

@@ -78,58 +78,59 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         width: 5,
     });
 
-    let rows: Vec<Vec<Cell>> = state
-        .order
-        .iter()
-        .filter_map(|id| state.entries.get(id))
-        .map(|e| {
-            let r = &e.req;
-            let left = r.expires_at.and_then(|x| text::left(x, state.now));
-            let left_text = match (r.expires_at, left) {
-                (None, _) => "—".to_owned(),
-                (Some(_), None) => "0s".to_owned(),
-                (Some(_), Some(s)) => text::short_duration(s),
-            };
-            let (summary, sstyle) = match &e.local {
-                Local::Idle => (e.summary.clone(), theme.base()),
-                Local::Sending { verdict, scope } => {
-                    (sending_words(*verdict, *scope), theme.busy())
-                }
-                Local::Failed { error } => (format!("! not sent: {error}"), theme.error()),
-                Local::Ended { note, .. } => (format!("✗ {note}"), theme.warn()),
-            };
-            let ended = matches!(e.local, Local::Ended { .. });
-            let base = if ended { theme.ended() } else { theme.base() };
-            let mut row: Vec<Cell> = vec![
-                (text::age(r.created_at, state.now), base),
-                (sanitize::line(&r.tool).into_owned(), base),
-            ];
-            if medium {
-                row.push((sanitize::line(&r.agent).into_owned(), base));
-            }
-            row.push((summary, sstyle));
-            if with_reason {
-                let reason = r.reason.as_deref().map(sanitize::line).unwrap_or_default();
-                row.push((reason.into_owned(), theme.dim()));
-            }
-            if medium {
-                row.push((
-                    r.risk.map_or("—", |x| x.as_str()).to_owned(),
-                    theme.risk(r.risk),
-                ));
-            }
+    let row_of = |e: &super::state::Entry| -> Vec<Cell> {
+        let r = &e.req;
+        let left = r.expires_at.and_then(|x| text::left(x, state.now));
+        let left_text = match (r.expires_at, left) {
+            (None, _) => "—".to_owned(),
+            (Some(_), None) => "0s".to_owned(),
+            (Some(_), Some(s)) => text::short_duration(s),
+        };
+        let (summary, sstyle) = match &e.local {
+            Local::Idle => (e.summary().to_owned(), theme.base()),
+            Local::Sending { verdict, scope } => (sending_words(*verdict, *scope), theme.busy()),
+            Local::Failed { error } => (format!("! not sent: {error}"), theme.error()),
+            Local::Ended { note, .. } => (format!("✗ {note}"), theme.warn()),
+        };
+        let ended = matches!(e.local, Local::Ended { .. });
+        let base = if ended { theme.ended() } else { theme.base() };
+        let mut row: Vec<Cell> = vec![
+            (text::age(r.created_at, state.now), base),
+            (sanitize::line(&r.tool).into_owned(), base),
+        ];
+        if medium {
+            row.push((sanitize::line(&r.agent).into_owned(), base));
+        }
+        row.push((summary, sstyle));
+        if with_reason {
+            let reason = r.reason.as_deref().map(sanitize::line).unwrap_or_default();
+            row.push((reason.into_owned(), theme.dim()));
+        }
+        if medium {
             row.push((
-                left_text,
-                theme.expiry(r.expires_at.map(|_| left.unwrap_or(0))),
+                r.risk.map_or("—", |x| x.as_str()).to_owned(),
+                theme.risk(r.risk),
             ));
-            row
-        })
-        .collect();
+        }
+        row.push((
+            left_text,
+            theme.expiry(r.expires_at.map(|_| left.unwrap_or(0))),
+        ));
+        row
+    };
+    // Only the rows on screen are looked up and laid out.
     table::draw(
         frame,
         area,
         &cols,
-        &rows,
+        state.order.len(),
+        |k| {
+            state
+                .order
+                .get(k)
+                .and_then(|id| state.entries.get(id))
+                .map(|e| row_of(e))
+        },
         state.selected_index(),
         theme.label(),
         theme.selected(),

@@ -15,6 +15,10 @@ use crate::sanitize;
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
+    if !matches!(msg, Msg::Tick(_)) {
+        // Anything but the clock may have changed what the next tick has to sweep.
+        state.quiet_until = None;
+    }
     match msg {
         Msg::Key(key) => on_key(state, key, &mut fx),
         Msg::Resize { width, height } => {
@@ -62,27 +66,45 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
 
 fn on_tick(state: &mut State, now: chrono::DateTime<chrono::Utc>) {
     state.now = now;
-    // A pending request past its expiry is expired here and now, whatever the backend
-    // has said so far: it must not be approved in its last second on a stale screen.
+    // Nothing in the queue can expire or leave before `quiet_until` unless a message
+    // changed it since the last sweep: an idle console does not walk the whole queue
+    // every second.
+    if state.quiet_until.is_some_and(|t| now < t) {
+        if state.message.as_ref().is_some_and(|m| m.until <= now) {
+            state.message = None;
+        }
+        return;
+    }
+    let linger = chrono::Duration::seconds(LINGER_SECS);
+    let mut next: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut gone: Vec<String> = Vec::new();
     for e in state.entries.values_mut() {
+        // A pending request past its expiry is expired here and now, whatever the backend
+        // has said so far: it must not be approved in its last second on a stale screen.
         if matches!(e.local, Local::Idle | Local::Failed { .. }) && e.req.is_past_expiry(now) {
             e.local = Local::Ended {
                 since: now,
                 note: "expired".to_owned(),
             };
         }
+        let due = match &e.local {
+            Local::Ended { since, .. } if *since + linger <= now => {
+                gone.push(e.req.id.clone());
+                None
+            }
+            Local::Ended { since, .. } => Some(*since + linger),
+            Local::Idle | Local::Failed { .. } => {
+                e.req.expires_at.filter(|_| e.req.status == Status::Pending)
+            }
+            Local::Sending { .. } => None,
+        };
+        if let Some(t) = due {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
     }
-    let linger = chrono::Duration::seconds(LINGER_SECS);
-    let gone: Vec<String> = state
-        .entries
-        .values()
-        .filter(|e| matches!(&e.local, Local::Ended { since, .. } if *since + linger <= now))
-        .map(|e| e.req.id.clone())
-        .collect();
-    for id in gone {
-        if let Some(e) = state.entries.remove(&id)
-            && e.req.status.is_final()
-        {
+    state.quiet_until = Some(next.unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC));
+    for e in state.remove_entries(&gone) {
+        if e.req.status.is_final() {
             state.upsert_history(e.req);
         }
     }
@@ -105,10 +127,14 @@ fn on_pending(state: &mut State, list: Vec<ApprovalRequest>, fx: &mut Vec<Effect
                 }
             }
             None => {
-                state.entries.insert(req.id.clone(), Entry::new(req));
+                state
+                    .entries
+                    .insert(req.id.clone(), Box::new(Entry::new(req)));
             }
         }
     }
+    // A whole new list: sorted once, in refresh, rather than placed one by one.
+    state.invalidate_order();
     // Requests that left the pending list while we were not streaming: decided elsewhere,
     // expired or cancelled. Say so, then let them go like any ended row.
     let now = state.now;
@@ -138,7 +164,7 @@ fn on_history(state: &mut State, mut list: Vec<ApprovalRequest>) {
     list.retain(|r| r.status.is_final());
     list.sort_by_key(|r| std::cmp::Reverse(history_key(r)));
     list.truncate(super::state::HISTORY_CAP);
-    state.history = list;
+    state.set_history(list);
 }
 
 fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
@@ -149,7 +175,7 @@ fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
                 return;
             }
             let was_empty = state.entries.is_empty();
-            state.entries.insert(req.id.clone(), Entry::new(req));
+            state.insert_entry(req);
             if was_empty && state.bell {
                 fx.push(Effect::Bell);
             }
@@ -161,7 +187,10 @@ fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
                 state.ended_at.insert(req.id.clone(), ev.at);
             }
             if let Some(e) = state.entries.get_mut(&req.id) {
-                e.req = req.clone();
+                // After filing only the status and the decision change: no need to copy
+                // the rest (the parameters can be large) for a row that is leaving.
+                e.req.status = req.status;
+                e.req.decision.clone_from(&req.decision);
                 // Our own decision in flight: its answer will settle the row (success or
                 // 409), not the event, which may arrive first.
                 if !matches!(e.local, Local::Sending { .. }) {
@@ -204,7 +233,7 @@ fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, Cli
     let now = state.now;
     match result {
         Ok(req) => {
-            state.entries.remove(&id);
+            state.remove_entry(&id);
             let words = match &req.decision {
                 Some(d) => format!("{} ({})", d.outcome.as_str(), d.scope.as_str()),
                 None => req.status.to_string(),
@@ -595,7 +624,7 @@ fn send(
         scope,
         reason,
         notify_agent: e.notify,
-        args_hash: e.hash.clone(),
+        args_hash: e.hash().to_owned(),
     };
     e.local = Local::Sending { verdict, scope };
     fx.push(Effect::SendDecision {
