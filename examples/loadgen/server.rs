@@ -50,7 +50,7 @@ pub struct Server {
     pub pid: u32,
     /// The ids of the seeded pending requests, oldest first.
     pub ids: Vec<String>,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -115,7 +115,7 @@ impl Server {
             ids,
             child,
             pid,
-            dir,
+            _dir: dir,
         })
     }
 

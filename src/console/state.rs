@@ -832,6 +832,71 @@ pub fn outcome_words(req: &ApprovalRequest) -> String {
 mod tests {
     use super::*;
 
+    /// The order a from-scratch filter and sort gives, to check the incremental one.
+    fn expected(s: &State) -> Vec<String> {
+        let f = s.filter.to_lowercase();
+        let mut v: Vec<&Entry> = s
+            .entries
+            .values()
+            .map(|e| &**e)
+            .filter(|e| e.haystack.contains(&f))
+            .collect();
+        v.sort_by(|a, b| Row::key_of(s.sort, &a.req).cmp(&Row::key_of(s.sort, &b.req)));
+        v.into_iter().map(|e| e.req.id.clone()).collect()
+    }
+
+    #[test]
+    fn incremental_order_matches_a_full_sort_and_filter() {
+        use super::super::fixtures;
+        use crate::protocol::Risk;
+        let mut s = fixtures::state(120, 40);
+        let tools = ["email.send", "db.delete", "shell.run"];
+        let mut x: u64 = 7;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut live: Vec<String> = Vec::new();
+        for step in 0..600u64 {
+            match next() % 10 {
+                0..=4 => {
+                    let id = format!("r{step:04}");
+                    let mut r = fixtures::req(
+                        &id,
+                        tools[(next() % 3) as usize],
+                        "a",
+                        (next() % 50) as i64,
+                        serde_json::json!({"n": step}),
+                    );
+                    r.risk = [None, Some(Risk::Low), Some(Risk::High)][(next() % 3) as usize];
+                    r.expires_at = (next() % 2 == 0)
+                        .then(|| fixtures::now() + chrono::Duration::seconds((next() % 90) as i64));
+                    s.insert_entry(r);
+                    live.push(id);
+                }
+                5 | 6 if !live.is_empty() => {
+                    let id = live.swap_remove((next() % live.len() as u64) as usize);
+                    assert!(s.remove_entry(&id).is_some());
+                }
+                7 if live.len() > 20 => {
+                    let gone: Vec<String> = live.drain(..17).collect();
+                    assert_eq!(s.remove_entries(&gone).len(), 17);
+                }
+                8 => s.sort = s.sort.next(),
+                _ => {
+                    s.filter = ["", "email", "db.", "shell", "e"][(next() % 5) as usize].to_owned();
+                }
+            }
+            s.refresh();
+            assert_eq!(s.order, expected(&s), "step {step}");
+            if let Some(i) = s.selected_index() {
+                assert_eq!(s.order.get(i), s.selected.as_ref());
+            }
+        }
+    }
+
     #[test]
     fn selection_falls_back_to_same_position() {
         let ids = ["a", "b", "c"];
