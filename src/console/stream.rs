@@ -315,12 +315,18 @@ async fn snapshot(
     if !with_history {
         return Ok(seq);
     }
-    let all = client.list_all(None).await?;
-    let history = all
-        .requests
-        .into_iter()
-        .filter(|r| r.status.is_final())
-        .collect();
+    // Page by page, keeping only final requests: the pending ones (there may be a
+    // hundred thousand) are already held once and must not be held twice meanwhile.
+    let mut history = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = client.list(None, Some(1000), cursor.as_deref()).await?;
+        history.extend(page.requests.into_iter().filter(|r| r.status.is_final()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
     send(Msg::History(history)).await?;
     Ok(seq)
 }
