@@ -129,7 +129,7 @@ async fn each_action_decides_at_filing_and_is_recorded() {
         .file(&json!({"tool": "deploy.run", "agent": "ci", "params": {}}))
         .await;
     assert_eq!(other["status"], "pending");
-    assert!(other.get("policy").is_none(), "{other}");
+    assert!(other["policy"].is_null(), "{other}");
 
     // The stream shows each request as born.
     let evs = events.take(5).await;
@@ -188,8 +188,14 @@ async fn a_condition_that_fails_to_evaluate_fails_closed() {
                       "params": {"order_id": "A-9"}}))
         .await;
     assert_eq!(req["status"], "pending");
-    assert_eq!(req["policy"]["rule"], "big-refunds");
+    // small-refunds would have allowed it; after a failed condition nothing may.
+    assert_eq!(req["policy"]["rule"], "small-refunds");
     assert_eq!(req["policy"]["action"], "require_approval");
+    assert!(req["policy"]["message"].is_null(), "{req}");
+    assert!(
+        req["risk"].is_null(),
+        "the failing rule's risk does not apply: {req}"
+    );
     let why = req["policy"]["error"].as_str().unwrap();
     assert!(
         why.contains("big-refunds") && why.contains("amount"),
