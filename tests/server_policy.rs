@@ -210,6 +210,8 @@ async fn a_condition_that_fails_to_evaluate_fails_closed() {
 async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start_with_policy(dir.path()).await;
+    // A stream opened before the reloads must carry on through them.
+    let mut events = SseStream::open(&srv.url, ALICE, Some(0)).await;
 
     // Only an admin may reload.
     let (status, _) = srv.http(ALICE).post_empty("/v1/policy/reload").await;
@@ -244,6 +246,17 @@ async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
     let now_denied = srv.http(AGENT1).file(&refund(json!(5))).await;
     assert_eq!(now_denied["status"], "rejected");
     assert_eq!(now_denied["decision"]["responder"], "policy:default");
+    let seen: Vec<String> = events
+        .take(2)
+        .await
+        .into_iter()
+        .map(|e| e.data["request"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        seen,
+        ["approved", "rejected"],
+        "the stream survived both reloads"
+    );
     srv.shutdown().await;
 }
 
