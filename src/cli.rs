@@ -338,6 +338,15 @@ pub fn request_text(r: &ApprovalRequest, now: DateTime<Utc>) -> String {
     if let Some(s) = &r.reason {
         field("reason", s);
     }
+    if let Some(p) = &r.policy {
+        field("policy", &p.describe());
+        if p.needs_review() {
+            field("", "let through by the policy without a person: review it");
+        }
+        if let Some(e) = &p.error {
+            field("policy note", e);
+        }
+    }
     if let Some(risk) = r.risk {
         field("risk", risk.as_str());
     }
@@ -561,6 +570,9 @@ pub fn audit_table(entries: &[AuditEntry]) -> String {
             e.tool.clone(),
             e.agent.as_ref().map(|a| format!("from {a}")),
             e.reason.as_ref().map(|r| format!("\"{r}\"")),
+            e.policy
+                .as_ref()
+                .map(|p| format!("policy {}", p.describe())),
         ]
         .into_iter()
         .flatten()
@@ -638,6 +650,25 @@ mod tests {
             requests_table(&[], Some(Status::Pending), now),
             "No pending requests.\n"
         );
+    }
+
+    #[test]
+    fn show_names_the_policy_rule_and_flags_audited_calls() {
+        use crate::protocol::{PolicyAction, PolicyMatch};
+        let now = Utc::now();
+        let mut r = req("r1", "why", now);
+        r.policy = Some(PolicyMatch {
+            rule: Some("watch-interns".into()),
+            action: PolicyAction::Audit,
+            message: Some("New agent.".into()),
+            error: None,
+        });
+        let out = request_text(&r, now);
+        assert!(
+            out.contains("policy        watch-interns → audit: New agent."),
+            "{out}"
+        );
+        assert!(out.contains("review it"), "{out}");
     }
 
     #[test]

@@ -12,13 +12,20 @@ pub fn log_dir() -> PathBuf {
         .unwrap_or_else(crate::config::default_log_dir)
 }
 
-/// Logs of this process go to `<log dir>/<component>.log` (filter: `ASSENT_LOG`, default
+/// Logs of this process go to `<log dir>/<component>.YYYY-MM-DD.log`, rotated daily, 7 kept (filter: `ASSENT_LOG`, default
 /// info). Keep the guard alive until exit so buffered lines are flushed. Returns None when
 /// the directory cannot be made: logging is then off rather than on the screen.
 pub fn to_file(component: &str) -> Option<WorkerGuard> {
     let dir = log_dir();
     std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::never(&dir, format!("{component}.log"));
+    // Daily files, the last week kept: a console left open for months must not fill the disk.
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix(component)
+        .filename_suffix("log")
+        .max_log_files(7)
+        .build(&dir)
+        .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = EnvFilter::try_from_env("ASSENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -113,8 +113,15 @@ impl Console {
         self.parser.lock().unwrap().screen().contents()
     }
 
+    /// The console's log files (rotated daily: `console.YYYY-MM-DD.log`).
     fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("console.log")).unwrap_or_default()
+        let Ok(dir) = std::fs::read_dir(self._dir.path()) else {
+            return String::new();
+        };
+        dir.flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("console"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect()
     }
 
     /// Waits until the screen contains `text`; panics with the screen if it never does.
@@ -451,18 +458,20 @@ async fn demo_runs_the_whole_product_and_quitting_ends_it() {
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_restores_the_terminal() {
+async fn sigterm_and_sigint_restore_the_terminal() {
     let server = TestServer::start().await;
-    let mut c = Console::spawn(&server.url, ALICE, 80, 24, "");
-    c.wait_for("live").await;
-    assert!(c.parser.lock().unwrap().screen().alternate_screen());
-    let pid = c.child.process_id().expect("pid").to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    assert_eq!(c.exit_code().await, Some(0));
-    c.wait_restored().await;
+    for sig in ["-TERM", "-INT"] {
+        let mut c = Console::spawn(&server.url, ALICE, 80, 24, "");
+        c.wait_for("live").await;
+        assert!(c.parser.lock().unwrap().screen().alternate_screen());
+        let pid = c.child.process_id().expect("pid").to_string();
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        assert_eq!(c.exit_code().await, Some(0), "exit after kill {sig}");
+        c.wait_restored().await;
+    }
     server.shutdown().await;
 }

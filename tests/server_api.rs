@@ -786,3 +786,43 @@ async fn the_audit_log_records_every_change_and_pages() {
     assert!(page.next_after.is_some());
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn array_bodies_and_inexact_numbers_are_refused() {
+    let srv = TestServer::start().await;
+    let agent = srv.http(AGENT1);
+    // serde would fill the struct by position from an array; the API takes objects only.
+    let (status, body) = agent
+        .post(
+            "/v1/requests",
+            &serde_json::json!(["arr.tool", {"x": 1}, null, "order-manager"]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_body");
+
+    // An integer beyond 2^53 would be shown and hashed rounded: refused, not rewritten.
+    let (status, body) = agent
+        .post_raw(
+            "/v1/requests",
+            br#"{"tool":"payments.transfer","agent":"a","params":{"cents":123456789012345678901234567890}}"#
+                .to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "inexact_number");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("params.cents")
+    );
+    let (status, _) = agent
+        .post_raw(
+            "/v1/requests",
+            br#"{"tool":"t","agent":"a","params":{"ok":9007199254740992,"f":0.1}}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    srv.shutdown().await;
+}

@@ -176,7 +176,9 @@ pub fn id(i: u64) -> String {
 /// one in four with an expiry in the next hour.
 pub fn pending(i: u64, now: DateTime<Utc>, age_secs: i64) -> ApprovalRequest {
     let new = new_request(i);
-    let expires_at = (i % 4 == 0).then(|| now + Duration::seconds(60 + (mix(i) % 3600) as i64));
+    let expires_at = i
+        .is_multiple_of(4)
+        .then(|| now + Duration::seconds(60 + (mix(i) % 3600) as i64));
     ApprovalRequest {
         id: id(i),
         status: Status::Pending,

@@ -124,6 +124,16 @@ impl DetailCache {
             }
             _ => field(&mut lines, "reason", none),
         }
+        if let Some(p) = &req.policy {
+            let mut words = p.describe();
+            if p.needs_review() {
+                words.push_str(" (let through without a person: review it)");
+            }
+            field(&mut lines, "policy", &words);
+            if let Some(e) = &p.error {
+                field(&mut lines, "policy note", e);
+            }
+        }
         field(&mut lines, "risk", req.risk.map_or(none, |r| r.as_str()));
         field(
             &mut lines,

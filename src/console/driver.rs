@@ -130,19 +130,22 @@ fn run_effect(
     false
 }
 
-/// Resolves when the process is asked to stop by a signal other than Ctrl-C (which, in raw
-/// mode, arrives as a key).
+/// Resolves when the process is asked to stop by a signal (SIGTERM, SIGHUP when the
+/// terminal goes away, SIGINT sent by another process), so the terminal is restored.
 #[cfg(unix)]
 async fn terminated() {
     use tokio::signal::unix::{SignalKind, signal};
+    // SIGINT too: in raw mode Ctrl-C is a key, but `kill -INT` from elsewhere is not.
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
     ) {
-        (Ok(mut term), Ok(mut hup)) => {
+        (Ok(mut term), Ok(mut hup), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = hup.recv() => {}
+                _ = int.recv() => {}
             }
         }
         _ => std::future::pending().await,

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::keymap::Action;
-use super::state::{Level, Mode, State, Tab};
+use super::state::{Level, Local, Mode, State, Tab};
 use super::text;
 use super::theme::Theme;
 use crate::sanitize;
@@ -104,8 +104,16 @@ fn hints(state: &State) -> Vec<(String, String)> {
         Mode::Detail | Mode::Normal => {
             let mut v = Vec::new();
             let detail = matches!(state.mode, Mode::Detail);
-            let narrow = state.width < 70;
-            if state.tab == Tab::Pending && state.selected.is_some() && narrow {
+            // Below 100 columns the decision keys share one hint, so the keys that open
+            // the detail, switch tabs and quit still fit at 80.
+            let narrow = state.width < 100;
+            // A row that expired, was cancelled or was decided elsewhere takes no decision.
+            let decidable = state
+                .selected_entry()
+                .is_some_and(|e| !matches!(e.local, Local::Ended { .. }));
+            if state.tab == Tab::Pending && state.selected.is_some() && !decidable {
+                v.push(("—".to_owned(), "this request has ended".to_owned()));
+            } else if state.tab == Tab::Pending && state.selected.is_some() && narrow {
                 let notify = state.selected_entry().is_some_and(|e| e.notify);
                 let decide = [
                     Action::ApproveOnce,
@@ -143,11 +151,12 @@ fn hints(state: &State) -> Vec<(String, String)> {
                 v.push(pair(Action::OpenDetail, "detail"));
             }
             v.push(pair(Action::NextTab, "tab"));
-            if !detail {
+            v.push(pair(Action::Quit, "quit"));
+            // Filter and sort act on the request lists, not on grants.
+            if !detail && state.tab != Tab::Grants {
                 v.push(pair(Action::Filter, "filter"));
                 v.push(pair(Action::CycleSort, "sort"));
             }
-            v.push(pair(Action::Quit, "quit"));
             v
         }
     }

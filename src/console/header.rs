@@ -27,15 +27,23 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
         Conn::Retrying { .. } => theme.error(),
     };
     let backend = sanitize::line(&state.backend).into_owned();
-    // Connection state first: on a narrow terminal it is the part that must show.
-    let line1 = Line::from(vec![
+    // Connection state first: on a narrow terminal it is the part that must show. What
+    // follows is fitted to the columns left, so a cut value ends in "…", never mid-word.
+    let mut left = cols.saturating_sub("assent ".len() + text::width(&mode));
+    let mut spans = vec![
         Span::styled("assent ", theme.title()),
         Span::styled(mode, mode_style),
-        Span::styled(" · ", theme.dim()),
-        Span::styled(text::fit(&who, 24), theme.base()),
-        Span::styled(" · ", theme.dim()),
-        Span::styled(text::fit(&backend, cols / 2), theme.base()),
-    ]);
+    ];
+    for (part, cap) in [(who, 24), (backend, cols)] {
+        if left <= 4 {
+            break;
+        }
+        let shown = text::fit(&part, cap.min(left - 3));
+        left = left.saturating_sub(3 + text::width(&shown));
+        spans.push(Span::styled(" · ", theme.dim()));
+        spans.push(Span::styled(shown, theme.base()));
+    }
+    let line1 = Line::from(spans);
     let pending = state.pending_count();
     let counts = format!(
         "{pending} pending{} · {} grant{} · sort: {}",
@@ -53,8 +61,12 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
         state.sort.as_str()
     );
     let line2 = match error {
+        // The count stays in sight while offline: what waits is what matters.
         Some(e) => Line::styled(
-            text::fit(&format!("last error: {}", sanitize::line(&e)), cols),
+            text::fit(
+                &format!("{pending} pending · last error: {}", sanitize::line(&e)),
+                cols,
+            ),
             theme.error(),
         ),
         None => Line::styled(text::fit(&counts, cols), theme.dim()),

@@ -62,6 +62,10 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             width: 6,
         });
         cols.push(Col {
+            title: "POLICY",
+            width: 18,
+        });
+        cols.push(Col {
             title: "REASON",
             width: 0,
         });
@@ -73,7 +77,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .or_else(|| state.ended_at.get(&r.id).copied())
             .or(r.expires_at.filter(|_| r.status == Status::Expired))
             .unwrap_or(r.created_at);
+        let audited = r.policy.as_ref().is_some_and(|p| p.needs_review());
         let style = match (r.status, d.map(|d| d.outcome)) {
+            _ if audited => theme.warn(),
             (_, Some(Outcome::Approved)) => theme.ok(),
             (_, Some(Outcome::Rejected)) => theme.error(),
             (Status::Expired | Status::Cancelled, _) => theme.dim(),
@@ -95,6 +101,22 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         if wide {
             let notify = d.map_or("—", |d| if d.notify_agent { "yes" } else { "no" });
             row.push((notify.to_owned(), theme.base()));
+            // `audit` calls were let through unseen: flag them for the review they await.
+            let policy = match &r.policy {
+                Some(p) if p.needs_review() => (
+                    format!(
+                        "audit {}",
+                        sanitize::line(p.rule.as_deref().unwrap_or("default"))
+                    ),
+                    theme.warn(),
+                ),
+                Some(p) => (
+                    sanitize::line(p.rule.as_deref().unwrap_or("default")).into_owned(),
+                    theme.base(),
+                ),
+                None => ("—".to_owned(), theme.dim()),
+            };
+            row.push(policy);
             let reason = d
                 .and_then(|d| d.reason.as_deref())
                 .map(|s| sanitize::line(s).into_owned())

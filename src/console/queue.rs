@@ -103,8 +103,19 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         }
         row.push((summary, sstyle));
         if with_reason {
-            let reason = r.reason.as_deref().map(sanitize::line).unwrap_or_default();
-            row.push((reason.into_owned(), theme.dim()));
+            let mut reason = r
+                .reason
+                .as_deref()
+                .map(sanitize::line)
+                .unwrap_or_default()
+                .into_owned();
+            // The rule that held the call for a human comes first, so a narrow column
+            // still shows it; its message is in the detail, under the reason.
+            if let Some(p) = &r.policy {
+                let rule = p.rule.as_deref().unwrap_or("default");
+                reason = format!("[{}] {reason}", sanitize::line(rule));
+            }
+            row.push((reason, theme.dim()));
         }
         if medium {
             row.push((

@@ -171,7 +171,13 @@ fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
     match ev.kind {
         EventKind::RequestCreated => {
             let Some(req) = ev.request else { return };
-            if req.status != Status::Pending || state.entries.contains_key(&req.id) {
+            // Born decided (by a grant or the policy): it never waits, but the History
+            // tab must show what was let through or refused without a person.
+            if req.status.is_final() {
+                state.upsert_history(req);
+                return;
+            }
+            if state.entries.contains_key(&req.id) {
                 return;
             }
             let was_empty = state.entries.is_empty();

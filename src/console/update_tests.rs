@@ -617,3 +617,19 @@ fn the_detail_view_closes_when_its_request_leaves() {
     );
     assert!(matches!(s.mode, Mode::Normal));
 }
+
+#[test]
+fn a_request_born_decided_goes_to_history_not_the_queue() {
+    let mut s = loaded(120, 30);
+    let before = s.entries.len();
+    let born = decided(
+        req("born", "shell.exec", "ops", 0, json!({"argv": ["rm", "/"]})),
+        Outcome::Rejected,
+        Scope::Once,
+        "policy:never-rm-root",
+    );
+    let fx = update(&mut s, event(EventKind::RequestCreated, 9, born));
+    assert_eq!(s.entries.len(), before, "never enters the queue");
+    assert!(!fx.contains(&Effect::Bell), "nothing to ring for");
+    assert!(s.history.iter().any(|r| r.id == "born"));
+}

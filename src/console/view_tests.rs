@@ -316,3 +316,53 @@ fn huge_params_scroll_in_the_detail() {
     assert!(took < std::time::Duration::from_secs(2));
     assert!(screen.contains("\"z\": 1"), "{screen}");
 }
+
+#[test]
+fn policy_rule_and_message_beside_the_reason() {
+    use crate::protocol::{PolicyAction, PolicyMatch};
+    let mut s = fixtures::state(160, 30);
+    live(&mut s);
+    let mut held = req(
+        "held",
+        "order_tools.process_refund",
+        "order-manager",
+        30,
+        json!({"order_id": "A-1", "amount": 1500}),
+    );
+    held.reason = Some("customer angry".into());
+    held.policy = Some(PolicyMatch {
+        rule: Some("big-refunds".into()),
+        action: PolicyAction::RequireApproval,
+        message: Some("Refunds over $1000 need a manager.".into()),
+        error: None,
+    });
+    update(&mut s, Msg::Pending(vec![held]));
+    let queue = render(&s);
+    assert!(queue.contains("[big-refunds] cu"), "{queue}");
+    assert!(
+        queue.contains("policy        big-refunds → require_approval: Refunds over"),
+        "{queue}"
+    );
+
+    // An `audit` call let through by the policy is flagged in the history.
+    let mut audited = decided(
+        req("aud", "email.send", "intern-3", 60, json!({"to": "x@y"})),
+        Outcome::Approved,
+        Scope::Once,
+        "policy:watch-interns",
+    );
+    audited.policy = Some(PolicyMatch {
+        rule: Some("watch-interns".into()),
+        action: PolicyAction::Audit,
+        message: None,
+        error: None,
+    });
+    update(&mut s, event(EventKind::RequestCreated, 7, audited));
+    code(&mut s, KeyCode::Tab);
+    let history = render(&s);
+    assert!(
+        history.contains("policy        watch-interns → audit (let through"),
+        "{history}"
+    );
+    insta::assert_snapshot!(format!("{queue}\n{history}"));
+}

@@ -59,6 +59,15 @@ impl Auth {
                     t.name
                 ),
             };
+            // Two names on one secret would let one person act as the other (a reviewer's
+            // token authenticating as an admin): refuse the config instead.
+            if let Some(other) = known.iter().find(|k: &&Known| k.digest == digest) {
+                anyhow::bail!(
+                    "tokens '{}' and '{}' have the same secret: give each identity its own token",
+                    other.identity.name,
+                    t.name
+                );
+            }
             known.push(Known {
                 digest,
                 identity: Identity {
@@ -191,5 +200,16 @@ mod tests {
     #[test]
     fn bad_digest_is_refused() {
         assert!(Auth::from_config(&[tok("x", Role::Agent, None, Some("abcd"))]).is_err());
+    }
+
+    #[test]
+    fn one_secret_for_two_identities_is_refused() {
+        let sha = hex::encode(Sha256::digest(b"shared-secret"));
+        let err = Auth::from_config(&[
+            tok("alice", Role::Reviewer, Some("shared-secret"), None),
+            tok("mallory", Role::Admin, None, Some(&sha)),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("same secret"), "{err}");
     }
 }

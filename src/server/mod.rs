@@ -96,6 +96,13 @@ async fn serve(g: &GlobalOpts, a: ServeArgs) -> anyhow::Result<()> {
         .context("cannot write to stdout")?;
     drop(out);
     tracing::info!(addr = %handle.addr(), "listening");
+    if !handle.addr().ip().is_loopback() {
+        tracing::warn!(
+            addr = %handle.addr(),
+            "listening beyond loopback over plain HTTP: bearer tokens cross the network in \
+             clear text; put a TLS-terminating proxy in front"
+        );
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     #[cfg(unix)]
