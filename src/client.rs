@@ -13,6 +13,10 @@ use crate::protocol::{
     RequestList, Status,
 };
 
+/// The `detail` of a [`ClientError::Network`] when no connection was made: the request
+/// was certainly not delivered (any other network failure may have delivered it).
+pub const CONNECT_FAILED: &str = "connection refused or host unreachable";
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The server answered with an error status.
@@ -140,7 +144,7 @@ impl Client {
         let detail = if e.is_timeout() {
             "timed out".to_owned()
         } else if e.is_connect() {
-            "connection refused or host unreachable".to_owned()
+            CONNECT_FAILED.to_owned()
         } else {
             // reqwest's Display hides the cause chain; the innermost cause is the useful part.
             let mut msg = e.to_string();

@@ -5,7 +5,8 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
-use super::state::{Local, State};
+use super::keymap::Action;
+use super::state::{Local, State, failed_words};
 use super::table::{self, Cell, Col};
 use super::text;
 use super::theme::Theme;
@@ -78,6 +79,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         width: 5,
     });
 
+    let refresh = state.keymap.label(Action::Refresh);
     let rows: Vec<Vec<Cell>> = state
         .order
         .iter()
@@ -91,11 +93,22 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 (Some(_), Some(s)) => text::short_duration(s),
             };
             let (summary, sstyle) = match &e.local {
+                // Still decidable: the backend, not this clock, says when it expired.
+                Local::Idle if e.expiring(state.now) => {
+                    (format!("expiring… {}", e.summary), theme.warn())
+                }
                 Local::Idle => (e.summary.clone(), theme.base()),
                 Local::Sending { verdict, scope } => {
                     (sending_words(*verdict, *scope), theme.busy())
                 }
-                Local::Failed { error } => (format!("! not sent: {error}"), theme.error()),
+                Local::Failed { error, unknown } => (
+                    format!(
+                        "{} {}",
+                        if *unknown { "?" } else { "!" },
+                        failed_words(error, *unknown, &refresh)
+                    ),
+                    theme.error(),
+                ),
                 Local::Ended { note, .. } => (format!("✗ {note}"), theme.warn()),
             };
             let ended = matches!(e.local, Local::Ended { .. });

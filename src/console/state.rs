@@ -12,7 +12,9 @@ use super::detail::DetailCache;
 use super::keymap::Keymap;
 use super::layout;
 use super::text;
-use crate::protocol::{ApprovalRequest, Grant, Identity, Scope, Status, Verdict, args_hash};
+use crate::protocol::{
+    ApprovalRequest, Decision, Grant, Identity, Outcome, Scope, Status, Verdict, args_hash,
+};
 use crate::sanitize;
 
 /// How long an ended row (expired, cancelled, decided elsewhere) stays on screen.
@@ -72,8 +74,16 @@ impl SortKey {
 /// A dangerous action waiting for `y`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    Always { id: String },
-    Revoke { grant_id: String },
+    Always {
+        id: String,
+    },
+    /// Asked only when the conversation grant would also approve other pending requests.
+    Conversation {
+        id: String,
+    },
+    Revoke {
+        grant_id: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -111,9 +121,11 @@ pub enum Local {
         verdict: Verdict,
         scope: Scope,
     },
-    /// The last decision could not be delivered; the row stays and may be decided again.
+    /// The last decision failed; the row stays and may be decided again. `unknown`: the
+    /// backend may have received it (a timeout), so its outcome is not known.
     Failed {
         error: String,
+        unknown: bool,
     },
     /// No longer decidable (expired, cancelled, decided elsewhere); leaves after a while.
     Ended {
@@ -150,6 +162,13 @@ impl Entry {
             local: Local::Idle,
             notify: false,
         }
+    }
+
+    /// Past its expiry by this machine's clock, but not yet expired by the backend: the
+    /// backend's clock decides, so the row stays decidable until the backend says (its
+    /// `request.expired` event, or a 409 to a decision).
+    pub fn expiring(&self, now: DateTime<Utc>) -> bool {
+        matches!(self.local, Local::Idle | Local::Failed { .. }) && self.req.is_past_expiry(now)
     }
 }
 
@@ -292,9 +311,45 @@ impl State {
         layout::areas(self.area(), self.mode.is_detail(), self.tab != Tab::Grants)
     }
 
-    /// Pending requests still decidable or on screen.
+    /// Pending requests that can still be decided (ended rows on their way out excluded).
     pub fn pending_count(&self) -> usize {
-        self.entries.len()
+        self.entries
+            .values()
+            .filter(|e| !matches!(e.local, Local::Ended { .. }))
+            .count()
+    }
+
+    /// Rows still on screen that can no longer be decided.
+    pub fn ended_count(&self) -> usize {
+        self.entries.len() - self.pending_count()
+    }
+
+    /// Other pending requests in the queue that a grant of `scope` made by approving `id`
+    /// would approve at once. Mirrors the backend: a grant covers pending requests filed
+    /// with the same token, from the same agent, for the same tool, and (conversation
+    /// grants) in the same conversation.
+    pub fn covered_by(&self, id: &str, scope: Scope) -> usize {
+        let Some(this) = self.entries.get(id).map(|e| &e.req) else {
+            return 0;
+        };
+        self.entries
+            .values()
+            .filter(|e| e.req.id != this.id && !matches!(e.local, Local::Ended { .. }))
+            .map(|e| &e.req)
+            .filter(|r| {
+                r.status == Status::Pending
+                    && r.filed_by == this.filed_by
+                    && r.agent == this.agent
+                    && r.tool == this.tool
+                    && match scope {
+                        Scope::Always => true,
+                        Scope::Conversation => {
+                            r.conversation_id.is_some() && r.conversation_id == this.conversation_id
+                        }
+                        Scope::Once => false,
+                    }
+            })
+            .count()
     }
 
     pub fn selected_entry(&self) -> Option<&Entry> {
@@ -522,16 +577,20 @@ fn keep_selection(
     }
 }
 
+/// A decision in words: `approved (once)`, `approved (conversation)`, `rejected` (a
+/// rejection has no scope worth saying: it is always for this call only).
+pub fn decision_words(d: &Decision) -> String {
+    match d.outcome {
+        Outcome::Approved => format!("{} ({})", d.outcome.as_str(), d.scope.as_str()),
+        Outcome::Rejected => d.outcome.as_str().to_owned(),
+    }
+}
+
 /// How a final request ended, in words: `approved (once) by alice`, `expired`...
 pub fn outcome_words(req: &ApprovalRequest) -> String {
     match (&req.decision, req.status) {
         (Some(d), _) => {
-            let mut s = format!(
-                "{} ({}) by {}",
-                d.outcome.as_str(),
-                d.scope.as_str(),
-                sanitize::line(&d.responder)
-            );
+            let mut s = format!("{} by {}", decision_words(d), sanitize::line(&d.responder));
             if let Some(r) = d.reason.as_deref().filter(|r| !r.is_empty()) {
                 s.push_str(&format!(": {}", sanitize::line(r)));
             }
@@ -539,6 +598,28 @@ pub fn outcome_words(req: &ApprovalRequest) -> String {
         }
         (None, Status::Cancelled) => "cancelled by its agent".to_owned(),
         (None, st) => st.as_str().to_owned(),
+    }
+}
+
+/// The note of an ended row as a sentence about the request: notes are short phrases
+/// (`expired`, `already rejected by bob`, `no longer pending`) that read well on a row.
+pub fn ended_sentence(note: &str) -> String {
+    if note == "expired" {
+        "This request expired".to_owned()
+    } else if note.starts_with("no longer") {
+        format!("This request is {note}")
+    } else {
+        format!("This request was {note}")
+    }
+}
+
+/// What a row whose decision failed says. A timeout does not prove the backend did not
+/// receive the decision, so then the outcome is unknown, not "not sent".
+pub fn failed_words(error: &str, unknown: bool, refresh_key: &str) -> String {
+    if unknown {
+        format!("outcome unknown ({error}); refresh ({refresh_key}) or decide again")
+    } else {
+        format!("not sent: {error}")
     }
 }
 

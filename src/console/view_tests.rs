@@ -251,10 +251,20 @@ fn help_screen() {
 fn expired_row_on_screen() {
     let mut s = loaded(80, 24);
     live(&mut s);
+    // Past its expiry by this clock: expiring, still decidable, until the backend says.
     update(&mut s, Msg::Tick(now() + chrono::Duration::seconds(46)));
+    let expiring = render(&s);
+    assert!(expiring.contains("expiring…"), "{expiring}");
+    assert!(expiring.contains("3 pending ·"), "{expiring}");
+    let mut r1 = s.entries["req-1"].req.clone();
+    r1.status = Status::Expired;
+    update(&mut s, event(EventKind::RequestExpired, 3, r1));
     let screen = render(&s);
-    assert!(screen.contains("expired"), "{screen}");
-    insta::assert_snapshot!(screen);
+    assert!(screen.contains("✗ expired"), "{screen}");
+    // Only decidable rows count as pending.
+    assert!(screen.contains("2 pending, 1 ended"), "{screen}");
+    assert!(screen.contains("Pending 2"), "{screen}");
+    insta::assert_snapshot!(format!("{expiring}\n{screen}"));
 }
 
 #[test]
@@ -365,4 +375,30 @@ fn policy_rule_and_message_beside_the_reason() {
         "{history}"
     );
     insta::assert_snapshot!(format!("{queue}\n{history}"));
+}
+
+#[test]
+fn a_very_long_tool_name_never_hides_what_y_does() {
+    for (w, h) in [(80, 24), (40, 10)] {
+        let mut s = fixtures::state(w, h);
+        live(&mut s);
+        let tool = format!("tool_{}", "x".repeat(240));
+        let agent = format!("agent_{}", "y".repeat(100));
+        update(
+            &mut s,
+            Msg::Pending(vec![req("long", &tool, &agent, 5, json!({"n": 1}))]),
+        );
+        key(&mut s, 'A');
+        let screen = render(&s);
+        assert!(
+            screen.contains("y confirms, any other key cancels"),
+            "{w}x{h}:\n{screen}"
+        );
+        assert!(screen.contains("every future `tool_xx"), "{screen}");
+        assert!(screen.contains("…` call"), "{screen}");
+        assert!(screen.contains("`agent_yy"), "{screen}");
+        if w == 80 {
+            insta::assert_snapshot!(screen);
+        }
+    }
 }
