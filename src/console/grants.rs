@@ -54,33 +54,30 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             width: 4,
         });
     }
-    let rows: Vec<Vec<Cell>> = state
-        .grants
-        .iter()
-        .map(|g| {
-            let mut row: Vec<Cell> = vec![
-                (g.scope.to_string(), theme.warn()),
-                (sanitize::line(&g.tool).into_owned(), theme.base()),
-                (sanitize::line(&g.agent).into_owned(), theme.base()),
-            ];
-            if medium {
-                let conv = g
-                    .conversation_id
-                    .as_deref()
-                    .map(|c| sanitize::line(c).into_owned())
-                    .unwrap_or_else(|| "(every conversation)".into());
-                row.push((conv, theme.base()));
-                row.push((sanitize::line(&g.created_by).into_owned(), theme.base()));
-                row.push((text::age(g.created_at, state.now), theme.base()));
-            }
-            row
-        })
-        .collect();
+    let row_of = |g: &crate::protocol::Grant| -> Vec<Cell> {
+        let mut row: Vec<Cell> = vec![
+            (g.scope.to_string(), theme.warn()),
+            (sanitize::line(&g.tool).into_owned(), theme.base()),
+            (sanitize::line(&g.agent).into_owned(), theme.base()),
+        ];
+        if medium {
+            let conv = g
+                .conversation_id
+                .as_deref()
+                .map(|c| sanitize::line(c).into_owned())
+                .unwrap_or_else(|| "(every conversation)".into());
+            row.push((conv, theme.base()));
+            row.push((sanitize::line(&g.created_by).into_owned(), theme.base()));
+            row.push((text::age(g.created_at, state.now), theme.base()));
+        }
+        row
+    };
     table::draw(
         frame,
         area,
         &cols,
-        &rows,
+        state.grants.len(),
+        |k| state.grants.get(k).map(row_of),
         state.grant_selected_index(),
         theme.label(),
         theme.selected(),

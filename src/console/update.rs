@@ -18,6 +18,10 @@ use crate::sanitize;
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
+    if !matches!(msg, Msg::Tick(_)) {
+        // Anything but the clock may have changed what the next tick has to sweep.
+        state.quiet_until = None;
+    }
     match msg {
         Msg::Key(key) => on_key(state, key, &mut fx),
         Msg::Resize { width, height } => {
@@ -61,6 +65,8 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     }
     state.refresh();
     close_ended_confirm(state);
+    #[cfg(test)]
+    state.assert_ended_in_step();
     fx
 }
 
@@ -93,20 +99,33 @@ fn close_ended_confirm(state: &mut State) {
 
 fn on_tick(state: &mut State, now: chrono::DateTime<chrono::Utc>) {
     state.now = now;
+    // Nothing in the queue can leave before `quiet_until` unless a message changed it
+    // since the last sweep: an idle console does not walk the whole queue every second.
+    if state.quiet_until.is_some_and(|t| now < t) {
+        if state.message.as_ref().is_some_and(|m| m.until <= now) {
+            state.message = None;
+        }
+        return;
+    }
     // A request past its expiry by this clock is only shown as expiring: the backend's
     // clock is the one that counts (this one may run ahead), and it says when the request
     // expired. Only rows the backend ended leave.
     let linger = chrono::Duration::seconds(LINGER_SECS);
-    let gone: Vec<String> = state
-        .entries
-        .values()
-        .filter(|e| matches!(&e.local, Local::Ended { since, .. } if *since + linger <= now))
-        .map(|e| e.req.id.clone())
-        .collect();
-    for id in gone {
-        if let Some(e) = state.entries.remove(&id)
-            && e.req.status.is_final()
-        {
+    let mut next: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut gone: Vec<String> = Vec::new();
+    for e in state.ended_ids().filter_map(|id| state.entries.get(id)) {
+        if let Local::Ended { since, .. } = &e.local {
+            if *since + linger <= now {
+                gone.push(e.req.id.clone());
+            } else {
+                let t = *since + linger;
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+    }
+    state.quiet_until = Some(next.unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC));
+    for e in state.remove_entries(&gone) {
+        if e.req.status.is_final() {
             state.upsert_history(e.req);
         }
     }
@@ -118,6 +137,7 @@ fn on_tick(state: &mut State, now: chrono::DateTime<chrono::Utc>) {
 fn on_pending(state: &mut State, list: Vec<ApprovalRequest>, fx: &mut Vec<Effect>) {
     let was_empty = state.entries.is_empty();
     let ids: std::collections::HashSet<String> = list.iter().map(|r| r.id.clone()).collect();
+    let mut revive = Vec::new();
     for req in list {
         if req.status != Status::Pending {
             continue;
@@ -130,25 +150,34 @@ fn on_pending(state: &mut State, list: Vec<ApprovalRequest>, fx: &mut Vec<Effect
                 // is pending, and the backend is trusted.
                 Local::Ended { .. } => {
                     e.req = req;
-                    e.local = Local::Idle;
+                    revive.push(e.req.id.clone());
                 }
                 _ => e.req = req,
             },
             None => {
-                state.entries.insert(req.id.clone(), Entry::new(req));
+                state
+                    .entries
+                    .insert(req.id.clone(), Box::new(Entry::new(req)));
             }
         }
     }
+    for id in revive {
+        state.revive_entry(&id);
+    }
+    // A whole new list: sorted once, in refresh, rather than placed one by one.
+    state.invalidate_order();
     // Requests that left the pending list while we were not streaming: decided elsewhere,
     // expired or cancelled. Say so, then let them go like any ended row.
-    let now = state.now;
-    for e in state.entries.values_mut() {
-        if !ids.contains(&e.req.id) && matches!(e.local, Local::Idle | Local::Failed { .. }) {
-            e.local = Local::Ended {
-                since: now,
-                note: "no longer pending".to_owned(),
-            };
-        }
+    let left: Vec<String> = state
+        .entries
+        .values()
+        .filter(|e| {
+            !ids.contains(&e.req.id) && matches!(e.local, Local::Idle | Local::Failed { .. })
+        })
+        .map(|e| e.req.id.clone())
+        .collect();
+    for id in left {
+        state.end_entry(&id, "no longer pending".to_owned());
     }
     if state.loaded && was_empty && !state.entries.is_empty() && state.bell {
         fx.push(Effect::Bell);
@@ -168,7 +197,7 @@ fn on_history(state: &mut State, mut list: Vec<ApprovalRequest>) {
     list.retain(|r| r.status.is_final());
     list.sort_by_key(|r| std::cmp::Reverse(history_key(r)));
     list.truncate(super::state::HISTORY_CAP);
-    state.history = list;
+    state.set_history(list);
 }
 
 fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
@@ -185,26 +214,25 @@ fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
                 return;
             }
             let was_empty = state.entries.is_empty();
-            state.entries.insert(req.id.clone(), Entry::new(req));
+            state.insert_entry(req);
             if was_empty && state.bell {
                 fx.push(Effect::Bell);
             }
         }
         EventKind::RequestDecided | EventKind::RequestExpired | EventKind::RequestCancelled => {
             let Some(req) = ev.request else { return };
-            let now = state.now;
             if req.decision.is_none() {
                 state.ended_at.insert(req.id.clone(), ev.at);
             }
             if let Some(e) = state.entries.get_mut(&req.id) {
-                e.req = req.clone();
+                // After filing only the status and the decision change: no need to copy
+                // the rest (the parameters can be large) for a row that is leaving.
+                e.req.status = req.status;
+                e.req.decision.clone_from(&req.decision);
                 // Our own decision in flight: its answer will settle the row (success or
                 // 409), not the event, which may arrive first.
                 if !matches!(e.local, Local::Sending { .. }) {
-                    e.local = Local::Ended {
-                        since: now,
-                        note: ended_note(&req),
-                    };
+                    state.end_entry(&req.id, ended_note(&req));
                 }
             }
             if req.status.is_final() {
@@ -237,10 +265,9 @@ fn ended_note(req: &ApprovalRequest) -> String {
 }
 
 fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, ClientError>) {
-    let now = state.now;
     match result {
         Ok(req) => {
-            state.entries.remove(&id);
+            state.remove_entry(&id);
             let words = match &req.decision {
                 Some(d) => decision_words(d),
                 None => req.status.to_string(),
@@ -269,7 +296,7 @@ fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, Cli
             state.say(Level::Error, text);
             if let Some(e) = state.entries.get_mut(&id) {
                 e.req = (*req).clone();
-                e.local = Local::Ended { since: now, note };
+                state.end_entry(&id, note);
             }
             if req.status.is_final() {
                 state.upsert_history(*req);
@@ -285,9 +312,7 @@ fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, Cli
                 Level::Error,
                 format!("Not decided: {}", sanitize::line(&message)),
             );
-            if let Some(e) = state.entries.get_mut(&id) {
-                e.local = Local::Ended { since: now, note };
-            }
+            state.end_entry(&id, note);
         }
         Err(err) => {
             // Only a refused connection proves the decision never reached the backend; a
@@ -311,15 +336,19 @@ fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, Cli
                 format!("Not decided: {error}")
             };
             state.say(Level::Error, text);
-            if let Some(e) = state.entries.get_mut(&id) {
-                e.local = if e.req.status.is_final() {
-                    Local::Ended {
-                        since: now,
-                        note: ended_note(&e.req),
+            // The event of its end may have come while the decision was on its way.
+            let ended = state
+                .entries
+                .get(&id)
+                .filter(|e| e.req.status.is_final())
+                .map(|e| ended_note(&e.req));
+            match ended {
+                Some(note) => state.end_entry(&id, note),
+                None => {
+                    if let Some(e) = state.entries.get_mut(&id) {
+                        e.local = Local::Failed { error, unknown };
                     }
-                } else {
-                    Local::Failed { error, unknown }
-                };
+                }
             }
         }
     }
@@ -683,7 +712,7 @@ fn send(
         scope,
         reason,
         notify_agent: e.notify,
-        args_hash: e.hash.clone(),
+        args_hash: e.hash().to_owned(),
     };
     e.local = Local::Sending { verdict, scope };
     fx.push(Effect::SendDecision {

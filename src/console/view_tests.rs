@@ -402,3 +402,42 @@ fn a_very_long_tool_name_never_hides_what_y_does() {
         }
     }
 }
+
+#[test]
+fn the_columns_the_issue_lists_show_at_common_sizes() {
+    // 120x40: the queue beside the detail pane is about 72 columns wide.
+    let mut s = loaded(120, 40);
+    live(&mut s);
+    let queue = render(&s);
+    let header = queue.lines().nth(3).unwrap_or_default();
+    for col in ["AGE", "TOOL", "AGENT", "PARAMS", "REASON", "RISK", "LEFT"] {
+        assert!(header.contains(col), "{col} missing at 120x40:\n{queue}");
+    }
+    // History: responder, scope, reason and notify, at 120x40 and at 80x24.
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut s = loaded(w, h);
+        live(&mut s);
+        let mut r = decided(
+            s.entries["req-1"].req.clone(),
+            Outcome::Approved,
+            Scope::Conversation,
+            "alice",
+        );
+        if let Some(d) = r.decision.as_mut() {
+            d.reason = Some("ok".into());
+        }
+        update(&mut s, event(EventKind::RequestDecided, 4, r));
+        code(&mut s, KeyCode::Tab);
+        let history = render(&s);
+        let header = history.lines().nth(3).unwrap_or_default();
+        for col in [
+            "WHEN", "STATUS", "SCOPE", "TOOL", "AGENT", "BY", "NOTIFY", "REASON",
+        ] {
+            assert!(header.contains(col), "{col} missing at {w}x{h}:\n{history}");
+        }
+        let row = history.lines().nth(4).unwrap_or_default();
+        assert!(row.contains(" conv "), "{row}");
+        assert!(row.contains(" alice "), "{row}");
+        assert!(row.contains(" no "), "{row}");
+    }
+}
