@@ -28,6 +28,7 @@ pub enum Kind {
 pub struct DetailLine {
     pub text: String,
     pub kind: Kind,
+    /// ASCII without a backslash: wrapped rows are plain slices of `cols` bytes.
     pub ascii: bool,
     /// Display width, and whether no character is wider than one column: then the row
     /// count at any width is a division, not a walk over the text.
@@ -37,13 +38,16 @@ pub struct DetailLine {
 
 impl DetailLine {
     fn new(text: String, kind: Kind) -> DetailLine {
-        let ascii = text.is_ascii();
+        // A backslash may start an escape that wrapping keeps whole: then rows are not
+        // a plain division of the length.
+        let ascii = text.is_ascii() && !text.contains('\\');
         let (width, narrow) = if ascii {
             (text.len(), true)
         } else {
-            let narrow = text
-                .chars()
-                .all(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) <= 1);
+            let narrow = !text.contains('\\')
+                && text
+                    .chars()
+                    .all(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) <= 1);
             (text::width(&text), narrow)
         };
         DetailLine {

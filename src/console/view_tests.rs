@@ -441,3 +441,36 @@ fn the_columns_the_issue_lists_show_at_common_sizes() {
         assert!(row.contains(" no "), "{row}");
     }
 }
+
+#[test]
+fn narrow_grants_keep_the_conversation_apart() {
+    let mut s = fixtures::state(40, 10);
+    live(&mut s);
+    let grant = |id: &str, conv: &str| Grant {
+        id: id.into(),
+        scope: Scope::Conversation,
+        agent: "order-manager".into(),
+        tool: "order_tools.process_refund".into(),
+        conversation_id: Some(conv.into()),
+        created_by: "alice".into(),
+        created_at: now() - chrono::Duration::seconds(300),
+        source_request_id: None,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    update(
+        &mut s,
+        Msg::Grants(vec![
+            grant("g1", "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d7e8f"),
+            grant("g2", "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d0042"),
+        ]),
+    );
+    code(&mut s, KeyCode::BackTab);
+    let screen = render(&s);
+    let rows: Vec<&str> = screen.lines().skip(4).take(2).collect();
+    assert!(screen.contains("CONV"), "{screen}");
+    assert_ne!(rows[0], rows[1], "{screen}");
+    assert!(rows[0].contains("e8f"), "{screen}");
+    assert!(rows[1].contains("042"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
