@@ -248,6 +248,27 @@ impl Client {
         self.json(rb).await
     }
 
+    /// The newest `limit` requests of `status` (None: every status), newest filed first
+    /// (`order=newest`); `next_cursor` is set when there are older ones.
+    pub async fn list_newest(
+        &self,
+        status: Option<Status>,
+        limit: usize,
+    ) -> Result<RequestList, ClientError> {
+        let q = [
+            (
+                "status",
+                status.map_or("all".to_owned(), |s| s.as_str().to_owned()),
+            ),
+            ("limit", limit.to_string()),
+            ("order", "newest".to_owned()),
+        ];
+        let rb = self
+            .request(Method::GET, "v1/requests", Some(Duration::from_secs(60)))?
+            .query(&q);
+        self.json(rb).await
+    }
+
     /// Every page of `GET /v1/requests`, and the sequence number of the first page (the
     /// point to stream from).
     pub async fn list_all(&self, status: Option<Status>) -> Result<RequestList, ClientError> {

@@ -12,7 +12,7 @@ use crate::protocol::Scope;
 use crate::sanitize;
 
 /// Widest box drawn, in columns.
-const MAX_WIDTH: u16 = 72;
+const MAX_WIDTH: u16 = 80;
 
 /// `n other pending `TOOL` calls`, with the plural right.
 fn others(n: usize, tool: &str) -> String {
@@ -58,7 +58,7 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
             if n > 0 {
                 let where_ = if always { "" } else { " in this conversation" };
                 lines.push(format!(
-                    "This also approves {}{where_} now.",
+                    "Also approves {}{where_} at once.",
                     others(n, &tool)
                 ));
             }

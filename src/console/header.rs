@@ -82,9 +82,11 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
         .iter()
         .map(|t| {
             let n = match t {
-                Tab::Pending => state.pending_count(),
-                Tab::History => state.history.len(),
-                Tab::Grants => state.grants.len(),
+                Tab::Pending => state.pending_count().to_string(),
+                // Capped: the backend holds more than the console keeps.
+                Tab::History if state.history_more => format!("{}+", state.history.len()),
+                Tab::History => state.history.len().to_string(),
+                Tab::Grants => state.grants.len().to_string(),
             };
             Line::from(format!("{} {n}", t.title()))
         })

@@ -281,6 +281,9 @@ pub struct State {
     /// Final requests, newest first (a deque: each decision adds one at the front).
     /// Change it with `upsert_history` and `set_history`.
     pub history: VecDeque<ApprovalRequest>,
+    /// The backend holds older final requests than `history` shows (it is capped): the
+    /// History tab's count is then "at least".
+    pub history_more: bool,
     /// The ids in `history`, so adding a request need not scan it for an older copy.
     history_ids: HashSet<String>,
     /// Indices into `history` as shown (filtered).
@@ -336,6 +339,7 @@ impl State {
             selected: None,
             sel_index: 0,
             history: VecDeque::new(),
+            history_more: false,
             history_ids: HashSet::new(),
             history_order: Vec::new(),
             history_selected: None,
@@ -816,6 +820,7 @@ impl State {
         while self.history.len() > HISTORY_CAP {
             if let Some(old) = self.history.pop_back() {
                 self.history_ids.remove(&old.id);
+                self.history_more = true;
             }
         }
         self.history_stale = true;

@@ -32,7 +32,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Conn(c) => state.conn = c,
         Msg::Identity(me) => state.me = Some(me),
         Msg::Pending(list) => on_pending(state, list, &mut fx),
-        Msg::History(list) => on_history(state, list),
+        Msg::History { requests, more } => on_history(state, requests, more),
         Msg::Grants(grants) => {
             state.grants = grants.into_iter().filter(|g| g.is_active()).collect();
             state
@@ -193,11 +193,13 @@ fn history_key(r: &ApprovalRequest) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or(r.created_at)
 }
 
-fn on_history(state: &mut State, mut list: Vec<ApprovalRequest>) {
+fn on_history(state: &mut State, mut list: Vec<ApprovalRequest>, more: bool) {
     list.retain(|r| r.status.is_final());
     list.sort_by_key(|r| std::cmp::Reverse(history_key(r)));
+    let cut = list.len() > super::state::HISTORY_CAP;
     list.truncate(super::state::HISTORY_CAP);
     state.set_history(list);
+    state.history_more = more || cut;
 }
 
 fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {

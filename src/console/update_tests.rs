@@ -802,7 +802,7 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
     let q = q.join("\n");
     assert!(
         q.contains(
-            "also approves 1 other pending `order_tools.process_refund` call in this conversation"
+            "Also approves 1 other pending `order_tools.process_refund` call in this conversation"
         ),
         "{q}"
     );
@@ -821,7 +821,7 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
     let (_, q) = super::dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
     let q = q.join("\n");
     assert!(
-        q.contains("also approves 2 other pending `order_tools.process_refund` calls now"),
+        q.contains("Also approves 2 other pending `order_tools.process_refund` calls at once"),
         "{q}"
     );
 }

@@ -474,3 +474,56 @@ fn narrow_grants_keep_the_conversation_apart() {
     assert!(rows[1].contains("042"), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+#[test]
+fn conversation_confirmation_names_what_it_approves_at_once() {
+    let mut s = loaded(100, 30);
+    live(&mut s);
+    let mut sibling = s.entries["req-1"].req.clone();
+    sibling.id = "req-4".into();
+    sibling.params = json!({"order_id": "A-1002", "amount": 80});
+    update(&mut s, event(EventKind::RequestCreated, 8, sibling));
+    key(&mut s, 'c');
+    let screen = render(&s);
+    assert!(
+        screen.contains("Also approves 1 other pending `order_tools.process_refund` call in this"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("y confirms, any other key cancels"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_capped_history_does_not_pretend_to_be_the_total() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    let done = |id: &str| {
+        decided(
+            req(id, "t", "a", 60, json!({})),
+            Outcome::Approved,
+            Scope::Once,
+            "alice",
+        )
+    };
+    update(
+        &mut s,
+        Msg::History {
+            requests: vec![done("h1"), done("h2")],
+            more: false,
+        },
+    );
+    assert!(render(&s).contains("History 2 "));
+    // The backend holds older ones than the console keeps.
+    update(
+        &mut s,
+        Msg::History {
+            requests: vec![done("h1"), done("h2")],
+            more: true,
+        },
+    );
+    let screen = render(&s);
+    assert!(screen.contains("History 2+"), "{screen}");
+}
