@@ -15,6 +15,7 @@ use assent::client::Client;
 use assent::config::ClientSettings;
 use assent::store::sqlite::{SqliteStore, Synchronous};
 use assent::store::{FileOptions, Store};
+use futures::StreamExt;
 
 use crate::workload;
 
@@ -146,15 +147,22 @@ pub async fn seed(db: &Path, n: u64) -> anyhow::Result<Vec<String>> {
         tokio::task::spawn_blocking(move || SqliteStore::open(&path, Synchronous::Normal))
             .await??,
     );
-    let mut ids = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let new = workload::new_request(i);
-        let filed = store
-            .file(AGENT_NAME, new, FileOptions::default())
-            .await
-            .map_err(|e| anyhow::anyhow!("seeding request {i}: {e}"))?;
-        ids.push(filed.value.request.id);
-    }
+    // Many at once: the store commits what is queued together.
+    let filed: Vec<anyhow::Result<String>> = futures::stream::iter(0..n)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            async move {
+                let filed = store
+                    .file(AGENT_NAME, workload::new_request(i), FileOptions::default())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("seeding request {i}: {e}"))?;
+                Ok(filed.value.request.id)
+            }
+        })
+        .buffered(256)
+        .collect()
+        .await;
+    let ids = filed.into_iter().collect::<anyhow::Result<Vec<String>>>()?;
     drop(store);
     eprintln!(
         "  seeded {n} pending requests in {:.1} s",

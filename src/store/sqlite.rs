@@ -629,9 +629,13 @@ fn grant_audit(g: &Grant, action: &str, actor: &str, at: DateTime<Utc>) -> Audit
 
 /// Expires every pending request due at `now`, appending its events.
 fn expire_due_tx(tx: &Connection, now: DateTime<Utc>, out: &mut Vec<Event>) -> StoreResult<()> {
+    // INDEXED BY: left to itself the planner takes the (status, n) index and walks every
+    // pending request on every operation (seen at 100,000 pending: filing slowed to a
+    // few hundred a second). The partial expiry index holds only what can be due.
     let due: Vec<(i64, ApprovalRequest)> = {
         let mut st = tx.prepare_cached(&format!(
-            "SELECT {REQ_COLS} FROM requests WHERE status = 'pending' AND expires_at IS NOT NULL \
+            "SELECT {REQ_COLS} FROM requests INDEXED BY requests_pending_expiry \
+             WHERE status = 'pending' AND expires_at IS NOT NULL \
              AND expires_at <= ?1 ORDER BY expires_at, n"
         ))?;
         st.query_map([now.timestamp_millis()], request_row)?
@@ -650,7 +654,8 @@ fn expire_due_tx(tx: &Connection, now: DateTime<Utc>, out: &mut Vec<Event>) -> S
 fn next_expiry_tx(tx: &Connection) -> StoreResult<Option<DateTime<Utc>>> {
     let ms: Option<i64> = tx
         .prepare_cached(
-            "SELECT MIN(expires_at) FROM requests WHERE status = 'pending' AND expires_at IS NOT NULL",
+            "SELECT MIN(expires_at) FROM requests INDEXED BY requests_pending_expiry \
+             WHERE status = 'pending' AND expires_at IS NOT NULL",
         )?
         .query_row([], |r| r.get(0))?;
     Ok(ms.and_then(DateTime::from_timestamp_millis))
