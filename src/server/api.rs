@@ -49,7 +49,7 @@ pub async fn file(
     ApiJson(mut new): ApiJson<NewRequest>,
 ) -> Result<Response, ApiError> {
     caller.require_agent()?;
-    let applied = st.policy.apply(&mut new);
+    let applied = st.policy.apply(&mut new, caller.name());
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(
