@@ -9,7 +9,7 @@ use super::state::State;
 use super::table::{self, Cell, Col};
 use super::text;
 use super::theme::Theme;
-use crate::protocol::{ApprovalRequest, Outcome, Status};
+use crate::protocol::{ApprovalRequest, Outcome, Scope, Status};
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
@@ -24,51 +24,28 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         return;
     }
     let w = usize::from(area.width);
-    let medium = w >= 60;
-    let wide = w >= 100;
-    let mut cols = vec![
-        Col {
-            title: "WHEN",
-            width: 4,
-        },
-        Col {
-            title: "STATUS",
-            width: 9,
-        },
-    ];
-    if medium {
-        cols.push(Col {
-            title: "SCOPE",
-            width: 12,
-        });
+    // What the issue asks of the History tab (responder, scope, reason, notify flag) shows
+    // from 70 columns, in compact widths; the policy rule and roomier columns from 110.
+    let wide = w >= 110;
+    let compact = w >= 70;
+    let col = |title, width| Col { title, width };
+    let mut cols = vec![col("WHEN", 4), col("STATUS", 9)];
+    if compact {
+        cols.push(col("SCOPE", if wide { 12 } else { 6 }));
     }
-    cols.push(Col {
-        title: "TOOL",
-        width: 0,
-    });
-    if medium {
-        cols.push(Col {
-            title: "AGENT",
-            width: 14,
-        });
-        cols.push(Col {
-            title: "BY",
-            width: 12,
-        });
+    cols.push(col("TOOL", 0));
+    if compact {
+        cols.push(col("AGENT", if wide { 14 } else { 10 }));
+    }
+    cols.push(col("BY", if wide { 12 } else { 8 }));
+    if compact {
+        cols.push(col("NOTIFY", 6));
     }
     if wide {
-        cols.push(Col {
-            title: "NOTIFY",
-            width: 6,
-        });
-        cols.push(Col {
-            title: "POLICY",
-            width: 18,
-        });
-        cols.push(Col {
-            title: "REASON",
-            width: 0,
-        });
+        cols.push(col("POLICY", 18));
+    }
+    if compact {
+        cols.push(col("REASON", 0));
     }
     let row_of = |r: &ApprovalRequest| -> Vec<Cell> {
         let d = r.decision.as_ref();
@@ -89,18 +66,28 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             (text::age(when, state.now), theme.base()),
             (r.status.to_string(), style),
         ];
-        if medium {
-            row.push((d.map_or("—", |d| d.scope.as_str()).to_owned(), theme.base()));
+        if compact {
+            // A rejection is for this call only: its scope says nothing.
+            let scope = match d {
+                Some(d) if d.outcome == Outcome::Approved => match (d.scope, wide) {
+                    (Scope::Conversation, false) => "conv",
+                    (s, _) => s.as_str(),
+                },
+                _ => "—",
+            };
+            row.push((scope.to_owned(), theme.base()));
         }
         row.push((sanitize::line(&r.tool).into_owned(), theme.base()));
-        if medium {
+        if compact {
             row.push((sanitize::line(&r.agent).into_owned(), theme.base()));
-            let by = d.map(|d| sanitize::line(&d.responder).into_owned());
-            row.push((by.unwrap_or_else(|| "—".into()), theme.base()));
         }
-        if wide {
+        let by = d.map(|d| sanitize::line(&d.responder).into_owned());
+        row.push((by.unwrap_or_else(|| "—".into()), theme.base()));
+        if compact {
             let notify = d.map_or("—", |d| if d.notify_agent { "yes" } else { "no" });
             row.push((notify.to_owned(), theme.base()));
+        }
+        if wide {
             // `audit` calls were let through unseen: flag them for the review they await.
             let policy = match &r.policy {
                 Some(p) if p.needs_review() => (
@@ -117,6 +104,8 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 None => ("—".to_owned(), theme.dim()),
             };
             row.push(policy);
+        }
+        if compact {
             let reason = d
                 .and_then(|d| d.reason.as_deref())
                 .map(|s| sanitize::line(s).into_owned())

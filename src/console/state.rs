@@ -13,7 +13,9 @@ use super::detail::DetailCache;
 use super::keymap::Keymap;
 use super::layout;
 use super::text;
-use crate::protocol::{ApprovalRequest, Grant, Identity, Risk, Scope, Status, Verdict, args_hash};
+use crate::protocol::{
+    ApprovalRequest, Decision, Grant, Identity, Outcome, Risk, Scope, Status, Verdict, args_hash,
+};
 use crate::sanitize;
 
 /// How long an ended row (expired, cancelled, decided elsewhere) stays on screen.
@@ -73,8 +75,16 @@ impl SortKey {
 /// A dangerous action waiting for `y`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    Always { id: String },
-    Revoke { grant_id: String },
+    Always {
+        id: String,
+    },
+    /// Asked only when the conversation grant would also approve other pending requests.
+    Conversation {
+        id: String,
+    },
+    Revoke {
+        grant_id: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -112,9 +122,11 @@ pub enum Local {
         verdict: Verdict,
         scope: Scope,
     },
-    /// The last decision could not be delivered; the row stays and may be decided again.
+    /// The last decision failed; the row stays and may be decided again. `unknown`: the
+    /// backend may have received it (a timeout), so its outcome is not known.
     Failed {
         error: String,
+        unknown: bool,
     },
     /// No longer decidable (expired, cancelled, decided elsewhere); leaves after a while.
     Ended {
@@ -154,6 +166,13 @@ impl Entry {
             local: Local::Idle,
             notify: false,
         }
+    }
+
+    /// Past its expiry by this machine's clock, but not yet expired by the backend: the
+    /// backend's clock decides, so the row stays decidable until the backend says (its
+    /// `request.expired` event, or a 409 to a decision).
+    pub fn expiring(&self, now: DateTime<Utc>) -> bool {
+        matches!(self.local, Local::Idle | Local::Failed { .. }) && self.req.is_past_expiry(now)
     }
 }
 
@@ -262,6 +281,9 @@ pub struct State {
     /// Final requests, newest first (a deque: each decision adds one at the front).
     /// Change it with `upsert_history` and `set_history`.
     pub history: VecDeque<ApprovalRequest>,
+    /// The backend holds older final requests than `history` shows (it is capped): the
+    /// History tab's count is then "at least".
+    pub history_more: bool,
     /// The ids in `history`, so adding a request need not scan it for an older copy.
     history_ids: HashSet<String>,
     /// Indices into `history` as shown (filtered).
@@ -288,6 +310,9 @@ pub struct State {
     pub moved: bool,
     /// When requests were seen to expire or be cancelled (the request itself does not say).
     pub ended_at: HashMap<String, DateTime<Utc>>,
+    /// The ids of the entries that are `Local::Ended` (change them with `end_entry` and
+    /// `revive_entry`), so counting and sweeping them never walks the whole queue.
+    ended: HashSet<String>,
     /// Until when a tick has nothing to expire or remove (None: sweep on the next tick).
     pub(super) quiet_until: Option<DateTime<Utc>>,
 }
@@ -314,6 +339,7 @@ impl State {
             selected: None,
             sel_index: 0,
             history: VecDeque::new(),
+            history_more: false,
             history_ids: HashSet::new(),
             history_order: Vec::new(),
             history_selected: None,
@@ -331,6 +357,7 @@ impl State {
             loaded: false,
             moved: false,
             ended_at: HashMap::new(),
+            ended: HashSet::new(),
             quiet_until: None,
         }
     }
@@ -343,9 +370,83 @@ impl State {
         layout::areas(self.area(), self.mode.is_detail(), self.tab != Tab::Grants)
     }
 
-    /// Pending requests still decidable or on screen.
+    /// Pending requests that can still be decided (ended rows on their way out excluded).
     pub fn pending_count(&self) -> usize {
-        self.entries.len()
+        self.entries.len().saturating_sub(self.ended.len())
+    }
+
+    /// Rows still on screen that can no longer be decided.
+    pub fn ended_count(&self) -> usize {
+        self.ended.len()
+    }
+
+    /// The ids of the rows that can no longer be decided.
+    pub fn ended_ids(&self) -> impl Iterator<Item = &String> {
+        self.ended.iter()
+    }
+
+    /// Marks a queued request as no longer decidable (expired, cancelled, decided
+    /// elsewhere); it leaves the queue `LINGER_SECS` later.
+    pub fn end_entry(&mut self, id: &str, note: String) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.local = Local::Ended {
+                since: self.now,
+                note,
+            };
+            self.ended.insert(id.to_owned());
+        }
+    }
+
+    /// The set of ended ids is what a walk of the queue finds (checked after every update
+    /// in the unit tests).
+    #[cfg(test)]
+    pub fn assert_ended_in_step(&self) {
+        let walked: HashSet<String> = self
+            .entries
+            .values()
+            .filter(|e| matches!(e.local, Local::Ended { .. }))
+            .map(|e| e.req.id.clone())
+            .collect();
+        assert_eq!(
+            walked, self.ended,
+            "the ended set is out of step with the queue"
+        );
+    }
+
+    /// Makes an ended row decidable again: the backend says it is still pending.
+    pub fn revive_entry(&mut self, id: &str) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.local = Local::Idle;
+        }
+        self.ended.remove(id);
+    }
+
+    /// Other pending requests in the queue that a grant of `scope` made by approving `id`
+    /// would approve at once. Mirrors the backend: a grant covers pending requests filed
+    /// with the same token, from the same agent, for the same tool, and (conversation
+    /// grants) in the same conversation.
+    pub fn covered_by(&self, id: &str, scope: Scope) -> usize {
+        let Some(this) = self.entries.get(id).map(|e| &e.req) else {
+            return 0;
+        };
+        self.entries
+            .values()
+            .filter(|e| e.req.id != this.id && !matches!(e.local, Local::Ended { .. }))
+            .map(|e| &e.req)
+            .filter(|r| {
+                r.status == Status::Pending
+                    && r.filed_by == this.filed_by
+                    && r.agent == this.agent
+                    && r.tool == this.tool
+                    && match scope {
+                        Scope::Always => true,
+                        Scope::Conversation => {
+                            r.conversation_id.is_some() && r.conversation_id == this.conversation_id
+                        }
+                        Scope::Once => false,
+                    }
+            })
+            .count()
     }
 
     pub fn selected_entry(&self) -> Option<&Entry> {
@@ -408,6 +509,7 @@ impl State {
         if let Some(old) = self.entries.insert(id.clone(), entry) {
             // Replaced: take the old copy out of the lists before placing the new one.
             self.unlist(&old);
+            self.ended.remove(&id);
         }
         if self.stale {
             return;
@@ -436,6 +538,7 @@ impl State {
     /// Removes a pending request from the queue.
     pub fn remove_entry(&mut self, id: &str) -> Option<Entry> {
         let e = self.entries.remove(id)?;
+        self.ended.remove(id);
         self.unlist(&e);
         Some(*e)
     }
@@ -448,7 +551,10 @@ impl State {
         }
         let gone: Vec<Entry> = ids
             .iter()
-            .filter_map(|id| self.entries.remove(id).map(|e| *e))
+            .filter_map(|id| {
+                self.ended.remove(id);
+                self.entries.remove(id).map(|e| *e)
+            })
             .collect();
         let entries = &self.entries;
         self.sorted.retain(|r| entries.contains_key(&r.id));
@@ -714,6 +820,7 @@ impl State {
         while self.history.len() > HISTORY_CAP {
             if let Some(old) = self.history.pop_back() {
                 self.history_ids.remove(&old.id);
+                self.history_more = true;
             }
         }
         self.history_stale = true;
@@ -808,16 +915,20 @@ fn key(
     }
 }
 
+/// A decision in words: `approved (once)`, `approved (conversation)`, `rejected` (a
+/// rejection has no scope worth saying: it is always for this call only).
+pub fn decision_words(d: &Decision) -> String {
+    match d.outcome {
+        Outcome::Approved => format!("{} ({})", d.outcome.as_str(), d.scope.as_str()),
+        Outcome::Rejected => d.outcome.as_str().to_owned(),
+    }
+}
+
 /// How a final request ended, in words: `approved (once) by alice`, `expired`...
 pub fn outcome_words(req: &ApprovalRequest) -> String {
     match (&req.decision, req.status) {
         (Some(d), _) => {
-            let mut s = format!(
-                "{} ({}) by {}",
-                d.outcome.as_str(),
-                d.scope.as_str(),
-                sanitize::line(&d.responder)
-            );
+            let mut s = format!("{} by {}", decision_words(d), sanitize::line(&d.responder));
             if let Some(r) = d.reason.as_deref().filter(|r| !r.is_empty()) {
                 s.push_str(&format!(": {}", sanitize::line(r)));
             }
@@ -825,6 +936,28 @@ pub fn outcome_words(req: &ApprovalRequest) -> String {
         }
         (None, Status::Cancelled) => "cancelled by its agent".to_owned(),
         (None, st) => st.as_str().to_owned(),
+    }
+}
+
+/// The note of an ended row as a sentence about the request: notes are short phrases
+/// (`expired`, `already rejected by bob`, `no longer pending`) that read well on a row.
+pub fn ended_sentence(note: &str) -> String {
+    if note == "expired" {
+        "This request expired".to_owned()
+    } else if note.starts_with("no longer") {
+        format!("This request is {note}")
+    } else {
+        format!("This request was {note}")
+    }
+}
+
+/// What a row whose decision failed says. A timeout does not prove the backend did not
+/// receive the decision, so then the outcome is unknown, not "not sent".
+pub fn failed_words(error: &str, unknown: bool, refresh_key: &str) -> String {
+    if unknown {
+        format!("outcome unknown ({error}); refresh ({refresh_key}) or decide again")
+    } else {
+        format!("not sent: {error}")
     }
 }
 

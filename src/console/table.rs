@@ -54,7 +54,8 @@ pub fn draw(
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-fn widths(cols: &[Col], total: usize) -> Vec<usize> {
+/// The width each column gets in `total` columns (what `draw` lays out).
+pub fn widths(cols: &[Col], total: usize) -> Vec<usize> {
     let gaps = cols.len().saturating_sub(1);
     let fixed: usize = cols.iter().map(|c| c.width).sum::<usize>() + gaps;
     let flex = cols.iter().filter(|c| c.width == 0).count();

@@ -1068,7 +1068,10 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, query: ListQuery) -> StoreResult<Written<RequestList>> {
+        // The cursor is the insertion number of the last row sent: the next page starts
+        // after it (oldest first) or before it (newest first).
         let after: i64 = match &query.cursor {
+            None if query.newest => i64::MAX,
             None => 0,
             Some(c) => c.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
                 StoreError::BadInput(format!(
@@ -1082,18 +1085,24 @@ impl Store for SqliteStore {
             let mut events = Vec::new();
             expire_due_tx(&tx, now, &mut events)?;
             let fetch = limit_i64(query.limit.saturating_add(1));
+            let (cmp, dir) = if query.newest {
+                ("<", "DESC")
+            } else {
+                (">", "ASC")
+            };
             let mut rows: Vec<(i64, ApprovalRequest)> = match query.status {
                 Some(status) => {
                     let mut st = tx.prepare_cached(&format!(
-                        "SELECT {REQ_COLS} FROM requests WHERE status = ?1 AND n > ?2 \
-                         ORDER BY n LIMIT ?3"
+                        "SELECT {REQ_COLS} FROM requests WHERE status = ?1 AND n {cmp} ?2 \
+                         ORDER BY n {dir} LIMIT ?3"
                     ))?;
                     st.query_map(params![status.as_str(), after, fetch], request_row)?
                         .collect::<rusqlite::Result<_>>()?
                 }
                 None => {
                     let mut st = tx.prepare_cached(&format!(
-                        "SELECT {REQ_COLS} FROM requests WHERE n > ?1 ORDER BY n LIMIT ?2"
+                        "SELECT {REQ_COLS} FROM requests WHERE n {cmp} ?1 ORDER BY n {dir} \
+                         LIMIT ?2"
                     ))?;
                     st.query_map(params![after, fetch], request_row)?
                         .collect::<rusqlite::Result<_>>()?
@@ -1552,6 +1561,7 @@ mod tests {
                     status: Some(Status::Pending),
                     limit: 2,
                     cursor,
+                    newest: false,
                 })
                 .await
                 .unwrap()
@@ -1564,11 +1574,35 @@ mod tests {
             }
         }
         assert_eq!(seen, ids);
+
+        // Newest first, paged the same way.
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s
+                .list(ListQuery {
+                    status: None,
+                    limit: 2,
+                    cursor,
+                    newest: true,
+                })
+                .await
+                .unwrap()
+                .value;
+            seen.extend(page.requests.into_iter().map(|r| r.id));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        ids.reverse();
+        assert_eq!(seen, ids);
         assert!(matches!(
             s.list(ListQuery {
                 status: None,
                 limit: 2,
-                cursor: Some("x".into())
+                cursor: Some("x".into()),
+                newest: false,
             })
             .await,
             Err(StoreError::BadInput(_))
