@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
         conversation_id: Some("conv-1"),
         run_id: None,
         risk: None,
+        filed_by: Some("order-bot"),
     };
     c.bench_function("policy_200_rules_fall_through_50_conditions", |b| {
         b.iter(|| policy.evaluate(std::hint::black_box(&through)))

@@ -13,6 +13,10 @@ use crate::protocol::{
     RequestList, Status,
 };
 
+/// The `detail` of a [`ClientError::Network`] when no connection was made: the request
+/// was certainly not delivered (any other network failure may have delivered it).
+pub const CONNECT_FAILED: &str = "connection refused or host unreachable";
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The server answered with an error status.
@@ -155,7 +159,7 @@ impl Client {
         let detail = if e.is_timeout() {
             "timed out".to_owned()
         } else if e.is_connect() {
-            "connection refused or host unreachable".to_owned()
+            CONNECT_FAILED.to_owned()
         } else {
             // reqwest's Display hides the cause chain; the innermost cause is the useful part.
             let mut msg = e.to_string();
@@ -253,6 +257,27 @@ impl Client {
         if let Some(c) = cursor {
             q.push(("cursor", c.to_owned()));
         }
+        let rb = self
+            .request(Method::GET, "v1/requests", Some(Duration::from_secs(60)))?
+            .query(&q);
+        self.json(rb).await
+    }
+
+    /// The newest `limit` requests of `status` (None: every status), newest filed first
+    /// (`order=newest`); `next_cursor` is set when there are older ones.
+    pub async fn list_newest(
+        &self,
+        status: Option<Status>,
+        limit: usize,
+    ) -> Result<RequestList, ClientError> {
+        let q = [
+            (
+                "status",
+                status.map_or("all".to_owned(), |s| s.as_str().to_owned()),
+            ),
+            ("limit", limit.to_string()),
+            ("order", "newest".to_owned()),
+        ];
         let rb = self
             .request(Method::GET, "v1/requests", Some(Duration::from_secs(60)))?
             .query(&q);

@@ -63,6 +63,35 @@ fn secret() -> String {
     )
 }
 
+/// A small policy so the demo shows all of it: a harmless command runs without a person,
+/// a forbidden delete is refused at once (both land in History), and big refunds are held
+/// with the rule's words beside the reason.
+const DEMO_POLICY: &str = r#"
+[policy]
+default = "require_approval"
+
+[[policy.rules]]
+name = "read-only-shell"
+tool = "shell.run"
+when = "params.command.startsWith('df ')"
+action = "allow"
+message = "Read-only disk checks run without a person."
+
+[[policy.rules]]
+name = "no-user-deletes"
+tool = "db.delete"
+when = "params.table == 'users'"
+action = "deny"
+message = "User rows are deleted by the GDPR job, never by an agent."
+
+[[policy.rules]]
+name = "big-refunds"
+tool = "order_tools.process_refund"
+when = "double(params.amount) >= 1000.0"
+action = "require_approval"
+message = "Refunds of 1000 EUR or more need a manager."
+"#;
+
 const AGENTS: [&str; 5] = [
     "order-manager",
     "support-bot",
@@ -88,10 +117,12 @@ async fn run(console: crate::config::ConsoleConfig, args: DemoArgs) -> anyhow::R
             token_sha256: None,
         });
     }
+    let policy = crate::policy::parse_policy_text(DEMO_POLICY, "the demo policy")?;
     let server = crate::server::start(ServerConfig {
         listen: "127.0.0.1:0".to_owned(),
         db: Some(":memory:".to_owned()),
         tokens,
+        policy: Some(std::sync::Arc::new(policy)),
         ..ServerConfig::default()
     })
     .await?;
@@ -513,6 +544,40 @@ mod tests {
                 assert_eq!(p.new.agent, *name);
                 assert!(p.new.params.is_object());
                 assert!(p.new.ttl_seconds.is_none_or(|t| t >= 1));
+            }
+        }
+    }
+
+    #[test]
+    fn the_demo_policy_compiles_and_every_planned_call_evaluates_cleanly() {
+        use crate::policy::{Call, parse_policy_text};
+        let policy = parse_policy_text(DEMO_POLICY, "demo").unwrap();
+        for (i, name) in AGENTS.iter().enumerate() {
+            let client = Client::new(&ClientSettings {
+                url: "http://127.0.0.1:9".into(),
+                token: None,
+            })
+            .unwrap();
+            let mut a = Agent {
+                name,
+                client,
+                rng: Rng::new(i as u64 + 7),
+                pace: Duration::from_secs(1),
+                n: 0,
+            };
+            for _ in 0..30 {
+                let p = a.plan();
+                let v = policy.evaluate(&Call {
+                    tool: &p.new.tool,
+                    agent: &p.new.agent,
+                    params: &p.new.params,
+                    conversation_id: p.new.conversation_id.as_deref(),
+                    run_id: p.new.run_id.as_deref(),
+                    risk: p.new.risk,
+                    filed_by: Some(name),
+                });
+                // A demo call that fails closed would show a policy error to every viewer.
+                assert_eq!(v.error, None, "{}: {:?}", p.new.tool, p.new.params);
             }
         }
     }

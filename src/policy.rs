@@ -19,13 +19,14 @@ use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr};
 use crate::protocol::{PolicyAction, Risk};
 
 /// The variables a condition may use; anything else is refused when the policy compiles.
-pub const VARIABLES: [&str; 6] = [
+pub const VARIABLES: [&str; 7] = [
     "tool",
     "agent",
     "params",
     "conversation_id",
     "run_id",
     "risk",
+    "filed_by",
 ];
 
 /// `[policy]` as written in TOML.
@@ -35,8 +36,9 @@ pub struct PolicyConfig {
     /// What a call that matches no rule gets.
     #[serde(default)]
     pub default: PolicyAction,
+    /// Each rule is read on its own when the policy compiles, so an error names the rule.
     #[serde(default)]
-    pub rules: Vec<RuleConfig>,
+    pub rules: Vec<toml::Table>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +116,9 @@ pub struct Call<'a> {
     pub conversation_id: Option<&'a str>,
     pub run_id: Option<&'a str>,
     pub risk: Option<Risk>,
+    /// The name of the token that filed the call. Unlike `agent`, which the agent
+    /// chooses, this is the identity the server authenticated.
+    pub filed_by: Option<&'a str>,
 }
 
 /// What the policy says about one call.
@@ -172,12 +177,19 @@ impl Policy {
     pub fn compile(cfg: &PolicyConfig, origin: &str) -> anyhow::Result<Policy> {
         let mut rules = Vec::with_capacity(cfg.rules.len());
         let mut names = std::collections::HashSet::new();
-        for (i, rc) in cfg.rules.iter().enumerate() {
+        for (i, table) in cfg.rules.iter().enumerate() {
+            let named = table.get("name").and_then(|n| n.as_str()).unwrap_or("?");
+            let rc: RuleConfig =
+                toml::Value::Table(table.clone())
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        anyhow::anyhow!("{origin}: rule #{} '{named}': {}", i + 1, e.message())
+                    })?;
             let at = format!("{origin}: rule #{} '{}'", i + 1, rc.name);
             if rc.name.trim().is_empty() {
                 bail!("{origin}: rule #{} has an empty name", i + 1);
             }
-            if !names.insert(rc.name.as_str()) {
+            if !names.insert(rc.name.clone()) {
                 bail!("{at}: the name is used by an earlier rule; names must be unique");
             }
             let tool = glob(&rc.tool).with_context(|| format!("{at}: bad tool glob"))?;
@@ -193,9 +205,16 @@ impl Policy {
                 None => None,
             };
             let ttl = match &rc.ttl {
-                Some(t) => Some(humantime::parse_duration(t).with_context(|| {
-                    format!("{at}: ttl '{t}' is not a duration (e.g. \"30m\", \"1h\")")
-                })?),
+                Some(t) => {
+                    let d = humantime::parse_duration(t).with_context(|| {
+                        format!("{at}: ttl '{t}' is not a duration (e.g. \"30m\", \"1h\")")
+                    })?;
+                    // The same bounds as a request's own ttl_seconds.
+                    if d.as_secs() == 0 || d.as_secs() > crate::store::rules::MAX_TTL_SECONDS {
+                        bail!("{at}: ttl '{t}' must be at least 1s and at most 366 days");
+                    }
+                    Some(d)
+                }
                 None => None,
             };
             rules.push(Rule {
@@ -283,7 +302,12 @@ impl Policy {
 
     fn run(&self, call: &Call<'_>, mut trace: Option<&mut Vec<Step>>) -> Verdict {
         // The CEL context is built lazily: most filings are decided by globs alone.
-        let mut ctx: Option<Result<cel::Context<'_, '_>, String>> = None;
+        let mut ctx: Option<cel::Context<'_, '_>> = None;
+        // The first condition that could not be evaluated. Evaluation goes on past it, so
+        // a later deny still denies (`rm -rf /` must not reach a queue because an
+        // unrelated refund rule had no `amount` to read), but nothing later may let the
+        // call through: it fails closed.
+        let mut failed: Option<String> = None;
         for rule in &self.rules {
             let outcome = if !rule.tool.is_match(call.tool) {
                 StepOutcome::ToolMismatch {
@@ -295,65 +319,96 @@ impl Policy {
                 }
             } else if let Some((src, program)) = &rule.when {
                 let ctx = ctx.get_or_insert_with(|| context_for(call));
-                let result = match ctx {
-                    Ok(ctx) => match program.execute(ctx) {
-                        Ok(cel::Value::Bool(b)) => Ok(b),
-                        Ok(other) => Err(format!("it gave {other:?}, not a bool")),
-                        Err(e) => Err(e.to_string()),
-                    },
-                    Err(e) => Err(e.clone()),
-                };
-                match result {
-                    Ok(true) => StepOutcome::Matched,
-                    Ok(false) => StepOutcome::ConditionFalse { when: src.clone() },
-                    Err(error) => StepOutcome::ConditionError {
+                match program.execute(ctx) {
+                    Ok(cel::Value::Bool(true)) => StepOutcome::Matched,
+                    Ok(cel::Value::Bool(false)) => {
+                        StepOutcome::ConditionFalse { when: src.clone() }
+                    }
+                    Ok(other) => StepOutcome::ConditionError {
                         when: src.clone(),
-                        error,
+                        error: format!("it gave {other:?}, not a bool"),
+                    },
+                    Err(e) => StepOutcome::ConditionError {
+                        when: src.clone(),
+                        error: e.to_string(),
                     },
                 }
             } else {
                 StepOutcome::Matched
             };
-            let verdict = match &outcome {
-                StepOutcome::Matched => Some(Verdict {
-                    action: rule.action,
-                    rule: Some(rule.name.clone()),
-                    message: rule.message.clone(),
-                    risk: rule.risk,
-                    ttl: rule.ttl,
-                    error: None,
-                }),
-                StepOutcome::ConditionError { error, .. } => Some(Verdict {
-                    action: PolicyAction::RequireApproval,
-                    rule: Some(rule.name.clone()),
-                    message: rule.message.clone(),
-                    risk: rule.risk,
-                    ttl: rule.ttl,
-                    error: Some(format!(
-                        "condition of rule '{}' failed to evaluate ({error}); held for a human",
-                        rule.name
-                    )),
-                }),
-                _ => None,
-            };
+            if let StepOutcome::ConditionError { error, .. } = &outcome
+                && failed.is_none()
+            {
+                failed = Some(format!(
+                    "condition of rule '{}' failed to evaluate ({error}); held for a person",
+                    rule.name
+                ));
+            }
+            let matched = outcome == StepOutcome::Matched;
             if let Some(t) = trace.as_deref_mut() {
                 t.push(Step {
                     rule: rule.name.clone(),
                     outcome,
                 });
             }
-            if let Some(v) = verdict {
-                return v;
+            if matched {
+                return match failed {
+                    Some(error) if rule.action != PolicyAction::Deny => Verdict {
+                        action: PolicyAction::RequireApproval,
+                        rule: Some(rule.name.clone()),
+                        // A rule that itself holds calls for a person keeps its words,
+                        // risk and TTL; one that would have let the call through has
+                        // nothing to say about why it is held.
+                        message: None,
+                        risk: None,
+                        ttl: None,
+                        error: Some(error),
+                    }
+                    .keep_rule_details_if(rule),
+                    error => Verdict {
+                        action: rule.action,
+                        rule: Some(rule.name.clone()),
+                        message: rule.message.clone(),
+                        risk: rule.risk,
+                        ttl: rule.ttl,
+                        error,
+                    },
+                };
             }
         }
-        Verdict {
-            action: self.default,
-            rule: None,
-            message: None,
-            risk: None,
-            ttl: None,
-            error: None,
+        match failed {
+            Some(error) => Verdict {
+                action: if self.default == PolicyAction::Deny {
+                    PolicyAction::Deny
+                } else {
+                    PolicyAction::RequireApproval
+                },
+                rule: None,
+                message: None,
+                risk: None,
+                ttl: None,
+                error: Some(error),
+            },
+            None => Verdict {
+                action: self.default,
+                rule: None,
+                message: None,
+                risk: None,
+                ttl: None,
+                error: None,
+            },
         }
+    }
+}
+
+impl Verdict {
+    fn keep_rule_details_if(mut self, rule: &Rule) -> Verdict {
+        if rule.action == PolicyAction::RequireApproval {
+            self.message = rule.message.clone();
+            self.risk = rule.risk;
+            self.ttl = rule.ttl;
+        }
+        self
     }
 }
 
@@ -439,16 +494,40 @@ fn entries<'e>(es: &'e [IdedEntryExpr], bound: &mut Vec<&'e str>, out: &mut Vec<
     }
 }
 
-fn context_for(call: &Call<'_>) -> Result<cel::Context<'static, 'static>, String> {
+fn context_for(call: &Call<'_>) -> cel::Context<'static, 'static> {
     let mut ctx = cel::Context::default();
-    let params = cel::to_value(call.params).map_err(|e| format!("params: {e}"))?;
-    ctx.add_variable_from_value("params", params);
+    ctx.add_variable_from_value("params", cel_value(call.params));
     ctx.add_variable_from_value("tool", call.tool.to_owned());
     ctx.add_variable_from_value("agent", call.agent.to_owned());
     ctx.add_variable_from_value("conversation_id", opt_str(call.conversation_id));
     ctx.add_variable_from_value("run_id", opt_str(call.run_id));
     ctx.add_variable_from_value("risk", opt_str(call.risk.map(|r| r.as_str())));
-    Ok(ctx)
+    ctx.add_variable_from_value("filed_by", opt_str(call.filed_by));
+    ctx
+}
+
+/// JSON to CEL with every integer as CEL `int`, as Kubernetes does: `cel::to_value`
+/// makes positive JSON integers `uint`, and `uint + 100` (an `int` literal) then has no
+/// overload, so any condition doing arithmetic on a parameter would always fail.
+fn cel_value(v: &Value) -> cel::Value {
+    match v {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => cel::Value::Int(i),
+            (None, Some(u)) => cel::Value::UInt(u),
+            _ => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => cel::Value::String(std::sync::Arc::new(s.clone())),
+        Value::Array(items) => {
+            cel::Value::List(std::sync::Arc::new(items.iter().map(cel_value).collect()))
+        }
+        Value::Object(map) => {
+            let m: std::collections::HashMap<String, cel::Value> =
+                map.iter().map(|(k, x)| (k.clone(), cel_value(x))).collect();
+            cel::Value::from(m)
+        }
+    }
 }
 
 fn opt_str(s: Option<&str>) -> cel::Value {
@@ -498,6 +577,7 @@ mod tests {
             conversation_id: None,
             run_id: None,
             risk: None,
+            filed_by: None,
         }
     }
 
@@ -579,16 +659,19 @@ action = "audit"
     #[test]
     fn evaluation_errors_fail_closed() {
         let p = policy(EXAMPLE).unwrap();
-        // No `amount`: the big-refunds condition cannot be evaluated.
+        // No `amount`: the big-refunds condition cannot be evaluated, so the later
+        // small-refunds allow must not let the call through.
         let v = p.evaluate(&call("order_tools.process_refund", "om", &json!({"x": 1})));
         assert_eq!(v.action, PolicyAction::RequireApproval);
-        assert_eq!(v.rule.as_deref(), Some("big-refunds"));
+        assert_eq!(v.rule.as_deref(), Some("small-refunds"));
         assert!(
             v.error
                 .as_deref()
                 .is_some_and(|e| e.contains("big-refunds")),
             "{v:?}"
         );
+        // The allow rule's words, risk and TTL say nothing about why the call is held.
+        assert_eq!((v.message, v.risk, v.ttl), (None, None, None));
 
         let p = policy(
             "[policy]\ndefault='allow'\n[[policy.rules]]\nname='nb'\nwhen='params.amount'\naction='allow'",
@@ -600,6 +683,60 @@ action = "audit"
     }
 
     #[test]
+    fn a_later_deny_still_denies_after_an_earlier_condition_failed() {
+        let p = policy(
+            r#"[policy]
+[[policy.rules]]
+name = "small-ok"
+when = "params.amount < 100"
+action = "allow"
+[[policy.rules]]
+name = "never-rm"
+tool = "shell.*"
+when = "params.argv[0] == 'rm'"
+action = "deny"
+message = "no"
+"#,
+        )
+        .unwrap();
+        let rm = json!({"argv": ["rm", "-rf", "/"]});
+        let v = p.evaluate(&call("shell.exec", "ops", &rm));
+        assert_eq!(v.action, PolicyAction::Deny, "{v:?}");
+        assert_eq!(v.rule.as_deref(), Some("never-rm"));
+        // Nothing matched after the failure: held, with the note saying why.
+        let v = p.evaluate(&call("shell.exec", "ops", &json!({"argv": ["ls"]})));
+        assert_eq!(v.action, PolicyAction::RequireApproval);
+        assert!(v.error.is_some());
+    }
+
+    #[test]
+    fn arithmetic_on_json_integers_works() {
+        let p = policy(
+            "[policy]\n[[policy.rules]]\nname='sum'\nwhen='params.amount + 100 > 1000 && params.qty * 2 == 6'\naction='deny'",
+        )
+        .unwrap();
+        let v = p.evaluate(&call("t", "a", &json!({"amount": 5000, "qty": 3})));
+        assert_eq!(v.action, PolicyAction::Deny, "{v:?}");
+        assert_eq!(v.error, None);
+    }
+
+    #[test]
+    fn filed_by_is_the_authenticated_token() {
+        let p = policy(
+            "[policy]\n[[policy.rules]]\nname='trusted'\nwhen=\"filed_by == 'ci-bot'\"\naction='allow'",
+        )
+        .unwrap();
+        let params = json!({});
+        let spoofed = call("deploy", "ci-bot", &params);
+        assert_eq!(p.evaluate(&spoofed).action, PolicyAction::RequireApproval);
+        let real = Call {
+            filed_by: Some("ci-bot"),
+            ..spoofed
+        };
+        assert_eq!(p.evaluate(&real).action, PolicyAction::Allow);
+    }
+
+    #[test]
     fn broken_policies_are_refused_with_the_rule_named() {
         let e =
             policy("[policy]\n[[policy.rules]]\nname='x'\nwhen='params.amount >'\naction='allow'")
@@ -608,7 +745,15 @@ action = "audit"
         assert!(msg.contains("test.toml") && msg.contains("'x'"), "{msg}");
 
         let e = policy("[policy]\n[[policy.rules]]\nname='x'\naction='approve'").unwrap_err();
-        assert!(format!("{e:#}").contains("approve"), "{e:#}");
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("approve") && msg.contains("rule #1 'x'"),
+            "{msg}"
+        );
+
+        let e =
+            policy("[policy]\n[[policy.rules]]\nname='z'\nttl='0s'\naction='allow'").unwrap_err();
+        assert!(format!("{e:#}").contains("at least 1s"), "{e:#}");
 
         let e = policy("[policy]\n[[policy.rules]]\nname='x'\nwhen='amount > 3'\naction='allow'")
             .unwrap_err();

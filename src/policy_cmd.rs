@@ -33,6 +33,9 @@ pub struct ExplainArgs {
     pub run: Option<String>,
     #[arg(long, value_parser = parse_risk)]
     pub risk: Option<Risk>,
+    /// The name of the token that files the call (the `filed_by` variable).
+    #[arg(long)]
+    pub filed_by: Option<String>,
     /// Policy file [default: the server config's policy].
     #[arg(long)]
     pub file: Option<PathBuf>,
@@ -57,10 +60,12 @@ fn load(g: &GlobalOpts, file: Option<&PathBuf>) -> anyhow::Result<(Policy, Strin
         }
         None => {
             let cfg = g.load_config()?;
-            let origin = cfg
-                .origin
-                .as_ref()
-                .map_or("the default config".to_owned(), |p| p.display().to_string());
+            let Some(origin) = cfg.origin.as_ref().map(|p| p.display().to_string()) else {
+                anyhow::bail!(
+                    "no config file found, so there is no policy to check: pass a policy file \
+                     (assent policy check FILE) or --config FILE"
+                );
+            };
             Ok((cfg.load_policy()?, origin))
         }
     }
@@ -77,18 +82,33 @@ pub fn main(g: &GlobalOpts, cmd: PolicyCommand) -> ExitCode {
 }
 
 fn run(g: &GlobalOpts, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
+    let text = render(g, cmd)?;
+    // One write; a reader that went away (`| head`) is not an error worth a panic.
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}")),
+    }
+}
+
+fn render(g: &GlobalOpts, cmd: PolicyCommand) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     match cmd {
         PolicyCommand::Check { file } => {
             let (policy, origin) = load(g, file.as_ref())?;
-            println!(
+            let _ = writeln!(
+                out,
                 "{origin}: ok, {} rule(s); calls that match none: {}",
                 policy.len(),
                 policy.default_action()
             );
             for line in policy.describe() {
-                println!("{line}");
+                let _ = writeln!(out, "{line}");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(out)
         }
         PolicyCommand::Explain(a) => {
             let (policy, origin) = load(g, a.file.as_ref())?;
@@ -101,28 +121,37 @@ fn run(g: &GlobalOpts, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 conversation_id: a.conversation.as_deref(),
                 run_id: a.run.as_deref(),
                 risk: a.risk,
+                filed_by: a.filed_by.as_deref(),
             };
             let (verdict, steps) = policy.explain(&call);
-            println!("policy: {origin}");
+            let _ = writeln!(out, "policy: {origin}");
             for s in &steps {
-                println!("  {}: {}", s.rule, s.outcome);
+                let _ = writeln!(out, "  {}: {}", s.rule, s.outcome);
             }
             match &verdict.rule {
-                Some(r) => println!("outcome: {} (rule '{r}')", verdict.action),
-                None => println!("outcome: {} (no rule matched: the default)", verdict.action),
+                Some(r) => {
+                    let _ = writeln!(out, "outcome: {} (rule '{r}')", verdict.action);
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "outcome: {} (no rule matched: the default)",
+                        verdict.action
+                    );
+                }
             }
             if let Some(m) = &verdict.message {
-                println!("message: {m}");
+                let _ = writeln!(out, "message: {m}");
             }
             if let Some(e) = &verdict.error {
-                println!("note: {e}");
+                let _ = writeln!(out, "note: {e}");
             }
             if verdict.action == PolicyAction::RequireApproval
                 && let Some(ttl) = verdict.ttl
             {
-                println!("ttl: {}", humantime::format_duration(ttl));
+                let _ = writeln!(out, "ttl: {}", humantime::format_duration(ttl));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(out)
         }
     }
 }

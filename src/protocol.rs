@@ -194,9 +194,9 @@ pub struct ApprovalRequest {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub decision: Option<Decision>,
-    /// The policy rule that matched when the request was filed (absent when no policy
-    /// rule and no non-default outcome applied).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The policy rule that matched when the request was filed; null when no rule
+    /// matched and the default was require_approval.
+    #[serde(default)]
     pub policy: Option<PolicyMatch>,
 }
 
@@ -386,8 +386,8 @@ pub struct AuditEntry {
     pub args_hash: Option<String>,
     #[serde(default)]
     pub grant_id: Option<String>,
-    /// On `filed` entries: the policy verdict the call got.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// On `filed` entries: the policy verdict the call got; null otherwise.
+    #[serde(default)]
     pub policy: Option<PolicyMatch>,
 }
 

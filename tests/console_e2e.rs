@@ -321,7 +321,11 @@ async fn conflict_shows_who_decided_first() {
     server.api(BOB).decide(&req.id, &body).await.unwrap();
     c.keys(&["a"]).await;
     let screen = c.wait_for("by bob").await;
-    assert!(screen.contains("rejected (once) by bob"), "{screen}");
+    // A rejection says no scope: it is for that call only.
+    assert!(
+        screen.contains("was rejected by bob: not today"),
+        "{screen}"
+    );
     let now = server.api(ALICE).get(&req.id).await.unwrap();
     assert_eq!(now.decision.map(|d| d.responder).as_deref(), Some("bob"));
     server.shutdown().await;
@@ -391,11 +395,29 @@ async fn injected_escapes_are_shown_and_new_arrivals_ring_and_keep_the_cursor() 
         "a request into an empty queue rings once"
     );
 
-    // New arrivals do not move the cursor off the request it is on.
-    let mut older = new_request("second.tool", "agent1");
-    older.params = json!({"n": 2});
-    file(&server, &older).await;
-    c.wait_for("second.tool").await;
+    // New arrivals do not move the cursor off the request it is on, even one that sorts
+    // above it (so a console that kept the row index instead would move to it).
+    c.keys(&["s"]).await;
+    c.wait_for("Sorted by risk").await;
+    let mut critical = new_request("second.tool", "agent1");
+    critical.params = json!({"n": 2});
+    critical.risk = Some(assent::protocol::Risk::Critical);
+    file(&server, &critical).await;
+    let screen = c.wait_for("second.tool").await;
+    // The queue is the left 60% of the screen; the detail pane is on the right.
+    let row = |needle: &str| {
+        screen
+            .lines()
+            .position(|l| l.chars().take(70).collect::<String>().contains(needle))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(
+        row("second.tool") < row("evil\\u{1b}"),
+        "the critical arrival sorts above the cursor:\n{screen}"
+    );
+    // The detail pane still shows the request under the cursor.
+    let title = screen.lines().nth(3).unwrap_or_default();
+    assert!(title.contains("evil"), "the cursor moved:\n{screen}");
     c.keys(&["a"]).await;
     let done = server
         .api(ALICE)
@@ -414,8 +436,90 @@ async fn injected_escapes_are_shown_and_new_arrivals_ring_and_keep_the_cursor() 
             .unwrap()
             .requests;
     }
+    assert_eq!(approved.len(), 1);
     assert!(approved[0].tool.starts_with("evil"), "the cursor moved");
     c.wait_for("Pending 1").await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_for_the_conversation_creates_a_grant() {
+    let server = TestServer::start().await;
+    let mut new = new_request("crm.update_contact", "agent1");
+    new.conversation_id = Some("conv-42".into());
+    let req = file(&server, &new).await;
+    // Another conversation: a conversation grant does not cover it, so `c` is one key.
+    let mut elsewhere = new.clone();
+    elsewhere.conversation_id = Some("conv-43".into());
+    let other = file(&server, &elsewhere).await;
+    let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
+    c.wait_for("crm.update_contact").await;
+    c.wait_for("live").await;
+    c.keys(&["c"]).await;
+    let done = settled(&server, &req.id).await;
+    let d = done.decision.expect("decision");
+    assert_eq!(done.status, Status::Approved);
+    assert_eq!(d.scope, Scope::Conversation);
+    assert_eq!(d.responder, "alice");
+    assert!(d.grant_id.is_some(), "a grant was made");
+    let grants = server.api(ALICE).grants().await.unwrap().grants;
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].scope, Scope::Conversation);
+    assert_eq!(grants[0].conversation_id.as_deref(), Some("conv-42"));
+    assert_eq!(grants[0].created_by, "alice");
+    assert_eq!(
+        server.api(ALICE).get(&other.id).await.unwrap().status,
+        Status::Pending,
+        "the other conversation is not covered"
+    );
+    c.wait_for("approved (conversation)").await;
+    c.wait_for("Grants 1").await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_for_the_conversation_asks_when_it_approves_others_too() {
+    let server = TestServer::start().await;
+    let mut new = new_request("crm.update", "agent1");
+    new.conversation_id = Some("conv-42".into());
+    let first = file(&server, &new).await;
+    let mut second = new.clone();
+    second.params = json!({"contact": "B"});
+    let second = file(&server, &second).await;
+    let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
+    c.wait_for("contact=B").await;
+    c.keys(&["c"]).await;
+    c.wait_for("Approve for the conversation?").await;
+    c.wait_for("Also approves 1 other pending `crm.update` call in this conversation")
+        .await;
+    c.wait_for("y confirms, any other key cancels").await;
+    // Any other key cancels: nothing is sent.
+    c.keys(&["x"]).await;
+    c.wait_for("nothing was sent").await;
+    for id in [&first.id, &second.id] {
+        assert_eq!(
+            server.api(ALICE).get(id).await.unwrap().status,
+            Status::Pending
+        );
+    }
+    c.keys(&["c"]).await;
+    c.wait_for("Also approves 1 other").await;
+    c.keys(&["y"]).await;
+    let a = settled(&server, &first.id).await;
+    let b = settled(&server, &second.id).await;
+    assert_eq!(
+        a.decision.as_ref().map(|d| d.scope),
+        Some(Scope::Conversation)
+    );
+    assert_eq!(
+        a.decision.as_ref().map(|d| d.responder.as_str()),
+        Some("alice")
+    );
+    // The second was approved at once by the grant the first made.
+    let bd = b.decision.expect("decision");
+    assert_eq!(b.status, Status::Approved);
+    assert_eq!(bd.grant_id, a.decision.and_then(|d| d.grant_id));
+    c.wait_for("Pending 0").await;
     server.shutdown().await;
 }
 
@@ -429,17 +533,66 @@ async fn keeps_trying_through_a_backend_restart() {
     let listen = format!("127.0.0.1:{port}");
     let l = listen.clone();
     let server = TestServer::start_configured(move |c| c.listen = l).await;
+    file(&server, &new_request("before.restart", "agent1")).await;
     let c = Console::spawn(&server.url, ALICE, 100, 30, "");
+    c.wait_for("before.restart").await;
     c.wait_for("live").await;
     server.shutdown().await;
     c.wait_for("reconnecting in").await;
     c.wait_for("cannot reach the backend").await;
-    // A new backend on the same address (a fresh, empty store: its event log starts over).
+    // A new backend on the same address (a fresh, empty store: its event log starts over,
+    // so it refuses to resume after the console's last event, and the console lists again).
     let l = listen.clone();
     let server = TestServer::start_configured(move |c| c.listen = l).await;
     c.wait_for("live").await;
+    c.wait_for("no longer pending").await;
     file(&server, &new_request("after.restart", "agent1")).await;
     c.wait_for("after.restart").await;
+    let log = c.log();
+    assert!(log.contains("listing again"), "{log}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_resumes_from_the_last_event() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let (_dir, db) = common::temp_db();
+    let cfg = || {
+        let mut c = common::config(db.to_str().unwrap());
+        c.listen = listen.clone();
+        c
+    };
+    let server = TestServer::start_with(cfg()).await;
+    let first = file(&server, &new_request("first.call", "agent1")).await;
+    let c = Console::spawn(&server.url, ALICE, 100, 30, "");
+    c.wait_for("first.call").await;
+    c.wait_for("live").await;
+    server.shutdown().await;
+    c.wait_for("reconnecting in").await;
+    // The same backend again (same database, same event log).
+    let server = TestServer::start_with(cfg()).await;
+    let body = assent::protocol::DecisionBody {
+        outcome: assent::protocol::Verdict::Reject,
+        scope: Scope::Once,
+        reason: None,
+        notify_agent: false,
+        args_hash: first.args_hash.clone(),
+    };
+    server.api(BOB).decide(&first.id, &body).await.unwrap();
+    file(&server, &new_request("second.call", "agent1")).await;
+    c.wait_for("second.call").await;
+    // Learnt from the decided event, replayed or live (a list would only have shown
+    // that it is no longer pending).
+    c.wait_for("already rejected").await;
+    c.wait_for("live").await;
+    let log = c.log();
+    assert!(log.contains("event stream resumed"), "{log}");
+    assert!(!log.contains("listing again"), "{log}");
     server.shutdown().await;
 }
 

@@ -508,6 +508,31 @@ async fn list_filters_pages_and_reports_the_sequence() {
 
     let all = srv.api(ALICE).list_all(None).await.unwrap();
     assert_eq!(all.requests.len(), 7);
+
+    // order=newest: newest filed first, paged backwards, with a status filter too.
+    let (st, page) = alice
+        .get("/v1/requests?status=all&limit=3&order=newest")
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(names(&page), [id(6), id(5), id(4)]);
+    let c = page["next_cursor"].as_str().unwrap();
+    let (_, page) = alice
+        .get(&format!(
+            "/v1/requests?status=all&limit=3&order=newest&cursor={c}"
+        ))
+        .await;
+    assert_eq!(names(&page), [id(3), id(2), id(1)]);
+    let (_, pending) = alice.get("/v1/requests?order=newest").await;
+    assert_eq!(names(&pending), [id(6), id(5), id(4), id(0)]);
+    let (_, oldest) = alice.get("/v1/requests?order=oldest").await;
+    assert_eq!(names(&oldest), [id(0), id(4), id(5), id(6)]);
+    let newest = srv.api(ALICE).list_newest(None, 2).await.unwrap();
+    let got: Vec<&str> = newest.requests.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(got, [id(6), id(5)]);
+    assert!(newest.next_cursor.is_some(), "older ones exist");
+    let (st, e) = alice.get("/v1/requests?order=sideways").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(e["error"]["message"].as_str().unwrap().contains("newest"));
     srv.shutdown().await;
 }
 

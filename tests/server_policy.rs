@@ -129,7 +129,7 @@ async fn each_action_decides_at_filing_and_is_recorded() {
         .file(&json!({"tool": "deploy.run", "agent": "ci", "params": {}}))
         .await;
     assert_eq!(other["status"], "pending");
-    assert!(other.get("policy").is_none(), "{other}");
+    assert!(other["policy"].is_null(), "{other}");
 
     // The stream shows each request as born.
     let evs = events.take(5).await;
@@ -188,8 +188,14 @@ async fn a_condition_that_fails_to_evaluate_fails_closed() {
                       "params": {"order_id": "A-9"}}))
         .await;
     assert_eq!(req["status"], "pending");
-    assert_eq!(req["policy"]["rule"], "big-refunds");
+    // small-refunds would have allowed it; after a failed condition nothing may.
+    assert_eq!(req["policy"]["rule"], "small-refunds");
     assert_eq!(req["policy"]["action"], "require_approval");
+    assert!(req["policy"]["message"].is_null(), "{req}");
+    assert!(
+        req["risk"].is_null(),
+        "the failing rule's risk does not apply: {req}"
+    );
     let why = req["policy"]["error"].as_str().unwrap();
     assert!(
         why.contains("big-refunds") && why.contains("amount"),
@@ -204,6 +210,8 @@ async fn a_condition_that_fails_to_evaluate_fails_closed() {
 async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start_with_policy(dir.path()).await;
+    // A stream opened before the reloads must carry on through them.
+    let mut events = SseStream::open(&srv.url, ALICE, Some(0)).await;
 
     // Only an admin may reload.
     let (status, _) = srv.http(ALICE).post_empty("/v1/policy/reload").await;
@@ -238,6 +246,17 @@ async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
     let now_denied = srv.http(AGENT1).file(&refund(json!(5))).await;
     assert_eq!(now_denied["status"], "rejected");
     assert_eq!(now_denied["decision"]["responder"], "policy:default");
+    let seen: Vec<String> = events
+        .take(2)
+        .await
+        .into_iter()
+        .map(|e| e.data["request"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        seen,
+        ["approved", "rejected"],
+        "the stream survived both reloads"
+    );
     srv.shutdown().await;
 }
 

@@ -35,8 +35,12 @@ pub enum Msg {
     Identity(Identity),
     /// Every pending request, as listed by the backend (replaces the queue's contents).
     Pending(Vec<ApprovalRequest>),
-    /// Recent final requests, for the History tab.
-    History(Vec<ApprovalRequest>),
+    /// Recent final requests, for the History tab. `more`: the backend holds older ones
+    /// than these (the list is capped).
+    History {
+        requests: Vec<ApprovalRequest>,
+        more: bool,
+    },
     /// Every active grant.
     Grants(Vec<Grant>),
     Event(Box<Event>),

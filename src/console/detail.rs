@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::layout;
-use super::state::{Local, State, Tab, outcome_words};
+use super::state::{Local, State, Tab, ended_sentence, failed_words, outcome_words};
 use super::text;
 use super::theme::Theme;
 use crate::protocol::{ApprovalRequest, Status};
@@ -28,6 +28,7 @@ pub enum Kind {
 pub struct DetailLine {
     pub text: String,
     pub kind: Kind,
+    /// ASCII without a backslash: wrapped rows are plain slices of `cols` bytes.
     pub ascii: bool,
     /// Display width, and whether no character is wider than one column: then the row
     /// count at any width is a division, not a walk over the text.
@@ -37,13 +38,16 @@ pub struct DetailLine {
 
 impl DetailLine {
     fn new(text: String, kind: Kind) -> DetailLine {
-        let ascii = text.is_ascii();
+        // A backslash may start an escape that wrapping keeps whole: then rows are not
+        // a plain division of the length.
+        let ascii = text.is_ascii() && !text.contains('\\');
         let (width, narrow) = if ascii {
             (text.len(), true)
         } else {
-            let narrow = text
-                .chars()
-                .all(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) <= 1);
+            let narrow = !text.contains('\\')
+                && text
+                    .chars()
+                    .all(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) <= 1);
             (text::width(&text), narrow)
         };
         DetailLine {
@@ -203,12 +207,27 @@ impl DetailCache {
 /// Draws the detail of the selected request into `pane` (a side pane or the whole view).
 pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
     let theme = Theme::new(state.no_color);
+    let cols = usize::from(pane.width);
+    // The scroll position is drawn at the right end of the title row: the title leaves
+    // room for it.
+    let pos = state.detail.as_ref().and_then(|cache| {
+        let area = layout::detail_text(pane);
+        let (total, height) = (cache.rows(cols), usize::from(area.height));
+        (total > height && area.height > 0).then(|| {
+            let scroll = state.detail_scroll.min(total.saturating_sub(height));
+            format!(
+                " {}-{}/{} ",
+                scroll + 1,
+                (scroll + height).min(total),
+                total
+            )
+        })
+    });
     let title = match state.detail_request() {
-        Some(r) => format!(
-            " {} · {} ",
-            text::fit(&sanitize::line(&r.tool), 40),
-            sanitize::line(&r.agent)
-        ),
+        Some(r) => {
+            let reserve = pos.as_deref().map_or(0, text::width);
+            title(&r.tool, &r.agent, cols.saturating_sub(reserve))
+        }
         None => " Detail ".to_owned(),
     };
     let block = Block::default()
@@ -230,7 +249,6 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
             .min(layout::DETAIL_FIXED_ROWS - 1),
         ..pane
     };
-    let cols = usize::from(pane.width);
     let mut status_lines = vec![live_status(state, req, &theme, cols)];
     if req.status == Status::Pending && state.tab == Tab::Pending {
         let notify = state
@@ -271,13 +289,7 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), area);
-    if total > height && area.height > 0 {
-        let pos = format!(
-            " {}-{}/{} ",
-            scroll + 1,
-            (scroll + height).min(total),
-            total
-        );
+    if let Some(pos) = pos {
         let w = text::width(&pos) as u16;
         if w < pane.width {
             let r = Rect {
@@ -291,6 +303,25 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
     }
 }
 
+/// ` TOOL · AGENT ` in `cols` columns: both names always show, each cut with `…` when
+/// they do not fit together (the agent may take up to half of the room).
+fn title(tool: &str, agent: &str, cols: usize) -> String {
+    let (tool, agent) = (sanitize::line(tool), sanitize::line(agent));
+    let room = cols.saturating_sub(5);
+    let (tw, aw) = (text::width(&tool), text::width(&agent));
+    let (tool_w, agent_w) = if tw + aw <= room {
+        (tw, aw)
+    } else {
+        let agent_w = aw.min((room / 2).max(room.saturating_sub(tw)));
+        (room - agent_w, agent_w)
+    };
+    format!(
+        " {} · {} ",
+        text::fit(&tool, tool_w),
+        text::fit(&agent, agent_w)
+    )
+}
+
 /// The first status line: where the request stands right now.
 fn live_status<'a>(state: &State, req: &ApprovalRequest, theme: &Theme, cols: usize) -> Line<'a> {
     let entry = state
@@ -300,16 +331,25 @@ fn live_status<'a>(state: &State, req: &ApprovalRequest, theme: &Theme, cols: us
         Some(Local::Sending { verdict, scope }) => {
             (super::queue::sending_words(*verdict, *scope), theme.busy())
         }
-        Some(Local::Failed { error }) => (format!("not sent: {error}"), theme.error()),
-        Some(Local::Ended { note, .. }) => {
-            (format!("{note}: can no longer be decided"), theme.warn())
-        }
+        Some(Local::Failed { error, unknown }) => (
+            failed_words(
+                error,
+                *unknown,
+                &state.keymap.label(super::keymap::Action::Refresh),
+            ),
+            theme.error(),
+        ),
+        Some(Local::Ended { note, .. }) => (
+            format!("{}: it can no longer be decided", ended_sentence(note)),
+            theme.warn(),
+        ),
         _ if req.status == Status::Pending => {
             let mut s = format!("pending for {}", text::age(req.created_at, state.now));
             match req.expires_at {
                 Some(e) => match text::left(e, state.now) {
                     Some(l) => s.push_str(&format!(", expires in {}", text::short_duration(l))),
-                    None => s.push_str(", expired"),
+                    // The backend's clock decides; until it says, this can be decided.
+                    None => s.push_str(", expiring (waiting for the backend)"),
                 },
                 None => s.push_str(", no expiry"),
             }
@@ -345,6 +385,20 @@ mod tests {
             policy: None,
             decision: None,
         }
+    }
+
+    #[test]
+    fn the_title_cuts_both_names_visibly_and_fits() {
+        let t = title("order_tools.process_refund", "order-manager", 48);
+        assert_eq!(t, " order_tools.process_refund · order-manager ");
+        let long_tool = "x".repeat(240);
+        let t = title(&long_tool, "order-manager", 40);
+        assert!(text::width(&t) <= 40, "{t}");
+        assert!(t.contains("· order-manager "), "{t}");
+        let t = title(&long_tool, &"agent-".repeat(20), 40);
+        assert!(text::width(&t) <= 40, "{t}");
+        assert_eq!(t.matches('…').count(), 2, "{t}");
+        assert!(t.contains("· agent-"), "{t}");
     }
 
     #[test]

@@ -6,29 +6,68 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::state::{Confirm, State};
+use super::text;
 use super::theme::Theme;
+use crate::protocol::Scope;
 use crate::sanitize;
 
-/// The question, in words: what `y` will do.
-pub fn question(state: &State, c: &Confirm) -> (String, String) {
+/// Widest box drawn, in columns.
+const MAX_WIDTH: u16 = 80;
+
+/// `n other pending `TOOL` calls`, with the plural right.
+fn others(n: usize, tool: &str) -> String {
+    format!(
+        "{n} other pending `{tool}` call{}",
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+/// The question, in words: what `y` will do. Untrusted names are fitted to `cols` (the
+/// box's inner width) so a long name can never push the question off the box.
+pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>) {
+    let tool_cap = (cols * 2 / 5).max(12);
+    let agent_cap = (cols / 4).max(8);
+    let fitted = |s: &str, cap: usize| text::fit(&sanitize::line(s), cap);
     match c {
-        Confirm::Always { id } => {
-            let (tool, agent) = state
-                .entries
-                .get(id)
-                .map(|e| {
-                    (
-                        sanitize::line(&e.req.tool).into_owned(),
-                        sanitize::line(&e.req.agent).into_owned(),
-                    )
-                })
-                .unwrap_or_default();
-            (
-                " Always approve? ".to_owned(),
-                format!(
-                    "every future `{tool}` call from `{agent}`\nwill be approved without asking (this one included)."
-                ),
-            )
+        Confirm::Always { id } | Confirm::Conversation { id } => {
+            let Some(req) = state.entries.get(id).map(|e| &e.req) else {
+                return (
+                    " Approve? ".to_owned(),
+                    vec!["This request has ended.".into()],
+                );
+            };
+            let tool = fitted(&req.tool, tool_cap);
+            let agent = fitted(&req.agent, agent_cap);
+            let always = matches!(c, Confirm::Always { .. });
+            let scope = if always {
+                Scope::Always
+            } else {
+                Scope::Conversation
+            };
+            let n = state.covered_by(id, scope);
+            let mut lines = Vec::new();
+            if always {
+                lines.push(format!("every future `{tool}` call from `{agent}`"));
+            } else {
+                let conv = fitted(req.conversation_id.as_deref().unwrap_or(""), agent_cap);
+                lines.push(format!(
+                    "every `{tool}` call from `{agent}` in conversation `{conv}`"
+                ));
+            }
+            lines.push("will be approved without asking (this one included).".to_owned());
+            if n > 0 {
+                let where_ = if always { "" } else { " in this conversation" };
+                lines.push(format!(
+                    "Also approves {}{where_} at once.",
+                    others(n, &tool)
+                ));
+            }
+            let title = if always {
+                " Always approve? "
+            } else {
+                " Approve for the conversation? "
+            };
+            (title.to_owned(), lines)
         }
         Confirm::Revoke { grant_id } => {
             let what = state
@@ -37,16 +76,19 @@ pub fn question(state: &State, c: &Confirm) -> (String, String) {
                 .find(|g| &g.id == grant_id)
                 .map(|g| {
                     let scope = match &g.conversation_id {
-                        Some(c) => format!("in conversation `{}`", sanitize::line(c)),
+                        Some(c) => format!("in conversation `{}`", fitted(c, agent_cap)),
                         None => "in every conversation".to_owned(),
                     };
-                    format!(
-                        "`{}` calls from `{}` {scope}\nwill need approval again.",
-                        sanitize::line(&g.tool),
-                        sanitize::line(&g.agent)
-                    )
+                    vec![
+                        format!(
+                            "`{}` calls from `{}` {scope}",
+                            fitted(&g.tool, tool_cap),
+                            fitted(&g.agent, agent_cap)
+                        ),
+                        "will need approval again.".to_owned(),
+                    ]
                 })
-                .unwrap_or_else(|| "This grant will stop applying.".to_owned());
+                .unwrap_or_else(|| vec!["This grant will stop applying.".to_owned()]);
             (" Revoke grant? ".to_owned(), what)
         }
     }
@@ -55,8 +97,16 @@ pub fn question(state: &State, c: &Confirm) -> (String, String) {
 pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) {
     let theme = Theme::new(state.no_color);
     let area = frame.area();
-    let w = area.width.min(72);
-    let h = area.height.min(8);
+    let w = area.width.min(MAX_WIDTH);
+    let inner_w = usize::from(w.saturating_sub(2)).max(1);
+    let (title, q) = question(state, c, inner_w);
+    // Rows the wrapped question takes, plus a blank line and the instruction.
+    let q_rows: usize = q
+        .iter()
+        .map(|l| text::width(l).div_ceil(inner_w).max(1))
+        .sum();
+    let want = u16::try_from(q_rows + 4).unwrap_or(u16::MAX);
+    let h = area.height.min(want.max(6));
     let r = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
@@ -64,21 +114,37 @@ pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) {
         height: h,
     };
     frame.render_widget(Clear, r);
-    let (title, q) = question(state, c);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.warn())
-        .title(Span::styled(title, theme.warn()));
-    let mut text: Vec<Line> = q.lines().map(|l| Line::raw(l.to_owned())).collect();
-    text.extend([
-        Line::raw(""),
-        Line::from(vec![
-            Span::styled("y", theme.key()),
-            Span::raw(" confirms, any other key cancels"),
-        ]),
-    ]);
+        .title(Span::styled(text::fit(&title, inner_w), theme.warn()));
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    if inner.height == 0 {
+        return;
+    }
+    // The instruction has the last row to itself: however long the question, what `y`
+    // does and how to cancel stay in sight.
+    let last = Rect {
+        y: inner.y + inner.height - 1,
+        height: 1,
+        ..inner
+    };
+    let rest = Rect {
+        height: inner.height.saturating_sub(2),
+        ..inner
+    };
+    let lines: Vec<Line> = q.into_iter().map(Line::raw).collect();
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), rest);
+    let instruction = text::fit(
+        " confirms, any other key cancels",
+        inner_w.saturating_sub(1),
+    );
     frame.render_widget(
-        Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
-        r,
+        Paragraph::new(Line::from(vec![
+            Span::styled("y", theme.key()),
+            Span::raw(instruction),
+        ])),
+        last,
     );
 }

@@ -10,6 +10,7 @@ use super::state::State;
 use super::table::{self, Cell, Col};
 use super::text;
 use super::theme::Theme;
+use crate::protocol::Scope;
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
@@ -26,61 +27,51 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         return;
     }
     let medium = area.width >= 60;
+    // The conversation is what tells two conversation grants on one tool apart: it keeps
+    // a (narrow) column at any width, cut in the middle so both ends of the id show.
+    let col = |title, width| Col { title, width };
     let mut cols = vec![
-        Col {
-            title: "SCOPE",
-            width: 12,
-        },
-        Col {
-            title: "TOOL",
-            width: 0,
-        },
-        Col {
-            title: "AGENT",
-            width: 14,
-        },
+        col("SCOPE", if medium { 12 } else { 6 }),
+        col("TOOL", 0),
+        col("AGENT", if medium { 14 } else { 9 }),
+        col(if medium { "CONVERSATION" } else { "CONV" }, 0),
     ];
     if medium {
-        cols.push(Col {
-            title: "CONVERSATION",
-            width: 0,
-        });
-        cols.push(Col {
-            title: "BY",
-            width: 12,
-        });
-        cols.push(Col {
-            title: "AGE",
-            width: 4,
-        });
+        cols.push(col("BY", 12));
+        cols.push(col("AGE", 4));
     }
-    let rows: Vec<Vec<Cell>> = state
-        .grants
-        .iter()
-        .map(|g| {
-            let mut row: Vec<Cell> = vec![
-                (g.scope.to_string(), theme.warn()),
-                (sanitize::line(&g.tool).into_owned(), theme.base()),
-                (sanitize::line(&g.agent).into_owned(), theme.base()),
-            ];
-            if medium {
-                let conv = g
-                    .conversation_id
-                    .as_deref()
-                    .map(|c| sanitize::line(c).into_owned())
-                    .unwrap_or_else(|| "(every conversation)".into());
-                row.push((conv, theme.base()));
-                row.push((sanitize::line(&g.created_by).into_owned(), theme.base()));
-                row.push((text::age(g.created_at, state.now), theme.base()));
-            }
-            row
-        })
-        .collect();
+    let conv_w = table::widths(&cols, usize::from(area.width))
+        .get(3)
+        .copied()
+        .unwrap_or(0);
+    let row_of = |g: &crate::protocol::Grant| -> Vec<Cell> {
+        let scope = match (g.scope, medium) {
+            (Scope::Conversation, false) => "conv".to_owned(),
+            (s, _) => s.to_string(),
+        };
+        let conv = match g.conversation_id.as_deref() {
+            Some(c) => text::fit_middle(&sanitize::line(c), conv_w),
+            None if medium => "(every conversation)".to_owned(),
+            None => "(all)".to_owned(),
+        };
+        let mut row: Vec<Cell> = vec![
+            (scope, theme.warn()),
+            (sanitize::line(&g.tool).into_owned(), theme.base()),
+            (sanitize::line(&g.agent).into_owned(), theme.base()),
+            (conv, theme.base()),
+        ];
+        if medium {
+            row.push((sanitize::line(&g.created_by).into_owned(), theme.base()));
+            row.push((text::age(g.created_at, state.now), theme.base()));
+        }
+        row
+    };
     table::draw(
         frame,
         area,
         &cols,
-        &rows,
+        state.grants.len(),
+        |k| state.grants.get(k).map(row_of),
         state.grant_selected_index(),
         theme.label(),
         theme.selected(),

@@ -44,9 +44,14 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
         spans.push(Span::styled(shown, theme.base()));
     }
     let line1 = Line::from(spans);
-    let pending = state.pending_count();
+    // Only what can still be decided counts as pending; rows that ended and are about to
+    // leave are counted apart.
+    let pending = match state.ended_count() {
+        0 => format!("{} pending", state.pending_count()),
+        n => format!("{} pending, {n} ended", state.pending_count()),
+    };
     let counts = format!(
-        "{pending} pending{} · {} grant{} · sort: {}",
+        "{pending}{} · {} grant{} · sort: {}",
         if state.filter.is_empty() {
             String::new()
         } else {
@@ -64,7 +69,7 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
         // The count stays in sight while offline: what waits is what matters.
         Some(e) => Line::styled(
             text::fit(
-                &format!("{pending} pending · last error: {}", sanitize::line(&e)),
+                &format!("{pending} · last error: {}", sanitize::line(&e)),
                 cols,
             ),
             theme.error(),
@@ -77,9 +82,11 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
         .iter()
         .map(|t| {
             let n = match t {
-                Tab::Pending => state.pending_count(),
-                Tab::History => state.history.len(),
-                Tab::Grants => state.grants.len(),
+                Tab::Pending => state.pending_count().to_string(),
+                // Capped: the backend holds more than the console keeps.
+                Tab::History if state.history_more => format!("{}+", state.history.len()),
+                Tab::History => state.history.len().to_string(),
+                Tab::Grants => state.grants.len().to_string(),
             };
             Line::from(format!("{} {n}", t.title()))
         })

@@ -9,7 +9,7 @@ use super::state::State;
 use super::table::{self, Cell, Col};
 use super::text;
 use super::theme::Theme;
-use crate::protocol::{Outcome, Status};
+use crate::protocol::{ApprovalRequest, Outcome, Scope, Status};
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
@@ -24,117 +24,105 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         return;
     }
     let w = usize::from(area.width);
-    let medium = w >= 60;
-    let wide = w >= 100;
-    let mut cols = vec![
-        Col {
-            title: "WHEN",
-            width: 4,
-        },
-        Col {
-            title: "STATUS",
-            width: 9,
-        },
-    ];
-    if medium {
-        cols.push(Col {
-            title: "SCOPE",
-            width: 12,
-        });
+    // What the issue asks of the History tab (responder, scope, reason, notify flag) shows
+    // from 70 columns, in compact widths; the policy rule and roomier columns from 110.
+    let wide = w >= 110;
+    let compact = w >= 70;
+    let col = |title, width| Col { title, width };
+    let mut cols = vec![col("WHEN", 4), col("STATUS", 9)];
+    if compact {
+        cols.push(col("SCOPE", if wide { 12 } else { 6 }));
     }
-    cols.push(Col {
-        title: "TOOL",
-        width: 0,
-    });
-    if medium {
-        cols.push(Col {
-            title: "AGENT",
-            width: 14,
-        });
-        cols.push(Col {
-            title: "BY",
-            width: 12,
-        });
+    cols.push(col("TOOL", 0));
+    if compact {
+        cols.push(col("AGENT", if wide { 14 } else { 10 }));
+    }
+    cols.push(col("BY", if wide { 12 } else { 8 }));
+    if compact {
+        cols.push(col("NOTIFY", 6));
     }
     if wide {
-        cols.push(Col {
-            title: "NOTIFY",
-            width: 6,
-        });
-        cols.push(Col {
-            title: "POLICY",
-            width: 18,
-        });
-        cols.push(Col {
-            title: "REASON",
-            width: 0,
-        });
+        cols.push(col("POLICY", 18));
     }
-    let rows: Vec<Vec<Cell>> = state
-        .history_order
-        .iter()
-        .filter_map(|&i| state.history.get(i))
-        .map(|r| {
-            let d = r.decision.as_ref();
-            let when = d
-                .map(|d| d.decided_at)
-                .or_else(|| state.ended_at.get(&r.id).copied())
-                .or(r.expires_at.filter(|_| r.status == Status::Expired))
-                .unwrap_or(r.created_at);
-            let audited = r.policy.as_ref().is_some_and(|p| p.needs_review());
-            let style = match (r.status, d.map(|d| d.outcome)) {
-                _ if audited => theme.warn(),
-                (_, Some(Outcome::Approved)) => theme.ok(),
-                (_, Some(Outcome::Rejected)) => theme.error(),
-                (Status::Expired | Status::Cancelled, _) => theme.dim(),
-                _ => theme.base(),
+    if compact {
+        cols.push(col("REASON", 0));
+    }
+    let row_of = |r: &ApprovalRequest| -> Vec<Cell> {
+        let d = r.decision.as_ref();
+        let when = d
+            .map(|d| d.decided_at)
+            .or_else(|| state.ended_at.get(&r.id).copied())
+            .or(r.expires_at.filter(|_| r.status == Status::Expired))
+            .unwrap_or(r.created_at);
+        let audited = r.policy.as_ref().is_some_and(|p| p.needs_review());
+        let style = match (r.status, d.map(|d| d.outcome)) {
+            _ if audited => theme.warn(),
+            (_, Some(Outcome::Approved)) => theme.ok(),
+            (_, Some(Outcome::Rejected)) => theme.error(),
+            (Status::Expired | Status::Cancelled, _) => theme.dim(),
+            _ => theme.base(),
+        };
+        let mut row: Vec<Cell> = vec![
+            (text::age(when, state.now), theme.base()),
+            (r.status.to_string(), style),
+        ];
+        if compact {
+            // A rejection is for this call only: its scope says nothing.
+            let scope = match d {
+                Some(d) if d.outcome == Outcome::Approved => match (d.scope, wide) {
+                    (Scope::Conversation, false) => "conv",
+                    (s, _) => s.as_str(),
+                },
+                _ => "—",
             };
-            let mut row: Vec<Cell> = vec![
-                (text::age(when, state.now), theme.base()),
-                (r.status.to_string(), style),
-            ];
-            if medium {
-                row.push((d.map_or("—", |d| d.scope.as_str()).to_owned(), theme.base()));
-            }
-            row.push((sanitize::line(&r.tool).into_owned(), theme.base()));
-            if medium {
-                row.push((sanitize::line(&r.agent).into_owned(), theme.base()));
-                let by = d.map(|d| sanitize::line(&d.responder).into_owned());
-                row.push((by.unwrap_or_else(|| "—".into()), theme.base()));
-            }
-            if wide {
-                let notify = d.map_or("—", |d| if d.notify_agent { "yes" } else { "no" });
-                row.push((notify.to_owned(), theme.base()));
-                // `audit` calls were let through unseen: flag them for the review they await.
-                let policy = match &r.policy {
-                    Some(p) if p.needs_review() => (
-                        format!(
-                            "audit {}",
-                            sanitize::line(p.rule.as_deref().unwrap_or("default"))
-                        ),
-                        theme.warn(),
+            row.push((scope.to_owned(), theme.base()));
+        }
+        row.push((sanitize::line(&r.tool).into_owned(), theme.base()));
+        if compact {
+            row.push((sanitize::line(&r.agent).into_owned(), theme.base()));
+        }
+        let by = d.map(|d| sanitize::line(&d.responder).into_owned());
+        row.push((by.unwrap_or_else(|| "—".into()), theme.base()));
+        if compact {
+            let notify = d.map_or("—", |d| if d.notify_agent { "yes" } else { "no" });
+            row.push((notify.to_owned(), theme.base()));
+        }
+        if wide {
+            // `audit` calls were let through unseen: flag them for the review they await.
+            let policy = match &r.policy {
+                Some(p) if p.needs_review() => (
+                    format!(
+                        "audit {}",
+                        sanitize::line(p.rule.as_deref().unwrap_or("default"))
                     ),
-                    Some(p) => (
-                        sanitize::line(p.rule.as_deref().unwrap_or("default")).into_owned(),
-                        theme.base(),
-                    ),
-                    None => ("—".to_owned(), theme.dim()),
-                };
-                row.push(policy);
-                let reason = d
-                    .and_then(|d| d.reason.as_deref())
-                    .map(|s| sanitize::line(s).into_owned())
-                    .unwrap_or_default();
-                row.push((reason, theme.dim()));
-            }
-            row
-        })
-        .collect();
+                    theme.warn(),
+                ),
+                Some(p) => (
+                    sanitize::line(p.rule.as_deref().unwrap_or("default")).into_owned(),
+                    theme.base(),
+                ),
+                None => ("—".to_owned(), theme.dim()),
+            };
+            row.push(policy);
+        }
+        if compact {
+            let reason = d
+                .and_then(|d| d.reason.as_deref())
+                .map(|s| sanitize::line(s).into_owned())
+                .unwrap_or_default();
+            row.push((reason, theme.dim()));
+        }
+        row
+    };
     table::draw(
         frame,
         area,
         &cols,
-        &rows,
+        state.history_order.len(),
+        |k| {
+            let &i = state.history_order.get(k)?;
+            state.history.get(i).map(row_of)
+        },
         state.history_selected_index(),
         theme.label(),
         theme.selected(),

@@ -1,8 +1,10 @@
 //! The network task: keeps the console's picture of the backend current and reports it as
 //! messages. On connect it lists the pending requests, then streams `GET /v1/events` from
-//! that list's sequence number, so nothing is missed or doubled. On a drop it resumes with
-//! `Last-Event-ID`; when that fails it reconnects with exponential backoff. Where streaming
-//! fails, or `transport = "poll"`, it polls every `poll_interval`.
+//! that list's sequence number, so nothing is missed or doubled. On a drop it resumes the
+//! stream with `Last-Event-ID` = the last event applied, with exponential backoff, and
+//! lists again only when the backend refuses that point (409: its event log was replaced)
+//! or after a long outage. Where streaming fails, or `transport = "poll"`, it polls every
+//! `poll_interval`.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,11 @@ const MAX_SHORT_STREAMS: u32 = 3;
 const POLL_FALLBACK: Duration = Duration::from_secs(60);
 /// While polling, the history is reloaded on every this many polls.
 const HISTORY_EVERY: u64 = 10;
+/// After an outage this long, list everything again rather than replay the events missed
+/// (a long replay costs more than a list, and a list also repairs a replaced database).
+const RELIST_AFTER: Duration = Duration::from_secs(10 * 60);
+/// The final requests of each status fetched for the History tab.
+const HISTORY_PER_STATUS: usize = super::state::HISTORY_CAP;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -79,8 +86,12 @@ pub struct Task {
     settings: StreamSettings,
     tx: mpsc::Sender<Msg>,
     cmds: mpsc::Receiver<Command>,
-    /// Last event sequence number seen (or listed at).
+    /// Last event sequence number sent to the console (or listed at).
     seq: u64,
+    /// The console holds a snapshot that events from `seq` keep current.
+    synced: bool,
+    /// When the last stream dropped.
+    dropped_at: Option<Instant>,
     short_streams: u32,
     poll_until: Option<Instant>,
 }
@@ -98,6 +109,8 @@ impl Task {
             tx,
             cmds,
             seq: 0,
+            synced: false,
+            dropped_at: None,
             short_streams: 0,
             poll_until: None,
         }
@@ -111,15 +124,39 @@ impl Task {
         let _ = self.run_inner().await;
     }
 
+    fn want_poll(&self) -> bool {
+        self.settings.transport == Transport::Poll
+            || self.poll_until.is_some_and(|t| Instant::now() < t)
+    }
+
     async fn run_inner(&mut self) -> Result<(), Closed> {
         loop {
-            match self.open_with_backoff().await? {
-                Session::Poll { why } => self.poll(why).await?,
+            // Resume where the console is, when it holds a snapshot that the missed events
+            // can bring up to date; otherwise (first connect, refresh, a refused resume
+            // point, a long outage, polling) list everything.
+            let long_outage = self.dropped_at.is_some_and(|t| t.elapsed() >= RELIST_AFTER);
+            let resumed = if self.synced && !long_outage && !self.want_poll() {
+                self.resume_with_backoff().await?
+            } else {
+                None
+            };
+            let session = match resumed {
+                Some(s) => s,
+                None => self.open_with_backoff().await?,
+            };
+            match session {
+                Session::Poll { why } => {
+                    self.poll(why).await?;
+                    self.dropped_at = Some(Instant::now());
+                }
                 Session::Stream { resp } => {
                     let started = Instant::now();
+                    self.dropped_at = None;
                     if self.stream(resp).await? {
+                        self.synced = false;
                         continue; // a refresh: list again and reopen
                     }
+                    self.dropped_at = Some(Instant::now());
                     if started.elapsed() < SHORT_LIVED {
                         self.short_streams += 1;
                     } else {
@@ -129,9 +166,8 @@ impl Task {
                         self.short_streams = 0;
                         self.poll_until = Some(Instant::now() + POLL_FALLBACK);
                     }
-                    // Reconnecting lists again and streams from the new list's sequence
-                    // number (sent as Last-Event-ID): nothing is missed even when the
-                    // backend restarted with a fresh event log.
+                    // Reconnecting resumes from the last event applied (Last-Event-ID):
+                    // the backend replays what was missed, from its durable log.
                     self.send(Msg::Conn(Conn::Retrying {
                         at: chrono::Utc::now(),
                         error: "the event stream dropped".to_owned(),
@@ -142,13 +178,51 @@ impl Task {
         }
     }
 
+    /// Reopens the event stream from the last event applied, with backoff, until it
+    /// works; None when the backend refuses the resume point (409) or will not stream, or
+    /// the outage grew long: then everything is listed again.
+    async fn resume_with_backoff(&mut self) -> Result<Option<Session>, Closed> {
+        let has_token = self.client.has_token();
+        let tx = self.tx.clone();
+        let client = self.client.clone();
+        let seq = self.seq;
+        let since = self.dropped_at.unwrap_or_else(Instant::now);
+        let result = (|| {
+            let client = client.clone();
+            async move { client.events(Some(seq)).await }
+        })
+        .retry(backoff())
+        .sleep(tokio::time::sleep)
+        .notify(|e: &ClientError, dur: Duration| {
+            let error = describe(e, has_token);
+            tracing::warn!("cannot resume the event stream: {error}; next try in {dur:?}");
+            let at = chrono::Utc::now() + chrono::Duration::from_std(dur).unwrap_or_default();
+            let _ = tx.try_send(Msg::Conn(Conn::Retrying { at, error }));
+        })
+        .when(|e| (e.is_transient() || e.is_auth()) && since.elapsed() < RELIST_AFTER)
+        .await;
+        match result {
+            Ok(resp) => {
+                tracing::info!(after = seq, "event stream resumed");
+                self.send(Msg::Conn(Conn::Live)).await?;
+                Ok(Some(Session::Stream { resp }))
+            }
+            Err(e) => {
+                tracing::info!(
+                    after = seq,
+                    "cannot resume the event stream ({e}); listing again"
+                );
+                Ok(None)
+            }
+        }
+    }
+
     /// Connects (identity, lists, stream) until it works, saying on screen why it does not.
     async fn open_with_backoff(&mut self) -> Result<Session, Closed> {
         let has_token = self.client.has_token();
         let tx = self.tx.clone();
         let client = self.client.clone();
-        let want_poll = self.settings.transport == Transport::Poll
-            || self.poll_until.is_some_and(|t| Instant::now() < t);
+        let want_poll = self.want_poll();
         let result = (|| {
             let client = client.clone();
             let tx = tx.clone();
@@ -170,6 +244,7 @@ impl Task {
         match result {
             Ok((session, seq)) => {
                 self.seq = seq;
+                self.synced = true;
                 let conn = match &session {
                     Session::Stream { .. } => Conn::Live,
                     Session::Poll { why } => Conn::Polling { why: why.clone() },
@@ -243,8 +318,7 @@ impl Task {
                 return Ok(());
             }
             polls += 1;
-            // The history (every request ever filed) is the heavy list: reload it now and
-            // then, not on every poll.
+            // The history is the heaviest list: reload it now and then, not on every poll.
             let with_history = polls.is_multiple_of(HISTORY_EVERY);
             match snapshot(&self.client, &self.tx, with_history).await {
                 Ok(seq) => {
@@ -315,14 +389,33 @@ async fn snapshot(
     if !with_history {
         return Ok(seq);
     }
-    let all = client.list_all(None).await?;
-    let history = all
-        .requests
-        .into_iter()
-        .filter(|r| r.status.is_final())
-        .collect();
-    send(Msg::History(history)).await?;
+    // The History tab is an aid, not the queue: when it cannot be read, the console
+    // still works (and events still add to it).
+    match history(client).await {
+        Ok((requests, more)) => send(Msg::History { requests, more }).await?,
+        Err(e) => tracing::warn!("cannot load the history: {e}"),
+    }
     Ok(seq)
+}
+
+/// The newest final requests of each final status (never every request ever filed), and
+/// whether the backend holds older ones.
+async fn history(
+    client: &Client,
+) -> Result<(Vec<crate::protocol::ApprovalRequest>, bool), ClientError> {
+    let mut requests = Vec::new();
+    let mut more = false;
+    for status in [
+        Status::Approved,
+        Status::Rejected,
+        Status::Expired,
+        Status::Cancelled,
+    ] {
+        let page = client.list_newest(Some(status), HISTORY_PER_STATUS).await?;
+        more |= page.next_cursor.is_some();
+        requests.extend(page.requests);
+    }
+    Ok((requests, more))
 }
 
 #[cfg(test)]

@@ -17,12 +17,16 @@ pub struct Col {
 
 pub type Cell = (String, Style);
 
-/// Draws `rows` (already sanitised) under a header, scrolled so `selected` is visible.
+/// Draws a list of `len` rows under a header, scrolled so `selected` is visible. `row(i)`
+/// gives row `i` (already sanitised); it is called only for the rows on screen, so a
+/// frame costs the same with ten rows or a hundred thousand.
+#[allow(clippy::too_many_arguments)]
 pub fn draw(
     frame: &mut Frame,
     area: Rect,
     cols: &[Col],
-    rows: &[Vec<Cell>],
+    len: usize,
+    row: impl Fn(usize) -> Option<Vec<Cell>>,
     selected: Option<usize>,
     header_style: Style,
     selected_style: Style,
@@ -42,14 +46,16 @@ pub fn draw(
         Some(s) if visible > 0 => s.saturating_sub(visible - 1),
         _ => 0,
     };
-    for (i, row) in rows.iter().enumerate().skip(offset).take(visible) {
+    for i in offset..len.min(offset.saturating_add(visible)) {
+        let Some(cells) = row(i) else { continue };
         let sel = (Some(i) == selected).then_some(selected_style);
-        lines.push(line(row, &widths, sel));
+        lines.push(line(&cells, &widths, sel));
     }
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-fn widths(cols: &[Col], total: usize) -> Vec<usize> {
+/// The width each column gets in `total` columns (what `draw` lays out).
+pub fn widths(cols: &[Col], total: usize) -> Vec<usize> {
     let gaps = cols.len().saturating_sub(1);
     let fixed: usize = cols.iter().map(|c| c.width).sum::<usize>() + gaps;
     let flex = cols.iter().filter(|c| c.width == 0).count();

@@ -34,37 +34,64 @@ pub fn fit(s: &str, max: usize) -> String {
     out
 }
 
-/// Number of rows `s` takes when wrapped at `cols` columns (at least one).
+/// Fits `s` into `max` columns keeping both ends, `conv-2026…a41f`: two ids that share a
+/// prefix (a date, a time-ordered UUID) still differ on screen. The cut is marked `…`.
+pub fn fit_middle(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_owned();
+    }
+    if max < 5 {
+        return fit(s, max);
+    }
+    let keep = max - 1;
+    let (head_w, tail_w) = (keep.div_ceil(2), keep / 2);
+    let take = |chars: &mut dyn Iterator<Item = char>, cap: usize| {
+        let mut out = Vec::new();
+        let mut w = 0;
+        for c in chars {
+            let cw = c.width().unwrap_or(0);
+            if w + cw > cap {
+                break;
+            }
+            out.push(c);
+            w += cw;
+        }
+        out
+    };
+    let head: String = take(&mut s.chars(), head_w).into_iter().collect();
+    let tail: String = take(&mut s.chars().rev(), tail_w)
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{head}…{tail}")
+}
+
+/// Number of rows `s` takes when wrapped at `cols` columns (at least one). `ascii`: `s`
+/// is ASCII without backslashes, so every row is exactly `cols` bytes.
 pub fn wrapped_rows(s: &str, ascii: bool, cols: usize) -> usize {
     let cols = cols.max(1);
     if ascii {
         return s.len().div_ceil(cols).max(1);
     }
-    let mut rows = 1;
-    let mut w = 0;
-    for c in s.chars() {
-        let cw = c.width().unwrap_or(0);
-        if w + cw > cols && w > 0 {
-            rows += 1;
-            w = 0;
-        }
-        w += cw;
-    }
-    rows
+    Wrap::new(s, cols).count().max(1)
 }
 
-/// Rows `skip..skip+take` of `s` wrapped at `cols` columns.
+/// Rows `skip..skip+take` of `s` wrapped at `cols` columns (`ascii` as for
+/// [`wrapped_rows`]).
 pub fn wrapped_slice(s: &str, ascii: bool, cols: usize, skip: usize, take: usize) -> Vec<&str> {
     let cols = cols.max(1);
     let mut out = Vec::new();
     if take == 0 {
         return out;
     }
-    if ascii {
-        let mut start = skip.saturating_mul(cols);
-        if s.is_empty() && skip == 0 {
+    if s.is_empty() {
+        if skip == 0 {
             out.push("");
         }
+        return out;
+    }
+    if ascii {
+        let mut start = skip.saturating_mul(cols);
         while start < s.len() && out.len() < take {
             let end = (start + cols).min(s.len());
             out.push(&s[start..end]);
@@ -72,28 +99,79 @@ pub fn wrapped_slice(s: &str, ascii: bool, cols: usize, skip: usize, take: usize
         }
         return out;
     }
-    let mut row = 0;
-    let mut row_start = 0;
-    let mut w = 0;
-    for (i, c) in s.char_indices() {
-        let cw = c.width().unwrap_or(0);
-        if w + cw > cols && w > 0 {
-            if row >= skip {
-                out.push(&s[row_start..i]);
-                if out.len() >= take {
-                    return out;
-                }
-            }
-            row += 1;
-            row_start = i;
-            w = 0;
-        }
-        w += cw;
-    }
-    if row >= skip {
-        out.push(&s[row_start..]);
-    }
+    out.extend(Wrap::new(s, cols).skip(skip).take(take));
     out
+}
+
+/// The rows of `s` wrapped at `cols` display columns. A row never ends inside an escape
+/// the sanitiser or JSON wrote (`\u{200d}`, `\u001b`, `\n`) when the escape fits on the
+/// next row, so an escape always reads whole.
+struct Wrap<'a> {
+    rest: &'a str,
+    cols: usize,
+}
+
+impl<'a> Wrap<'a> {
+    fn new(s: &'a str, cols: usize) -> Wrap<'a> {
+        Wrap { rest: s, cols }
+    }
+}
+
+impl<'a> Iterator for Wrap<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let mut w = 0;
+        let mut end = self.rest.len();
+        for (i, c) in self.rest.char_indices() {
+            let cw = c.width().unwrap_or(0);
+            if w + cw > self.cols && w > 0 {
+                end = escape_around(self.rest, i, self.cols).unwrap_or(i);
+                break;
+            }
+            w += cw;
+        }
+        let (row, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        Some(row)
+    }
+}
+
+/// The start of an escape that byte `i` of `s` falls inside (after the first byte), if
+/// the escape fits in `cols` columns.
+fn escape_around(s: &str, i: usize, cols: usize) -> Option<usize> {
+    let b = s.as_bytes();
+    // The longest escape, `\u{10ffff}`, is 10 bytes.
+    (i.saturating_sub(9).max(1)..i)
+        .rev()
+        .filter(|&p| b[p] == b'\\')
+        .find_map(|p| {
+            let len = escape_len(&b[p..])?;
+            (p + len > i && len <= cols).then_some(p)
+        })
+}
+
+/// Length in bytes of the escape at the start of `b` (which starts with a backslash).
+fn escape_len(b: &[u8]) -> Option<usize> {
+    match b.get(1)? {
+        b'u' if b.get(2) == Some(&b'{') => {
+            let digits = b[3..]
+                .iter()
+                .take(7)
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            (digits > 0 && b.get(3 + digits) == Some(&b'}')).then_some(4 + digits)
+        }
+        b'u' => {
+            let hex = b.get(2..6)?;
+            hex.iter().all(u8::is_ascii_hexdigit).then_some(6)
+        }
+        b'n' | b'r' | b't' | b'"' | b'\\' | b'/' | b'b' | b'f' => Some(2),
+        _ => None,
+    }
 }
 
 /// Age as the queue shows it: `12s`, `4m`, `2h`, `3d`.
@@ -203,6 +281,16 @@ mod tests {
     }
 
     #[test]
+    fn fit_middle_keeps_both_ends() {
+        assert_eq!(fit_middle("conv-77", 9), "conv-77");
+        let a = fit_middle("0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d7e8f", 11);
+        let b = fit_middle("0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d0000", 11);
+        assert_eq!(a, "0193f…d7e8f");
+        assert_ne!(a, b);
+        assert!(width(&fit_middle("東京タワー東京タワー", 7)) <= 7);
+    }
+
+    #[test]
     fn wrapping_handles_wide_characters() {
         let s = "ab東京cd";
         assert_eq!(wrapped_rows(s, false, 3), 4);
@@ -214,6 +302,35 @@ mod tests {
         assert_eq!(wrapped_slice("abcdefg", true, 3, 1, 5), vec!["def", "g"]);
         assert_eq!(wrapped_rows("", true, 3), 1);
         assert_eq!(wrapped_slice("", true, 3, 0, 1), vec![""]);
+    }
+
+    #[test]
+    fn wrapping_never_splits_an_escape_that_fits_a_row() {
+        let s = "ab\\u{200d}cd\\u001bef\\nxy";
+        for cols in [4, 6, 8, 10, 12] {
+            let rows = wrapped_slice(s, false, cols, 0, 100);
+            assert_eq!(rows.concat(), s, "nothing lost at {cols}");
+            assert_eq!(rows.len(), wrapped_rows(s, false, cols), "at {cols}");
+            for r in &rows {
+                assert!(width(r) <= cols, "{r:?} at {cols}");
+                // A row may end with a whole escape, never with a piece of one.
+                for piece in ["\\u{200", "\\u{20", "\\u{2", "\\u{", "\\u00", "\\u0"] {
+                    assert!(!r.ends_with(piece) || cols < 8, "{r:?} at {cols}");
+                }
+                if cols >= 8 {
+                    assert!(!r.ends_with('\\'), "{r:?} at {cols}");
+                }
+            }
+        }
+        assert_eq!(
+            wrapped_slice(s, false, 8, 0, 10),
+            vec!["ab", "\\u{200d}", "cd\\u001b", "ef\\nxy"]
+        );
+        // An escape longer than a row is cut like any text.
+        assert_eq!(
+            wrapped_slice("\\u{200d}", false, 4, 0, 10),
+            vec!["\\u{2", "00d}"]
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Colours and emphasis. 16-colour defaults that read on dark and light backgrounds (no
-//! white or black text, no yellow); with `NO_COLOR` set, emphasis only (bold, reverse).
+//! white or black text, no yellow, no blue); with `NO_COLOR` set, emphasis only (bold,
+//! reverse).
 
 use ratatui::style::{Color, Modifier, Style};
 
@@ -31,9 +32,11 @@ impl Theme {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
 
+    /// Table headers and field names: bold in the terminal's own colour, which reads on
+    /// any palette (blue, ANSI 4, is near-invisible on many dark 16-colour themes).
     pub fn label(&self) -> Style {
         if self.color {
-            self.fg(Color::Blue)
+            Style::default().add_modifier(Modifier::BOLD)
         } else {
             Style::default().add_modifier(Modifier::DIM)
         }
@@ -133,12 +136,25 @@ mod tests {
             t.warn(),
             t.error(),
             t.busy(),
+            t.risk(Some(Risk::Low)),
+            t.risk(Some(Risk::Medium)),
+            t.risk(Some(Risk::High)),
+            t.risk(Some(Risk::Critical)),
+            t.expiry(Some(5)),
+            t.json(),
         ] {
             assert!(
                 !matches!(
                     s.fg,
                     Some(
-                        Color::White | Color::Black | Color::Yellow | Color::Gray | Color::DarkGray
+                        Color::White
+                            | Color::Black
+                            | Color::Yellow
+                            | Color::Gray
+                            | Color::DarkGray
+                            | Color::Blue
+                            | Color::LightBlue
+                            | Color::LightYellow
                     )
                 ),
                 "{s:?}"

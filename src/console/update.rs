@@ -8,13 +8,20 @@ use tui_input::backend::crossterm::to_input_request;
 use super::action::{Conn, Msg};
 use super::effect::Effect;
 use super::keymap::Action;
-use super::state::{Confirm, Entry, LINGER_SECS, Level, Local, Mode, State, Tab, outcome_words};
+use super::state::{
+    Confirm, Entry, LINGER_SECS, Level, Local, Mode, State, Tab, decision_words, ended_sentence,
+    outcome_words,
+};
 use crate::client::ClientError;
 use crate::protocol::{ApprovalRequest, DecisionBody, Event, EventKind, Scope, Status, Verdict};
 use crate::sanitize;
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
+    if !matches!(msg, Msg::Tick(_)) {
+        // Anything but the clock may have changed what the next tick has to sweep.
+        state.quiet_until = None;
+    }
     match msg {
         Msg::Key(key) => on_key(state, key, &mut fx),
         Msg::Resize { width, height } => {
@@ -25,7 +32,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Conn(c) => state.conn = c,
         Msg::Identity(me) => state.me = Some(me),
         Msg::Pending(list) => on_pending(state, list, &mut fx),
-        Msg::History(list) => on_history(state, list),
+        Msg::History { requests, more } => on_history(state, requests, more),
         Msg::Grants(grants) => {
             state.grants = grants.into_iter().filter(|g| g.is_active()).collect();
             state
@@ -57,32 +64,68 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         },
     }
     state.refresh();
+    close_ended_confirm(state);
+    #[cfg(test)]
+    state.assert_ended_in_step();
     fx
+}
+
+/// A confirmation whose subject ended while it was open (the request expired, was
+/// cancelled or decided elsewhere; the grant was revoked elsewhere) closes and says so,
+/// rather than asking about nothing.
+fn close_ended_confirm(state: &mut State) {
+    let Mode::Confirm(c) = &state.mode else {
+        return;
+    };
+    let text = match c {
+        Confirm::Always { id } | Confirm::Conversation { id } => match state.entries.get(id) {
+            None => Some("The request left the queue".to_owned()),
+            Some(e) => match &e.local {
+                Local::Ended { note, .. } => Some(ended_sentence(note)),
+                _ => None,
+            },
+        },
+        Confirm::Revoke { grant_id } => (!state.grants.iter().any(|g| &g.id == grant_id))
+            .then(|| "The grant was revoked elsewhere".to_owned()),
+    };
+    if let Some(text) = text {
+        state.mode = Mode::Normal;
+        state.say(
+            Level::Warn,
+            format!("{text} while you were asked: nothing was sent"),
+        );
+    }
 }
 
 fn on_tick(state: &mut State, now: chrono::DateTime<chrono::Utc>) {
     state.now = now;
-    // A pending request past its expiry is expired here and now, whatever the backend
-    // has said so far: it must not be approved in its last second on a stale screen.
-    for e in state.entries.values_mut() {
-        if matches!(e.local, Local::Idle | Local::Failed { .. }) && e.req.is_past_expiry(now) {
-            e.local = Local::Ended {
-                since: now,
-                note: "expired".to_owned(),
-            };
+    // Nothing in the queue can leave before `quiet_until` unless a message changed it
+    // since the last sweep: an idle console does not walk the whole queue every second.
+    if state.quiet_until.is_some_and(|t| now < t) {
+        if state.message.as_ref().is_some_and(|m| m.until <= now) {
+            state.message = None;
+        }
+        return;
+    }
+    // A request past its expiry by this clock is only shown as expiring: the backend's
+    // clock is the one that counts (this one may run ahead), and it says when the request
+    // expired. Only rows the backend ended leave.
+    let linger = chrono::Duration::seconds(LINGER_SECS);
+    let mut next: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut gone: Vec<String> = Vec::new();
+    for e in state.ended_ids().filter_map(|id| state.entries.get(id)) {
+        if let Local::Ended { since, .. } = &e.local {
+            if *since + linger <= now {
+                gone.push(e.req.id.clone());
+            } else {
+                let t = *since + linger;
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
         }
     }
-    let linger = chrono::Duration::seconds(LINGER_SECS);
-    let gone: Vec<String> = state
-        .entries
-        .values()
-        .filter(|e| matches!(&e.local, Local::Ended { since, .. } if *since + linger <= now))
-        .map(|e| e.req.id.clone())
-        .collect();
-    for id in gone {
-        if let Some(e) = state.entries.remove(&id)
-            && e.req.status.is_final()
-        {
+    state.quiet_until = Some(next.unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC));
+    for e in state.remove_entries(&gone) {
+        if e.req.status.is_final() {
             state.upsert_history(e.req);
         }
     }
@@ -94,31 +137,47 @@ fn on_tick(state: &mut State, now: chrono::DateTime<chrono::Utc>) {
 fn on_pending(state: &mut State, list: Vec<ApprovalRequest>, fx: &mut Vec<Effect>) {
     let was_empty = state.entries.is_empty();
     let ids: std::collections::HashSet<String> = list.iter().map(|r| r.id.clone()).collect();
+    let mut revive = Vec::new();
     for req in list {
         if req.status != Status::Pending {
             continue;
         }
         match state.entries.get_mut(&req.id) {
-            Some(e) => {
-                if !matches!(e.local, Local::Ended { .. }) {
+            Some(e) => match &e.local {
+                // Ended by the backend's word (a final state): that stands.
+                Local::Ended { .. } if e.req.status.is_final() => {}
+                // Ended only because an earlier list missed it: the backend now says it
+                // is pending, and the backend is trusted.
+                Local::Ended { .. } => {
                     e.req = req;
+                    revive.push(e.req.id.clone());
                 }
-            }
+                _ => e.req = req,
+            },
             None => {
-                state.entries.insert(req.id.clone(), Entry::new(req));
+                state
+                    .entries
+                    .insert(req.id.clone(), Box::new(Entry::new(req)));
             }
         }
     }
+    for id in revive {
+        state.revive_entry(&id);
+    }
+    // A whole new list: sorted once, in refresh, rather than placed one by one.
+    state.invalidate_order();
     // Requests that left the pending list while we were not streaming: decided elsewhere,
     // expired or cancelled. Say so, then let them go like any ended row.
-    let now = state.now;
-    for e in state.entries.values_mut() {
-        if !ids.contains(&e.req.id) && matches!(e.local, Local::Idle | Local::Failed { .. }) {
-            e.local = Local::Ended {
-                since: now,
-                note: "no longer pending".to_owned(),
-            };
-        }
+    let left: Vec<String> = state
+        .entries
+        .values()
+        .filter(|e| {
+            !ids.contains(&e.req.id) && matches!(e.local, Local::Idle | Local::Failed { .. })
+        })
+        .map(|e| e.req.id.clone())
+        .collect();
+    for id in left {
+        state.end_entry(&id, "no longer pending".to_owned());
     }
     if state.loaded && was_empty && !state.entries.is_empty() && state.bell {
         fx.push(Effect::Bell);
@@ -134,11 +193,13 @@ fn history_key(r: &ApprovalRequest) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or(r.created_at)
 }
 
-fn on_history(state: &mut State, mut list: Vec<ApprovalRequest>) {
+fn on_history(state: &mut State, mut list: Vec<ApprovalRequest>, more: bool) {
     list.retain(|r| r.status.is_final());
     list.sort_by_key(|r| std::cmp::Reverse(history_key(r)));
+    let cut = list.len() > super::state::HISTORY_CAP;
     list.truncate(super::state::HISTORY_CAP);
-    state.history = list;
+    state.set_history(list);
+    state.history_more = more || cut;
 }
 
 fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
@@ -155,26 +216,25 @@ fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
                 return;
             }
             let was_empty = state.entries.is_empty();
-            state.entries.insert(req.id.clone(), Entry::new(req));
+            state.insert_entry(req);
             if was_empty && state.bell {
                 fx.push(Effect::Bell);
             }
         }
         EventKind::RequestDecided | EventKind::RequestExpired | EventKind::RequestCancelled => {
             let Some(req) = ev.request else { return };
-            let now = state.now;
             if req.decision.is_none() {
                 state.ended_at.insert(req.id.clone(), ev.at);
             }
             if let Some(e) = state.entries.get_mut(&req.id) {
-                e.req = req.clone();
+                // After filing only the status and the decision change: no need to copy
+                // the rest (the parameters can be large) for a row that is leaving.
+                e.req.status = req.status;
+                e.req.decision.clone_from(&req.decision);
                 // Our own decision in flight: its answer will settle the row (success or
                 // 409), not the event, which may arrive first.
                 if !matches!(e.local, Local::Sending { .. }) {
-                    e.local = Local::Ended {
-                        since: now,
-                        note: ended_note(&req),
-                    };
+                    state.end_entry(&req.id, ended_note(&req));
                 }
             }
             if req.status.is_final() {
@@ -207,12 +267,11 @@ fn ended_note(req: &ApprovalRequest) -> String {
 }
 
 fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, ClientError>) {
-    let now = state.now;
     match result {
         Ok(req) => {
-            state.entries.remove(&id);
+            state.remove_entry(&id);
             let words = match &req.decision {
-                Some(d) => format!("{} ({})", d.outcome.as_str(), d.scope.as_str()),
+                Some(d) => decision_words(d),
                 None => req.status.to_string(),
             };
             state.say(
@@ -239,7 +298,7 @@ fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, Cli
             state.say(Level::Error, text);
             if let Some(e) = state.entries.get_mut(&id) {
                 e.req = (*req).clone();
-                e.local = Local::Ended { since: now, note };
+                state.end_entry(&id, note);
             }
             if req.status.is_final() {
                 state.upsert_history(*req);
@@ -250,32 +309,48 @@ fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, Cli
             message,
             ..
         }) => {
-            let note = "no longer exists on the backend".to_owned();
+            let note = "no longer on the backend".to_owned();
             state.say(
                 Level::Error,
                 format!("Not decided: {}", sanitize::line(&message)),
             );
-            if let Some(e) = state.entries.get_mut(&id) {
-                e.local = Local::Ended { since: now, note };
-            }
+            state.end_entry(&id, note);
         }
         Err(err) => {
-            let error = sanitize::line(&err.to_string()).into_owned();
-            let hint = if err.is_transient() {
-                "; it is still pending: decide again to retry"
-            } else {
-                ""
+            // Only a refused connection proves the decision never reached the backend; a
+            // timeout or a broken connection may have delivered it.
+            let unknown = matches!(&err, ClientError::Network { detail, .. }
+                if detail != crate::client::CONNECT_FAILED);
+            let error = match &err {
+                ClientError::Network { detail, .. } if unknown => detail.clone(),
+                _ => err.to_string(),
             };
-            state.say(Level::Error, format!("Not decided: {error}{hint}"));
-            if let Some(e) = state.entries.get_mut(&id) {
-                e.local = if e.req.status.is_final() {
-                    Local::Ended {
-                        since: now,
-                        note: ended_note(&e.req),
+            let error = sanitize::line(&error).into_owned();
+            let refresh = state.keymap.label(Action::Refresh);
+            let text = if unknown {
+                format!(
+                    "Outcome unknown ({error}): the backend may have received it; refresh \
+                     ({refresh}) or decide again"
+                )
+            } else if err.is_transient() {
+                format!("Not decided: {error}; it is still pending: decide again to retry")
+            } else {
+                format!("Not decided: {error}")
+            };
+            state.say(Level::Error, text);
+            // The event of its end may have come while the decision was on its way.
+            let ended = state
+                .entries
+                .get(&id)
+                .filter(|e| e.req.status.is_final())
+                .map(|e| ended_note(&e.req));
+            match ended {
+                Some(note) => state.end_entry(&id, note),
+                None => {
+                    if let Some(e) = state.entries.get_mut(&id) {
+                        e.local = Local::Failed { error, unknown };
                     }
-                } else {
-                    Local::Failed { error }
-                };
+                }
             }
         }
     }
@@ -366,6 +441,21 @@ fn detail_view_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
     let (total, height) = state.detail_extent();
     let max = total.saturating_sub(height);
     let page = height.max(1);
+    // Scrolling the detail is reading it: the request under the cursor has been seen.
+    if matches!(
+        action,
+        Action::Down
+            | Action::Up
+            | Action::ScrollDetailDown
+            | Action::ScrollDetailUp
+            | Action::PageDown
+            | Action::PageUp
+            | Action::Top
+            | Action::Bottom
+    ) && state.tab == Tab::Pending
+    {
+        state.moved = false;
+    }
     let s = &mut state.detail_scroll;
     match action {
         Action::Back | Action::OpenDetail => state.mode = Mode::Normal,
@@ -395,14 +485,21 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         Action::Bottom => state.select_index(usize::MAX),
         Action::PageUp => state.select_index(idx.saturating_sub(page)),
         Action::PageDown => state.select_index(idx.saturating_add(page)),
+        // Reading the detail (scrolling it, opening it) counts as having looked at the
+        // request under the cursor, as moving onto it does.
         Action::ScrollDetailDown => {
             let (total, height) = state.detail_extent();
             state.detail_scroll = (state.detail_scroll + 1).min(total.saturating_sub(height));
+            seen(state);
         }
-        Action::ScrollDetailUp => state.detail_scroll = state.detail_scroll.saturating_sub(1),
+        Action::ScrollDetailUp => {
+            state.detail_scroll = state.detail_scroll.saturating_sub(1);
+            seen(state);
+        }
         Action::OpenDetail => {
             if state.detail_request().is_some() {
                 state.mode = Mode::Detail;
+                seen(state);
             }
         }
         Action::Back => {
@@ -450,7 +547,8 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             }
         }
         Action::ToggleNotify => {
-            if let Some(id) = decidable(state)
+            // It decides nothing, so the "cursor moved" guard does not apply.
+            if let Some(id) = selected_decidable(state)
                 && let Some(e) = state.entries.get_mut(&id)
             {
                 e.notify = !e.notify;
@@ -476,17 +574,14 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
                     .entries
                     .get(&id)
                     .is_some_and(|e| e.req.conversation_id.is_some());
-                if has_conv {
-                    send(state, &id, Verdict::Approve, Scope::Conversation, None, fx);
+                if !has_conv {
+                    no_conversation(state);
+                } else if state.covered_by(&id, Scope::Conversation) > 0 {
+                    // The grant approves the other pending calls it covers at once: that
+                    // is more than one request, so it is confirmed like `always`.
+                    state.mode = Mode::Confirm(Confirm::Conversation { id });
                 } else {
-                    state.say(
-                        Level::Warn,
-                        format!(
-                            "This request has no conversation: approve once ({}) or always ({}) instead",
-                            state.keymap.label(Action::ApproveOnce),
-                            state.keymap.label(Action::ApproveAlways)
-                        ),
-                    );
+                    send(state, &id, Verdict::Approve, Scope::Conversation, None, fx);
                 }
             }
         }
@@ -506,24 +601,28 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
     }
 }
 
+fn no_conversation(state: &mut State) {
+    let text = format!(
+        "This request has no conversation: approve once ({}) or always ({}) instead",
+        state.keymap.label(Action::ApproveOnce),
+        state.keymap.label(Action::ApproveAlways)
+    );
+    state.say(Level::Warn, text);
+}
+
+/// The reviewer has looked at the request under the cursor.
+fn seen(state: &mut State) {
+    if state.tab == Tab::Pending {
+        state.moved = false;
+    }
+}
+
 /// The id of the selected request if it can be decided now; otherwise says why not.
 fn decidable(state: &mut State) -> Option<String> {
-    if state.tab != Tab::Pending {
-        state.say(
-            Level::Warn,
-            "Decisions are made on the Pending tab (Tab to switch)",
-        );
-        return None;
-    }
-    let Some(id) = state.selected.clone() else {
-        state.say(Level::Warn, "No request selected");
-        return None;
-    };
-    if state.moved {
+    if state.tab == Tab::Pending && state.selected.is_some() && state.moved {
         state.moved = false;
         let what = state
-            .entries
-            .get(&id)
+            .selected_entry()
             .map(|e| {
                 format!(
                     "{} from {}",
@@ -538,21 +637,32 @@ fn decidable(state: &mut State) -> Option<String> {
         );
         return None;
     }
+    selected_decidable(state)
+}
+
+/// Like [`decidable`], without the "cursor moved" guard (for keys that decide nothing).
+fn selected_decidable(state: &mut State) -> Option<String> {
+    if state.tab != Tab::Pending {
+        state.say(
+            Level::Warn,
+            "Decisions are made on the Pending tab (Tab to switch)",
+        );
+        return None;
+    }
+    let Some(id) = state.selected.clone() else {
+        state.say(Level::Warn, "No request selected");
+        return None;
+    };
     check_decidable(state, &id).then_some(id)
 }
 
 fn check_decidable(state: &mut State, id: &str) -> bool {
-    let now = state.now;
-    let Some(e) = state.entries.get_mut(id) else {
+    // Past its expiry by this clock is not enough to refuse: the backend's clock decides
+    // (it answers 409 if the request has expired there).
+    let Some(e) = state.entries.get(id) else {
         state.say(Level::Warn, "That request is no longer in the queue");
         return false;
     };
-    if matches!(e.local, Local::Idle | Local::Failed { .. }) && e.req.is_past_expiry(now) {
-        e.local = Local::Ended {
-            since: now,
-            note: "expired".to_owned(),
-        };
-    }
     match &e.local {
         Local::Sending { .. } => {
             state.say(
@@ -562,7 +672,7 @@ fn check_decidable(state: &mut State, id: &str) -> bool {
             false
         }
         Local::Ended { note, .. } => {
-            let text = format!("This request {note}: it can no longer be decided");
+            let text = format!("{}: it can no longer be decided", ended_sentence(note));
             state.say(Level::Warn, text);
             false
         }
@@ -573,6 +683,9 @@ fn check_decidable(state: &mut State, id: &str) -> bool {
 fn confirmed(state: &mut State, c: Confirm, fx: &mut Vec<Effect>) {
     match c {
         Confirm::Always { id } => send(state, &id, Verdict::Approve, Scope::Always, None, fx),
+        Confirm::Conversation { id } => {
+            send(state, &id, Verdict::Approve, Scope::Conversation, None, fx)
+        }
         Confirm::Revoke { grant_id } => {
             fx.push(Effect::RevokeGrant { id: grant_id });
             state.say(Level::Info, "Revoking…");
@@ -601,7 +714,7 @@ fn send(
         scope,
         reason,
         notify_agent: e.notify,
-        args_hash: e.hash.clone(),
+        args_hash: e.hash().to_owned(),
     };
     e.local = Local::Sending { verdict, scope };
     fx.push(Effect::SendDecision {

@@ -199,8 +199,11 @@ fn always_asks_first_and_only_y_confirms() {
     let mut s = loaded(80, 24);
     assert!(key(&mut s, 'A').is_empty());
     assert!(matches!(&s.mode, Mode::Confirm(Confirm::Always { id }) if id == "req-1"));
-    let (_, q) = super::dialog::question(&s, &Confirm::Always { id: "req-1".into() });
-    assert!(q.contains("every future `order_tools.process_refund` call from `order-manager`"));
+    let (_, q) = super::dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
+    assert_eq!(
+        q[0],
+        "every future `order_tools.process_refund` call from `order-manager`"
+    );
     // Any other key cancels, and sends nothing.
     assert!(key(&mut s, 'a').is_empty());
     assert!(matches!(s.mode, Mode::Normal));
@@ -293,14 +296,19 @@ fn conflict_says_who_decided_first_and_how() {
         },
     );
     let m = message(&s);
-    assert!(m.contains("rejected (once) by bob"), "{m}");
+    // A rejection has no scope worth saying.
+    assert!(m.contains("was rejected by bob"), "{m}");
     match &s.entries["req-1"].local {
-        Local::Ended { note, .. } => assert!(note.contains("bob"), "{note}"),
+        Local::Ended { note, .. } => assert_eq!(note, "already rejected by bob"),
         other => panic!("{other:?}"),
     }
     assert!(
         key(&mut s, 'a').is_empty(),
         "an ended row cannot be decided"
+    );
+    assert_eq!(
+        message(&s),
+        "This request was already rejected by bob: it can no longer be decided"
     );
     tick(&mut s, 10);
     assert!(!s.entries.contains_key("req-1"));
@@ -322,12 +330,49 @@ fn network_error_keeps_the_row_with_the_error_and_allows_retry() {
         },
     );
     match &s.entries["req-1"].local {
-        Local::Failed { error } => assert!(error.contains("connection refused")),
+        Local::Failed { error, unknown } => {
+            assert!(error.contains("connection refused"));
+            assert!(!unknown, "a refused connection proves it was not sent");
+        }
         other => panic!("{other:?}"),
     }
     assert!(message(&s).contains("retry"));
     let fx = key(&mut s, 'a');
     assert_eq!(decision(&fx).0, "req-1");
+}
+
+#[test]
+fn a_timed_out_decision_has_an_unknown_outcome() {
+    let mut s = loaded(80, 24);
+    key(&mut s, 'a');
+    update(
+        &mut s,
+        Msg::Decided {
+            id: "req-1".into(),
+            result: Err(ClientError::Network {
+                url: "http://127.0.0.1:1".into(),
+                detail: "timed out".into(),
+            }),
+        },
+    );
+    // The backend may have received it: never "not sent".
+    let m = message(&s);
+    assert!(m.starts_with("Outcome unknown (timed out)"), "{m}");
+    assert!(m.contains("refresh (Ctrl-r) or decide again"), "{m}");
+    assert!(!m.contains("not sent") && !m.contains("Not decided"), "{m}");
+    match &s.entries["req-1"].local {
+        Local::Failed { error, unknown } => {
+            assert_eq!(error, "timed out");
+            assert!(unknown);
+            assert_eq!(
+                super::state::failed_words(error, *unknown, "Ctrl-r"),
+                "outcome unknown (timed out); refresh (Ctrl-r) or decide again"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // It can be decided again (the backend answers 409 if the first one landed).
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-1");
 }
 
 #[test]
@@ -369,27 +414,73 @@ fn sort_cycles_age_risk_expiry() {
 }
 
 #[test]
-fn expiry_on_screen_is_shown_refused_then_removed() {
+fn expiry_by_this_clock_only_marks_the_row_expiring() {
     let mut s = loaded(80, 24);
-    // req-1 expires 45 s after `now`; the backend has not said so yet.
+    // req-1 expires 45 s after `now` by this clock; the backend has not said so (its clock
+    // may be behind this one).
     tick(&mut s, 46);
-    match &s.entries["req-1"].local {
-        Local::Ended { note, .. } => assert_eq!(note, "expired"),
-        other => panic!("{other:?}"),
-    }
-    assert!(key(&mut s, 'a').is_empty());
-    assert!(message(&s).contains("can no longer be decided"));
-    tick(&mut s, 46 + 6);
+    assert!(matches!(s.entries["req-1"].local, Local::Idle));
+    assert!(s.entries["req-1"].expiring(s.now));
+    // Long after, it is still there: only the backend's word ends it.
+    tick(&mut s, 600);
+    assert!(s.entries.contains_key("req-1"));
+    assert_eq!(s.pending_count(), 3);
+    // Still decidable: the backend decides whether it is too late.
+    let fx = key(&mut s, 'a');
+    assert_eq!(decision(&fx).0, "req-1");
+    let mut expired = s.entries["req-1"].req.clone();
+    expired.status = Status::Expired;
+    update(
+        &mut s,
+        Msg::Decided {
+            id: "req-1".into(),
+            result: Err(ClientError::Api {
+                status: 409,
+                code: "not_pending".into(),
+                message: "the request expired".into(),
+                request: Some(Box::new(expired)),
+            }),
+        },
+    );
+    assert!(matches!(&s.entries["req-1"].local, Local::Ended { note, .. } if note == "expired"));
+    tick(&mut s, 600 + 6);
     assert!(!s.entries.contains_key("req-1"));
+    assert_eq!(
+        s.history[0].id, "req-1",
+        "an expired request goes to History"
+    );
 }
 
 #[test]
-fn expiry_is_checked_at_the_key_press_too() {
+fn the_expired_event_ends_an_expiring_row_and_it_goes_to_history() {
     let mut s = loaded(80, 24);
-    // The clock moved past the expiry without a tick having marked the row yet.
-    s.now = now() + chrono::Duration::seconds(50);
+    tick(&mut s, 46);
+    let mut r1 = s.entries["req-1"].req.clone();
+    r1.status = Status::Expired;
+    update(&mut s, event(EventKind::RequestExpired, 3, r1));
     assert!(key(&mut s, 'a').is_empty());
-    assert!(matches!(s.entries["req-1"].local, Local::Ended { .. }));
+    assert_eq!(
+        message(&s),
+        "This request expired: it can no longer be decided"
+    );
+    tick(&mut s, 46 + 6);
+    assert!(!s.entries.contains_key("req-1"));
+    assert_eq!(s.history[0].id, "req-1");
+}
+
+#[test]
+fn a_row_the_backend_lists_as_pending_again_is_kept() {
+    let mut s = loaded(80, 24);
+    let mut rest = fixtures::queue();
+    let gone = rest.remove(1);
+    update(&mut s, Msg::Pending(rest.clone()));
+    assert!(matches!(s.entries["req-2"].local, Local::Ended { .. }));
+    // The next list has it again: the backend says pending, so it stays decidable.
+    rest.push(gone);
+    update(&mut s, Msg::Pending(rest));
+    assert!(matches!(s.entries["req-2"].local, Local::Idle));
+    tick(&mut s, 10);
+    assert!(s.entries.contains_key("req-2"));
 }
 
 #[test]
@@ -597,6 +688,48 @@ fn a_double_press_never_decides_the_next_request_unseen() {
     assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
 }
 
+/// A queue whose first request just left, so the cursor slid onto req-2 unseen.
+fn slid(width: u16, height: u16) -> State {
+    let mut s = loaded(width, height);
+    let mut r1 = s.entries["req-1"].req.clone();
+    r1.status = Status::Cancelled;
+    update(&mut s, event(EventKind::RequestCancelled, 3, r1));
+    tick(&mut s, 6);
+    assert!(s.moved);
+    assert_eq!(s.selected.as_deref(), Some("req-2"));
+    s
+}
+
+#[test]
+fn reading_the_detail_clears_the_cursor_moved_guard() {
+    // Opening the detail view is reading it.
+    let mut s = slid(80, 24);
+    code(&mut s, KeyCode::Enter);
+    assert!(matches!(s.mode, Mode::Detail));
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
+
+    // Scrolling in the detail view too.
+    let mut s = slid(80, 24);
+    s.mode = Mode::Detail;
+    key(&mut s, 'j');
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
+
+    // Scrolling the side pane (J) too.
+    let mut s = slid(160, 40);
+    key(&mut s, 'J');
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
+}
+
+#[test]
+fn notify_is_not_refused_by_the_cursor_moved_guard() {
+    let mut s = slid(80, 24);
+    assert!(key(&mut s, 'n').is_empty());
+    assert!(s.entries["req-2"].notify, "n decides nothing: allowed");
+    assert!(s.moved, "but it is not reading: the guard stays");
+    assert!(key(&mut s, 'a').is_empty());
+    assert!(message(&s).contains("cursor moved"));
+}
+
 #[test]
 fn the_detail_view_closes_when_its_request_leaves() {
     let mut s = loaded(80, 24);
@@ -632,4 +765,146 @@ fn a_request_born_decided_goes_to_history_not_the_queue() {
     assert_eq!(s.entries.len(), before, "never enters the queue");
     assert!(!fx.contains(&Effect::Bell), "nothing to ring for");
     assert!(s.history.iter().any(|r| r.id == "born"));
+}
+
+/// The fixture queue plus more refunds from the same agent: two in conv-77 (one filed
+/// with another token, which a grant never covers), one in another conversation.
+fn with_siblings() -> State {
+    let mut s = loaded(80, 24);
+    let base = s.entries["req-1"].req.clone();
+    let sibling = |id: &str, conv: &str, filed_by: &str| {
+        let mut r = base.clone();
+        r.id = id.into();
+        r.conversation_id = Some(conv.into());
+        r.filed_by = filed_by.into();
+        r.created_at = ago(5);
+        r
+    };
+    for r in [
+        sibling("same-conv", "conv-77", "order-manager"),
+        sibling("other-token", "conv-77", "someone-else"),
+        sibling("other-conv", "conv-88", "order-manager"),
+    ] {
+        update(&mut s, event(EventKind::RequestCreated, 20, r));
+    }
+    s
+}
+
+#[test]
+fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
+    let mut s = with_siblings();
+    assert_eq!(s.covered_by("req-1", Scope::Conversation), 1);
+    assert_eq!(s.covered_by("req-1", Scope::Always), 2);
+    assert!(key(&mut s, 'c').is_empty(), "asks first");
+    assert!(matches!(&s.mode, Mode::Confirm(Confirm::Conversation { id }) if id == "req-1"));
+    let (title, q) = super::dialog::question(&s, &Confirm::Conversation { id: "req-1".into() }, 70);
+    assert!(title.contains("conversation"), "{title}");
+    let q = q.join("\n");
+    assert!(
+        q.contains(
+            "Also approves 1 other pending `order_tools.process_refund` call in this conversation"
+        ),
+        "{q}"
+    );
+    // Any other key cancels and sends nothing.
+    assert!(key(&mut s, 'c').is_empty());
+    assert!(matches!(s.mode, Mode::Normal));
+    assert!(message(&s).contains("nothing was sent"));
+    assert!(matches!(s.entries["req-1"].local, Local::Idle));
+    key(&mut s, 'c');
+    let fx = key(&mut s, 'y');
+    let (id, body) = decision(&fx);
+    assert_eq!((id, body.scope), ("req-1", Scope::Conversation));
+
+    // The always dialog names what it approves at once too.
+    let s = with_siblings();
+    let (_, q) = super::dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
+    let q = q.join("\n");
+    assert!(
+        q.contains("Also approves 2 other pending `order_tools.process_refund` calls at once"),
+        "{q}"
+    );
+}
+
+#[test]
+fn conversation_approval_is_one_key_when_nothing_else_is_covered() {
+    let mut s = with_siblings();
+    // Once the sibling in the conversation has ended, only this request is approved.
+    let mut sib = s.entries["same-conv"].req.clone();
+    sib.status = Status::Cancelled;
+    update(&mut s, event(EventKind::RequestCancelled, 21, sib));
+    assert_eq!(s.covered_by("req-1", Scope::Conversation), 0);
+    let fx = key(&mut s, 'c');
+    assert_eq!(decision(&fx).1.scope, Scope::Conversation);
+}
+
+#[test]
+fn a_confirmation_closes_when_its_request_ends() {
+    for (kind, status) in [
+        (EventKind::RequestExpired, Status::Expired),
+        (EventKind::RequestCancelled, Status::Cancelled),
+    ] {
+        let mut s = loaded(80, 24);
+        key(&mut s, 'A');
+        assert!(matches!(s.mode, Mode::Confirm(_)));
+        let mut r1 = s.entries["req-1"].req.clone();
+        r1.status = status;
+        update(&mut s, event(kind, 3, r1));
+        assert!(matches!(s.mode, Mode::Normal), "{status:?}");
+        let m = message(&s);
+        assert!(m.starts_with("This request "), "{m}");
+        assert!(m.contains("nothing was sent"), "{m}");
+        // The `y` meant for the dialog now does nothing.
+        assert!(key(&mut s, 'y').is_empty());
+    }
+
+    // Decided elsewhere, with the conversation dialog open.
+    let mut s = with_siblings();
+    key(&mut s, 'c');
+    let r = decided(
+        s.entries["req-1"].req.clone(),
+        Outcome::Approved,
+        Scope::Once,
+        "bob",
+    );
+    update(&mut s, event(EventKind::RequestDecided, 30, r));
+    assert!(matches!(s.mode, Mode::Normal));
+    assert!(
+        message(&s).starts_with("This request was already approved (once) by bob"),
+        "{}",
+        message(&s)
+    );
+
+    // A grant revoked elsewhere closes the revoke dialog.
+    let mut s = loaded(80, 24);
+    let g = Grant {
+        id: "g1".into(),
+        scope: Scope::Always,
+        agent: "a".into(),
+        tool: "t".into(),
+        conversation_id: None,
+        created_by: "alice".into(),
+        created_at: ago(60),
+        source_request_id: None,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    update(&mut s, Msg::Grants(vec![g]));
+    code(&mut s, KeyCode::BackTab);
+    key(&mut s, 'd');
+    assert!(matches!(s.mode, Mode::Confirm(Confirm::Revoke { .. })));
+    update(&mut s, Msg::Grants(vec![]));
+    assert!(matches!(s.mode, Mode::Normal));
+    assert!(message(&s).contains("revoked elsewhere"));
+}
+
+#[test]
+fn the_pending_count_leaves_out_ended_rows() {
+    let mut s = loaded(80, 24);
+    let mut r1 = s.entries["req-1"].req.clone();
+    r1.status = Status::Cancelled;
+    update(&mut s, event(EventKind::RequestCancelled, 3, r1));
+    assert_eq!(s.entries.len(), 3);
+    assert_eq!(s.pending_count(), 2);
+    assert_eq!(s.ended_count(), 1);
 }

@@ -251,10 +251,20 @@ fn help_screen() {
 fn expired_row_on_screen() {
     let mut s = loaded(80, 24);
     live(&mut s);
+    // Past its expiry by this clock: expiring, still decidable, until the backend says.
     update(&mut s, Msg::Tick(now() + chrono::Duration::seconds(46)));
+    let expiring = render(&s);
+    assert!(expiring.contains("expiring…"), "{expiring}");
+    assert!(expiring.contains("3 pending ·"), "{expiring}");
+    let mut r1 = s.entries["req-1"].req.clone();
+    r1.status = Status::Expired;
+    update(&mut s, event(EventKind::RequestExpired, 3, r1));
     let screen = render(&s);
-    assert!(screen.contains("expired"), "{screen}");
-    insta::assert_snapshot!(screen);
+    assert!(screen.contains("✗ expired"), "{screen}");
+    // Only decidable rows count as pending.
+    assert!(screen.contains("2 pending, 1 ended"), "{screen}");
+    assert!(screen.contains("Pending 2"), "{screen}");
+    insta::assert_snapshot!(format!("{expiring}\n{screen}"));
 }
 
 #[test]
@@ -365,4 +375,155 @@ fn policy_rule_and_message_beside_the_reason() {
         "{history}"
     );
     insta::assert_snapshot!(format!("{queue}\n{history}"));
+}
+
+#[test]
+fn a_very_long_tool_name_never_hides_what_y_does() {
+    for (w, h) in [(80, 24), (40, 10)] {
+        let mut s = fixtures::state(w, h);
+        live(&mut s);
+        let tool = format!("tool_{}", "x".repeat(240));
+        let agent = format!("agent_{}", "y".repeat(100));
+        update(
+            &mut s,
+            Msg::Pending(vec![req("long", &tool, &agent, 5, json!({"n": 1}))]),
+        );
+        key(&mut s, 'A');
+        let screen = render(&s);
+        assert!(
+            screen.contains("y confirms, any other key cancels"),
+            "{w}x{h}:\n{screen}"
+        );
+        assert!(screen.contains("every future `tool_xx"), "{screen}");
+        assert!(screen.contains("…` call"), "{screen}");
+        assert!(screen.contains("`agent_yy"), "{screen}");
+        if w == 80 {
+            insta::assert_snapshot!(screen);
+        }
+    }
+}
+
+#[test]
+fn the_columns_the_issue_lists_show_at_common_sizes() {
+    // 120x40: the queue beside the detail pane is about 72 columns wide.
+    let mut s = loaded(120, 40);
+    live(&mut s);
+    let queue = render(&s);
+    let header = queue.lines().nth(3).unwrap_or_default();
+    for col in ["AGE", "TOOL", "AGENT", "PARAMS", "REASON", "RISK", "LEFT"] {
+        assert!(header.contains(col), "{col} missing at 120x40:\n{queue}");
+    }
+    // History: responder, scope, reason and notify, at 120x40 and at 80x24.
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut s = loaded(w, h);
+        live(&mut s);
+        let mut r = decided(
+            s.entries["req-1"].req.clone(),
+            Outcome::Approved,
+            Scope::Conversation,
+            "alice",
+        );
+        if let Some(d) = r.decision.as_mut() {
+            d.reason = Some("ok".into());
+        }
+        update(&mut s, event(EventKind::RequestDecided, 4, r));
+        code(&mut s, KeyCode::Tab);
+        let history = render(&s);
+        let header = history.lines().nth(3).unwrap_or_default();
+        for col in [
+            "WHEN", "STATUS", "SCOPE", "TOOL", "AGENT", "BY", "NOTIFY", "REASON",
+        ] {
+            assert!(header.contains(col), "{col} missing at {w}x{h}:\n{history}");
+        }
+        let row = history.lines().nth(4).unwrap_or_default();
+        assert!(row.contains(" conv "), "{row}");
+        assert!(row.contains(" alice "), "{row}");
+        assert!(row.contains(" no "), "{row}");
+    }
+}
+
+#[test]
+fn narrow_grants_keep_the_conversation_apart() {
+    let mut s = fixtures::state(40, 10);
+    live(&mut s);
+    let grant = |id: &str, conv: &str| Grant {
+        id: id.into(),
+        scope: Scope::Conversation,
+        agent: "order-manager".into(),
+        tool: "order_tools.process_refund".into(),
+        conversation_id: Some(conv.into()),
+        created_by: "alice".into(),
+        created_at: now() - chrono::Duration::seconds(300),
+        source_request_id: None,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    update(
+        &mut s,
+        Msg::Grants(vec![
+            grant("g1", "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d7e8f"),
+            grant("g2", "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d0042"),
+        ]),
+    );
+    code(&mut s, KeyCode::BackTab);
+    let screen = render(&s);
+    let rows: Vec<&str> = screen.lines().skip(4).take(2).collect();
+    assert!(screen.contains("CONV"), "{screen}");
+    assert_ne!(rows[0], rows[1], "{screen}");
+    assert!(rows[0].contains("e8f"), "{screen}");
+    assert!(rows[1].contains("042"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn conversation_confirmation_names_what_it_approves_at_once() {
+    let mut s = loaded(100, 30);
+    live(&mut s);
+    let mut sibling = s.entries["req-1"].req.clone();
+    sibling.id = "req-4".into();
+    sibling.params = json!({"order_id": "A-1002", "amount": 80});
+    update(&mut s, event(EventKind::RequestCreated, 8, sibling));
+    key(&mut s, 'c');
+    let screen = render(&s);
+    assert!(
+        screen.contains("Also approves 1 other pending `order_tools.process_refund` call in this"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("y confirms, any other key cancels"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_capped_history_does_not_pretend_to_be_the_total() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    let done = |id: &str| {
+        decided(
+            req(id, "t", "a", 60, json!({})),
+            Outcome::Approved,
+            Scope::Once,
+            "alice",
+        )
+    };
+    update(
+        &mut s,
+        Msg::History {
+            requests: vec![done("h1"), done("h2")],
+            more: false,
+        },
+    );
+    assert!(render(&s).contains("History 2 "));
+    // The backend holds older ones than the console keeps.
+    update(
+        &mut s,
+        Msg::History {
+            requests: vec![done("h1"), done("h2")],
+            more: true,
+        },
+    );
+    let screen = render(&s);
+    assert!(screen.contains("History 2+"), "{screen}");
 }

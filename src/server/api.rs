@@ -49,7 +49,7 @@ pub async fn file(
     ApiJson(mut new): ApiJson<NewRequest>,
 ) -> Result<Response, ApiError> {
     caller.require_agent()?;
-    let applied = st.policy.apply(&mut new);
+    let applied = st.policy.apply(&mut new, caller.name());
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(
@@ -91,9 +91,11 @@ pub struct ListParams {
     pub status: Option<String>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+    /// `oldest` (the default) or `newest`: filing order, or its reverse.
+    pub order: Option<String>,
 }
 
-/// `GET /v1/requests?status=&limit=&cursor=` (reviewer).
+/// `GET /v1/requests?status=&limit=&cursor=&order=` (reviewer).
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -122,10 +124,21 @@ pub async fn list(
         Some(n) => n.min(MAX_LIMIT),
         None => DEFAULT_LIMIT,
     };
+    let newest = match p.order.as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(o) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                format!("unknown order '{o}': use oldest or newest"),
+            ));
+        }
+    };
     let q = ListQuery {
         status,
         limit,
         cursor: p.cursor,
+        newest,
     };
     Ok(Json(st.commit(st.store.list(q).await?)))
 }

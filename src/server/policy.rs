@@ -63,9 +63,9 @@ impl PolicyHolder {
         Ok(policy)
     }
 
-    /// Evaluates the policy for a filing and applies its risk to `new` (only when the
-    /// request declares none).
-    pub fn apply(&self, new: &mut NewRequest) -> Applied {
+    /// Evaluates the policy for a filing by the token `filed_by` and applies its risk to
+    /// `new` (only when the request declares none).
+    pub fn apply(&self, new: &mut NewRequest, filed_by: &str) -> Applied {
         let policy = self.current();
         let verdict = policy.evaluate(&Call {
             tool: &new.tool,
@@ -74,6 +74,7 @@ impl PolicyHolder {
             conversation_id: new.conversation_id.as_deref(),
             run_id: new.run_id.as_deref(),
             risk: new.risk,
+            filed_by: Some(filed_by),
         });
         if new.risk.is_none() {
             new.risk = verdict.risk;

@@ -68,6 +68,8 @@ pub struct ListQuery {
     pub limit: usize,
     /// Opaque cursor from a previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// Newest filed first instead of oldest first (`order=newest`).
+    pub newest: bool,
 }
 
 /// What went wrong, in terms the HTTP layer maps to a status code. Every message is
