@@ -35,6 +35,14 @@ pub enum Msg {
     Identity(Identity),
     /// Every pending request, as listed by the backend (replaces the queue's contents).
     Pending(Vec<ApprovalRequest>),
+    /// One page of the paged list of pending requests, handed over as it arrives so the
+    /// whole list is never held twice (once parsed, once in the queue). `first` starts a
+    /// new list; once `last` arrives, rows the whole list missed are ended.
+    PendingPage {
+        requests: Vec<ApprovalRequest>,
+        first: bool,
+        last: bool,
+    },
     /// Recent final requests, for the History tab. `more`: the backend holds older ones
     /// than these (the list is capped).
     History {

@@ -315,6 +315,16 @@ pub struct State {
     ended: HashSet<String>,
     /// Until when a tick has nothing to expire or remove (None: sweep on the next tick).
     pub(super) quiet_until: Option<DateTime<Utc>>,
+    /// A paged list of pending requests being taken in (between its first and last page).
+    pub(super) listing: Option<Listing>,
+}
+
+/// What the pages of a list taken in so far say: which ids it holds, and whether the
+/// queue was empty when it began (for the bell).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub seen: HashSet<String>,
+    pub was_empty: bool,
 }
 
 impl State {
@@ -359,6 +369,7 @@ impl State {
             ended_at: HashMap::new(),
             ended: HashSet::new(),
             quiet_until: None,
+            listing: None,
         }
     }
 

@@ -34,6 +34,8 @@ const HISTORY_EVERY: u64 = 10;
 const RELIST_AFTER: Duration = Duration::from_secs(10 * 60);
 /// The final requests of each status fetched for the History tab.
 const HISTORY_PER_STATUS: usize = super::state::HISTORY_CAP;
+/// Pending requests per page of the list.
+const LIST_PAGE: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -380,10 +382,30 @@ async fn snapshot(
     tx: &mpsc::Sender<Msg>,
     with_history: bool,
 ) -> Result<u64, OpenError> {
-    let pending = client.list_all(Some(Status::Pending)).await?;
-    let seq = pending.seq;
     let send = |m: Msg| async { tx.send(m).await.map_err(|_| OpenError::Closed) };
-    send(Msg::Pending(pending.requests)).await?;
+    // Each page goes to the console as it arrives: holding the whole list here first
+    // (parsed) doubled the console's memory at its peak, and the allocator kept it.
+    let mut page = client
+        .list(Some(Status::Pending), Some(LIST_PAGE), None)
+        .await?;
+    // The stream resumes from the first page's sequence number: events after it replay
+    // any change that later pages saw or missed.
+    let seq = page.seq;
+    let mut first = true;
+    loop {
+        let cursor = page.next_cursor.take();
+        send(Msg::PendingPage {
+            requests: std::mem::take(&mut page.requests),
+            first,
+            last: cursor.is_none(),
+        })
+        .await?;
+        first = false;
+        let Some(c) = cursor else { break };
+        page = client
+            .list(Some(Status::Pending), Some(LIST_PAGE), Some(&c))
+            .await?;
+    }
     let grants = client.grants().await?;
     send(Msg::Grants(grants.grants)).await?;
     if !with_history {

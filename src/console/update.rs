@@ -31,7 +31,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Tick(now) => on_tick(state, now),
         Msg::Conn(c) => state.conn = c,
         Msg::Identity(me) => state.me = Some(me),
-        Msg::Pending(list) => on_pending(state, list, &mut fx),
+        Msg::Pending(list) => on_pending(state, list, true, true, &mut fx),
+        Msg::PendingPage {
+            requests,
+            first,
+            last,
+        } => on_pending(state, requests, first, last, &mut fx),
         Msg::History { requests, more } => on_history(state, requests, more),
         Msg::Grants(grants) => {
             state.grants = grants.into_iter().filter(|g| g.is_active()).collect();
@@ -134,10 +139,26 @@ fn on_tick(state: &mut State, now: chrono::DateTime<chrono::Utc>) {
     }
 }
 
-fn on_pending(state: &mut State, list: Vec<ApprovalRequest>, fx: &mut Vec<Effect>) {
-    let was_empty = state.entries.is_empty();
-    let ids: std::collections::HashSet<String> = list.iter().map(|r| r.id.clone()).collect();
+/// Takes one page of the list of pending requests (a whole list is one page that is both
+/// first and last). Rows the list missed are ended only once its last page arrived: a
+/// request on a later page is not gone.
+fn on_pending(
+    state: &mut State,
+    list: Vec<ApprovalRequest>,
+    first: bool,
+    last: bool,
+    fx: &mut Vec<Effect>,
+) {
+    if first || state.listing.is_none() {
+        state.listing = Some(super::state::Listing {
+            seen: std::collections::HashSet::new(),
+            was_empty: state.entries.is_empty(),
+        });
+    }
     let mut revive = Vec::new();
+    if let Some(listing) = state.listing.as_mut() {
+        listing.seen.extend(list.iter().map(|r| r.id.clone()));
+    }
     for req in list {
         if req.status != Status::Pending {
             continue;
@@ -164,7 +185,14 @@ fn on_pending(state: &mut State, list: Vec<ApprovalRequest>, fx: &mut Vec<Effect
     for id in revive {
         state.revive_entry(&id);
     }
-    // A whole new list: sorted once, in refresh, rather than placed one by one.
+    if !last {
+        return;
+    }
+    let Some(listing) = state.listing.take() else {
+        return;
+    };
+    // A whole new list: sorted once, in refresh, rather than placed one by one (and not
+    // once per page: until the last page the rows shown are the previous list's).
     state.invalidate_order();
     // Requests that left the pending list while we were not streaming: decided elsewhere,
     // expired or cancelled. Say so, then let them go like any ended row.
@@ -172,14 +200,15 @@ fn on_pending(state: &mut State, list: Vec<ApprovalRequest>, fx: &mut Vec<Effect
         .entries
         .values()
         .filter(|e| {
-            !ids.contains(&e.req.id) && matches!(e.local, Local::Idle | Local::Failed { .. })
+            !listing.seen.contains(&e.req.id)
+                && matches!(e.local, Local::Idle | Local::Failed { .. })
         })
         .map(|e| e.req.id.clone())
         .collect();
     for id in left {
         state.end_entry(&id, "no longer pending".to_owned());
     }
-    if state.loaded && was_empty && !state.entries.is_empty() && state.bell {
+    if state.loaded && listing.was_empty && !state.entries.is_empty() && state.bell {
         fx.push(Effect::Bell);
     }
     state.loaded = true;

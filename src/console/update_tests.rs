@@ -484,6 +484,67 @@ fn a_row_the_backend_lists_as_pending_again_is_kept() {
 }
 
 #[test]
+fn a_paged_list_ends_only_the_rows_the_whole_list_missed() {
+    let mut s = loaded(80, 24);
+    let mut pages = fixtures::queue();
+    assert!(
+        pages.len() >= 3,
+        "the fixture queue has at least three requests"
+    );
+    let gone = pages.remove(1);
+    let later = pages.split_off(1);
+    let new = req("req-new", "email.send", "bot", 1, json!({"n": 1}));
+    update(
+        &mut s,
+        Msg::PendingPage {
+            requests: pages,
+            first: true,
+            last: false,
+        },
+    );
+    // Nothing ends before the last page: the rest of the list may still hold them.
+    assert_eq!(s.ended_count(), 0);
+    let mut last_page = later;
+    last_page.push(new);
+    update(
+        &mut s,
+        Msg::PendingPage {
+            requests: last_page,
+            first: false,
+            last: true,
+        },
+    );
+    // Only the request no page held ends; the ones on the first page stay decidable.
+    assert_eq!(s.ended_count(), 1);
+    assert!(
+        matches!(&s.entries[&gone.id].local, Local::Ended { note, .. } if note == "no longer pending")
+    );
+    assert!(matches!(s.entries["req-new"].local, Local::Idle));
+    assert_eq!(s.order.len(), s.entries.len());
+    assert!(s.order.iter().any(|id| id == "req-new"));
+    // A new list starts afresh: ids seen by an earlier list do not count for it.
+    let again = s.entries["req-new"].req.clone();
+    update(
+        &mut s,
+        Msg::PendingPage {
+            requests: vec![],
+            first: true,
+            last: false,
+        },
+    );
+    update(
+        &mut s,
+        Msg::PendingPage {
+            requests: vec![again],
+            first: false,
+            last: true,
+        },
+    );
+    assert!(matches!(s.entries["req-new"].local, Local::Idle));
+    assert_eq!(s.ended_count(), s.entries.len() - 1);
+}
+
+#[test]
 fn expired_and_cancelled_events_end_the_row() {
     let mut s = loaded(80, 24);
     let mut r1 = s.entries["req-1"].req.clone();
