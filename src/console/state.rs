@@ -138,7 +138,12 @@ pub enum Local {
 /// A pending request in the queue, with what the console derived from it once.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The request as the backend sent it, but with `params` set to null: the parameters
+    /// are kept once, as compact JSON text in `params`, because as a parsed tree (B-tree
+    /// maps) they were the largest part of a 100,000-request queue. They are parsed again
+    /// only for the rows drawn, the detail and the decision's hash.
     pub req: ApprovalRequest,
+    params: Box<str>,
     /// The args_hash of the parameters shown, sent with every decision: computed when the
     /// request is first selected (see `sync_detail`), not on arrival: canonical JSON and
     /// SHA-256 were most of the cost of taking in a request from the stream, and a
@@ -156,10 +161,12 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(req: ApprovalRequest) -> Entry {
-        let haystack = haystack(&req).into();
+    pub fn new(mut req: ApprovalRequest) -> Entry {
+        let params = take_params(&mut req);
+        let haystack = haystack(&req, &params).into();
         Entry {
             req,
+            params,
             hash: std::sync::OnceLock::new(),
             summary: std::sync::OnceLock::new(),
             haystack,
@@ -179,18 +186,51 @@ impl Entry {
 impl Entry {
     /// The args_hash of the parameters this entry holds.
     pub fn hash(&self) -> &str {
-        self.hash.get_or_init(|| args_hash(&self.req.params))
+        self.hash.get_or_init(|| args_hash(&self.params()))
     }
 
     /// The one-line summary of the parameters.
     pub fn summary(&self) -> &str {
-        self.summary.get_or_init(|| text::summary(&self.req.params))
+        self.summary.get_or_init(|| text::summary(&self.params()))
+    }
+
+    /// The parameters, parsed from the text kept (written by this console from a parsed
+    /// value, so it parses back to the same value).
+    pub fn params(&self) -> serde_json::Value {
+        serde_json::from_str(&self.params).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The whole request, parameters included.
+    pub fn request(&self) -> ApprovalRequest {
+        let mut r = self.req.clone();
+        r.params = self.params();
+        r
+    }
+
+    pub fn into_request(self) -> ApprovalRequest {
+        let params = self.params();
+        let mut r = self.req;
+        r.params = params;
+        r
+    }
+
+    /// Takes a newer copy of the request from the backend. A request's parameters never
+    /// change, so the text kept (and the hash taken of it) stays.
+    pub fn set_req(&mut self, mut req: ApprovalRequest) {
+        req.params = serde_json::Value::Null;
+        self.req = req;
     }
 }
 
-fn haystack(req: &ApprovalRequest) -> String {
-    use std::fmt::Write;
-    let mut h = String::with_capacity(256);
+fn take_params(req: &mut ApprovalRequest) -> Box<str> {
+    let v = std::mem::take(&mut req.params);
+    serde_json::to_string(&v)
+        .unwrap_or_else(|_| "null".to_owned())
+        .into_boxed_str()
+}
+
+fn haystack(req: &ApprovalRequest, params: &str) -> String {
+    let mut h = String::with_capacity(req.tool.len() + req.agent.len() + params.len() + 64);
     h.push_str(&req.tool);
     h.push('\n');
     h.push_str(&req.agent);
@@ -199,9 +239,9 @@ fn haystack(req: &ApprovalRequest) -> String {
         h.push_str(r);
         h.push('\n');
     }
-    // The JSON goes straight into the buffer, and ASCII (nearly always) is lower-cased
-    // in place: this runs for every request that arrives.
-    let _ = write!(h, "{}", req.params);
+    // The parameters' JSON text, already made once for the entry; ASCII (nearly always)
+    // is lower-cased in place: this runs for every request that arrives.
+    h.push_str(params);
     if h.is_ascii() {
         h.make_ascii_lowercase();
         h
@@ -218,7 +258,7 @@ fn matches_filter(req: &ApprovalRequest, hay: Option<&str>, filter: &str) -> boo
     let f = filter.to_lowercase();
     match hay {
         Some(h) => h.contains(&f),
-        None => haystack(req).contains(&f),
+        None => haystack(req, &req.params.to_string()).contains(&f),
     }
 }
 
@@ -802,7 +842,11 @@ impl State {
             return;
         }
         let same_id = self.detail.as_ref().is_some_and(|c| c.id == req.id);
-        let cache = DetailCache::build(req);
+        // A queued request keeps its parameters as text: build from the whole request.
+        let cache = match (self.tab, self.selected_entry()) {
+            (Tab::Pending, Some(e)) => DetailCache::build(&e.request()),
+            _ => DetailCache::build(req),
+        };
         self.detail = Some(cache);
         if !same_id {
             self.detail_scroll = 0;

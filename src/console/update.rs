@@ -131,7 +131,7 @@ fn on_tick(state: &mut State, now: chrono::DateTime<chrono::Utc>) {
     state.quiet_until = Some(next.unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC));
     for e in state.remove_entries(&gone) {
         if e.req.status.is_final() {
-            state.upsert_history(e.req);
+            state.upsert_history(e.into_request());
         }
     }
     if state.message.as_ref().is_some_and(|m| m.until <= now) {
@@ -170,10 +170,10 @@ fn on_pending(
                 // Ended only because an earlier list missed it: the backend now says it
                 // is pending, and the backend is trusted.
                 Local::Ended { .. } => {
-                    e.req = req;
+                    e.set_req(req);
                     revive.push(e.req.id.clone());
                 }
-                _ => e.req = req,
+                _ => e.set_req(req),
             },
             None => {
                 state
@@ -326,7 +326,7 @@ fn on_decided(state: &mut State, id: String, result: Result<ApprovalRequest, Cli
             };
             state.say(Level::Error, text);
             if let Some(e) = state.entries.get_mut(&id) {
-                e.req = (*req).clone();
+                e.set_req((*req).clone());
                 state.end_entry(&id, note);
             }
             if req.status.is_final() {

@@ -152,7 +152,7 @@ fn approve_once_carries_the_args_hash_of_the_params_on_screen() {
     assert_eq!(body.scope, Scope::Once);
     assert!(!body.notify_agent);
     assert_eq!(body.reason, None);
-    let shown = &s.entries["req-1"].req;
+    let shown = s.entries["req-1"].request();
     assert_eq!(body.args_hash, args_hash(&shown.params));
     assert_eq!(body.args_hash, shown.args_hash);
     assert!(matches!(
@@ -968,4 +968,20 @@ fn the_pending_count_leaves_out_ended_rows() {
     assert_eq!(s.entries.len(), 3);
     assert_eq!(s.pending_count(), 2);
     assert_eq!(s.ended_count(), 1);
+}
+
+#[test]
+fn parameters_kept_as_text_hash_exactly_as_received() {
+    use super::state::Entry;
+    let params = json!({
+        "amount": 0.1, "tiny": 1e-7, "big": 123456.789, "third": 1.0 / 3.0,
+        "n": 9007199254740991i64, "nested": {"list": [1.5, -0.0, 2e300]}, "s": "x"
+    });
+    let mut r = req("f", "t", "a", 0, params.clone());
+    r.args_hash = args_hash(&params);
+    let e = Entry::new(r);
+    assert!(e.req.params.is_null(), "the tree is not kept twice");
+    assert_eq!(e.params(), params);
+    assert_eq!(e.hash(), args_hash(&params));
+    assert_eq!(e.request().params, params);
 }
