@@ -132,7 +132,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             state
                 .order
                 .get(k)
-                .and_then(|id| state.entries.get(id))
+                .and_then(|id| state.entries.get(&**id))
                 .map(|e| row_of(e))
         },
         state.selected_index(),

@@ -301,8 +301,9 @@ pub struct State {
     /// (which keep the sorted lists in step); after changing many at once directly, call
     /// `invalidate_order`.
     pub entries: HashMap<String, Box<Entry>, foldhash::fast::RandomState>,
-    /// Pending ids as shown: filtered and sorted.
-    pub order: Vec<String>,
+    /// Pending ids as shown: filtered and sorted. Shared with `sorted` (`Arc<str>`), so a
+    /// filter keystroke over 100,000 rows copies pointers, not strings.
+    pub order: Vec<Arc<str>>,
     /// Every pending request, sorted: what `order` is with no filter. Kept so that a
     /// filter keystroke filters a sorted list instead of sorting again.
     sorted: Vec<Row>,
@@ -509,10 +510,10 @@ impl State {
 
     pub fn selected_index(&self) -> Option<usize> {
         let id = self.selected.as_ref()?;
-        if self.order.get(self.sel_index) == Some(id) {
+        if self.order.get(self.sel_index).map(|o| &**o) == Some(id.as_str()) {
             return Some(self.sel_index);
         }
-        self.order.iter().position(|o| o == id)
+        self.order.iter().position(|o| **o == **id)
     }
 
     pub fn history_selected_index(&self) -> Option<usize> {
@@ -570,7 +571,7 @@ impl State {
             self.shown_filter.is_empty() || row.hay.contains(&self.shown_filter.to_lowercase());
         if shown {
             let at = self.order_position(&key);
-            self.order.insert(at, id);
+            self.order.insert(at, Arc::clone(&row.id));
         }
         // Arrivals are the newest request: sorted by age, their place is the end.
         let at = if self
@@ -608,8 +609,8 @@ impl State {
             })
             .collect();
         let entries = &self.entries;
-        self.sorted.retain(|r| entries.contains_key(&r.id));
-        self.order.retain(|id| entries.contains_key(id));
+        self.sorted.retain(|r| entries.contains_key(&*r.id));
+        self.order.retain(|id| entries.contains_key(&**id));
         gone
     }
 
@@ -628,24 +629,24 @@ impl State {
         let at = self
             .sorted
             .partition_point(|r| r.key(self.shown_sort) < key);
-        if self.sorted.get(at).is_some_and(|r| r.id == *id) {
+        if self.sorted.get(at).is_some_and(|r| *r.id == **id) {
             self.sorted.remove(at);
-        } else if let Some(i) = self.sorted.iter().position(|r| r.id == *id) {
+        } else if let Some(i) = self.sorted.iter().position(|r| *r.id == **id) {
             self.sorted.remove(i);
         }
         let at = self.order_position(&key);
-        if self.order.get(at) == Some(id) {
+        if self.order.get(at).is_some_and(|o| **o == **id) {
             self.order.remove(at);
-        } else if let Some(i) = self.order.iter().position(|x| x == id) {
+        } else if let Some(i) = self.order.iter().position(|x| **x == **id) {
             self.order.remove(i);
         }
     }
 
     /// Where a request with sort key `key` goes in `order`.
     fn order_position(&self, key: &Key<'_>) -> usize {
-        let before = |id: &String| {
+        let before = |id: &Arc<str>| {
             self.entries
-                .get(id)
+                .get(&**id)
                 .is_some_and(|x| Row::key_of(self.shown_sort, &x.req) < *key)
         };
         if self.order.last().is_none_or(before) {
@@ -680,12 +681,12 @@ impl State {
 
     /// Where `id` now is in `order`, by its sort key: O(log n), not a scan.
     fn find(&self, id: &str, hint: usize) -> Option<usize> {
-        if self.order.get(hint).is_some_and(|o| o == id) {
+        if self.order.get(hint).is_some_and(|o| **o == *id) {
             return Some(hint);
         }
         let e = self.entries.get(id)?;
         let at = self.order_position(&Row::key_of(self.shown_sort, &e.req));
-        (self.order.get(at).is_some_and(|o| o == id)).then_some(at)
+        (self.order.get(at).is_some_and(|o| **o == *id)).then_some(at)
     }
 
     /// Recomputes what is shown after any change of data, filter or sort, keeping each
@@ -710,7 +711,7 @@ impl State {
             None => match self.order.len().checked_sub(1) {
                 Some(last) => {
                     let i = self.sel_index.min(last);
-                    (self.order.get(i).cloned(), i)
+                    (self.order.get(i).map(|o| o.to_string()), i)
                 }
                 None => (None, 0),
             },
@@ -780,7 +781,7 @@ impl State {
             Tab::Pending => {
                 if let Some(last) = self.order.len().checked_sub(1) {
                     self.sel_index = index.min(last);
-                    self.selected = self.order.get(self.sel_index).cloned();
+                    self.selected = self.order.get(self.sel_index).map(|o| o.to_string());
                 }
             }
             Tab::History => {
@@ -925,7 +926,7 @@ struct Row {
     created_at: DateTime<Utc>,
     risk: Option<Risk>,
     expires_at: Option<DateTime<Utc>>,
-    id: String,
+    id: Arc<str>,
     hay: Arc<str>,
 }
 
@@ -935,7 +936,7 @@ impl Row {
             created_at: e.req.created_at,
             risk: e.req.risk,
             expires_at: e.req.expires_at,
-            id: e.req.id.clone(),
+            id: Arc::from(e.req.id.as_str()),
             hay: Arc::clone(&e.haystack),
         }
     }
@@ -1078,9 +1079,10 @@ mod tests {
                 }
             }
             s.refresh();
-            assert_eq!(s.order, expected(&s), "step {step}");
+            let shown: Vec<String> = s.order.iter().map(|o| o.to_string()).collect();
+            assert_eq!(shown, expected(&s), "step {step}");
             if let Some(i) = s.selected_index() {
-                assert_eq!(s.order.get(i), s.selected.as_ref());
+                assert_eq!(s.order.get(i).map(|o| &**o), s.selected.as_deref());
             }
         }
     }
