@@ -23,5 +23,6 @@ echo "== build"
 cargo build --release --bins --examples
 echo "== in-process figures (criterion)"
 cargo bench --bench console -- "${crit[@]}"
+cargo bench --bench policy -- "${crit[@]}"
 echo "== end-to-end figures (loadgen)"
 target/release/examples/loadgen all "${quick[@]}"
