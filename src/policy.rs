@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr};
@@ -352,63 +352,46 @@ impl Policy {
                 });
             }
             if matched {
-                return match failed {
-                    Some(error) if rule.action != PolicyAction::Deny => Verdict {
+                // After a failed condition nothing may let the call through: an allow or
+                // audit rule is overruled (and has nothing to say about why the call is
+                // held); a deny or require_approval rule stands as written.
+                let overruled = failed.is_some()
+                    && matches!(rule.action, PolicyAction::Allow | PolicyAction::Audit);
+                return if overruled {
+                    Verdict {
                         action: PolicyAction::RequireApproval,
                         rule: Some(rule.name.clone()),
-                        // A rule that itself holds calls for a person keeps its words,
-                        // risk and TTL; one that would have let the call through has
-                        // nothing to say about why it is held.
                         message: None,
                         risk: None,
                         ttl: None,
-                        error: Some(error),
+                        error: failed,
                     }
-                    .keep_rule_details_if(rule),
-                    error => Verdict {
+                } else {
+                    Verdict {
                         action: rule.action,
                         rule: Some(rule.name.clone()),
                         message: rule.message.clone(),
                         risk: rule.risk,
                         ttl: rule.ttl,
-                        error,
-                    },
+                        error: failed,
+                    }
                 };
             }
         }
-        match failed {
-            Some(error) => Verdict {
-                action: if self.default == PolicyAction::Deny {
-                    PolicyAction::Deny
-                } else {
-                    PolicyAction::RequireApproval
-                },
-                rule: None,
-                message: None,
-                risk: None,
-                ttl: None,
-                error: Some(error),
-            },
-            None => Verdict {
-                action: self.default,
-                rule: None,
-                message: None,
-                risk: None,
-                ttl: None,
-                error: None,
-            },
+        // No rule matched: the default, unless a failed condition forbids letting the
+        // call through.
+        let action = match (&failed, self.default) {
+            (Some(_), PolicyAction::Allow | PolicyAction::Audit) => PolicyAction::RequireApproval,
+            (_, default) => default,
+        };
+        Verdict {
+            action,
+            rule: None,
+            message: None,
+            risk: None,
+            ttl: None,
+            error: failed,
         }
-    }
-}
-
-impl Verdict {
-    fn keep_rule_details_if(mut self, rule: &Rule) -> Verdict {
-        if rule.action == PolicyAction::RequireApproval {
-            self.message = rule.message.clone();
-            self.risk = rule.risk;
-            self.ttl = rule.ttl;
-        }
-        self
     }
 }
 
@@ -550,14 +533,6 @@ pub fn parse_policy_text(text: &str, origin: &str) -> anyhow::Result<Policy> {
         Some(p) => Policy::compile(&p, origin),
         None => bail!("{origin}: no [policy] table"),
     }
-}
-
-/// The policy verdict, as recorded on a request (`policy: {rule, action, message}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Applied {
-    pub rule: Option<String>,
-    pub action: PolicyAction,
-    pub message: Option<String>,
 }
 
 #[cfg(test)]

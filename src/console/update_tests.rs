@@ -29,6 +29,24 @@ fn shown(s: &State) -> Vec<&str> {
     s.order.iter().map(|id| &**id).collect()
 }
 
+/// The backend's answer to an approval sent for `id`: the whole request (parameters
+/// included, as the server sends it), approved once by alice.
+fn backend_approved(s: &mut State, id: &str) {
+    let done = decided(
+        s.entries[id].request(),
+        Outcome::Approved,
+        Scope::Once,
+        "alice",
+    );
+    update(
+        s,
+        Msg::Decided {
+            id: id.into(),
+            result: Ok(done),
+        },
+    );
+}
+
 fn code(state: &mut State, code: KeyCode) -> Vec<Effect> {
     update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
 }
@@ -253,19 +271,7 @@ fn reject_takes_a_reason_enter_sends_esc_cancels() {
 fn success_removes_the_row_and_records_history() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
-    let done = decided(
-        s.entries["req-1"].req.clone(),
-        Outcome::Approved,
-        Scope::Once,
-        "alice",
-    );
-    update(
-        &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Ok(done),
-        },
-    );
+    backend_approved(&mut s, "req-1");
     assert!(!s.entries.contains_key("req-1"));
     assert_eq!(
         s.selected.as_deref(),
@@ -273,6 +279,8 @@ fn success_removes_the_row_and_records_history() {
         "cursor stays in place"
     );
     assert_eq!(s.history[0].id, "req-1");
+    // History keeps the request whole: its detail shows the parameters that were approved.
+    assert!(s.history[0].params.is_object(), "{:?}", s.history[0].params);
 }
 
 #[test]
@@ -280,7 +288,7 @@ fn conflict_says_who_decided_first_and_how() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
     let first = decided(
-        s.entries["req-1"].req.clone(),
+        s.entries["req-1"].request(),
         Outcome::Rejected,
         Scope::Once,
         "bob",
@@ -433,7 +441,7 @@ fn expiry_by_this_clock_only_marks_the_row_expiring() {
     // Still decidable: the backend decides whether it is too late.
     let fx = key(&mut s, 'a');
     assert_eq!(decision(&fx).0, "req-1");
-    let mut expired = s.entries["req-1"].req.clone();
+    let mut expired = s.entries["req-1"].request();
     expired.status = Status::Expired;
     update(
         &mut s,
@@ -460,7 +468,7 @@ fn expiry_by_this_clock_only_marks_the_row_expiring() {
 fn the_expired_event_ends_an_expiring_row_and_it_goes_to_history() {
     let mut s = loaded(80, 24);
     tick(&mut s, 46);
-    let mut r1 = s.entries["req-1"].req.clone();
+    let mut r1 = s.entries["req-1"].request();
     r1.status = Status::Expired;
     update(&mut s, event(EventKind::RequestExpired, 3, r1));
     assert!(key(&mut s, 'a').is_empty());
@@ -528,7 +536,7 @@ fn a_paged_list_ends_only_the_rows_the_whole_list_missed() {
     assert_eq!(s.order.len(), s.entries.len());
     assert!(s.order.iter().any(|id| &**id == "req-new"));
     // A new list starts afresh: ids seen by an earlier list do not count for it.
-    let again = s.entries["req-new"].req.clone();
+    let again = s.entries["req-new"].request();
     update(
         &mut s,
         Msg::PendingPage {
@@ -552,10 +560,10 @@ fn a_paged_list_ends_only_the_rows_the_whole_list_missed() {
 #[test]
 fn expired_and_cancelled_events_end_the_row() {
     let mut s = loaded(80, 24);
-    let mut r1 = s.entries["req-1"].req.clone();
+    let mut r1 = s.entries["req-1"].request();
     r1.status = Status::Expired;
     update(&mut s, event(EventKind::RequestExpired, 3, r1));
-    let mut r2 = s.entries["req-2"].req.clone();
+    let mut r2 = s.entries["req-2"].request();
     r2.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 4, r2));
     assert!(matches!(&s.entries["req-1"].local, Local::Ended { note, .. } if note == "expired"));
@@ -578,7 +586,7 @@ fn request_ending_while_reason_is_typed_is_not_sent() {
     let mut s = loaded(80, 24);
     key(&mut s, 'r');
     typed(&mut s, "no");
-    let mut r1 = s.entries["req-1"].req.clone();
+    let mut r1 = s.entries["req-1"].request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
     assert!(code(&mut s, KeyCode::Enter).is_empty());
@@ -588,7 +596,7 @@ fn request_ending_while_reason_is_typed_is_not_sent() {
 fn decided_elsewhere_while_idle_is_shown_then_leaves() {
     let mut s = loaded(80, 24);
     let r = decided(
-        s.entries["req-2"].req.clone(),
+        s.entries["req-2"].request(),
         Outcome::Approved,
         Scope::Always,
         "bob",
@@ -718,19 +726,7 @@ fn huge_params_are_pretty_printed_once() {
 fn a_double_press_never_decides_the_next_request_unseen() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
-    let done = decided(
-        s.entries["req-1"].req.clone(),
-        Outcome::Approved,
-        Scope::Once,
-        "alice",
-    );
-    update(
-        &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Ok(done),
-        },
-    );
+    backend_approved(&mut s, "req-1");
     assert_eq!(s.selected.as_deref(), Some("req-2"));
     // The first press on the request that slid under the cursor only says so.
     assert!(key(&mut s, 'a').is_empty());
@@ -744,7 +740,7 @@ fn a_double_press_never_decides_the_next_request_unseen() {
 
     // Moving explicitly clears the guard; so does nothing else.
     let mut s = loaded(80, 24);
-    let mut r1 = s.entries["req-1"].req.clone();
+    let mut r1 = s.entries["req-1"].request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
     tick(&mut s, 6);
@@ -757,7 +753,7 @@ fn a_double_press_never_decides_the_next_request_unseen() {
 /// A queue whose first request just left, so the cursor slid onto req-2 unseen.
 fn slid(width: u16, height: u16) -> State {
     let mut s = loaded(width, height);
-    let mut r1 = s.entries["req-1"].req.clone();
+    let mut r1 = s.entries["req-1"].request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
     tick(&mut s, 6);
@@ -801,19 +797,7 @@ fn the_detail_view_closes_when_its_request_leaves() {
     let mut s = loaded(80, 24);
     code(&mut s, KeyCode::Enter);
     key(&mut s, 'a');
-    let done = decided(
-        s.entries["req-1"].req.clone(),
-        Outcome::Approved,
-        Scope::Once,
-        "alice",
-    );
-    update(
-        &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Ok(done),
-        },
-    );
+    backend_approved(&mut s, "req-1");
     assert!(matches!(s.mode, Mode::Normal));
 }
 
@@ -837,7 +821,7 @@ fn a_request_born_decided_goes_to_history_not_the_queue() {
 /// with another token, which a grant never covers), one in another conversation.
 fn with_siblings() -> State {
     let mut s = loaded(80, 24);
-    let base = s.entries["req-1"].req.clone();
+    let base = s.entries["req-1"].request();
     let sibling = |id: &str, conv: &str, filed_by: &str| {
         let mut r = base.clone();
         r.id = id.into();
@@ -896,7 +880,7 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
 fn conversation_approval_is_one_key_when_nothing_else_is_covered() {
     let mut s = with_siblings();
     // Once the sibling in the conversation has ended, only this request is approved.
-    let mut sib = s.entries["same-conv"].req.clone();
+    let mut sib = s.entries["same-conv"].request();
     sib.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 21, sib));
     assert_eq!(s.covered_by("req-1", Scope::Conversation), 0);
@@ -913,7 +897,7 @@ fn a_confirmation_closes_when_its_request_ends() {
         let mut s = loaded(80, 24);
         key(&mut s, 'A');
         assert!(matches!(s.mode, Mode::Confirm(_)));
-        let mut r1 = s.entries["req-1"].req.clone();
+        let mut r1 = s.entries["req-1"].request();
         r1.status = status;
         update(&mut s, event(kind, 3, r1));
         assert!(matches!(s.mode, Mode::Normal), "{status:?}");
@@ -928,7 +912,7 @@ fn a_confirmation_closes_when_its_request_ends() {
     let mut s = with_siblings();
     key(&mut s, 'c');
     let r = decided(
-        s.entries["req-1"].req.clone(),
+        s.entries["req-1"].request(),
         Outcome::Approved,
         Scope::Once,
         "bob",
@@ -967,7 +951,7 @@ fn a_confirmation_closes_when_its_request_ends() {
 #[test]
 fn the_pending_count_leaves_out_ended_rows() {
     let mut s = loaded(80, 24);
-    let mut r1 = s.entries["req-1"].req.clone();
+    let mut r1 = s.entries["req-1"].request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
     assert_eq!(s.entries.len(), 3);

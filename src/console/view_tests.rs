@@ -141,7 +141,7 @@ fn conflict_message() {
     let sending = render(&s);
     assert!(sending.contains("approving once…"), "{sending}");
     let first = decided(
-        s.entries["req-1"].req.clone(),
+        s.entries["req-1"].request(),
         Outcome::Rejected,
         Scope::Once,
         "bob",
@@ -256,7 +256,7 @@ fn expired_row_on_screen() {
     let expiring = render(&s);
     assert!(expiring.contains("expiring…"), "{expiring}");
     assert!(expiring.contains("3 pending ·"), "{expiring}");
-    let mut r1 = s.entries["req-1"].req.clone();
+    let mut r1 = s.entries["req-1"].request();
     r1.status = Status::Expired;
     update(&mut s, event(EventKind::RequestExpired, 3, r1));
     let screen = render(&s);
@@ -272,7 +272,7 @@ fn history_and_grants_tabs() {
     let mut s = loaded(120, 30);
     live(&mut s);
     let mut r = decided(
-        s.entries["req-1"].req.clone(),
+        s.entries["req-1"].request(),
         Outcome::Rejected,
         Scope::Once,
         "alice",
@@ -282,7 +282,7 @@ fn history_and_grants_tabs() {
         d.notify_agent = true;
     }
     update(&mut s, event(EventKind::RequestDecided, 4, r));
-    let mut c = s.entries["req-2"].req.clone();
+    let mut c = s.entries["req-2"].request();
     c.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 5, c));
     update(
@@ -418,7 +418,7 @@ fn the_columns_the_issue_lists_show_at_common_sizes() {
         let mut s = loaded(w, h);
         live(&mut s);
         let mut r = decided(
-            s.entries["req-1"].req.clone(),
+            s.entries["req-1"].request(),
             Outcome::Approved,
             Scope::Conversation,
             "alice",
@@ -479,7 +479,7 @@ fn narrow_grants_keep_the_conversation_apart() {
 fn conversation_confirmation_names_what_it_approves_at_once() {
     let mut s = loaded(100, 30);
     live(&mut s);
-    let mut sibling = s.entries["req-1"].req.clone();
+    let mut sibling = s.entries["req-1"].request();
     sibling.id = "req-4".into();
     sibling.params = json!({"order_id": "A-1002", "amount": 80});
     update(&mut s, event(EventKind::RequestCreated, 8, sibling));
