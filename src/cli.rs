@@ -28,6 +28,7 @@ use crate::protocol::{
 };
 use crate::sanitize;
 use crate::table::{Column, Table, output_width, short_ids};
+use crate::text::{age, until};
 use unicode_width::UnicodeWidthStr as _;
 
 pub const EXIT_FAILURE: u8 = 1;
@@ -321,17 +322,6 @@ fn one_line_state(r: &ApprovalRequest) -> String {
     }
 }
 
-/// "12s", "4m", "2h", "3d": the age of `t` (or time left, for a future `t`).
-pub fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let s = (now - t).num_seconds().unsigned_abs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
 fn json_pretty<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
     serde_json::to_string_pretty(v)
         .map(|mut s| {
@@ -533,7 +523,7 @@ pub fn request_text(r: &ApprovalRequest, now: DateTime<Utc>, width: usize) -> St
     match r.expires_at {
         Some(e) if e > now => field(
             "expires",
-            &format!("{} (in {})", e.to_rfc3339(), age(e, now)),
+            &format!("{} (in {})", e.to_rfc3339(), until(e, now)),
         ),
         Some(e) => field(
             "expires",
@@ -1157,7 +1147,13 @@ mod tests {
         assert_eq!(age(now - Duration::minutes(4), now), "4m");
         assert_eq!(age(now - Duration::hours(2), now), "2h");
         assert_eq!(age(now - Duration::days(3), now), "3d");
-        assert_eq!(age(now + Duration::minutes(5), now), "5m");
+        assert_eq!(until(now + Duration::minutes(5), now), "5m");
+        // The console's word for the same request: one formatter.
+        assert_eq!(
+            age(now - Duration::hours(30), now),
+            crate::console::text::age(now - Duration::hours(30), now)
+        );
+        assert_eq!(age(now - Duration::hours(30), now), "30h");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod sanitize;
 pub mod server;
 pub mod store;
 pub mod table;
+pub mod text;
 
 /// Options every subcommand understands.
 #[derive(Debug, Clone, Default, clap::Args)]

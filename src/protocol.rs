@@ -270,20 +270,6 @@ impl Grant {
     pub fn is_active(&self) -> bool {
         self.revoked_at.is_none()
     }
-
-    /// Does this grant cover a call of `tool` by `agent` in `conversation_id`?
-    pub fn matches(&self, agent: &str, tool: &str, conversation_id: Option<&str>) -> bool {
-        self.is_active()
-            && self.agent == agent
-            && self.tool == tool
-            && match self.scope {
-                Scope::Always => true,
-                Scope::Conversation => {
-                    conversation_id.is_some() && self.conversation_id.as_deref() == conversation_id
-                }
-                Scope::Once => false,
-            }
-    }
 }
 
 /// Response of `GET /v1/requests`.
@@ -564,37 +550,5 @@ mod tests {
             assert_eq!(s, format!("\"{}\"", k.as_str()));
             assert_eq!(EventKind::parse(k.as_str()), Some(k));
         }
-    }
-
-    #[test]
-    fn grant_matching() {
-        let g = Grant {
-            id: "g".into(),
-            scope: Scope::Conversation,
-            agent: "a".into(),
-            tool: "t".into(),
-            conversation_id: Some("c1".into()),
-            created_by: "alice".into(),
-            created_at: Utc::now(),
-            source_request_id: None,
-            revoked_at: None,
-            revoked_by: None,
-        };
-        assert!(g.matches("a", "t", Some("c1")));
-        assert!(!g.matches("a", "t", Some("c2")));
-        assert!(!g.matches("a", "t", None));
-        assert!(!g.matches("b", "t", Some("c1")));
-        let always = Grant {
-            scope: Scope::Always,
-            conversation_id: None,
-            ..g.clone()
-        };
-        assert!(always.matches("a", "t", None));
-        assert!(always.matches("a", "t", Some("zz")));
-        let revoked = Grant {
-            revoked_at: Some(Utc::now()),
-            ..always
-        };
-        assert!(!revoked.matches("a", "t", None));
     }
 }

@@ -7,9 +7,10 @@
 
 use std::io::IsTerminal as _;
 
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 use crate::sanitize;
+use crate::text::fit;
 
 pub const DEFAULT_WIDTH: usize = 80;
 /// Narrower than this is not a width to lay out for (a broken COLUMNS, say).
@@ -251,28 +252,6 @@ impl Table {
         }
         out
     }
-}
-
-/// `s` cut to at most `width` terminal columns, ending in `…` when cut.
-pub fn fit(s: &str, width: usize) -> String {
-    if s.width() <= width {
-        return s.to_owned();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in s.chars() {
-        let cw = c.width().unwrap_or(0);
-        if used + cw > width - 1 {
-            break;
-        }
-        out.push(c);
-        used += cw;
-    }
-    out.push('…');
-    out
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use crate::protocol::{
     ApprovalRequest, Decision, Grant, Identity, Outcome, Risk, Scope, Status, Verdict, args_hash,
 };
 use crate::sanitize;
+use crate::store::rules::GrantScope;
 
 /// How long an ended row (expired, cancelled, decided elsewhere) stays on screen.
 pub const LINGER_SECS: i64 = 5;
@@ -481,23 +482,12 @@ impl State {
         let Some(this) = self.entries.get(id).map(|e| &e.req) else {
             return 0;
         };
+        let reach = GrantScope::of_approval(this, scope);
         self.entries
             .values()
             .filter(|e| e.req.id != this.id && !matches!(e.local, Local::Ended { .. }))
             .map(|e| &e.req)
-            .filter(|r| {
-                r.status == Status::Pending
-                    && r.filed_by == this.filed_by
-                    && r.agent == this.agent
-                    && r.tool == this.tool
-                    && match scope {
-                        Scope::Always => true,
-                        Scope::Conversation => {
-                            r.conversation_id.is_some() && r.conversation_id == this.conversation_id
-                        }
-                        Scope::Once => false,
-                    }
-            })
+            .filter(|r| r.status == Status::Pending && reach.covers(r))
             .count()
     }
 

@@ -8,8 +8,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::StoreError;
 use crate::protocol::{
-    ApprovalRequest, Decision, DecisionBody, NewRequest, Outcome, PolicyAction, PolicyMatch, Scope,
-    Status, Verdict,
+    ApprovalRequest, Decision, DecisionBody, Grant, NewRequest, Outcome, PolicyAction, PolicyMatch,
+    Scope, Status, Verdict,
 };
 
 /// Longest accepted identifier-like field (tool, agent, ids, idempotency key).
@@ -60,6 +60,75 @@ pub fn policy_decision(p: &PolicyMatch, now: DateTime<Utc>) -> Option<Decision> 
         decided_at: now,
         grant_id: None,
     })
+}
+
+/// What a grant is bound to: the filing token, the agent, the tool and, for a
+/// conversation grant, the conversation. The one statement of grant coverage, used by
+/// every store (which grant approves a filing, which pending requests a new grant
+/// approves) and by the console's "also approves N pending".
+#[derive(Debug, Clone, Copy)]
+pub struct GrantScope<'a> {
+    pub scope: Scope,
+    pub filed_by: &'a str,
+    pub agent: &'a str,
+    pub tool: &'a str,
+    pub conversation_id: Option<&'a str>,
+}
+
+impl<'a> GrantScope<'a> {
+    /// The reach of an active grant whose requests were filed by `filed_by`; `None` for a
+    /// revoked grant, which covers nothing.
+    pub fn of_grant(g: &'a Grant, filed_by: &'a str) -> Option<Self> {
+        g.is_active().then_some(Self {
+            scope: g.scope,
+            filed_by,
+            agent: &g.agent,
+            tool: &g.tool,
+            conversation_id: g.conversation_id.as_deref(),
+        })
+    }
+
+    /// The reach of the grant that approving `req` with `scope` would create.
+    pub fn of_approval(req: &'a ApprovalRequest, scope: Scope) -> Self {
+        Self {
+            scope,
+            filed_by: &req.filed_by,
+            agent: &req.agent,
+            tool: &req.tool,
+            conversation_id: req.conversation_id.as_deref(),
+        }
+    }
+
+    /// Does it cover a call of `tool` by `agent` in `conversation_id`, filed by `filed_by`?
+    pub fn covers_call(
+        &self,
+        filed_by: &str,
+        agent: &str,
+        tool: &str,
+        conversation_id: Option<&str>,
+    ) -> bool {
+        self.filed_by == filed_by
+            && self.agent == agent
+            && self.tool == tool
+            && match self.scope {
+                Scope::Always => true,
+                // A call without a conversation is never part of one.
+                Scope::Conversation => {
+                    conversation_id.is_some() && self.conversation_id == conversation_id
+                }
+                Scope::Once => false,
+            }
+    }
+
+    /// Does it cover `req` (its call, whatever its status)?
+    pub fn covers(&self, req: &ApprovalRequest) -> bool {
+        self.covers_call(
+            &req.filed_by,
+            &req.agent,
+            &req.tool,
+            req.conversation_id.as_deref(),
+        )
+    }
 }
 
 fn invalid(code: &'static str, message: String) -> StoreError {
@@ -452,5 +521,44 @@ mod tests {
         );
         n.tool = " ".into();
         assert!(validate_new(&n).is_err());
+    }
+
+    #[test]
+    fn grant_coverage() {
+        let g = Grant {
+            id: "g".into(),
+            scope: Scope::Conversation,
+            agent: "a".into(),
+            tool: "t".into(),
+            conversation_id: Some("c1".into()),
+            created_by: "alice".into(),
+            created_at: Utc::now(),
+            source_request_id: None,
+            revoked_at: None,
+            revoked_by: None,
+        };
+        fn covers(g: &Grant, agent: &str, conv: Option<&str>) -> bool {
+            GrantScope::of_grant(g, "tok").is_some_and(|r| r.covers_call("tok", agent, "t", conv))
+        }
+        assert!(covers(&g, "a", Some("c1")));
+        assert!(!covers(&g, "a", Some("c2")));
+        assert!(!covers(&g, "a", None));
+        assert!(!covers(&g, "b", Some("c1")));
+        assert!(
+            GrantScope::of_grant(&g, "tok")
+                .is_some_and(|r| !r.covers_call("other-token", "a", "t", Some("c1")))
+        );
+        let always = Grant {
+            scope: Scope::Always,
+            conversation_id: None,
+            ..g.clone()
+        };
+        assert!(covers(&always, "a", None));
+        assert!(covers(&always, "a", Some("zz")));
+        let revoked = Grant {
+            revoked_at: Some(Utc::now()),
+            ..always
+        };
+        assert!(!covers(&revoked, "a", None));
     }
 }

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::rules::{self, DecisionPlan, SYSTEM_ACTOR};
+use super::rules::{self, DecisionPlan, GrantScope, SYSTEM_ACTOR};
 use super::{FileOptions, Filed, ListQuery, Store, StoreError, StoreResult, Written};
 use crate::protocol::{
     ApprovalRequest, AuditEntry, AuditPage, Decision, DecisionBody, Event, EventKind, Grant,
@@ -729,8 +729,11 @@ fn approve_covered(
         st.query_map(params![filer, g.agent, g.tool], request_row)?
             .collect::<rusqlite::Result<_>>()?
     };
+    let Some(reach) = GrantScope::of_grant(g, filer) else {
+        return Ok(());
+    };
     for (_, mut req) in covered {
-        if !g.matches(&req.agent, &req.tool, req.conversation_id.as_deref()) {
+        if !reach.covers(&req) {
             continue;
         }
         req.status = Status::Approved;
