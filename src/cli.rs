@@ -215,7 +215,7 @@ where
                     .into(),
             ));
         }
-        let rt = crate::filing::runtime()
+        let rt = crate::runtime::current_thread()
             .map_err(|e| Failure::Setup(format!("cannot start the async runtime: {e}")))?;
         rt.block_on(f(client))
     })();

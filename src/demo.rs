@@ -35,10 +35,7 @@ pub fn main(g: &GlobalOpts, a: DemoArgs) -> ExitCode {
         }
     };
     let _log = crate::logging::to_file("demo");
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime::multi_thread(None) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("assent demo: cannot start the async runtime: {e}");

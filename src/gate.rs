@@ -99,7 +99,7 @@ pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
             return ExitCode::from(EXIT_NOT_FILED);
         }
     };
-    let rt = match filing::runtime() {
+    let rt = match crate::runtime::current_thread() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("assent: cannot start the async runtime: {e}; the command was not run");

@@ -308,7 +308,7 @@ pub fn main(g: &GlobalOpts, h: HookCommand) -> ExitCode {
         return ExitCode::from(EXIT_NO_ANSWER);
     };
     let answer = match setup(g) {
-        Ok(client) => match filing::runtime() {
+        Ok(client) => match crate::runtime::current_thread() {
             Ok(rt) => rt.block_on(decide(&client, &input, &a)),
             Err(e) => Answer::Decide(unreachable_backend(
                 a.on_timeout,

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod policy;
 pub mod policy_cmd;
 pub mod protocol;
+pub mod runtime;
 pub mod sanitize;
 pub mod server;
 pub mod store;

@@ -74,11 +74,7 @@ impl Row {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match assent::runtime::multi_thread(Some(2)) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("loadgen: cannot start the async runtime: {e}");

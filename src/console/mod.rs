@@ -56,11 +56,7 @@ pub fn main(g: &GlobalOpts, _a: ConsoleArgs) -> ExitCode {
         }
     };
     let _log = crate::logging::to_file("console");
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime::multi_thread(Some(2)) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("assent: cannot start the async runtime: {e}");

@@ -52,10 +52,7 @@ pub struct ServeArgs {
 
 pub fn main(g: &GlobalOpts, a: ServeArgs) -> ExitCode {
     crate::logging::to_stderr();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime::multi_thread(None) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("assent serve: cannot start the async runtime: {e}");

@@ -545,8 +545,12 @@ mod tests {
         assert!(!covers(&g, "a", None));
         assert!(!covers(&g, "b", Some("c1")));
         assert!(
-            GrantScope::of_grant(&g, "tok")
-                .is_some_and(|r| !r.covers_call("other-token", "a", "t", Some("c1")))
+            GrantScope::of_grant(&g, "tok").is_some_and(|r| !r.covers_call(
+                "other-token",
+                "a",
+                "t",
+                Some("c1")
+            ))
         );
         let always = Grant {
             scope: Scope::Always,
