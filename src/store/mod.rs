@@ -4,13 +4,16 @@
 //! operation, each of which runs as one transaction in the backend and returns the
 //! events it appended ([`Written::events`]) so the server can fan them out to SSE
 //! streams and long-poll waiters after the commit. The rules every backend must apply
-//! the same way (validation, idempotency, decision checks) live in [`rules`], so a
-//! PostgreSQL store would implement the trait with SQL alone.
+//! the same way (validation, idempotency, what a request is born as, decision and cancel
+//! checks, grant coverage, audit entries) live in [`rules`], so a second backend (the
+//! [`sqlite`] one is the first) stores rows and decides nothing.
 //!
 //! Expiry is part of every operation: a backend expires the requests that are due, in
 //! the same transaction and before acting, so an expired request can never be approved
 //! however late the background sweep runs.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod rules;
 pub mod sqlite;
 

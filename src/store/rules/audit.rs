@@ -1,0 +1,105 @@
+//! What the audit log records of each change: its action name, who it is attributed to,
+//! and which fields of the request or grant it keeps.
+
+use chrono::{DateTime, Utc};
+
+use super::SYSTEM_ACTOR;
+use crate::protocol::{ApprovalRequest, AuditEntry, Grant};
+
+/// A change to a request, as the audit log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestAction<'a> {
+    /// Attributed to the filing token.
+    Filed,
+    /// Attributed to the decision's responder (a person, a grant's creator, a policy).
+    Decided,
+    /// Attributed to [`SYSTEM_ACTOR`].
+    Expired,
+    Cancelled {
+        by: &'a str,
+    },
+}
+
+impl RequestAction<'_> {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestAction::Filed => "filed",
+            RequestAction::Decided => "decided",
+            RequestAction::Expired => "expired",
+            RequestAction::Cancelled { .. } => "cancelled",
+        }
+    }
+}
+
+/// A change to a grant, as the audit log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantAction<'a> {
+    /// Attributed to the grant's creator.
+    Created,
+    Revoked {
+        by: &'a str,
+    },
+}
+
+/// The audit entry of `action` on `req` (as it stands after the change) at `at`; the
+/// decision's fields are kept on `decided`, the filing's reason and policy verdict on
+/// `filed`.
+pub fn request_audit(
+    req: &ApprovalRequest,
+    action: RequestAction,
+    at: DateTime<Utc>,
+) -> AuditEntry {
+    let d = req
+        .decision
+        .as_ref()
+        .filter(|_| action == RequestAction::Decided);
+    let filed = action == RequestAction::Filed;
+    let actor = match action {
+        RequestAction::Filed => req.filed_by.as_str(),
+        RequestAction::Decided => d.map_or("", |d| d.responder.as_str()),
+        RequestAction::Expired => SYSTEM_ACTOR,
+        RequestAction::Cancelled { by } => by,
+    };
+    AuditEntry {
+        seq: 0,
+        at,
+        actor: actor.to_owned(),
+        action: action.as_str().to_owned(),
+        request_id: Some(req.id.clone()),
+        tool: Some(req.tool.clone()),
+        agent: Some(req.agent.clone()),
+        outcome: d.map(|d| d.outcome.as_str().to_owned()),
+        scope: d.map(|d| d.scope),
+        reason: match d {
+            Some(d) => d.reason.clone(),
+            None if filed => req.reason.clone(),
+            None => None,
+        },
+        args_hash: Some(req.args_hash.clone()),
+        grant_id: d.and_then(|d| d.grant_id.clone()),
+        policy: req.policy.clone().filter(|_| filed),
+    }
+}
+
+/// The audit entry of `action` on `g` at `at`.
+pub fn grant_audit(g: &Grant, action: GrantAction, at: DateTime<Utc>) -> AuditEntry {
+    let (name, actor) = match action {
+        GrantAction::Created => ("grant_created", g.created_by.as_str()),
+        GrantAction::Revoked { by } => ("grant_revoked", by),
+    };
+    AuditEntry {
+        seq: 0,
+        at,
+        actor: actor.to_owned(),
+        action: name.to_owned(),
+        request_id: g.source_request_id.clone(),
+        tool: Some(g.tool.clone()),
+        agent: Some(g.agent.clone()),
+        outcome: None,
+        scope: Some(g.scope),
+        reason: None,
+        args_hash: None,
+        grant_id: Some(g.id.clone()),
+        policy: None,
+    }
+}

@@ -1,0 +1,252 @@
+//! Deciding: what a reviewer's decision may do to a request, when a repeated decision is
+//! the same one, what status a decision gives, and who may cancel.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::invalid;
+use crate::protocol::{
+    ApprovalRequest, Decision, DecisionBody, Identity, Outcome, Role, Scope, Status, Verdict,
+};
+use crate::store::StoreError;
+
+/// What a decision on a request should do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecisionPlan {
+    /// The same responder already made this decision: answer 200 with the request as is.
+    Replay,
+    /// Record this decision (and, for a wider scope, create a grant).
+    Apply(Decision),
+}
+
+fn describe_final(req: &ApprovalRequest) -> String {
+    match (&req.status, &req.decision) {
+        (Status::Approved | Status::Rejected, Some(d)) => {
+            let via = d
+                .grant_id
+                .as_ref()
+                .map(|g| format!(" (grant {g})"))
+                .unwrap_or_default();
+            format!(
+                "request {} was already {} by {} at {}{via}",
+                req.id,
+                req.status,
+                d.responder,
+                d.decided_at.to_rfc3339_opts(SecondsFormat::Millis, true)
+            )
+        }
+        (Status::Expired, _) => match req.expires_at {
+            Some(t) => format!(
+                "request {} expired at {}",
+                req.id,
+                t.to_rfc3339_opts(SecondsFormat::Millis, true)
+            ),
+            None => format!("request {} has expired", req.id),
+        },
+        (Status::Cancelled, _) => format!("request {} was cancelled by its agent", req.id),
+        _ => format!("request {} is {}", req.id, req.status),
+    }
+}
+
+/// The 409 for acting on a request that is no longer pending.
+fn not_pending(req: &ApprovalRequest) -> StoreError {
+    StoreError::Conflict {
+        message: format!("{}; it can no longer be changed", describe_final(req)),
+        request: Box::new(req.clone()),
+    }
+}
+
+/// Decides what `body` from `responder` does to `req` (as it stands after expiry).
+pub fn plan_decision(
+    req: &ApprovalRequest,
+    responder: &str,
+    body: &DecisionBody,
+    now: DateTime<Utc>,
+) -> Result<DecisionPlan, StoreError> {
+    let outcome = body.outcome.outcome();
+    if req.status.is_final() {
+        let same = req.decision.as_ref().is_some_and(|d| {
+            d.responder == responder
+                && d.outcome == outcome
+                && d.scope == body.scope
+                && body.args_hash == req.args_hash
+                && req.status.as_str() == outcome.as_str()
+        });
+        return if same {
+            Ok(DecisionPlan::Replay)
+        } else {
+            Err(not_pending(req))
+        };
+    }
+    if body.args_hash != req.args_hash {
+        return Err(invalid(
+            "args_hash_mismatch",
+            format!(
+                "args_hash {} does not match request {} (its params hash to {}); fetch the \
+                 request again and review the arguments it now has",
+                body.args_hash, req.id, req.args_hash
+            ),
+        ));
+    }
+    if body.outcome == Verdict::Reject && body.scope != Scope::Once {
+        return Err(invalid(
+            "invalid_scope",
+            "a rejection applies to this request only: send scope \"once\" or omit it".into(),
+        ));
+    }
+    if body.scope == Scope::Conversation && req.conversation_id.is_none() {
+        return Err(invalid(
+            "invalid_scope",
+            format!(
+                "request {} has no conversation_id, so scope \"conversation\" cannot apply; \
+                 use \"once\" or \"always\"",
+                req.id
+            ),
+        ));
+    }
+    Ok(DecisionPlan::Apply(Decision {
+        outcome,
+        scope: body.scope,
+        reason: body.reason.clone(),
+        notify_agent: body.notify_agent,
+        responder: responder.to_owned(),
+        decided_at: now,
+        grant_id: None,
+    }))
+}
+
+/// The status of a request carrying `decision` (none: still pending).
+pub(super) fn status_of(decision: Option<&Decision>) -> Status {
+    match decision.map(|d| d.outcome) {
+        None => Status::Pending,
+        Some(Outcome::Approved) => Status::Approved,
+        Some(Outcome::Rejected) => Status::Rejected,
+    }
+}
+
+/// Records `decision` on `req`, with the status it gives.
+pub fn apply_decision(req: &mut ApprovalRequest, decision: Decision) {
+    req.status = status_of(Some(&decision));
+    req.decision = Some(decision);
+}
+
+/// Cancels `req` for `actor`: only the token that filed it, or an admin, may, and only
+/// while it is pending.
+pub fn cancel(req: &mut ApprovalRequest, actor: &Identity) -> Result<(), StoreError> {
+    if actor.role != Role::Admin && req.filed_by != actor.name {
+        return Err(StoreError::Forbidden(format!(
+            "request {} was filed by another token; only the agent that filed it, or an \
+             admin, may cancel it",
+            req.id
+        )));
+    }
+    if req.status.is_final() {
+        return Err(not_pending(req));
+    }
+    req.status = Status::Cancelled;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fixtures;
+    use crate::store::rules::now_millis;
+
+    fn body(outcome: Verdict, scope: Scope, hash: &str) -> DecisionBody {
+        DecisionBody {
+            outcome,
+            scope,
+            reason: None,
+            notify_agent: false,
+            args_hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn decision_checks() {
+        let r = fixtures::request("r1", Status::Pending);
+        let now = now_millis();
+        let h = r.args_hash.clone();
+        assert!(matches!(
+            plan_decision(
+                &r,
+                "alice",
+                &body(Verdict::Approve, Scope::Once, "sha256:00"),
+                now
+            ),
+            Err(StoreError::Invalid {
+                code: "args_hash_mismatch",
+                ..
+            })
+        ));
+        assert!(matches!(
+            plan_decision(
+                &r,
+                "alice",
+                &body(Verdict::Approve, Scope::Conversation, &h),
+                now
+            ),
+            Err(StoreError::Invalid {
+                code: "invalid_scope",
+                ..
+            })
+        ));
+        assert!(matches!(
+            plan_decision(&r, "alice", &body(Verdict::Reject, Scope::Always, &h), now),
+            Err(StoreError::Invalid {
+                code: "invalid_scope",
+                ..
+            })
+        ));
+        let Ok(DecisionPlan::Apply(d)) =
+            plan_decision(&r, "alice", &body(Verdict::Approve, Scope::Always, &h), now)
+        else {
+            panic!("approval should apply");
+        };
+        let decided = ApprovalRequest {
+            status: Status::Approved,
+            decision: Some(d),
+            ..r
+        };
+        assert_eq!(
+            plan_decision(
+                &decided,
+                "alice",
+                &body(Verdict::Approve, Scope::Always, &h),
+                now
+            )
+            .unwrap(),
+            DecisionPlan::Replay
+        );
+        for (who, b) in [
+            ("bob", body(Verdict::Approve, Scope::Always, &h)),
+            ("alice", body(Verdict::Reject, Scope::Once, &h)),
+            ("alice", body(Verdict::Approve, Scope::Once, &h)),
+        ] {
+            assert!(matches!(
+                plan_decision(&decided, who, &b, now),
+                Err(StoreError::Conflict { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn only_the_filer_or_an_admin_cancels_and_only_while_pending() {
+        let who = |name: &str, role| Identity {
+            name: name.into(),
+            role,
+        };
+        let mut r = fixtures::request("r1", Status::Pending);
+        assert!(matches!(
+            cancel(&mut r, &who("agent2", Role::Agent)),
+            Err(StoreError::Forbidden(_))
+        ));
+        assert_eq!(r.status, Status::Pending);
+        cancel(&mut r, &who("root", Role::Admin)).unwrap();
+        assert_eq!(r.status, Status::Cancelled);
+        assert!(matches!(
+            cancel(&mut r, &who("agent1", Role::Agent)),
+            Err(StoreError::Conflict { .. })
+        ));
+    }
+}

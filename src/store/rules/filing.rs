@@ -1,0 +1,351 @@
+//! Filing: what a valid filing is, when a replayed one is the same call, and what a new
+//! request is born as (pending, or decided at once by the policy or a covering grant).
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::decision::status_of;
+use super::grant::grant_decision;
+use super::{MAX_NAME_LEN, MAX_TTL_SECONDS, invalid, new_id, truncate_millis};
+use crate::protocol::{
+    ApprovalRequest, Decision, Grant, NewRequest, Outcome, PolicyAction, PolicyMatch, Scope,
+};
+use crate::store::{FileOptions, StoreError};
+
+/// A filing that passed [`Filing::check`]: what a store looks a replay up by, and what
+/// it records.
+#[derive(Debug, Clone)]
+pub struct Filing {
+    /// The name of the filing token.
+    pub filer: String,
+    pub new: NewRequest,
+    /// Of `new.params`, computed once.
+    pub args_hash: String,
+    pub opts: FileOptions,
+}
+
+impl Filing {
+    /// Checks the fields of `new` and the idempotency key, and hashes the arguments.
+    pub fn check(filer: &str, new: NewRequest, opts: FileOptions) -> Result<Filing, StoreError> {
+        validate_new(&new)?;
+        if let Some(k) = &opts.idempotency_key {
+            validate_idempotency_key(k)?;
+        }
+        Ok(Filing {
+            filer: filer.to_owned(),
+            args_hash: crate::protocol::args_hash(&new.params),
+            new,
+            opts,
+        })
+    }
+
+    /// Accepts `existing`, found by this filing's tool_call_id or idempotency key, as its
+    /// replay only when it is the same call.
+    pub fn check_replay(&self, existing: &ApprovalRequest) -> Result<(), StoreError> {
+        check_replay(existing, &self.new, &self.args_hash)
+    }
+
+    /// The decision the request is born with. A policy verdict other than
+    /// require_approval decides first, so a deny rule wins over an "always" grant; only
+    /// then is `covering_grant` asked for the oldest active grant that covers the call.
+    pub fn birth_decision(
+        &self,
+        now: DateTime<Utc>,
+        covering_grant: impl FnOnce() -> Result<Option<Grant>, StoreError>,
+    ) -> Result<Option<Decision>, StoreError> {
+        if let Some(d) = self
+            .opts
+            .policy
+            .as_ref()
+            .and_then(|p| policy_decision(p, now))
+        {
+            return Ok(Some(d));
+        }
+        Ok(covering_grant()?.map(|g| grant_decision(&g, now)))
+    }
+
+    /// The new request, filed at `now` with `decision` (from [`Filing::birth_decision`]).
+    pub fn into_request(self, decision: Option<Decision>, now: DateTime<Utc>) -> ApprovalRequest {
+        let Filing {
+            filer,
+            new,
+            args_hash,
+            opts,
+        } = self;
+        ApprovalRequest {
+            id: new_id(),
+            status: status_of(decision.as_ref()),
+            expires_at: expiry_for(&new, opts.default_ttl, now),
+            tool: new.tool,
+            params: new.params,
+            args_hash,
+            reason: new.reason,
+            agent: new.agent,
+            conversation_id: new.conversation_id,
+            run_id: new.run_id,
+            tool_call_id: new.tool_call_id,
+            risk: new.risk,
+            filed_by: filer,
+            created_at: now,
+            decision,
+            policy: opts.policy,
+        }
+    }
+}
+
+/// The decision a policy verdict makes at filing time; None for require_approval.
+fn policy_decision(p: &PolicyMatch, now: DateTime<Utc>) -> Option<Decision> {
+    let (outcome, notify_agent, reason) = match p.action {
+        PolicyAction::RequireApproval => return None,
+        PolicyAction::Allow | PolicyAction::Audit => (Outcome::Approved, false, p.message.clone()),
+        // A denied agent is always told why: it cannot ask a person.
+        PolicyAction::Deny => (
+            Outcome::Rejected,
+            true,
+            Some(p.message.clone().unwrap_or_else(|| {
+                format!(
+                    "Denied by policy rule '{}'.",
+                    p.rule.as_deref().unwrap_or("default")
+                )
+            })),
+        ),
+    };
+    Some(Decision {
+        outcome,
+        scope: Scope::Once,
+        reason,
+        notify_agent,
+        responder: p.responder(),
+        decided_at: now,
+        grant_id: None,
+    })
+}
+
+fn check_name(field: &str, value: &str, required: bool) -> Result<(), StoreError> {
+    if required && value.trim().is_empty() {
+        return Err(invalid(
+            "invalid_request",
+            format!("`{field}` must not be empty"),
+        ));
+    }
+    if value.chars().count() > MAX_NAME_LEN {
+        return Err(invalid(
+            "invalid_request",
+            format!("`{field}` is longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Largest integer every JSON reader keeps exactly (I-JSON, RFC 7493; RFC 8785 hashes
+/// numbers as IEEE doubles).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// Finds a number in `v` that would not survive the trip exactly: an integer beyond
+/// ±2^53 (a JSON parser turns it into a rounded double). A reviewer would then approve,
+/// and args_hash would bind, a value other than the one the agent sent.
+fn inexact_number(v: &serde_json::Value, path: &mut String) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => {
+            let too_big = if let Some(i) = n.as_i64() {
+                i.unsigned_abs() as f64 > MAX_SAFE_INTEGER
+            } else if let Some(u) = n.as_u64() {
+                u as f64 > MAX_SAFE_INTEGER
+            } else {
+                n.as_f64()
+                    .is_some_and(|f| f.abs() > MAX_SAFE_INTEGER && f.fract() == 0.0)
+            };
+            too_big.then(|| format!("{path} = {n}"))
+        }
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = inexact_number(x, path);
+            path.truncate(len);
+            found
+        }),
+        Value::Object(map) => map.iter().find_map(|(k, x)| {
+            let len = path.len();
+            path.push('.');
+            path.push_str(k);
+            let found = inexact_number(x, path);
+            path.truncate(len);
+            found
+        }),
+        _ => None,
+    }
+}
+
+/// Checks a filing's fields; the body's shape was already checked by deserialisation.
+fn validate_new(new: &NewRequest) -> Result<(), StoreError> {
+    if let Some(at) = inexact_number(&new.params, &mut "params".to_owned()) {
+        return Err(invalid(
+            "inexact_number",
+            format!(
+                "{at}: integers beyond ±2^53 cannot be kept exactly, so a reviewer would see \
+                 (and approve) a rounded value; send such numbers as strings"
+            ),
+        ));
+    }
+    check_name("tool", &new.tool, true)?;
+    check_name("agent", &new.agent, true)?;
+    for (field, value) in [
+        ("conversation_id", &new.conversation_id),
+        ("run_id", &new.run_id),
+        ("tool_call_id", &new.tool_call_id),
+    ] {
+        if let Some(v) = value {
+            check_name(field, v, true)?;
+        }
+    }
+    if let Some(ttl) = new.ttl_seconds {
+        if ttl == 0 {
+            return Err(invalid(
+                "invalid_request",
+                "`ttl_seconds` must be at least 1 (omit it for no expiry)".into(),
+            ));
+        }
+        if ttl > MAX_TTL_SECONDS {
+            return Err(invalid(
+                "invalid_request",
+                format!("`ttl_seconds` must be at most {MAX_TTL_SECONDS} (366 days)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an `Idempotency-Key` value.
+fn validate_idempotency_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() || key.len() > MAX_NAME_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::BadInput(format!(
+            "the Idempotency-Key header must be 1 to {MAX_NAME_LEN} visible ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+/// When a request filed at `now` expires: its own TTL, else the server default, else never.
+fn expiry_for(
+    new: &NewRequest,
+    default_ttl: Option<Duration>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let ttl = match new.ttl_seconds {
+        Some(s) => Duration::from_secs(s),
+        None => default_ttl?,
+    };
+    let delta = TimeDelta::from_std(ttl).ok()?;
+    now.checked_add_signed(delta).map(truncate_millis)
+}
+
+/// A replayed filing must be the same call: the same tool, arguments and conversation.
+/// Returning an approved request for different arguments would let a retry run
+/// something nobody saw.
+fn check_replay(
+    existing: &ApprovalRequest,
+    new: &NewRequest,
+    args_hash: &str,
+) -> Result<(), StoreError> {
+    let same = existing.tool == new.tool
+        && existing.agent == new.agent
+        && existing.args_hash == args_hash
+        && existing.conversation_id == new.conversation_id
+        && (new.tool_call_id.is_none() || existing.tool_call_id == new.tool_call_id);
+    if same {
+        Ok(())
+    } else {
+        Err(invalid(
+            "idempotency_mismatch",
+            format!(
+                "request {} was already filed with this tool_call_id or Idempotency-Key but a \
+                 different tool, agent, conversation or params; use a new key for a new call",
+                existing.id
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fixtures;
+    use crate::store::rules::now_millis;
+    use serde_json::json;
+
+    #[test]
+    fn ttl_rules() {
+        let mut n = NewRequest {
+            ttl_seconds: Some(0),
+            ..fixtures::new_request("t", json!(null))
+        };
+        assert!(validate_new(&n).is_err());
+        n.ttl_seconds = Some(MAX_TTL_SECONDS + 1);
+        assert!(validate_new(&n).is_err());
+        n.ttl_seconds = Some(10);
+        assert!(validate_new(&n).is_ok());
+        let now = now_millis();
+        assert_eq!(
+            expiry_for(&n, Some(Duration::from_secs(99)), now),
+            Some(now + TimeDelta::seconds(10))
+        );
+        n.ttl_seconds = None;
+        assert_eq!(expiry_for(&n, None, now), None);
+        assert_eq!(
+            expiry_for(&n, Some(Duration::from_secs(99)), now),
+            Some(now + TimeDelta::seconds(99))
+        );
+        n.tool = " ".into();
+        assert!(validate_new(&n).is_err());
+    }
+
+    #[test]
+    fn a_policy_verdict_decides_before_any_grant() {
+        let now = now_millis();
+        let grant = Grant {
+            id: "g".into(),
+            scope: Scope::Always,
+            agent: "a".into(),
+            tool: "t".into(),
+            conversation_id: None,
+            created_by: "alice".into(),
+            created_at: now,
+            source_request_id: None,
+            revoked_at: None,
+            revoked_by: None,
+        };
+        let filing = |action| {
+            let policy = PolicyMatch {
+                rule: Some("r".into()),
+                action,
+                message: None,
+                error: None,
+            };
+            let opts = FileOptions {
+                policy: Some(policy),
+                ..FileOptions::default()
+            };
+            Filing::check("agent1", fixtures::new_request("t", json!({})), opts)
+        };
+        let denied = filing(PolicyAction::Deny)
+            .unwrap()
+            .birth_decision(now, || panic!("a grant was looked up"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(denied.outcome, Outcome::Rejected);
+        assert_eq!(denied.responder, "policy:r");
+        let by_grant = filing(PolicyAction::RequireApproval)
+            .unwrap()
+            .birth_decision(now, || Ok(Some(grant.clone())))
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_grant.grant_id.as_deref(), Some("g"));
+        let born = filing(PolicyAction::RequireApproval)
+            .unwrap()
+            .into_request(Some(by_grant), now);
+        assert_eq!(born.status, crate::protocol::Status::Approved);
+        assert_eq!(born.filed_by, "agent1");
+    }
+}

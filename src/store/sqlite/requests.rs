@@ -1,0 +1,300 @@
+//! Request rows and the operations on them: filing, deciding, cancelling, expiring,
+//! reading and listing. Each runs in its [`Op`]; what it may do is [`rules`]' to say.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Params, params};
+
+use super::grants;
+use super::log::current_seq;
+use super::op::Op;
+use super::rows::{REQ_COLS, limit_i64, next_page, request_row};
+use crate::protocol::{
+    ApprovalRequest, DecisionBody, EventKind, Grant, Identity, RequestList, Risk, Status,
+};
+use crate::store::rules::{self, DecisionPlan, Filing, GrantScope, RequestAction};
+use crate::store::{Filed, ListQuery, StoreError, StoreResult};
+
+/// The requests selected by `tail` (`WHERE …`, `ORDER BY …`), with their insertion numbers.
+fn select(tx: &Connection, tail: &str, p: impl Params) -> StoreResult<Vec<(i64, ApprovalRequest)>> {
+    let mut st = tx.prepare_cached(&format!("SELECT {REQ_COLS} FROM requests {tail}"))?;
+    let rows = st
+        .query_map(p, request_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The one request selected by `tail`, if any.
+fn select_one(tx: &Connection, tail: &str, p: impl Params) -> StoreResult<Option<ApprovalRequest>> {
+    let mut st = tx.prepare_cached(&format!("SELECT {REQ_COLS} FROM requests {tail}"))?;
+    Ok(st.query_row(p, request_row).optional()?.map(|(_, r)| r))
+}
+
+fn require(tx: &Connection, id: &str) -> StoreResult<ApprovalRequest> {
+    select_one(tx, "WHERE id = ?1", [id])?.ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "no request with id {id}; GET /v1/requests lists the known ones"
+        ))
+    })
+}
+
+/// Expires every pending request due at the operation's time, appending its events.
+/// Every operation that touches requests calls this first.
+pub(super) fn expire_due(op: &mut Op) -> StoreResult<()> {
+    // INDEXED BY: left to itself the planner takes the (status, n) index and walks every
+    // pending request on every operation (seen at 100,000 pending: filing slowed to a
+    // few hundred a second). The partial expiry index holds only what can be due.
+    let due = select(
+        op.tx,
+        "INDEXED BY requests_pending_expiry \
+         WHERE status = 'pending' AND expires_at IS NOT NULL \
+         AND expires_at <= ?1 ORDER BY expires_at, n",
+        [op.now.timestamp_millis()],
+    )?;
+    for (n, mut req) in due {
+        op.tx
+            .prepare_cached("UPDATE requests SET status = 'expired' WHERE n = ?1")?
+            .execute([n])?;
+        req.status = Status::Expired;
+        op.request_changed(RequestAction::Expired, EventKind::RequestExpired, &req)?;
+    }
+    Ok(())
+}
+
+/// Expires what is due; returns when the next pending request is.
+pub(super) fn sweep(op: &mut Op) -> StoreResult<Option<DateTime<Utc>>> {
+    expire_due(op)?;
+    let ms: Option<i64> = op
+        .tx
+        .prepare_cached(
+            "SELECT MIN(expires_at) FROM requests INDEXED BY requests_pending_expiry \
+             WHERE status = 'pending' AND expires_at IS NOT NULL",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(ms.and_then(DateTime::from_timestamp_millis))
+}
+
+fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
+    let d = req.decision.as_ref();
+    tx.prepare_cached(
+        "UPDATE requests SET status = ?2, outcome = ?3, scope = ?4, decision_reason = ?5, \
+         notify_agent = ?6, responder = ?7, decided_at = ?8, grant_id = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        req.id,
+        req.status.as_str(),
+        d.map(|d| d.outcome.as_str()),
+        d.map(|d| d.scope.as_str()),
+        d.and_then(|d| d.reason.as_deref()),
+        d.map(|d| d.notify_agent),
+        d.map(|d| d.responder.as_str()),
+        d.map(|d| d.decided_at.timestamp_millis()),
+        d.and_then(|d| d.grant_id.as_deref()),
+    ])?;
+    Ok(())
+}
+
+/// Inserts `req` as pending (its decision, if any, is written by [`write_decision`]).
+fn insert(
+    tx: &Connection,
+    req: &ApprovalRequest,
+    idempotency_key: Option<&str>,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO requests (id, status, tool, params, args_hash, reason, agent, \
+         conversation_id, run_id, tool_call_id, risk, filed_by, idempotency_key, created_at, \
+         expires_at, policy) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        req.id,
+        Status::Pending.as_str(),
+        req.tool,
+        serde_json::to_string(&req.params)?,
+        req.args_hash,
+        req.reason,
+        req.agent,
+        req.conversation_id,
+        req.run_id,
+        req.tool_call_id,
+        req.risk.map(Risk::as_str),
+        req.filed_by,
+        idempotency_key,
+        req.created_at.timestamp_millis(),
+        req.expires_at.map(|t| t.timestamp_millis()),
+        req.policy.as_ref().map(serde_json::to_string).transpose()?,
+    ])?;
+    Ok(())
+}
+
+/// The request filed earlier with this filing's tool_call_id or idempotency key.
+fn find_replay(tx: &Connection, f: &Filing) -> StoreResult<Option<ApprovalRequest>> {
+    if let Some(tcid) = &f.new.tool_call_id {
+        let found = select_one(
+            tx,
+            "WHERE filed_by = ?1 AND agent = ?2 AND tool_call_id = ?3",
+            params![f.filer, f.new.agent, tcid],
+        )?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    match &f.opts.idempotency_key {
+        Some(key) => select_one(
+            tx,
+            "WHERE filed_by = ?1 AND idempotency_key = ?2",
+            params![f.filer, key],
+        ),
+        None => Ok(None),
+    }
+}
+
+pub(super) fn file(op: &mut Op, filing: Filing) -> StoreResult<Filed> {
+    expire_due(op)?;
+    if let Some(existing) = find_replay(op.tx, &filing)? {
+        filing.check_replay(&existing)?;
+        return Ok(Filed {
+            request: existing,
+            created: false,
+        });
+    }
+    let decision = filing.birth_decision(op.now, || {
+        let new = &filing.new;
+        grants::covering(
+            op.tx,
+            &filing.filer,
+            &new.agent,
+            &new.tool,
+            new.conversation_id.as_deref(),
+        )
+    })?;
+    let key = filing.opts.idempotency_key.clone();
+    let req = filing.into_request(decision, op.now);
+    insert(op.tx, &req, key.as_deref())?;
+    op.audit_request(RequestAction::Filed, &req)?;
+    if req.decision.is_some() {
+        write_decision(op.tx, &req)?;
+        op.audit_request(RequestAction::Decided, &req)?;
+    }
+    // One event for the new request, as born: pending, or already decided by the
+    // policy or a grant.
+    op.request_event(EventKind::RequestCreated, &req)?;
+    Ok(Filed {
+        request: req,
+        created: true,
+    })
+}
+
+pub(super) fn decide(
+    op: &mut Op,
+    id: &str,
+    responder: &str,
+    body: DecisionBody,
+) -> StoreResult<ApprovalRequest> {
+    expire_due(op)?;
+    let mut req = require(op.tx, id)?;
+    // On an error the savepoint rolls back: a failed call changes nothing, and an expiry
+    // it saw is done (and published) by the next operation or the sweeper.
+    let mut decision = match rules::plan_decision(&req, responder, &body, op.now)? {
+        DecisionPlan::Apply(d) => d,
+        DecisionPlan::Replay => return Ok(req),
+    };
+    let grant = rules::grant_for(&req, &mut decision);
+    if let Some(g) = &grant {
+        grants::insert(op.tx, g, &req.filed_by)?;
+    }
+    rules::apply_decision(&mut req, decision);
+    write_decision(op.tx, &req)?;
+    op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req)?;
+    if let Some(g) = &grant {
+        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, g)?;
+        approve_covered(op, g, &req.filed_by)?;
+    }
+    Ok(req)
+}
+
+/// Approves every pending request that the new grant `g` (for requests of `filer`)
+/// covers. The index narrows the rows to the pending requests of that token, agent and
+/// tool; [`GrantScope`] says which of them the grant covers.
+fn approve_covered(op: &mut Op, g: &Grant, filer: &str) -> StoreResult<()> {
+    let Some(reach) = GrantScope::of_grant(g, filer) else {
+        return Ok(());
+    };
+    let pending = select(
+        op.tx,
+        "WHERE status = 'pending' AND filed_by = ?1 AND agent = ?2 AND tool = ?3 ORDER BY n",
+        params![filer, g.agent, g.tool],
+    )?;
+    for (_, mut req) in pending {
+        if !reach.covers(&req) {
+            continue;
+        }
+        rules::apply_decision(&mut req, rules::grant_decision(g, op.now));
+        write_decision(op.tx, &req)?;
+        op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req)?;
+    }
+    Ok(())
+}
+
+pub(super) fn cancel(op: &mut Op, id: &str, actor: &Identity) -> StoreResult<ApprovalRequest> {
+    expire_due(op)?;
+    let mut req = require(op.tx, id)?;
+    rules::cancel(&mut req, actor)?;
+    op.tx
+        .prepare_cached("UPDATE requests SET status = 'cancelled' WHERE id = ?1")?
+        .execute([id])?;
+    op.request_changed(
+        RequestAction::Cancelled { by: &actor.name },
+        EventKind::RequestCancelled,
+        &req,
+    )?;
+    Ok(req)
+}
+
+pub(super) fn get(op: &mut Op, id: &str) -> StoreResult<ApprovalRequest> {
+    expire_due(op)?;
+    require(op.tx, id)
+}
+
+/// Where a page of `query` starts: the cursor is the insertion number of the last row
+/// sent, and the next page starts after it (oldest first) or before it (newest first).
+pub(super) fn list_start(query: &ListQuery) -> StoreResult<i64> {
+    match &query.cursor {
+        None if query.newest => Ok(i64::MAX),
+        None => Ok(0),
+        Some(c) => c.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
+            StoreError::BadInput(format!(
+                "cursor '{c}' was not made by this server: pass the next_cursor of a \
+                 previous page, or omit it"
+            ))
+        }),
+    }
+}
+
+/// A page of `query` starting at `start` (from [`list_start`]).
+pub(super) fn list(op: &mut Op, query: ListQuery, start: i64) -> StoreResult<RequestList> {
+    expire_due(op)?;
+    let fetch = limit_i64(query.limit.saturating_add(1));
+    let (cmp, dir) = if query.newest {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let mut rows = match query.status {
+        Some(status) => select(
+            op.tx,
+            &format!("WHERE status = ?1 AND n {cmp} ?2 ORDER BY n {dir} LIMIT ?3"),
+            params![status.as_str(), start, fetch],
+        )?,
+        None => select(
+            op.tx,
+            &format!("WHERE n {cmp} ?1 ORDER BY n {dir} LIMIT ?2"),
+            params![start, fetch],
+        )?,
+    };
+    let next_cursor = next_page(&mut rows, query.limit, |(n, _)| n.to_string());
+    Ok(RequestList {
+        requests: rows.into_iter().map(|(_, r)| r).collect(),
+        next_cursor,
+        seq: current_seq(op.tx)?,
+    })
+}
