@@ -190,11 +190,6 @@ impl Client {
         decode(resp).await
     }
 
-    pub async fn health(&self) -> Result<serde_json::Value, ClientError> {
-        let rb = self.request(Method::GET, "healthz", Some(Duration::from_secs(10)))?;
-        self.json(rb).await
-    }
-
     pub async fn whoami(&self) -> Result<Identity, ClientError> {
         let rb = self.request(Method::GET, "v1/whoami", Some(Duration::from_secs(10)))?;
         self.json(rb).await

@@ -8,11 +8,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiPath, ApiQuery, optional_header};
 use super::state::AppState;
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, Grant, GrantList, Identity, NewRequest, RequestList,
-    Role, Status,
+    Status,
 };
 use crate::store::{FileOptions, ListQuery};
 
@@ -21,16 +22,16 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// Largest page a client may ask for; larger `limit`s are capped.
 pub const MAX_LIMIT: usize = 1000;
 
-/// Agents read only what they filed; reviewers and admins read everything.
-pub fn ensure_can_read(caller: &Caller, req: &ApprovalRequest) -> Result<(), ApiError> {
-    let me = &caller.0;
-    if me.role == Role::Agent && req.filed_by != me.name {
-        return Err(ApiError::forbidden(format!(
-            "request {} was filed by another token; an agent token reads only its own requests",
-            req.id
-        )));
+/// The page size a client asked for: at least 1, at most [`MAX_LIMIT`].
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        Some(0) => Err(ApiError::bad_request(
+            "bad_query",
+            "limit must be at least 1",
+        )),
+        Some(n) => Ok(n.min(MAX_LIMIT)),
+        None => Ok(DEFAULT_LIMIT),
     }
-    Ok(())
 }
 
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -50,19 +51,17 @@ pub async fn file(
 ) -> Result<Response, ApiError> {
     caller.require_agent()?;
     let applied = st.policy.apply(&mut new, caller.name());
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| {
-                    ApiError::bad_request(
-                        "bad_request",
-                        "the Idempotency-Key header must be visible ASCII",
-                    )
-                })?
-                .to_owned(),
-        ),
-    };
+    let idempotency_key = optional_header(
+        &headers,
+        "idempotency-key",
+        |v| Some(v.to_owned()),
+        || {
+            ApiError::bad_request(
+                "bad_request",
+                "the Idempotency-Key header must be visible ASCII",
+            )
+        },
+    )?;
     let opts = FileOptions {
         idempotency_key,
         // A rule's TTL beats the server's default; the request's own ttl_seconds beats both.
@@ -114,16 +113,7 @@ pub async fn list(
             )
         })?),
     };
-    let limit = match p.limit {
-        Some(0) => {
-            return Err(ApiError::bad_request(
-                "bad_query",
-                "limit must be at least 1",
-            ));
-        }
-        Some(n) => n.min(MAX_LIMIT),
-        None => DEFAULT_LIMIT,
-    };
+    let limit = page_limit(p.limit)?;
     let newest = match p.order.as_deref() {
         None | Some("oldest") => false,
         Some("newest") => true,
@@ -150,7 +140,7 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApprovalRequest>, ApiError> {
     let req = st.commit(st.store.get(&id).await?);
-    ensure_can_read(&caller, &req)?;
+    caller.require_can_read(&req)?;
     Ok(Json(req))
 }
 
@@ -217,16 +207,7 @@ pub async fn audit(
     ApiQuery(p): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.require_reviewer()?;
-    let limit = match p.limit {
-        Some(0) => {
-            return Err(ApiError::bad_request(
-                "bad_query",
-                "limit must be at least 1",
-            ));
-        }
-        Some(n) => n.min(MAX_LIMIT),
-        None => DEFAULT_LIMIT,
-    };
+    let limit = page_limit(p.limit)?;
     Ok(Json(
         st.store.audit_after(p.after.unwrap_or(0), limit).await?,
     ))

@@ -1,18 +1,20 @@
-//! Bearer-token authentication. Tokens come from the config only; the server keeps their
-//! SHA-256 digests and compares a presented token's digest with every one of them in
-//! constant time, so neither the secret's content nor its length leaks through timing.
-//! Tokens are never logged.
+//! Who is calling and what they may do. Tokens come from the config only; the server
+//! keeps their SHA-256 digests and compares a presented token's digest with every one of
+//! them in constant time, so neither the secret's content nor its length leaks through
+//! timing. Tokens are never logged. The [`Caller`] carries the role checks every handler
+//! asks: by role, and which requests a caller may read.
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::state::AppState;
 use crate::config::TokenConfig;
-use crate::protocol::{Identity, Role};
+use crate::protocol::{ApprovalRequest, Identity, Role};
 
 #[derive(Clone)]
 struct Known {
@@ -124,6 +126,31 @@ impl Caller {
         self.need(self.0.role.can_review(), "reviewer")
     }
 
+    /// Operating the server itself (`what` it is, for the message): admin only.
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.0.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "token '{}' is not an admin; {what} needs the admin role",
+                self.0.name
+            )))
+        }
+    }
+
+    /// Reading one request: agents read only what they filed; reviewers and admins read
+    /// everything.
+    pub fn require_can_read(&self, req: &ApprovalRequest) -> Result<(), ApiError> {
+        if self.0.role == Role::Agent && req.filed_by != self.0.name {
+            return Err(ApiError::forbidden(format!(
+                "request {} was filed by another token; an agent token reads only its own \
+                 requests",
+                req.id
+            )));
+        }
+        Ok(())
+    }
+
     pub fn name(&self) -> &str {
         &self.0.name
     }
@@ -137,10 +164,14 @@ pub fn role_name(r: Role) -> &'static str {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    Arc<Auth>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthorized(
                 "no Authorization header: send `Authorization: Bearer TOKEN` with a token from \
@@ -159,7 +190,7 @@ impl FromRequestParts<AppState> for Caller {
                 "the Authorization header must be `Bearer TOKEN`",
             ));
         };
-        match state.auth.identify(token) {
+        match Arc::<Auth>::from_ref(state).identify(token) {
             Some(id) => Ok(Caller(id.clone())),
             None => Err(ApiError::unauthorized(
                 "the bearer token is not known to this server: check ASSENT_TOKEN or your token \

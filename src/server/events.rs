@@ -20,7 +20,8 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiQuery};
+use super::error::ApiError;
+use super::extract::{ApiQuery, optional_header};
 use super::state::AppState;
 use crate::protocol::Event;
 use crate::store::Store;
@@ -42,20 +43,17 @@ pub async fn events(
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
     caller.require_reviewer()?;
-    let header_after = match headers.get("last-event-id") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "bad_last_event_id",
-                        "Last-Event-ID must be the decimal sequence number of an event",
-                    )
-                })?,
-        ),
-    };
+    let header_after = optional_header(
+        &headers,
+        "last-event-id",
+        |v| v.trim().parse::<u64>().ok(),
+        || {
+            ApiError::bad_request(
+                "bad_last_event_id",
+                "Last-Event-ID must be the decimal sequence number of an event",
+            )
+        },
+    )?;
     // Subscribe before reading the log position: nothing committed after this point
     // can be missed.
     let live = st.hub.subscribe();
@@ -168,25 +166,14 @@ fn to_sse(ev: &Event) -> SseEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::NewRequest;
-    use crate::store::FileOptions;
     use crate::store::sqlite::SqliteStore;
+    use crate::store::{FileOptions, fixtures};
 
     async fn store_with(n: usize) -> (Arc<dyn Store>, Vec<Event>) {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
         let mut events = Vec::new();
         for i in 0..n {
-            let new = NewRequest {
-                tool: "t".into(),
-                params: serde_json::json!({"i": i}),
-                reason: None,
-                agent: "a".into(),
-                conversation_id: None,
-                run_id: None,
-                tool_call_id: None,
-                risk: None,
-                ttl_seconds: None,
-            };
+            let new = fixtures::new_request("t", serde_json::json!({"i": i}));
             let w = store
                 .file("agent1", new, FileOptions::default())
                 .await

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod policy;
 pub mod state;
 pub mod sweeper;

@@ -15,7 +15,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::policy::{Call, Policy};
-use crate::protocol::{NewRequest, PolicyAction, PolicyMatch, Role};
+use crate::protocol::{NewRequest, PolicyAction, PolicyMatch};
 
 #[derive(Debug)]
 pub struct PolicyHolder {
@@ -104,12 +104,7 @@ pub async fn reload(
     State(st): State<AppState>,
     caller: Caller,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if caller.0.role != Role::Admin {
-        return Err(ApiError::forbidden(format!(
-            "token '{}' is not an admin; reloading the policy needs the admin role",
-            caller.name()
-        )));
-    }
+    caller.require_admin("reloading the policy")?;
     let holder = Arc::clone(&st.policy);
     let result = tokio::task::spawn_blocking(move || holder.reload())
         .await

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use tokio::sync::{broadcast, watch};
 
 use super::auth::Auth;
+use super::extract::BodyLimit;
 use super::wait::Waiters;
 use crate::protocol::Event;
 use crate::store::{Store, Written};
@@ -57,5 +59,18 @@ impl AppState {
     pub fn commit<T>(&self, w: Written<T>) -> T {
         self.publish(w.events);
         w.value
+    }
+}
+
+// The parts the extractors take from the state; they know nothing else of it.
+impl FromRef<AppState> for Arc<Auth> {
+    fn from_ref(st: &AppState) -> Self {
+        Arc::clone(&st.auth)
+    }
+}
+
+impl FromRef<AppState> for BodyLimit {
+    fn from_ref(st: &AppState) -> Self {
+        BodyLimit(st.limits.max_body_bytes)
     }
 }

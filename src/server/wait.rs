@@ -16,9 +16,9 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::api::ensure_can_read;
 use super::auth::Caller;
-use super::error::{ApiError, ApiPath, ApiQuery};
+use super::error::ApiError;
+use super::extract::{ApiPath, ApiQuery};
 use super::state::AppState;
 use crate::protocol::ApprovalRequest;
 
@@ -62,11 +62,6 @@ impl Waiters {
         if let Some(tx) = slots.get(&req.id) {
             tx.send_replace(Some(Arc::new(req.clone())));
         }
-    }
-
-    /// How many requests have at least one waiter.
-    pub fn watched(&self) -> usize {
-        self.lock().len()
     }
 }
 
@@ -130,7 +125,7 @@ pub async fn wait(
     let deadline = Instant::now() + timeout;
     let mut reg = st.waiters.register(&id);
     let mut req = st.commit(st.store.get(&id).await?);
-    ensure_can_read(&caller, &req)?;
+    caller.require_can_read(&req)?;
     let mut shutdown = st.shutdown.clone();
     loop {
         if req.status.is_final() || Instant::now() >= deadline || *shutdown.borrow() {
@@ -161,26 +156,14 @@ pub async fn wait(
 mod tests {
     use super::*;
     use crate::protocol::Status;
+    use crate::store::fixtures::request;
 
-    fn req(id: &str, status: Status) -> ApprovalRequest {
-        ApprovalRequest {
-            id: id.into(),
-            status,
-            tool: "t".into(),
-            params: serde_json::Value::Null,
-            args_hash: String::new(),
-            reason: None,
-            agent: "a".into(),
-            conversation_id: None,
-            run_id: None,
-            tool_call_id: None,
-            risk: None,
-            filed_by: "x".into(),
-            created_at: Utc::now(),
-            expires_at: None,
-            decision: None,
-            policy: None,
-        }
+    /// Whether `reg` already holds an answer: it resolves at once, or not at all.
+    async fn answered(reg: &mut Registration) -> Option<Status> {
+        tokio::time::timeout(Duration::from_millis(20), reg.finished())
+            .await
+            .ok()
+            .map(|r| r.status)
     }
 
     #[tokio::test]
@@ -188,28 +171,32 @@ mod tests {
         let w = Arc::new(Waiters::default());
         let mut a = w.register("r1");
         let mut b = w.register("r1");
-        let other = w.register("r2");
-        assert_eq!(w.watched(), 2);
-        w.notify(&req("r1", Status::Approved));
+        let mut other = w.register("r2");
+        w.notify(&request("r1", Status::Approved));
         // Both were registered before the notification: both see it, however late they await.
         assert_eq!(a.finished().await.status, Status::Approved);
         assert_eq!(b.finished().await.id, "r1");
+        assert_eq!(answered(&mut other).await, None);
+        // While one waiter remains, its slot (and the answer in it) stays.
         drop(a);
-        assert_eq!(w.watched(), 2);
+        assert_eq!(
+            answered(&mut w.register("r1")).await,
+            Some(Status::Approved)
+        );
+        // With the last one gone the slot is freed: a new waiter starts afresh.
         drop(b);
-        assert_eq!(w.watched(), 1);
+        assert_eq!(answered(&mut w.register("r1")).await, None);
         drop(other);
-        assert_eq!(w.watched(), 0);
-        // Notifying a request nobody waits on creates nothing.
-        w.notify(&req("r3", Status::Rejected));
-        assert_eq!(w.watched(), 0);
+        // Notifying a request nobody waits on keeps nothing for a later waiter.
+        w.notify(&request("r3", Status::Rejected));
+        assert_eq!(answered(&mut w.register("r3")).await, None);
     }
 
     #[tokio::test]
     async fn an_unrelated_notification_does_not_wake() {
         let w = Arc::new(Waiters::default());
         let mut a = w.register("r1");
-        w.notify(&req("r2", Status::Approved));
+        w.notify(&request("r2", Status::Approved));
         let woke = tokio::time::timeout(Duration::from_millis(50), a.finished()).await;
         assert!(woke.is_err());
     }

@@ -49,6 +49,18 @@ fn parse_col<T>(
     parse(&s).ok_or_else(|| conversion(idx, what, &s))
 }
 
+fn opt_parse_col<T>(
+    row: &Row,
+    idx: usize,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<Option<T>> {
+    match row.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(s) => parse(&s).map(Some).ok_or_else(|| conversion(idx, what, &s)),
+    }
+}
+
 fn parse_outcome(s: &str) -> Option<Outcome> {
     match s {
         "approved" => Some(Outcome::Approved),
@@ -62,10 +74,6 @@ pub(super) fn request_row(row: &Row) -> rusqlite::Result<(i64, ApprovalRequest)>
     let params: String = row.get(3)?;
     let params = serde_json::from_str(&params)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, Type::Text, Box::new(e)))?;
-    let risk = match row.get::<_, Option<String>>(10)? {
-        None => None,
-        Some(s) => Some(Risk::parse(&s).ok_or_else(|| conversion(10, "risk", &s))?),
-    };
     let decision = match row.get::<_, Option<String>>(14)? {
         None => None,
         Some(_) => Some(Decision {
@@ -89,7 +97,7 @@ pub(super) fn request_row(row: &Row) -> rusqlite::Result<(i64, ApprovalRequest)>
         conversation_id: row.get(7)?,
         run_id: row.get(8)?,
         tool_call_id: row.get(9)?,
-        risk,
+        risk: opt_parse_col(row, 10, "risk", Risk::parse)?,
         filed_by: row.get(11)?,
         created_at: time_col(row, 12)?,
         expires_at: opt_time_col(row, 13)?,
@@ -125,10 +133,6 @@ fn json_col<T: serde::de::DeserializeOwned>(row: &Row, idx: usize) -> rusqlite::
 }
 
 pub(super) fn audit_row(row: &Row) -> rusqlite::Result<AuditEntry> {
-    let scope = match row.get::<_, Option<String>>(8)? {
-        None => None,
-        Some(s) => Some(Scope::parse(&s).ok_or_else(|| conversion(8, "scope", &s))?),
-    };
     Ok(AuditEntry {
         seq: row.get::<_, i64>(0)?.max(0) as u64,
         at: time_col(row, 1)?,
@@ -138,7 +142,7 @@ pub(super) fn audit_row(row: &Row) -> rusqlite::Result<AuditEntry> {
         tool: row.get(5)?,
         agent: row.get(6)?,
         outcome: row.get(7)?,
-        scope,
+        scope: opt_parse_col(row, 8, "scope", Scope::parse)?,
         reason: row.get(9)?,
         args_hash: row.get(10)?,
         grant_id: row.get(11)?,
