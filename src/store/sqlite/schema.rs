@@ -69,6 +69,14 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
+    /// Why opening `path` is refused.
+    fn refusal(path: &std::path::Path) -> String {
+        format!(
+            "{:#}",
+            SqliteStore::open(path, Synchronous::Full).unwrap_err()
+        )
+    }
+
     #[tokio::test]
     async fn foreign_and_newer_databases_are_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -77,11 +85,8 @@ mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE t (x INTEGER);")
             .unwrap();
-        let err = SqliteStore::open(&foreign, Synchronous::Full).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("not an assent database"),
-            "{err:#}"
-        );
+        let err = refusal(&foreign);
+        assert!(err.contains("not an assent database"), "{err}");
 
         let newer = dir.path().join("newer.db");
         drop(SqliteStore::open(&newer, Synchronous::Full).unwrap());
@@ -89,15 +94,12 @@ mod tests {
             .unwrap()
             .execute("UPDATE schema_version SET version = 99", [])
             .unwrap();
-        let err = SqliteStore::open(&newer, Synchronous::Full).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("newer than this assent"),
-            "{err:#}"
-        );
+        let err = refusal(&newer);
+        assert!(err.contains("newer than this assent"), "{err}");
 
         let text = dir.path().join("text.db");
         std::fs::write(&text, "this is not sqlite, just some text padding it out").unwrap();
-        assert!(SqliteStore::open(&text, Synchronous::Full).is_err());
+        refusal(&text); // panics if it opens
     }
 
     #[tokio::test]
