@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::GlobalOpts;
 use crate::client::{Client, ClientError};
-use crate::filing::{self, CancelOutcome, Progress, Stop, StopSignals, WaitError, WaitNote};
+use super::filing::{self, CancelOutcome, Progress, Stop, StopSignals, WaitError, WaitNote};
 use crate::protocol::{ApprovalRequest, NewRequest, Outcome, PolicyAction, Risk, Status};
 use crate::sanitize;
 

@@ -27,7 +27,7 @@ use crate::protocol::{
     ApprovalRequest, AuditEntry, DecisionBody, Grant, PolicyAction, Scope, Status, Verdict,
 };
 use crate::sanitize;
-use crate::table::{Column, Table, output_width, short_ids};
+use super::table::{Column, Table, output_width, short_ids};
 use crate::text::{age, until};
 use unicode_width::UnicodeWidthStr as _;
 

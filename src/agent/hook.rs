@@ -57,7 +57,7 @@ use tokio::time::Instant;
 
 use crate::GlobalOpts;
 use crate::client::{Client, ClientError};
-use crate::filing::{self, CancelOutcome, Progress, StopSignals, WaitError, WaitNote};
+use super::filing::{self, CancelOutcome, Progress, StopSignals, WaitError, WaitNote};
 use crate::protocol::{ApprovalRequest, NewRequest, Status};
 use crate::sanitize;
 

@@ -1,0 +1,3 @@
+mod commands;
+pub mod table;
+pub use commands::*;

@@ -1,0 +1,3 @@
+pub mod cmd;
+mod engine;
+pub use engine::*;
