@@ -17,9 +17,9 @@ use std::time::Duration;
 use backon::Retryable;
 use serde_json::json;
 
+use super::filing::{self, CancelOutcome, Progress, Stop, StopSignals, WaitError, WaitNote};
 use crate::GlobalOpts;
 use crate::client::{Client, ClientError};
-use super::filing::{self, CancelOutcome, Progress, Stop, StopSignals, WaitError, WaitNote};
 use crate::protocol::{ApprovalRequest, NewRequest, Outcome, PolicyAction, Risk, Status};
 use crate::sanitize;
 

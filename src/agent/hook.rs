@@ -55,9 +55,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::filing::{self, CancelOutcome, Progress, StopSignals, WaitError, WaitNote};
 use crate::GlobalOpts;
 use crate::client::{Client, ClientError};
-use super::filing::{self, CancelOutcome, Progress, StopSignals, WaitError, WaitNote};
 use crate::protocol::{ApprovalRequest, NewRequest, Status};
 use crate::sanitize;
 
