@@ -3,23 +3,19 @@
 //!
 //! See ARCHITECTURE.md for the modules and the data flow.
 
+pub mod agent;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod console;
 pub mod demo;
-pub mod filing;
-pub mod gate;
-pub mod hook;
 pub mod logging;
 pub mod policy;
-pub mod policy_cmd;
 pub mod protocol;
 pub mod runtime;
 pub mod sanitize;
 pub mod server;
 pub mod store;
-pub mod table;
 pub mod text;
 
 /// Options every subcommand understands.

@@ -25,10 +25,10 @@ enum Command {
     /// The whole product on an embedded backend with a simulated fleet of agents.
     Demo(assent::demo::DemoArgs),
     /// Put a command behind the gate: file a request, wait for a decision, then run it or not.
-    Gate(assent::gate::GateArgs),
+    Gate(assent::agent::gate::GateArgs),
     /// Adapters for agent runtimes' hooks.
     #[command(subcommand)]
-    Hook(assent::hook::HookCommand),
+    Hook(assent::agent::hook::HookCommand),
     /// List requests.
     List(assent::cli::ListArgs),
     /// Show one request in full.
@@ -45,7 +45,7 @@ enum Command {
     Audit(assent::cli::AuditArgs),
     /// Check and explain the filing policy.
     #[command(subcommand)]
-    Policy(assent::policy_cmd::PolicyCommand),
+    Policy(assent::policy::cmd::PolicyCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
                 .skip(1)
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
-            assent::gate::usage_hint(e, &args).exit()
+            assent::agent::gate::usage_hint(e, &args).exit()
         }
     };
     let g = cli.global;
@@ -78,8 +78,8 @@ fn main() -> ExitCode {
         Some(Command::Console(a)) => assent::console::main(&g, a),
         Some(Command::Serve(a)) => assent::server::main(&g, a),
         Some(Command::Demo(a)) => assent::demo::main(&g, a),
-        Some(Command::Gate(a)) => assent::gate::main(&g, a),
-        Some(Command::Hook(h)) => assent::hook::main(&g, h),
+        Some(Command::Gate(a)) => assent::agent::gate::main(&g, a),
+        Some(Command::Hook(h)) => assent::agent::hook::main(&g, h),
         Some(Command::List(a)) => assent::cli::list(&g, a),
         Some(Command::Show(a)) => assent::cli::show(&g, a),
         Some(Command::Approve(a)) => assent::cli::approve(&g, a),
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         Some(Command::Grants(a)) => assent::cli::grants(&g, a),
         Some(Command::Revoke(a)) => assent::cli::revoke(&g, a),
         Some(Command::Audit(a)) => assent::cli::audit(&g, a),
-        Some(Command::Policy(p)) => assent::policy_cmd::main(&g, p),
+        Some(Command::Policy(p)) => assent::policy::cmd::main(&g, p),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "assent", &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -9,8 +9,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Where a request is in its life. Only `Pending` can change, and only once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// The command line takes the wire names (`clap::ValueEnum`, named as serde names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum Status {
     Pending,
     Approved,
@@ -39,7 +42,7 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s)
+        <Status as clap::ValueEnum>::from_str(s, false).ok()
     }
 
     pub fn is_final(self) -> bool {
@@ -54,8 +57,21 @@ impl std::fmt::Display for Status {
 }
 
 /// Declared risk of a call. Ordered, so sorting by risk is `Ord`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum Risk {
     Low,
     Medium,
@@ -76,7 +92,7 @@ impl Risk {
     }
 
     pub fn parse(s: &str) -> Option<Risk> {
-        Risk::ALL.into_iter().find(|r| r.as_str() == s)
+        <Risk as clap::ValueEnum>::from_str(s, false).ok()
     }
 }
 
@@ -104,8 +120,11 @@ impl Outcome {
 }
 
 /// How far an approval reaches. `Conversation` and `Always` create standing grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum Scope {
     #[default]
     Once,
@@ -123,9 +142,7 @@ impl Scope {
     }
 
     pub fn parse(s: &str) -> Option<Scope> {
-        [Scope::Once, Scope::Conversation, Scope::Always]
-            .into_iter()
-            .find(|sc| sc.as_str() == s)
+        <Scope as clap::ValueEnum>::from_str(s, false).ok()
     }
 }
 
@@ -541,6 +558,30 @@ mod tests {
             hex::encode(Sha256::digest(br#"{"a":1,"b":"x"}"#))
         );
         assert_eq!(args_hash(&v), expected);
+    }
+
+    /// The command line, the wire and the store spell these enums one way.
+    #[test]
+    fn cli_names_are_the_wire_names() {
+        use clap::ValueEnum;
+        fn check<T: ValueEnum + Serialize + std::fmt::Debug + PartialEq>(as_str: fn(&T) -> &str) {
+            for v in T::value_variants() {
+                let name = v.to_possible_value().map(|p| p.get_name().to_owned());
+                let wire = serde_json::to_string(v).unwrap_or_default();
+                assert_eq!(name.as_deref(), Some(as_str(v)), "{v:?}");
+                assert_eq!(wire, format!("\"{}\"", as_str(v)), "{v:?}");
+            }
+        }
+        check::<Status>(|s| s.as_str());
+        check::<Risk>(|r| r.as_str());
+        check::<Scope>(|s| s.as_str());
+        assert_eq!(Status::value_variants(), Status::ALL);
+        assert_eq!(Risk::value_variants(), Risk::ALL);
+        for st in Status::ALL {
+            assert_eq!(Status::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(Scope::parse("always"), Some(Scope::Always));
+        assert_eq!(Risk::parse("High"), None, "names are exact, as on the wire");
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! `assent policy check` and `assent policy explain`: try a policy before a server runs it.
+//!
+//! Exit codes: 0 the policy compiled (and, for explain, the call was evaluated);
+//! [`EXIT_REFUSED`] otherwise, and for clap's own usage errors.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::{Call, Policy, parse_policy_text};
 use crate::GlobalOpts;
-use crate::policy::{Call, Policy, parse_policy_text};
 use crate::protocol::{PolicyAction, Risk};
+
+/// The policy could not be read or does not compile, the call's `--params` is not JSON,
+/// or the output could not be written; stderr says which.
+pub const EXIT_REFUSED: u8 = 2;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum PolicyCommand {
@@ -31,7 +38,7 @@ pub struct ExplainArgs {
     pub conversation: Option<String>,
     #[arg(long)]
     pub run: Option<String>,
-    #[arg(long, value_parser = parse_risk)]
+    #[arg(long, value_enum)]
     pub risk: Option<Risk>,
     /// The name of the token that files the call (the `filed_by` variable).
     #[arg(long)]
@@ -39,10 +46,6 @@ pub struct ExplainArgs {
     /// Policy file [default: the server config's policy].
     #[arg(long)]
     pub file: Option<PathBuf>,
-}
-
-fn parse_risk(s: &str) -> Result<Risk, String> {
-    Risk::parse(s).ok_or_else(|| format!("'{s}' is not a risk: use low, medium, high or critical"))
 }
 
 fn load(g: &GlobalOpts, file: Option<&PathBuf>) -> anyhow::Result<(Policy, String)> {
@@ -76,7 +79,7 @@ pub fn main(g: &GlobalOpts, cmd: PolicyCommand) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("assent policy: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_REFUSED)
         }
     }
 }
@@ -123,31 +126,31 @@ fn render(g: &GlobalOpts, cmd: PolicyCommand) -> anyhow::Result<String> {
                 risk: a.risk,
                 filed_by: a.filed_by.as_deref(),
             };
-            let (verdict, steps) = policy.explain(&call);
+            let (ruling, steps) = policy.explain(&call);
             let _ = writeln!(out, "policy: {origin}");
             for s in &steps {
                 let _ = writeln!(out, "  {}: {}", s.rule, s.outcome);
             }
-            match &verdict.rule {
+            match &ruling.rule {
                 Some(r) => {
-                    let _ = writeln!(out, "outcome: {} (rule '{r}')", verdict.action);
+                    let _ = writeln!(out, "outcome: {} (rule '{r}')", ruling.action);
                 }
                 None => {
                     let _ = writeln!(
                         out,
                         "outcome: {} (no rule matched: the default)",
-                        verdict.action
+                        ruling.action
                     );
                 }
             }
-            if let Some(m) = &verdict.message {
+            if let Some(m) = &ruling.message {
                 let _ = writeln!(out, "message: {m}");
             }
-            if let Some(e) = &verdict.error {
+            if let Some(e) = &ruling.error {
                 let _ = writeln!(out, "note: {e}");
             }
-            if verdict.action == PolicyAction::RequireApproval
-                && let Some(ttl) = verdict.ttl
+            if ruling.action == PolicyAction::RequireApproval
+                && let Some(ttl) = ruling.ttl
             {
                 let _ = writeln!(out, "ttl: {}", humantime::format_duration(ttl));
             }

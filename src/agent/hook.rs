@@ -55,9 +55,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::filing::{self, CancelOutcome, Progress, WaitError, WaitNote};
+use super::stop::{Guarded, guarded};
 use crate::GlobalOpts;
 use crate::client::{Client, ClientError};
-use crate::filing::{self, CancelOutcome, Progress, StopSignals, WaitError, WaitNote};
 use crate::protocol::{ApprovalRequest, NewRequest, Status};
 use crate::sanitize;
 
@@ -81,7 +82,13 @@ pub enum OnTimeout {
     Deny,
 }
 
-/// What the hook does, for `--help` and the man page.
+/// No answer for Claude Code: bad hook input, or a call the backend refused as invalid
+/// (stderr says why; Claude Code goes on with its own permission flow). Never 2, which
+/// Claude Code takes as blocking; clap alone exits 2, on a bad flag in settings.json.
+/// Stopped by a signal, the hook exits 128 + N (`Stop::exit_code`); answered, 0.
+const EXIT_NO_ANSWER: u8 = 1;
+
+/// What the hook does and its exit codes, for `--help` and the man page.
 pub const HOOK_HELP: &str = "\
 Register it as a command hook under PermissionRequest (recommended: it fires only when
 Claude Code would show its permission dialog) or PreToolUse in settings.json, with a
@@ -281,8 +288,6 @@ enum Answer {
     Nothing(u8),
 }
 
-const EXIT_NO_ANSWER: u8 = 1;
-
 pub fn main(g: &GlobalOpts, h: HookCommand) -> ExitCode {
     let HookCommand::ClaudeCode(a) = h;
     let _log = crate::logging::to_file("hook");
@@ -307,7 +312,7 @@ pub fn main(g: &GlobalOpts, h: HookCommand) -> ExitCode {
         );
         return ExitCode::from(EXIT_NO_ANSWER);
     };
-    let answer = match setup(g) {
+    let answer = match super::connect(g, "set ASSENT_TOKEN in the hook's environment") {
         Ok(client) => match crate::runtime::current_thread() {
             Ok(rt) => rt.block_on(decide(&client, &input, &a)),
             Err(e) => Answer::Decide(unreachable_backend(
@@ -335,15 +340,6 @@ pub fn main(g: &GlobalOpts, h: HookCommand) -> ExitCode {
     }
 }
 
-fn setup(g: &GlobalOpts) -> Result<Client, String> {
-    let settings = g.client_settings().map_err(|e| format!("{e:#}"))?;
-    let client = Client::new(&settings).map_err(|e| e.to_string())?;
-    if !client.has_token() {
-        return Err("no token: set ASSENT_TOKEN in the hook's environment (or [console] token_file in the config)".into());
-    }
-    Ok(client)
-}
-
 /// Could not ask a reviewer at all: say why on stderr (Claude Code shows it in its
 /// transcript or debug log) and fall back as configured.
 fn unreachable_backend(on_timeout: OnTimeout, why: &str) -> HookDecision {
@@ -356,18 +352,12 @@ fn unreachable_backend(on_timeout: OnTimeout, why: &str) -> HookDecision {
 
 /// Files the request and waits for its decision; a stop signal takes the request back.
 async fn decide(client: &Client, input: &HookInput, a: &ClaudeCodeArgs) -> Answer {
-    // Before anything is sent, so that no signal leaves a request behind unwatched.
-    let mut signals = StopSignals::install();
-    let progress = Mutex::new(Progress::Starting);
-    let key = filing::new_idempotency_key();
-    let stop = tokio::select! {
-        answer = ask(client, input, a, &key, &progress) => return answer,
-        stop = signals.recv() => stop,
-    };
-    let at = Progress::get(&progress);
-    let outcome = tokio::select! {
-        o = filing::take_back(client, &at, &key, filing::CANCEL_WITHIN) => o,
-        s = signals.recv() => Some(CancelOutcome::Failed(format!("{} during the cancel", s.describe()))),
+    let asked = guarded(client, async |key, progress| {
+        ask(client, input, a, key, progress).await
+    });
+    let (stop, outcome) = match asked.await {
+        Guarded::Done(answer) => return answer,
+        Guarded::Stopped { stop, outcome, .. } => (stop, outcome),
     };
     let what = format!("assent hook: {}; no answer given", stop.describe());
     match outcome {
@@ -494,28 +484,17 @@ fn failed(client: &Client, on_timeout: OnTimeout, e: &ClientError) -> Answer {
                 "The approval request vanished from assent",
             ))
         }
-        _ if e.is_wrong_endpoint() => Answer::Decide(unreachable_backend(
-            on_timeout,
-            &format!(
-                "{msg}; {} is not the root of an assent backend: check --url or ASSENT_URL",
-                client.base_url()
-            ),
-        )),
         _ => Answer::Decide(unreachable_backend(
             on_timeout,
-            &format!(
-                "{msg}; check that `assent serve` runs at {} (--url or ASSENT_URL)",
-                client.base_url()
-            ),
+            &format!("{msg}; {}", super::check_backend(client, e)),
         )),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::decided;
     use super::*;
-    use crate::protocol::{Decision, Outcome, Scope};
-    use chrono::Utc;
 
     /// The PermissionRequest input example of the Claude Code hooks reference.
     const PERMISSION_REQUEST: &str = r#"{"session_id":"abc123","transcript_path":"/home/u/.claude/projects/x/abc123.jsonl","cwd":"/repo",
@@ -526,40 +505,6 @@ mod tests {
 
     fn input() -> HookInput {
         serde_json::from_str(PERMISSION_REQUEST).unwrap()
-    }
-
-    fn decided(status: Status, notify: bool, reason: Option<&str>) -> ApprovalRequest {
-        let new = new_request(&input(), "claude-code");
-        ApprovalRequest {
-            id: "r".into(),
-            status,
-            args_hash: crate::protocol::args_hash(&new.params),
-            tool: new.tool,
-            params: new.params,
-            reason: new.reason,
-            agent: new.agent,
-            conversation_id: new.conversation_id,
-            run_id: None,
-            tool_call_id: None,
-            risk: None,
-            filed_by: "cc".into(),
-            created_at: Utc::now(),
-            expires_at: None,
-            policy: None,
-            decision: matches!(status, Status::Approved | Status::Rejected).then(|| Decision {
-                outcome: if status == Status::Approved {
-                    Outcome::Approved
-                } else {
-                    Outcome::Rejected
-                },
-                scope: Scope::Once,
-                reason: reason.map(str::to_owned),
-                notify_agent: notify,
-                responder: "alice".into(),
-                decided_at: Utc::now(),
-                grant_id: None,
-            }),
-        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `assent gate`: put a command behind a human approval.
 //!
 //! Files a request whose params are `{"argv": [...], "cwd": "..."}`, waits for a reviewer,
-//! and runs the command only on approval. Exit codes: [`EXIT_CODES`] (also in `--help`,
-//! the man page and the README).
+//! and runs the command only on approval. Exit codes: the `EXIT_*` constants below and
+//! [`EXIT_CODES`], their words for `--help`, the man page and the README.
 //!
 //! A stop signal exits 128 + N rather than 5 because that shell convention is what a
 //! calling script checks to tell "someone stopped it" from "the backend cancelled it".
@@ -17,20 +17,31 @@ use std::time::Duration;
 use backon::Retryable;
 use serde_json::json;
 
+use super::filing::{self, CancelOutcome, Progress, WaitError, WaitNote};
+use super::stop::{Guarded, Stop, guarded};
 use crate::GlobalOpts;
 use crate::client::{Client, ClientError};
-use crate::filing::{self, CancelOutcome, Progress, Stop, StopSignals, WaitError, WaitNote};
 use crate::protocol::{ApprovalRequest, NewRequest, Outcome, PolicyAction, Risk, Status};
 use crate::sanitize;
 
-pub const EXIT_NOT_FILED: u8 = 2;
-pub const EXIT_REJECTED: u8 = 3;
-pub const EXIT_EXPIRED: u8 = 4;
-pub const EXIT_CANCELLED: u8 = 5;
-pub const EXIT_CANNOT_START: u8 = 126;
-pub const EXIT_NOT_FOUND: u8 = 127;
+// Approved, the gate exits with the command's own status. Stopped by a signal before a
+// decision, it exits 128 + N (`Stop::exit_code`). Otherwise:
 
-/// The exit codes, for `--help` and the man page.
+/// Not run: the request could not be filed (backend unreachable, token refused, bad
+/// setup or usage: clap's usage errors exit 2 too), or the wait failed for good.
+pub const EXIT_NOT_FILED: u8 = 2;
+/// Not run: a reviewer (or the policy) rejected it.
+pub const EXIT_REJECTED: u8 = 3;
+/// Not run: the request expired before anyone decided.
+pub const EXIT_EXPIRED: u8 = 4;
+/// Not run: the request was cancelled on the backend.
+pub const EXIT_CANCELLED: u8 = 5;
+/// Approved, but the command could not be started (as a shell says 126).
+pub const EXIT_CANNOT_START: u8 = 126;
+/// Approved, but the command was not found (as a shell says 127).
+pub const EXIT_COMMAND_NOT_FOUND: u8 = 127;
+
+/// The exit codes in words, for `--help` and the man page.
 pub const EXIT_CODES: &str = "\
 Exit codes:
   the command's  approved: the command ran (on Unix the gate becomes the command, so
@@ -67,7 +78,7 @@ pub struct GateArgs {
     #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub conversation: Option<String>,
     /// Declared risk of the command.
-    #[arg(long, value_parser = risk_parser())]
+    #[arg(long, value_enum)]
     pub risk: Option<Risk>,
     /// Time to live of the request: seconds, or e.g. 90s, 10m, 2h [default: the backend's].
     #[arg(long, value_parser = filing::parse_duration_arg, value_name = "DURATION")]
@@ -77,22 +88,16 @@ pub struct GateArgs {
     pub command: Vec<String>,
 }
 
-fn risk_parser() -> impl clap::builder::TypedValueParser<Value = Risk> {
-    use clap::builder::TypedValueParser as _;
-    clap::builder::PossibleValuesParser::new(Risk::ALL.map(Risk::as_str))
-        .try_map(|s| Risk::parse(&s).ok_or("unknown risk level"))
-}
-
 /// What the gate does once the backend has spoken.
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
+enum Next {
     Run,
     Exit(u8),
 }
 
 pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
     let log = crate::logging::to_file("gate");
-    let client = match setup(g) {
+    let client = match super::connect(g, "set ASSENT_TOKEN to an agent token") {
         Ok(c) => c,
         Err(msg) => {
             eprintln!("assent: {msg}; the command was not run");
@@ -106,15 +111,15 @@ pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
             return ExitCode::from(EXIT_NOT_FILED);
         }
     };
-    let verdict = rt.block_on(file_and_wait(&client, &a));
+    let next = rt.block_on(file_and_wait(&client, &a));
     drop(rt);
-    match verdict {
-        Verdict::Run => {
+    match next {
+        Next::Run => {
             // Flush the log now: on Unix nothing of ours runs after the exec.
             drop(log);
             run(&a.command)
         }
-        Verdict::Exit(code) => ExitCode::from(code),
+        Next::Exit(code) => ExitCode::from(code),
     }
 }
 
@@ -166,18 +171,6 @@ pub fn usage_hint(mut err: clap::Error, args: &[String]) -> clap::Error {
     err
 }
 
-fn setup(g: &GlobalOpts) -> Result<Client, String> {
-    let settings = g.client_settings().map_err(|e| format!("{e:#}"))?;
-    let client = Client::new(&settings).map_err(|e| e.to_string())?;
-    if !client.has_token() {
-        return Err(
-            "no token: set ASSENT_TOKEN to an agent token (or [console] token_file in the config)"
-                .into(),
-        );
-    }
-    Ok(client)
-}
-
 fn params_of(command: &[String]) -> serde_json::Value {
     let cwd = std::env::current_dir()
         .map(|p| p.to_string_lossy().into_owned())
@@ -185,21 +178,18 @@ fn params_of(command: &[String]) -> serde_json::Value {
     json!({ "argv": command, "cwd": cwd })
 }
 
-async fn file_and_wait(client: &Client, a: &GateArgs) -> Verdict {
-    // Installed before anything is sent: from here on SIGINT, SIGTERM and SIGHUP take the
-    // request back instead of killing the gate with the request left pending.
-    let mut signals = StopSignals::install();
-    let progress = Mutex::new(Progress::Starting);
-    let key = filing::new_idempotency_key();
-    let stop = tokio::select! {
-        v = work(client, a, &key, &progress) => return v,
-        stop = signals.recv() => stop,
-    };
-    let at = Progress::get(&progress);
-    on_stop(client, stop, at, &key, &mut signals).await
+async fn file_and_wait(client: &Client, a: &GateArgs) -> Next {
+    match guarded(client, async |key, progress| {
+        work(client, a, key, progress).await
+    })
+    .await
+    {
+        Guarded::Done(next) => next,
+        Guarded::Stopped { stop, at, outcome } => on_stop(stop, &at, outcome),
+    }
 }
 
-async fn work(client: &Client, a: &GateArgs, key: &str, progress: &Mutex<Progress>) -> Verdict {
+async fn work(client: &Client, a: &GateArgs, key: &str, progress: &Mutex<Progress>) -> Next {
     let agent = match &a.agent {
         Some(n) => n.clone(),
         None => match (|| async { client.whoami().await })
@@ -251,7 +241,7 @@ async fn work(client: &Client, a: &GateArgs, key: &str, progress: &Mutex<Progres
     Progress::set(progress, Progress::Filed(req.id.clone()));
     tracing::info!(id = %req.id, created = filed.created, status = %req.status, "filed");
     if req.status.is_final() {
-        return verdict_for(&req);
+        return next_after(&req);
     }
     eprintln!(
         "assent: request {} filed; waiting for a reviewer to approve `{}` (Ctrl-C cancels it)",
@@ -280,8 +270,8 @@ async fn work(client: &Client, a: &GateArgs, key: &str, progress: &Mutex<Progres
     })
     .await;
     match waited {
-        Ok(r) => verdict_for(&r),
-        Err(WaitError::Deadline(_)) => Verdict::Exit(EXIT_EXPIRED), // no deadline is set
+        Ok(r) => next_after(&r),
+        Err(WaitError::Deadline(_)) => Next::Exit(EXIT_EXPIRED), // no deadline is set
         Err(WaitError::Fatal(e)) => {
             let hint = match e.status() {
                 Some(404) => {
@@ -297,7 +287,7 @@ async fn work(client: &Client, a: &GateArgs, key: &str, progress: &Mutex<Progres
                 sanitize::line(&req.id),
                 sanitize::line(&e.to_string())
             );
-            Verdict::Exit(EXIT_NOT_FILED)
+            Next::Exit(EXIT_NOT_FILED)
         }
     }
 }
@@ -317,58 +307,50 @@ fn policy_note(r: &ApprovalRequest) -> Option<String> {
         .then(|| format!("assent: held by policy {}", sanitize::line(&p.describe())))
 }
 
-fn not_filed(client: &Client, e: &ClientError) -> Verdict {
+fn not_filed(client: &Client, e: &ClientError) -> Next {
     let what = sanitize::line(&e.to_string()).into_owned();
     let hint = if e.is_auth() {
         "check that ASSENT_TOKEN holds an agent token the backend knows".to_owned()
-    } else if e.is_transient() {
-        format!(
-            "check that `assent serve` runs at {} (--url or ASSENT_URL)",
-            client.base_url()
-        )
-    } else if e.is_wrong_endpoint() {
-        format!(
-            "{} is not the root of an assent backend: check --url or ASSENT_URL",
-            client.base_url()
-        )
+    } else if e.is_transient() || e.is_wrong_endpoint() {
+        super::check_backend(client, e)
     } else {
         "fix the request and run the gate again".to_owned()
     };
     eprintln!("assent: could not file the request: {what}; {hint}; the command was not run");
-    Verdict::Exit(EXIT_NOT_FILED)
+    Next::Exit(EXIT_NOT_FILED)
 }
 
-fn verdict_for(r: &ApprovalRequest) -> Verdict {
+fn next_after(r: &ApprovalRequest) -> Next {
     let id = sanitize::line(&r.id);
     match r.status {
         Status::Approved => {
             if let Some(d) = &r.decision {
                 tracing::info!(id = %r.id, responder = %d.responder, "approved");
             }
-            Verdict::Run
+            Next::Run
         }
         Status::Rejected => {
             eprintln!("{}", rejection_line(r));
-            Verdict::Exit(EXIT_REJECTED)
+            Next::Exit(EXIT_REJECTED)
         }
         Status::Expired => {
             eprintln!(
                 "assent: request {id} expired before a reviewer decided; the command was not run; run the gate again, perhaps with a longer --ttl"
             );
-            Verdict::Exit(EXIT_EXPIRED)
+            Next::Exit(EXIT_EXPIRED)
         }
         Status::Cancelled => {
             eprintln!(
                 "assent: request {id} was cancelled on the backend (by an admin, or by another run with this token) before anyone decided; the command was not run; run the gate again to ask anew"
             );
-            Verdict::Exit(EXIT_CANCELLED)
+            Next::Exit(EXIT_CANCELLED)
         }
         // wait_final only returns final requests; a pending one here is a server bug.
         Status::Pending => {
             eprintln!(
                 "assent: the backend answered request {id} as still pending; the command was not run"
             );
-            Verdict::Exit(EXIT_NOT_FILED)
+            Next::Exit(EXIT_NOT_FILED)
         }
     }
 }
@@ -393,26 +375,15 @@ fn rejection_line(r: &ApprovalRequest) -> String {
     line
 }
 
-/// Takes back whatever the filing got to, within a few seconds (a second signal cuts that
-/// short), says so, and exits 128 + N.
-async fn on_stop(
-    client: &Client,
-    stop: Stop,
-    at: Progress,
-    key: &str,
-    signals: &mut StopSignals,
-) -> Verdict {
+/// Says what stopping did to the request (taken back as far as `outcome` says, from
+/// where the filing had got to, `at`), and exits 128 + N.
+fn on_stop(stop: Stop, at: &Progress, outcome: Option<CancelOutcome>) -> Next {
     let what = stop.describe();
-    // A second signal cuts the taking back short.
-    let outcome = tokio::select! {
-        o = filing::take_back(client, &at, key, filing::CANCEL_WITHIN) => o,
-        s = signals.recv() => Some(CancelOutcome::Failed(format!("{} during the cancel", s.describe()))),
-    };
     let Some(outcome) = outcome else {
         eprintln!(
             "assent: {what} before the request was filed; nothing was filed; the command was not run"
         );
-        return Verdict::Exit(stop.exit_code());
+        return Next::Exit(stop.exit_code());
     };
     let filing = matches!(at, Progress::Filing(_));
     let when = if filing {
@@ -440,7 +411,7 @@ async fn on_stop(
         ),
         CancelOutcome::Failed(why) => {
             let why = sanitize::line(&why);
-            match &at {
+            match at {
                 Progress::Filed(id) => eprintln!(
                     "assent: {what} {when}; could not cancel request {} ({why}): it stays pending until it expires or a reviewer decides; the command was not run",
                     sanitize::line(id)
@@ -451,7 +422,7 @@ async fn on_stop(
             }
         }
     }
-    Verdict::Exit(stop.exit_code())
+    Next::Exit(stop.exit_code())
 }
 
 /// The command as a reader would type it (for messages only, never executed).
@@ -503,7 +474,9 @@ fn run(command: &[String]) -> ExitCode {
 
 fn cannot_start(prog: &str, e: &std::io::Error) -> ExitCode {
     let (code, what) = match e.kind() {
-        std::io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "not found; check the name and PATH"),
+        std::io::ErrorKind::NotFound => {
+            (EXIT_COMMAND_NOT_FOUND, "not found; check the name and PATH")
+        }
         std::io::ErrorKind::PermissionDenied => {
             (EXIT_CANNOT_START, "not executable; check its permissions")
         }
@@ -518,36 +491,11 @@ fn cannot_start(prog: &str, e: &std::io::Error) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::decided;
     use super::*;
-    use chrono::Utc;
 
     fn rejected(notify: bool, reason: Option<&str>) -> ApprovalRequest {
-        ApprovalRequest {
-            id: "r1".into(),
-            status: Status::Rejected,
-            tool: "shell.exec".into(),
-            params: json!({}),
-            args_hash: crate::protocol::args_hash(&json!({})),
-            reason: None,
-            agent: "a".into(),
-            conversation_id: None,
-            run_id: None,
-            tool_call_id: None,
-            risk: None,
-            filed_by: "a".into(),
-            created_at: Utc::now(),
-            expires_at: None,
-            policy: None,
-            decision: Some(crate::protocol::Decision {
-                outcome: Outcome::Rejected,
-                scope: crate::protocol::Scope::Once,
-                reason: reason.map(str::to_owned),
-                notify_agent: notify,
-                responder: "alice".into(),
-                decided_at: Utc::now(),
-                grant_id: None,
-            }),
-        }
+        decided(Status::Rejected, notify, reason)
     }
 
     #[test]
@@ -574,5 +522,28 @@ mod tests {
     fn shell_words_quotes_what_needs_it() {
         let argv: Vec<String> = ["rm", "-rf", "my dir", "it's"].map(String::from).to_vec();
         assert_eq!(shell_words(&argv), r"rm -rf 'my dir' 'it'\''s'");
+    }
+
+    #[test]
+    fn the_help_lists_every_exit_code() {
+        for code in [
+            EXIT_NOT_FILED,
+            EXIT_REJECTED,
+            EXIT_EXPIRED,
+            EXIT_CANCELLED,
+            EXIT_CANNOT_START,
+            EXIT_COMMAND_NOT_FOUND,
+        ]
+        .into_iter()
+        .chain([Stop::Interrupt, Stop::Terminate, Stop::Hangup].map(Stop::exit_code))
+        {
+            let listed = EXIT_CODES.lines().any(|l| {
+                l.trim_start()
+                    .split("  ")
+                    .next()
+                    .is_some_and(|codes| codes.split(", ").any(|c| c == code.to_string()))
+            });
+            assert!(listed, "exit code {code} is not in the help");
+        }
     }
 }

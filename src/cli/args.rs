@@ -1,0 +1,194 @@
+//! The reviewer commands' flags and arguments, as `--help` and the man page show them.
+//!
+//! Wire enums are parsed by their own `clap::ValueEnum` (in `crate::protocol`), so the
+//! command line accepts exactly the names the API uses.
+
+use clap::ValueEnum;
+use clap::builder::PossibleValue;
+
+use crate::protocol::{Scope, Status};
+
+/// `--status`: one status, or every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusFilter(pub Option<Status>);
+
+impl StatusFilter {
+    /// Every status, in the protocol's order, then `all`.
+    const ALL: [StatusFilter; Status::ALL.len() + 1] = {
+        let mut all = [StatusFilter(None); Status::ALL.len() + 1];
+        let mut i = 0;
+        while i < Status::ALL.len() {
+            all[i] = StatusFilter(Some(Status::ALL[i]));
+            i += 1;
+        }
+        all
+    };
+}
+
+/// The statuses by their own names, and `all`.
+impl ValueEnum for StatusFilter {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        match self.0 {
+            Some(status) => status.to_possible_value(),
+            None => Some(PossibleValue::new("all")),
+        }
+    }
+}
+
+/// A reason must say something: it is recorded, and the agent may be shown it.
+fn non_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("the reason is empty: say why, in words the agent and the audit log can use".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListArgs {
+    /// Which requests: pending, approved, rejected, expired, cancelled or all.
+    #[arg(long, value_enum, default_value = "pending")]
+    pub status: StatusFilter,
+    /// Print a JSON array of request objects (as in the API) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show ids whole instead of as a unique prefix.
+    #[arg(long)]
+    pub full_ids: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShowArgs {
+    /// Request id, or a unique prefix of it.
+    pub id: String,
+    /// Print the request object (as in the API) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApproveArgs {
+    /// Request id, or a unique prefix of it.
+    pub id: String,
+    /// once; conversation (this agent's later calls of this tool in this conversation);
+    /// always (every later call of this tool by this agent).
+    #[arg(long, value_enum, default_value = "once")]
+    pub scope: Scope,
+    /// Tell the agent the reason (needs --reason: without one the agent learns nothing).
+    #[arg(long, requires = "reason")]
+    pub notify: bool,
+    /// Reason recorded with the approval.
+    #[arg(long, value_parser = non_blank)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RejectArgs {
+    /// Request id, or a unique prefix of it.
+    pub id: String,
+    /// Why (recorded; shown to the agent only with --notify). Must not be blank.
+    #[arg(long, required = true, value_parser = non_blank)]
+    pub reason: String,
+    /// Tell the agent the reason.
+    #[arg(long)]
+    pub notify: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct GrantsArgs {
+    /// Print a JSON array of grant objects (as in the API) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show ids whole instead of as a unique prefix.
+    #[arg(long)]
+    pub full_ids: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RevokeArgs {
+    /// Grant id, or a unique prefix of an active grant's id (see `assent grants`).
+    pub grant_id: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    /// Print JSON lines, one audit entry object per line, for export.
+    #[arg(long)]
+    pub json: bool,
+    /// Show ids whole instead of as a unique prefix.
+    #[arg(long)]
+    pub full_ids: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Command {
+        List(ListArgs),
+        Approve(ApproveArgs),
+    }
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("assent").chain(args.iter().copied()))
+            .map(|c| c.command)
+    }
+
+    #[test]
+    fn status_takes_every_status_and_all() {
+        let filter = |args: &[&str]| match parse(args) {
+            Ok(Command::List(a)) => Some(a.status),
+            _ => None,
+        };
+        assert_eq!(filter(&["list"]), Some(StatusFilter(Some(Status::Pending))));
+        for st in Status::ALL {
+            assert_eq!(
+                filter(&["list", "--status", st.as_str()]),
+                Some(StatusFilter(Some(st)))
+            );
+        }
+        assert_eq!(
+            filter(&["list", "--status", "all"]),
+            Some(StatusFilter(None))
+        );
+        let e = parse(&["list", "--status", "done"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|e| e.contains(
+                "[possible values: pending, approved, rejected, expired, cancelled, all]"
+            )),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn scope_takes_the_wire_names() {
+        let scope = |args: &[&str]| match parse(args) {
+            Ok(Command::Approve(a)) => Some(a.scope),
+            _ => None,
+        };
+        assert_eq!(scope(&["approve", "r1"]), Some(Scope::Once));
+        assert_eq!(
+            scope(&["approve", "r1", "--scope", "conversation"]),
+            Some(Scope::Conversation)
+        );
+        assert_eq!(
+            scope(&["approve", "r1", "--scope", "always"]),
+            Some(Scope::Always)
+        );
+        assert_eq!(scope(&["approve", "r1", "--scope", "forever"]), None);
+    }
+}

@@ -1,0 +1,183 @@
+//! What each reviewer command does: ask the backend, then print what it answered.
+//!
+//! Every command runs through [`run`]: one client, one runtime, one write of the output,
+//! and a failure turned into its exit code and message (`failure`).
+
+use std::future::Future;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use chrono::Utc;
+
+use super::args::{ApproveArgs, AuditArgs, GrantsArgs, ListArgs, RejectArgs, RevokeArgs, ShowArgs};
+use super::failure::{EXIT_FAILURE, Failure};
+use super::lists::{Layout, audit_table, grants_table, requests_table};
+use super::render::{self, json_lines, json_pretty, request_text};
+use super::resolve;
+use super::table::output_width;
+use crate::GlobalOpts;
+use crate::client::{Client, ClientError};
+use crate::protocol::{ApprovalRequest, AuditEntry, DecisionBody, Scope, Verdict};
+
+/// Sets up the client and a runtime, runs `f`, prints its output, maps failure to an exit
+/// code with a message that says what to do.
+fn run<F, Fut>(g: &GlobalOpts, f: F) -> ExitCode
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<String, Failure>>,
+{
+    let _log = crate::logging::to_file("cli");
+    let mut base_url = String::new();
+    let result = (|| {
+        let settings = g
+            .client_settings()
+            .map_err(|e| Failure::Setup(format!("{e:#}")))?;
+        let client = Client::new(&settings)?;
+        base_url = client.base_url().to_owned();
+        if !client.has_token() {
+            return Err(Failure::Setup(
+                "no token: set ASSENT_TOKEN to a reviewer token (or [console] token_file in the config)"
+                    .into(),
+            ));
+        }
+        let rt = crate::runtime::current_thread()
+            .map_err(|e| Failure::Setup(format!("cannot start the async runtime: {e}")))?;
+        rt.block_on(f(client))
+    })();
+    match result {
+        Ok(out) => print_out(&out),
+        Err(failure) => failure.report(&base_url),
+    }
+}
+
+fn print_out(out: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        // `assent audit | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("assent: cannot write the output: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+pub fn list(g: &GlobalOpts, a: ListArgs) -> ExitCode {
+    run(g, |client| async move {
+        let list = client.list_all(a.status.0).await?;
+        if a.json {
+            return Ok(json_pretty(&list.requests)?);
+        }
+        Ok(requests_table(
+            &list.requests,
+            a.status.0,
+            Utc::now(),
+            Layout::here(a.full_ids),
+        ))
+    })
+}
+
+pub fn show(g: &GlobalOpts, a: ShowArgs) -> ExitCode {
+    run(g, |client| async move {
+        let r = resolve::request(&client, &a.id).await?;
+        if a.json {
+            return Ok(json_pretty(&r)?);
+        }
+        Ok(request_text(&r, Utc::now(), output_width()))
+    })
+}
+
+pub fn approve(g: &GlobalOpts, a: ApproveArgs) -> ExitCode {
+    run(g, |client| async move {
+        let body = |r: &ApprovalRequest| DecisionBody {
+            outcome: Verdict::Approve,
+            scope: a.scope,
+            reason: a.reason.clone(),
+            notify_agent: a.notify,
+            args_hash: r.args_hash.clone(),
+        };
+        decide(&client, &a.id, body).await
+    })
+}
+
+pub fn reject(g: &GlobalOpts, a: RejectArgs) -> ExitCode {
+    run(g, |client| async move {
+        let body = |r: &ApprovalRequest| DecisionBody {
+            outcome: Verdict::Reject,
+            scope: Scope::Once,
+            reason: Some(a.reason.clone()),
+            notify_agent: a.notify,
+            args_hash: r.args_hash.clone(),
+        };
+        decide(&client, &a.id, body).await
+    })
+}
+
+/// Fetches the request and decides it with the args_hash of what was fetched: the decision
+/// binds to the arguments this reviewer could have read, never to newer ones.
+async fn decide(
+    client: &Client,
+    id: &str,
+    body: impl Fn(&ApprovalRequest) -> DecisionBody,
+) -> Result<String, Failure> {
+    let seen = resolve::request(client, id).await?;
+    let r = client.decide(&seen.id, &body(&seen)).await?;
+    Ok(render::decided(&r, seen.status.is_final()))
+}
+
+pub fn grants(g: &GlobalOpts, a: GrantsArgs) -> ExitCode {
+    run(g, |client| async move {
+        let list = client.grants().await?;
+        if a.json {
+            return Ok(json_pretty(&list.grants)?);
+        }
+        Ok(grants_table(
+            &list.grants,
+            Utc::now(),
+            Layout::here(a.full_ids),
+        ))
+    })
+}
+
+pub fn revoke(g: &GlobalOpts, a: RevokeArgs) -> ExitCode {
+    run(g, |client| async move {
+        // Which grant is meant, and was it active? Asked first, because a second DELETE
+        // of a grant answers 200 with the grant as it was revoked.
+        let target = resolve::active_grant(&client, &a.grant_id).await?;
+        let id = target
+            .as_ref()
+            .map_or(a.grant_id.as_str(), |g| g.id.as_str());
+        let gr = client.revoke(id).await?;
+        Ok(render::revoked(&gr, target.is_some()))
+    })
+}
+
+pub fn audit(g: &GlobalOpts, a: AuditArgs) -> ExitCode {
+    run(g, |client| async move {
+        let entries = all_audit(&client).await?;
+        if a.json {
+            return Ok(json_lines(&entries)?);
+        }
+        Ok(audit_table(&entries, Layout::here(a.full_ids)))
+    })
+}
+
+async fn all_audit(client: &Client) -> Result<Vec<AuditEntry>, ClientError> {
+    let mut entries = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let page = client.audit(after, 1000).await?;
+        let empty = page.entries.is_empty();
+        entries.extend(page.entries);
+        match page.next_after {
+            // A cursor that does not move would loop forever: stop.
+            Some(n) if !empty && Some(n) != after => after = Some(n),
+            _ => break,
+        }
+    }
+    Ok(entries)
+}
