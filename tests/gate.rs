@@ -1,23 +1,13 @@
 //! `assent gate` end to end: the real binary against a real `assent serve` on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
-use assent::protocol::{DecisionBody, Scope, Status, Verdict, args_hash};
+use assent::protocol::{Risk, Status, Verdict, args_hash};
+use common::*;
 use serde_json::json;
-use support::*;
-
-fn decision(outcome: Verdict, reason: Option<&str>, notify: bool, hash: &str) -> DecisionBody {
-    DecisionBody {
-        outcome,
-        scope: Scope::Once,
-        reason: reason.map(str::to_owned),
-        notify_agent: notify,
-        args_hash: hash.to_owned(),
-    }
-}
 
 /// A shell command that leaves a marker file when it runs, then exits with `code`.
 fn marked(dir: &std::path::Path, code: i32) -> (Vec<String>, std::path::PathBuf) {
@@ -36,11 +26,11 @@ fn gate(url: &str, token: &str, extra: &[&str], command: &[String]) -> tokio::pr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approved_runs_the_command_and_passes_its_exit_status() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 7);
     let child = gate(
         &s.url,
-        AGENT,
+        AGENT1,
         &[
             "--reason",
             "disk full",
@@ -62,19 +52,14 @@ async fn approved_runs_the_command_and_passes_its_exit_status() {
         r.params["cwd"],
         json!(std::env::current_dir().unwrap().to_string_lossy())
     );
-    assert_eq!(r.agent, "agent-one");
+    assert_eq!(r.agent, "agent1");
     assert_eq!(r.reason.as_deref(), Some("disk full"));
     assert_eq!(r.conversation_id.as_deref(), Some("c-1"));
-    assert_eq!(r.risk, Some(assent::protocol::Risk::High));
+    assert_eq!(r.risk, Some(Risk::High));
     assert_eq!(r.args_hash, args_hash(&r.params));
     assert!(!marker.exists(), "nothing runs before approval");
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &decision(Verdict::Approve, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
+    s.decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
+        .await;
     let out = finish_child(child, None, 30).await;
     assert_eq!(out.code, Some(7), "{out:?}");
     assert!(marker.exists(), "the approved command ran");
@@ -83,22 +68,17 @@ async fn approved_runs_the_command_and_passes_its_exit_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approved_command_keeps_stdout() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let cmd: Vec<String> = ["sh", "-c", "echo hello from the gate"]
         .map(String::from)
         .to_vec();
-    let child = gate(&s.url, AGENT, &["--agent", "deployer"], &cmd)
+    let child = gate(&s.url, AGENT1, &["--agent", "deployer"], &cmd)
         .spawn()
         .unwrap();
     let r = s.pending(1).await.remove(0);
     assert_eq!(r.agent, "deployer");
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &decision(Verdict::Approve, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
+    s.decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
+        .await;
     let out = finish_child(child, None, 30).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "hello from the gate\n");
@@ -106,23 +86,13 @@ async fn approved_command_keeps_stdout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_exits_3_with_the_reason_only_when_notified() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     for notify in [true, false] {
         let (cmd, marker) = marked(&s.dir, 0);
-        let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
+        let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
         let r = s.pending(1).await.remove(0);
-        s.client(REVIEWER)
-            .decide(
-                &r.id,
-                &decision(
-                    Verdict::Reject,
-                    Some("too risky today"),
-                    notify,
-                    &r.args_hash,
-                ),
-            )
-            .await
-            .unwrap();
+        let body = decision_because(Verdict::Reject, "too risky today", notify, &r.args_hash);
+        s.decide(&r.id, &body).await;
         let out = finish_child(child, None, 30).await;
         assert_eq!(out.code, Some(3), "{out:?}");
         let expected = if notify {
@@ -144,9 +114,9 @@ async fn rejected_exits_3_with_the_reason_only_when_notified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_exits_4() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 0);
-    let out = finish(gate(&s.url, AGENT, &["--ttl", "1s"], &cmd), None, 30).await;
+    let out = finish(gate(&s.url, AGENT1, &["--ttl", "1s"], &cmd), None, 30).await;
     assert_eq!(out.code, Some(4), "{out:?}");
     assert!(out.stderr.contains("expired"), "{}", out.stderr);
     assert!(!marker.exists());
@@ -154,11 +124,11 @@ async fn expired_exits_4() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_exits_5() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 0);
-    let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
+    let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
     let r = s.pending(1).await.remove(0);
-    s.client(ADMIN).cancel(&r.id).await.unwrap();
+    s.api(ROOT).cancel(&r.id).await.unwrap();
     let out = finish_child(child, None, 30).await;
     assert_eq!(out.code, Some(5), "{out:?}");
     assert!(out.stderr.contains("cancelled"), "{}", out.stderr);
@@ -169,7 +139,7 @@ async fn cancelled_exits_5() {
 async fn unreachable_backend_exits_2_without_running() {
     let dir = tempfile::tempdir().unwrap();
     let (cmd, marker) = marked(dir.path(), 0);
-    let out = finish(gate(&dead_url(), AGENT, &["--agent", "a"], &cmd), None, 30).await;
+    let out = finish(gate(&dead_url(), AGENT1, &["--agent", "a"], &cmd), None, 30).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("could not file"), "{}", out.stderr);
     assert!(
@@ -182,13 +152,13 @@ async fn unreachable_backend_exits_2_without_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_token_exits_2_without_running() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 0);
     let out = finish(gate(&s.url, "not-a-known-token", &[], &cmd), None, 30).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("ASSENT_TOKEN"), "{}", out.stderr);
     // A reviewer token may not file: 403, same exit.
-    let out = finish(gate(&s.url, REVIEWER, &["--agent", "x"], &cmd), None, 30).await;
+    let out = finish(gate(&s.url, ALICE, &["--agent", "x"], &cmd), None, 30).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(!marker.exists());
     assert!(s.all().await.is_empty());
@@ -197,9 +167,9 @@ async fn refused_token_exits_2_without_running() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_waiting_cancels_the_request() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 0);
-    let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
+    let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
     let pid = child.id().unwrap();
     let r = s.pending(1).await.remove(0);
     let killed = std::process::Command::new("kill")
@@ -214,7 +184,7 @@ async fn ctrl_c_while_waiting_cancels_the_request() {
         "{}",
         out.stderr
     );
-    let now = s.client(REVIEWER).get(&r.id).await.unwrap();
+    let now = s.api(ALICE).get(&r.id).await.unwrap();
     assert_eq!(now.status, Status::Cancelled);
     assert!(!marker.exists());
 }
@@ -225,21 +195,16 @@ async fn wait_survives_a_server_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("assent.db");
     let db = db.to_str().unwrap();
-    let s = Server::spawn(tmp.path(), "127.0.0.1:0", db).await;
+    let s = Serve::on(tmp.path(), ANY_PORT, db).await;
     let addr = s.addr.clone();
     let (cmd, marker) = marked(tmp.path(), 0);
-    let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
+    let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
     let r = s.pending(1).await.remove(0);
-    s.kill().await;
+    drop(s);
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let s = Server::spawn(tmp.path(), &addr, db).await;
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &decision(Verdict::Approve, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
+    let s = Serve::on(tmp.path(), &addr, db).await;
+    s.decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
+        .await;
     let out = finish_child(child, None, 40).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(marker.exists());
@@ -252,11 +217,11 @@ async fn wait_survives_a_server_restart() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_decides_at_once_or_says_why_it_holds() {
-    let s = Server::with_policy().await;
+    let s = Serve::with_policy().await;
     let out = finish(
         gate(
             &s.url,
-            AGENT,
+            AGENT1,
             &["--tool", "safe.echo"],
             &["sh".into(), "-c".into(), "echo ran at once".into()],
         ),
@@ -273,7 +238,7 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
     );
 
     let (cmd, marker) = marked(&s.dir, 0);
-    let out = finish(gate(&s.url, AGENT, &["--tool", "db.drop"], &cmd), None, 30).await;
+    let out = finish(gate(&s.url, AGENT1, &["--tool", "db.drop"], &cmd), None, 30).await;
     assert_eq!(out.code, Some(3), "{out:?}");
     assert!(
         out.stderr.lines().any(
@@ -285,14 +250,16 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
     assert!(!marker.exists());
 
     // Held for a person: the waiting message names the rule and its message.
-    let mut child = gate(&s.url, AGENT, &["--tool", "refund.big"], &cmd)
+    let mut child = gate(&s.url, AGENT1, &["--tool", "refund.big"], &cmd)
         .spawn()
         .unwrap();
     let r = s.pending(1).await.remove(0);
     let mut err = child.stderr.take().unwrap();
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !seen.contains("Refunds over $1000") && tokio::time::Instant::now() < deadline {
+    while !seen.contains("Refund commands need a manager.")
+        && tokio::time::Instant::now() < deadline
+    {
         let mut buf = [0u8; 512];
         use tokio::io::AsyncReadExt;
         let n = tokio::time::timeout(Duration::from_secs(10), err.read(&mut buf))
@@ -306,7 +273,7 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
     }
     assert!(
         seen.contains(
-            "held by policy big-refunds → require_approval: Refunds over $1000 need a manager."
+            "held by policy refund-commands → require_approval: Refund commands need a manager."
         ),
         "{seen}"
     );
@@ -317,7 +284,7 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
         .unwrap();
     assert_eq!(status.code(), Some(143));
     assert_eq!(
-        s.client(REVIEWER).get(&r.id).await.unwrap().status,
+        s.api(ALICE).get(&r.id).await.unwrap().status,
         Status::Cancelled
     );
     assert!(!marker.exists());
@@ -327,10 +294,10 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sighup_cancel_the_request() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     for (sig, code) in [("TERM", 143), ("HUP", 129)] {
         let (cmd, marker) = marked(&s.dir, 0);
-        let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
+        let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
         let pid = child.id().unwrap();
         let r = s.pending(1).await.remove(0);
         signal(pid, sig);
@@ -341,7 +308,7 @@ async fn sigterm_and_sighup_cancel_the_request() {
             "{sig}: {}",
             out.stderr
         );
-        let now = s.client(REVIEWER).get(&r.id).await.unwrap();
+        let now = s.api(ALICE).get(&r.id).await.unwrap();
         assert_eq!(now.status, Status::Cancelled, "{sig}");
         assert!(!marker.exists());
     }
@@ -352,7 +319,7 @@ async fn sigterm_and_sighup_cancel_the_request() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_filing_withdraws_what_may_have_been_filed() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let proxy = Proxy::start(
         &s.url,
         Tamper {
@@ -362,7 +329,7 @@ async fn ctrl_c_while_filing_withdraws_what_may_have_been_filed() {
     )
     .await;
     let (cmd, marker) = marked(&s.dir, 0);
-    let child = gate(&proxy.url, AGENT, &["--agent", "slow-net"], &cmd)
+    let child = gate(&proxy.url, AGENT1, &["--agent", "slow-net"], &cmd)
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
@@ -388,7 +355,7 @@ async fn a_command_without_dashes_gets_a_tip() {
     let out = finish(
         assent(
             &dead_url(),
-            Some(AGENT),
+            Some(AGENT1),
             &["gate", "--reason", "why", "ls", "-la"],
         ),
         None,
@@ -402,7 +369,7 @@ async fn a_command_without_dashes_gets_a_tip() {
         "{}",
         out.stderr
     );
-    let out = finish(assent(&dead_url(), Some(AGENT), &["gate"]), None, 30).await;
+    let out = finish(assent(&dead_url(), Some(AGENT1), &["gate"]), None, 30).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("after `--`"), "{}", out.stderr);
 }

@@ -2,11 +2,11 @@
 //! stdin, the documented shapes must come out on stdout; a real `assent serve` decides.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
 use assent::protocol::{DecisionBody, Scope, Status, Verdict};
+use common::*;
 use serde_json::{Value, json};
-use support::*;
 
 /// The PermissionRequest input example from the Claude Code hooks reference.
 const PERMISSION_REQUEST: &str = r#"{"session_id":"abc123","transcript_path":"/home/u/.claude/projects/x/abc123.jsonl","cwd":"/repo",
@@ -33,7 +33,7 @@ fn pre_tool_use(session: &str, tool_use_id: &str) -> String {
 fn hook(url: &str, extra: &[&str]) -> tokio::process::Command {
     let mut args = vec!["hook", "claude-code"];
     args.extend_from_slice(extra);
-    assent(url, Some(AGENT), &args)
+    assent(url, Some(AGENT1), &args)
 }
 
 fn body(
@@ -58,7 +58,7 @@ fn parse(stdout: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_request_approved_allows() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let mut cmd = hook(&s.url, &[]);
     cmd.stdin(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
@@ -75,7 +75,7 @@ async fn permission_request_approved_allows() {
         r.reason.as_deref(),
         Some("Remove node_modules (cwd: /repo)")
     );
-    s.client(REVIEWER)
+    s.api(ALICE)
         .decide(
             &r.id,
             &body(Verdict::Approve, Scope::Once, None, false, &r.args_hash),
@@ -92,7 +92,7 @@ async fn permission_request_approved_allows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_request_rejected_denies_with_the_right_message() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     for (notify, message) in [
         (true, "use npm ci instead"),
         (false, "Rejected by reviewer"),
@@ -103,7 +103,7 @@ async fn permission_request_rejected_denies_with_the_right_message() {
         let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
         let r = s.pending(1).await.remove(0);
         assert_eq!(r.agent, "cc-test");
-        s.client(REVIEWER)
+        s.api(ALICE)
             .decide(
                 &r.id,
                 &body(
@@ -127,7 +127,7 @@ async fn permission_request_rejected_denies_with_the_right_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_hands_back_or_denies_and_cancels_the_request() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     // ask: no output at all, so Claude Code shows its own dialog. (--wait takes seconds
     // or a duration.)
     let out = finish(
@@ -172,7 +172,7 @@ async fn timeout_hands_back_or_denies_and_cancels_the_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pre_tool_use_allow_and_deny() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let mut cmd = hook(&s.url, &[]);
     cmd.stdin(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
@@ -180,7 +180,7 @@ async fn pre_tool_use_allow_and_deny() {
     let waiter = tokio::spawn(async move { finish_child(child, Some(&input), 30).await });
     let r = s.pending(1).await.remove(0);
     assert_eq!(r.tool_call_id.as_deref(), Some("toolu_01"));
-    s.client(REVIEWER)
+    s.api(ALICE)
         .decide(
             &r.id,
             &body(Verdict::Approve, Scope::Once, None, false, &r.args_hash),
@@ -211,7 +211,7 @@ async fn pre_tool_use_allow_and_deny() {
     let input = pre_tool_use("sess-1", "toolu_02");
     let waiter = tokio::spawn(async move { finish_child(child, Some(&input), 30).await });
     let r = s.pending(1).await.remove(0);
-    s.client(REVIEWER)
+    s.api(ALICE)
         .decide(
             &r.id,
             &body(
@@ -233,13 +233,13 @@ async fn pre_tool_use_allow_and_deny() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversation_grant_answers_later_calls_at_once() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let mut cmd = hook(&s.url, &[]);
     cmd.stdin(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
     let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
     let r = s.pending(1).await.remove(0);
-    s.client(REVIEWER)
+    s.api(ALICE)
         .decide(
             &r.id,
             &body(
@@ -309,7 +309,7 @@ async fn bad_input_is_a_non_blocking_error() {
 /// --wait is bounded: no panic on a huge value, no pointless filing on 0; durations work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_values_are_checked() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     for bad in ["18446744073709551615", "0", "25h", "soon"] {
         let out = finish(hook(&s.url, &["--wait", bad]), Some(PERMISSION_REQUEST), 30).await;
         assert_eq!(out.code, Some(2), "{bad}: {out:?}");
@@ -324,7 +324,7 @@ async fn wait_values_are_checked() {
 /// "cancelled": it falls back as on a timeout (here `ask`), at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rerun_after_giving_up_falls_back_instead_of_denying() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let input = pre_tool_use("s-rerun", "toolu_rerun");
     let out = finish(hook(&s.url, &["--wait", "1"]), Some(&input), 30).await;
     assert_eq!(
@@ -352,7 +352,7 @@ async fn a_rerun_after_giving_up_falls_back_instead_of_denying() {
 /// Code's own flow goes on), whatever --on-timeout says, and stderr says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_calls_get_no_decision_and_a_clear_message() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
     v["tool_name"] = json!("");
     for extra in [&[][..], &["--on-timeout", "deny"][..]] {
@@ -372,7 +372,7 @@ async fn invalid_calls_get_no_decision_and_a_clear_message() {
 /// message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_answers_at_once() {
-    let s = Server::with_policy().await;
+    let s = Serve::with_policy().await;
     let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
     v["tool_name"] = json!("safe.read");
     let out = finish(hook(&s.url, &["--wait", "20"]), Some(&v.to_string()), 30).await;
@@ -392,7 +392,7 @@ async fn the_policy_answers_at_once() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_cancels_the_request() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let mut cmd = hook(&s.url, &[]);
     cmd.stdin(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
@@ -405,7 +405,7 @@ async fn sigterm_cancels_the_request() {
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("cancelled"), "{}", out.stderr);
     assert_eq!(
-        s.client(REVIEWER).get(&r.id).await.unwrap().status,
+        s.api(ALICE).get(&r.id).await.unwrap().status,
         Status::Cancelled
     );
 }

@@ -65,8 +65,10 @@ async fn health_and_whoami() {
         assert_eq!(me["name"], name);
         assert_eq!(me["role"], json!(role));
     }
+    // A plain client with the bearer as a default header, as any HTTP library sends it.
     let me: Value = srv
-        .client(BOB)
+        .http(BOB)
+        .client
         .get(format!("{}/v1/whoami", srv.url))
         .send()
         .await
@@ -634,7 +636,7 @@ async fn of_fifty_concurrent_deciders_exactly_one_wins() {
     let srv = TestServer::start_configured(move |c| {
         for (name, tok) in &toks {
             c.tokens
-                .push(token(name, assent::protocol::Role::Reviewer, tok));
+                .push(token_config(name, assent::protocol::Role::Reviewer, tok));
         }
     })
     .await;

@@ -191,11 +191,11 @@ async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_loses_nothing_acknowledged_on_kill_9_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "sqlite_synchronous = \"full\"");
+    let cfg = write_config(dir.path(), "sqlite_synchronous = \"full\"", None).unwrap();
     let db = dir.path().join("data.db");
     let db = db.to_str().unwrap();
 
-    let proc = ServeProcess::spawn(&cfg, db, dir.path()).await;
+    let mut proc = Serve::launch(dir.path(), &cfg, ANY_PORT, Some(db), &[]).await;
     assert!(proc.url.starts_with("http://127.0.0.1:"));
     let agent = proc.http(AGENT1);
     let alice = proc.http(ALICE);
@@ -209,9 +209,9 @@ async fn the_binary_loses_nothing_acknowledged_on_kill_9_and_stops_on_sigterm() 
     assert_eq!(st, StatusCode::OK);
     let (_, last) = alice.get("/v1/requests?status=all").await;
     let seq = last["seq"].as_u64().unwrap();
-    proc.kill9().await;
+    proc.kill();
 
-    let proc = ServeProcess::spawn(&cfg, db, dir.path()).await;
+    let mut proc = Serve::launch(dir.path(), &cfg, ANY_PORT, Some(db), &[]).await;
     let alice = proc.http(ALICE);
     let (_, all) = alice.get("/v1/requests?status=all").await;
     assert_eq!(all["seq"], seq);
@@ -226,7 +226,7 @@ async fn the_binary_loses_nothing_acknowledged_on_kill_9_and_stops_on_sigterm() 
         [seq - 1, seq]
     );
 
-    let status = proc.terminate().await;
+    let status = proc.terminate(Duration::from_secs(15)).await.unwrap();
     assert!(status.success(), "serve exited with {status}");
 }
 
@@ -235,45 +235,26 @@ async fn the_binary_refuses_to_start_without_tokens_or_on_a_foreign_file() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.toml");
     std::fs::write(&empty, "[server]\n").unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_assent"))
-        .args([
-            "serve",
-            "--db",
-            ":memory:",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&empty)
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
+    let out = serve_to_end(&empty, &["--db", ":memory:", "--listen", ANY_PORT]).await;
+    assert_ne!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.is_empty());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr;
     assert!(
         err.contains("no tokens") && err.contains("[[server.tokens]]"),
         "{err}"
     );
 
-    let cfg = write_config(dir.path(), "");
+    let cfg = write_config(dir.path(), "", None).unwrap();
     let foreign = dir.path().join("foreign.txt");
     std::fs::write(
         &foreign,
         "not a database at all, but long enough to look like one",
     )
     .unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_assent"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .arg("--db")
-        .arg(&foreign)
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("foreign.txt"), "{err}");
+    let foreign = foreign.to_str().unwrap();
+    let out = serve_to_end(&cfg, &["--listen", ANY_PORT, "--db", foreign]).await;
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("foreign.txt"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,22 +263,18 @@ async fn the_binary_defaults_to_the_platform_data_dir_and_accepts_hashed_tokens(
     let dir = tempfile::tempdir().unwrap();
     let data_home = dir.path().join("xdg-data");
     let digest = hex::encode(sha2::Sha256::digest(b"hashed-reviewer-token"));
-    let cfg = write_config(dir.path(), "");
+    let cfg = write_config(dir.path(), "", None).unwrap();
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
         "\n[[server.tokens]]\nname = \"carol\"\nrole = \"reviewer\"\ntoken_sha256 = \"{digest}\"\n"
     ));
     std::fs::write(&cfg, text).unwrap();
 
-    let proc = ServeProcess::spawn_with(
-        &["--config", path_str(&cfg)],
-        &[
-            ("XDG_DATA_HOME", path_str(&data_home)),
-            ("HOME", path_str(dir.path())),
-        ],
-        dir.path(),
-    )
-    .await;
+    let envs = [
+        ("XDG_DATA_HOME", data_home.to_str().unwrap()),
+        ("HOME", dir.path().to_str().unwrap()),
+    ];
+    let mut proc = Serve::launch(dir.path(), &cfg, ANY_PORT, None, &envs).await;
     let (st, me) = proc.http("hashed-reviewer-token").get("/v1/whoami").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(me["name"], "carol");
@@ -306,22 +283,18 @@ async fn the_binary_defaults_to_the_platform_data_dir_and_accepts_hashed_tokens(
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     proc.http(AGENT1).file(&call(1)).await;
     assert!(data_home.join("assent").join("assent.db").exists());
-    assert!(proc.terminate().await.success());
+    let status = proc.terminate(Duration::from_secs(15)).await.unwrap();
+    assert!(status.success(), "serve exited with {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_says_when_its_port_is_taken() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "");
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cfg = write_config(dir.path(), "", None).unwrap();
+    let taken = std::net::TcpListener::bind(ANY_PORT).unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_assent"))
-        .args(["serve", "--db", ":memory:", "--listen", &addr, "--config"])
-        .arg(&cfg)
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = serve_to_end(&cfg, &["--db", ":memory:", "--listen", &addr]).await;
+    assert_ne!(out.code, Some(0), "{out:?}");
+    let err = out.stderr;
     assert!(err.contains(&addr) && err.contains("--listen"), "{err}");
 }

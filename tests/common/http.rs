@@ -1,0 +1,130 @@
+//! Raw HTTP to a server, for the tests of the wire itself: every answer as (status, JSON
+//! body), never a panic on an error status, so that a test asserts on both. Changes when
+//! the API's error shape changes.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::fixtures::decision;
+
+/// The longest one plain request may take.
+const REQUEST_WITHIN: Duration = Duration::from_secs(30);
+
+/// Raw HTTP as the holder of a token (or of none).
+#[derive(Clone)]
+pub struct Http {
+    pub base: String,
+    /// Sends `Authorization: Bearer TOKEN` on every request, when there is a token.
+    pub client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new(base: &str, token: Option<&str>) -> Http {
+        let mut headers = HeaderMap::new();
+        if let Some(t) = token {
+            headers.insert(
+                AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {t}")).expect("header-safe token"),
+            );
+        }
+        Http {
+            base: base.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("HTTP client"),
+        }
+    }
+
+    /// `METHOD base/path`, bounded in time; an event stream is opened without the bound.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .timeout(REQUEST_WITHIN)
+    }
+
+    pub async fn send(&self, rb: RequestBuilder) -> (StatusCode, Value) {
+        let resp = rb.send().await.expect("request sent");
+        let status = resp.status();
+        let bytes = resp.bytes().await.expect("body read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!("non-JSON body ({e}): {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    /// GET with one extra header.
+    pub async fn get_with(&self, path: &str, header: &str, value: &str) -> (StatusCode, Value) {
+        self.send(self.request(Method::GET, path).header(header, value))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> (StatusCode, Value) {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.request(Method::POST, path)).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        self.send(
+            self.request(Method::POST, path)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    /// Files `body` and asserts 201; returns the request.
+    pub async fn file(&self, body: &impl Serialize) -> Value {
+        let (status, v) = self.post("/v1/requests", body).await;
+        assert_eq!(status, StatusCode::CREATED, "filing failed: {v}");
+        v
+    }
+
+    /// Decides `req` (as returned by the server) with its own args_hash: `outcome`
+    /// ("approve", "reject") for `scope` ("once", "conversation", "always").
+    pub async fn decide(&self, req: &Value, outcome: &str, scope: &str) -> (StatusCode, Value) {
+        let id = req["id"].as_str().expect("request id");
+        let hash = req["args_hash"].as_str().expect("request args_hash");
+        let mut body = decision(wire(outcome), hash);
+        body.scope = wire(scope);
+        self.post(&format!("/v1/requests/{id}/decision"), &body)
+            .await
+    }
+
+    /// Cancels `req` (as returned by the server).
+    pub async fn cancel(&self, req: &Value) -> (StatusCode, Value) {
+        let id = req["id"].as_str().expect("request id");
+        self.post_empty(&format!("/v1/requests/{id}/cancel")).await
+    }
+}
+
+/// The wire value spelled `word` (e.g. an outcome or a scope).
+fn wire<T: serde::de::DeserializeOwned>(word: &str) -> T {
+    serde_json::from_value(json!(word)).unwrap_or_else(|e| panic!("{word:?}: {e}"))
+}
+
+/// The `error.message` of an error answer; panics, showing the answer, if it has none.
+pub fn error_message(answer: &Value) -> &str {
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {answer}"))
+}
