@@ -21,6 +21,22 @@ mod waiters;
 #[path = "../../benches/support/workload.rs"]
 mod workload;
 
+// The integration tests' spawner of `assent serve`, and what it is started with: the same
+// identities, config writer and API client. Each is a part of the harness that uses no
+// other, so it compiles here; the load generator uses only some of each.
+#[allow(dead_code)]
+#[path = "../../tests/common/client.rs"]
+mod client;
+#[allow(dead_code)]
+#[path = "../../tests/common/config.rs"]
+mod config;
+#[allow(dead_code)]
+#[path = "../../tests/common/identities.rs"]
+mod identities;
+#[allow(dead_code)]
+#[path = "../../tests/common/server.rs"]
+mod serve;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
