@@ -4,9 +4,8 @@
 
 mod common;
 
-use assent::protocol::{ApprovalRequest, AuditEntry, Grant, NewRequest, Scope, Status, args_hash};
+use assent::protocol::{ApprovalRequest, AuditEntry, Grant, Scope, Status, args_hash};
 use common::*;
-use serde_json::json;
 use unicode_width::UnicodeWidthStr;
 
 async fn file(s: &Serve, tool: &str, conversation: Option<&str>) -> ApprovalRequest {
@@ -19,22 +18,27 @@ async fn file_as(
     agent: &str,
     conversation: Option<&str>,
 ) -> ApprovalRequest {
-    let new = NewRequest {
-        tool: tool.into(),
-        params: json!({"order_id": "A-1001", "amount": 250}),
-        reason: Some("damaged item".into()),
-        agent: agent.into(),
-        conversation_id: conversation.map(str::to_owned),
-        run_id: None,
-        tool_call_id: None,
-        risk: None,
-        ttl_seconds: None,
-    };
-    s.api(AGENT1).file(&new, None).await.unwrap().request
+    let new = new_request(tool, agent);
+    s.file(&match conversation {
+        Some(c) => in_conversation(c, new),
+        None => new,
+    })
+    .await
 }
 
 async fn cli(s: &Serve, token: &str, args: &[&str]) -> Out {
     finish(assent(&s.url, Some(token), args), None, 30).await
+}
+
+/// `out` ended well, saying that it was already `what` by alice and nothing changed.
+fn assert_already(out: &Out, what: &str) {
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("was already {what} by alice"))
+            && out.stdout.contains("nothing changed"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// Every line within `width` terminal columns (display width, not chars).
@@ -46,6 +50,14 @@ fn assert_fits(out: &str, width: usize) {
             line.width()
         );
     }
+}
+
+/// The row of a table that shows `id`.
+fn row_of<'a>(table: &'a str, id: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.starts_with(prefix(id)))
+        .unwrap_or_else(|| panic!("no row for {id}:\n{table}"))
 }
 
 /// What a table shows for `id`: its unique prefix.
@@ -177,10 +189,7 @@ async fn approve_sends_the_args_hash_as_fetched() {
         "the server saw the fetched hash: {}",
         out.stderr
     );
-    assert_eq!(
-        s.api(ALICE).get(&a.id).await.unwrap().status,
-        Status::Pending
-    );
+    assert_eq!(s.status_of(&a.id).await, Status::Pending);
 
     // Unchanged on the way: the decision's hash is the hash of the params as fetched.
     let shown = cli(&s, ALICE, &["show", &a.id, "--json"]).await;
@@ -210,25 +219,13 @@ async fn repeats_say_it_was_already_so() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("approved "), "{}", out.stdout);
     let out = cli(&s, ALICE, &["approve", &a.id, "--scope", "always"]).await;
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(
-        out.stdout.contains("was already approved by alice")
-            && out.stdout.contains("nothing changed"),
-        "{}",
-        out.stdout
-    );
+    assert_already(&out, "approved");
     let grant = s.api(ALICE).grants().await.unwrap().grants.remove(0);
     let out = cli(&s, ALICE, &["revoke", prefix(&grant.id)]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("revoked grant"), "{}", out.stdout);
     let out = cli(&s, ALICE, &["revoke", &grant.id]).await;
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(
-        out.stdout.contains("was already revoked by alice")
-            && out.stdout.contains("nothing changed"),
-        "{}",
-        out.stdout
-    );
+    assert_already(&out, "revoked");
 }
 
 /// Blank reasons are refused, and --notify on an approval needs a reason to tell.
@@ -246,10 +243,7 @@ async fn reasons_must_say_something() {
         assert_eq!(out.code, Some(2), "{args:?}: {out:?}");
         assert!(out.stderr.contains("reason"), "{args:?}: {}", out.stderr);
     }
-    assert_eq!(
-        s.api(ALICE).get(&a.id).await.unwrap().status,
-        Status::Pending
-    );
+    assert_eq!(s.status_of(&a.id).await, Status::Pending);
 }
 
 /// Calls the policy let through for review are marked in `list` and `audit`, which name
@@ -267,21 +261,13 @@ async fn audited_calls_are_marked_for_review() {
 
     let out = cli(&s, ALICE, &["list", "--status", "all"]).await;
     assert_fits(&out.stdout, 80);
-    let row = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with(prefix(&watched.id)))
-        .unwrap();
+    let row = row_of(&out.stdout, &watched.id);
     assert!(
         row.contains("approved") && row.contains("review"),
         "{}",
         out.stdout
     );
-    let row = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with(prefix(&held.id)))
-        .unwrap();
+    let row = row_of(&out.stdout, &held.id);
     assert!(
         row.contains("held") && !row.contains("review"),
         "{}",
@@ -334,10 +320,7 @@ async fn errors_exit_non_zero_with_the_servers_message() {
     assert_eq!(out.code, Some(5), "{out:?}");
     assert!(out.stderr.contains("HTTP 409"), "{}", out.stderr);
     assert!(out.stderr.contains("rejected by alice"), "{}", out.stderr);
-    assert_eq!(
-        s.api(ALICE).get(&a.id).await.unwrap().status,
-        Status::Rejected
-    );
+    assert_eq!(s.status_of(&a.id).await, Status::Rejected);
 
     // 422: conversation scope on a request without a conversation.
     let b = file(&s, "refund", None).await;
@@ -371,10 +354,7 @@ async fn errors_exit_non_zero_with_the_servers_message() {
     let out = cli(&s, AGENT1, &["approve", &b.id]).await;
     assert_eq!(out.code, Some(3), "{out:?}");
     assert!(out.stderr.contains("reviewer"), "{}", out.stderr);
-    assert_eq!(
-        s.api(ALICE).get(&b.id).await.unwrap().status,
-        Status::Pending
-    );
+    assert_eq!(s.status_of(&b.id).await, Status::Pending);
 
     // Unreachable backend.
     let out = finish(assent(&dead_url(), Some(ALICE), &["list"]), None, 30).await;

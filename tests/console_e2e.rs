@@ -14,16 +14,14 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_once_with_notify_then_quit_restores_the_terminal() {
     let server = TestServer::start().await;
-    let mut new = new_request("order_tools.process_refund", "agent1");
-    new.conversation_id = Some("conv-1".into());
+    let new = in_conversation("conv-1", refund("agent1"));
     let req = server.file(&new).await;
     let mut c = Console::spawn(&server.url, ALICE, 130, 30, "");
     c.wait_for("order_tools.process_refund").await;
     let screen = c.wait_for("live").await;
     assert!(screen.contains("alice"), "{screen}");
     assert!(screen.contains("notify:off"), "{screen}");
-    c.keys(&["n"]).await;
-    c.wait_for("notify:on").await;
+    c.keys_then(&["n"], "notify:on").await;
     c.keys(&["a"]).await;
     let done = server.settled(&req.id).await;
     let d = done.decision.expect("decision");
@@ -46,19 +44,12 @@ async fn reject_with_a_reason_and_conversation_refused_without_one() {
     let req = server.file(&new_request("db.delete", "agent1")).await;
     let mut c = Console::spawn(&server.url, ALICE, 100, 30, "");
     c.wait_for("db.delete").await;
-    c.keys(&["c"]).await;
-    c.wait_for("no conversation").await;
-    c.keys(&["r"]).await;
-    c.wait_for("reason:").await;
+    c.keys_then(&["c"], "no conversation").await;
+    c.keys_then(&["r"], "reason:").await;
     // Esc cancels: nothing is sent.
-    c.keys(&["x", "\x1b"]).await;
-    c.wait_for("nothing was sent").await;
-    assert_eq!(
-        server.api(ALICE).get(&req.id).await.unwrap().status,
-        Status::Pending
-    );
-    c.keys(&["r"]).await;
-    c.wait_for("reason:").await;
+    c.keys_then(&["x", "\x1b"], "nothing was sent").await;
+    assert_eq!(server.status_of(&req.id).await, Status::Pending);
+    c.keys_then(&["r"], "reason:").await;
     c.press("too risky on prod");
     c.wait_for("too risky on prod").await;
     c.keys(&["\r"]).await;
@@ -77,31 +68,22 @@ async fn always_asks_first_then_the_grant_can_be_revoked() {
     let req = server.file(&new_request("email.send", "agent1")).await;
     let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
     c.wait_for("email.send").await;
-    c.keys(&["A"]).await;
-    c.wait_for("every future `email.send` call from `agent1`")
+    c.keys_then(&["A"], "every future `email.send` call from `agent1`")
         .await;
     c.wait_for("this one included").await;
-    c.keys(&["x"]).await;
-    c.wait_for("Cancelled").await;
-    assert_eq!(
-        server.api(ALICE).get(&req.id).await.unwrap().status,
-        Status::Pending
-    );
-    c.keys(&["A"]).await;
-    c.wait_for("every future").await;
+    c.keys_then(&["x"], "Cancelled").await;
+    assert_eq!(server.status_of(&req.id).await, Status::Pending);
+    c.keys_then(&["A"], "every future").await;
     c.keys(&["y"]).await;
     let done = server.settled(&req.id).await;
     assert_eq!(done.decision.as_ref().map(|d| d.scope), Some(Scope::Always));
     let grants = server.api(ALICE).grants().await.unwrap().grants;
     assert_eq!(grants.len(), 1);
 
-    c.keys(&["\t", "\t"]).await;
-    c.wait_for("Grants 1").await;
+    c.keys_then(&["\t", "\t"], "Grants 1").await;
     c.wait_for("always").await;
-    c.keys(&["d"]).await;
-    c.wait_for("will need approval again").await;
-    c.keys(&["y"]).await;
-    c.wait_for("Revoked").await;
+    c.keys_then(&["d"], "will need approval again").await;
+    c.keys_then(&["y"], "Revoked").await;
     let alice = server.api(ALICE);
     eventually("the grant revoked", WAIT, || async {
         alice
@@ -127,8 +109,7 @@ async fn conflict_shows_who_decided_first() {
     c.wait_for("polling").await;
     let body = decision_because(Verdict::Reject, "not today", false, &req.args_hash);
     server.api(BOB).decide(&req.id, &body).await.unwrap();
-    c.keys(&["a"]).await;
-    let screen = c.wait_for("by bob").await;
+    let screen = c.keys_then(&["a"], "by bob").await;
     // A rejection says no scope: it is for that call only.
     assert!(
         screen.contains("was rejected by bob: not today"),
@@ -152,15 +133,11 @@ async fn expiry_and_cancellation_show_then_leave() {
     c.wait_for("crm.add_note").await;
     c.wait_for("expired").await;
     // Decisions on it are refused while it is still shown.
-    c.keys(&["a"]).await;
-    c.wait_for("can no longer be decided").await;
+    c.keys_then(&["a"], "can no longer be decided").await;
     server.api(AGENT1).cancel(&other.id).await.unwrap();
     c.wait_for("cancelled").await;
     c.wait_for("Pending 0").await;
-    assert_eq!(
-        server.api(ALICE).get(&other.id).await.unwrap().status,
-        Status::Cancelled
-    );
+    assert_eq!(server.status_of(&other.id).await, Status::Cancelled);
     server.shutdown().await;
 }
 
@@ -196,8 +173,7 @@ async fn injected_escapes_are_shown_and_new_arrivals_ring_and_keep_the_cursor() 
 
     // New arrivals do not move the cursor off the request it is on, even one that sorts
     // above it (so a console that kept the row index instead would move to it).
-    c.keys(&["s"]).await;
-    c.wait_for("Sorted by risk").await;
+    c.keys_then(&["s"], "Sorted by risk").await;
     let mut critical = new_request("second.tool", "agent1");
     critical.params = json!({"n": 2});
     critical.risk = Some(Risk::Critical);
@@ -233,13 +209,10 @@ async fn injected_escapes_are_shown_and_new_arrivals_ring_and_keep_the_cursor() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_for_the_conversation_creates_a_grant() {
     let server = TestServer::start().await;
-    let mut new = new_request("crm.update_contact", "agent1");
-    new.conversation_id = Some("conv-42".into());
-    let req = server.file(&new).await;
+    let new = new_request("crm.update_contact", "agent1");
+    let req = server.file(&in_conversation("conv-42", new.clone())).await;
     // Another conversation: a conversation grant does not cover it, so `c` is one key.
-    let mut elsewhere = new.clone();
-    elsewhere.conversation_id = Some("conv-43".into());
-    let other = server.file(&elsewhere).await;
+    let other = server.file(&in_conversation("conv-43", new)).await;
     let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
     c.wait_for("crm.update_contact").await;
     c.wait_for("live").await;
@@ -256,7 +229,7 @@ async fn approve_for_the_conversation_creates_a_grant() {
     assert_eq!(grants[0].conversation_id.as_deref(), Some("conv-42"));
     assert_eq!(grants[0].created_by, "alice");
     assert_eq!(
-        server.api(ALICE).get(&other.id).await.unwrap().status,
+        server.status_of(&other.id).await,
         Status::Pending,
         "the other conversation is not covered"
     );
@@ -268,30 +241,23 @@ async fn approve_for_the_conversation_creates_a_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_for_the_conversation_asks_when_it_approves_others_too() {
     let server = TestServer::start().await;
-    let mut new = new_request("crm.update", "agent1");
-    new.conversation_id = Some("conv-42".into());
+    let new = in_conversation("conv-42", new_request("crm.update", "agent1"));
     let first = server.file(&new).await;
     let mut second = new.clone();
     second.params = json!({"contact": "B"});
     let second = server.file(&second).await;
     let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
     c.wait_for("contact=B").await;
-    c.keys(&["c"]).await;
-    c.wait_for("Approve for the conversation?").await;
+    c.keys_then(&["c"], "Approve for the conversation?").await;
     c.wait_for("Also approves 1 other pending `crm.update` call in this conversation")
         .await;
     c.wait_for("y confirms, any other key cancels").await;
     // Any other key cancels: nothing is sent.
-    c.keys(&["x"]).await;
-    c.wait_for("nothing was sent").await;
+    c.keys_then(&["x"], "nothing was sent").await;
     for id in [&first.id, &second.id] {
-        assert_eq!(
-            server.api(ALICE).get(id).await.unwrap().status,
-            Status::Pending
-        );
+        assert_eq!(server.status_of(id).await, Status::Pending);
     }
-    c.keys(&["c"]).await;
-    c.wait_for("Also approves 1 other").await;
+    c.keys_then(&["c"], "Also approves 1 other").await;
     c.keys(&["y"]).await;
     let a = server.settled(&first.id).await;
     let b = server.settled(&second.id).await;
@@ -375,8 +341,7 @@ async fn demo_runs_the_whole_product_and_quitting_ends_it() {
     // Several simulated agents file requests.
     c.wait_for("order-manager").await;
     c.wait_for("support-bot").await;
-    c.keys(&["a"]).await;
-    c.wait_for("approved (once)").await;
+    c.keys_then(&["a"], "approved (once)").await;
     c.keys(&["q"]).await;
     assert_eq!(c.exit_code().await, Some(0), "the demo did not end on q");
 }

@@ -28,21 +28,15 @@ fn gate(url: &str, token: &str, extra: &[&str], command: &[String]) -> tokio::pr
 async fn approved_runs_the_command_and_passes_its_exit_status() {
     let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 7);
-    let child = gate(
-        &s.url,
-        AGENT1,
-        &[
-            "--reason",
-            "disk full",
-            "--risk",
-            "high",
-            "--conversation",
-            "c-1",
-        ],
-        &cmd,
-    )
-    .spawn()
-    .unwrap();
+    let extra = [
+        "--reason",
+        "disk full",
+        "--risk",
+        "high",
+        "--conversation",
+        "c-1",
+    ];
+    let run = start(gate(&s.url, AGENT1, &extra, &cmd), None, 30);
     let pending = s.pending(1).await;
     let r = &pending[0];
     // The request is what the issue specifies: shell.exec, argv + cwd, the token's name.
@@ -60,7 +54,7 @@ async fn approved_runs_the_command_and_passes_its_exit_status() {
     assert!(!marker.exists(), "nothing runs before approval");
     s.decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
         .await;
-    let out = finish_child(child, None, 30).await;
+    let out = run.finish().await;
     assert_eq!(out.code, Some(7), "{out:?}");
     assert!(marker.exists(), "the approved command ran");
     assert_eq!(s.all().await.len(), 1, "filed exactly once");
@@ -72,14 +66,16 @@ async fn approved_command_keeps_stdout() {
     let cmd: Vec<String> = ["sh", "-c", "echo hello from the gate"]
         .map(String::from)
         .to_vec();
-    let child = gate(&s.url, AGENT1, &["--agent", "deployer"], &cmd)
-        .spawn()
-        .unwrap();
+    let run = start(
+        gate(&s.url, AGENT1, &["--agent", "deployer"], &cmd),
+        None,
+        30,
+    );
     let r = s.pending(1).await.remove(0);
     assert_eq!(r.agent, "deployer");
     s.decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
         .await;
-    let out = finish_child(child, None, 30).await;
+    let out = run.finish().await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "hello from the gate\n");
 }
@@ -89,11 +85,11 @@ async fn rejected_exits_3_with_the_reason_only_when_notified() {
     let s = Serve::start().await;
     for notify in [true, false] {
         let (cmd, marker) = marked(&s.dir, 0);
-        let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
+        let run = start(gate(&s.url, AGENT1, &[], &cmd), None, 30);
         let r = s.pending(1).await.remove(0);
         let body = decision_because(Verdict::Reject, "too risky today", notify, &r.args_hash);
         s.decide(&r.id, &body).await;
-        let out = finish_child(child, None, 30).await;
+        let out = run.finish().await;
         assert_eq!(out.code, Some(3), "{out:?}");
         let expected = if notify {
             "assent: rejected by alice: too risky today"
@@ -126,10 +122,10 @@ async fn expired_exits_4() {
 async fn cancelled_exits_5() {
     let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 0);
-    let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
+    let run = start(gate(&s.url, AGENT1, &[], &cmd), None, 30);
     let r = s.pending(1).await.remove(0);
     s.api(ROOT).cancel(&r.id).await.unwrap();
-    let out = finish_child(child, None, 30).await;
+    let out = run.finish().await;
     assert_eq!(out.code, Some(5), "{out:?}");
     assert!(out.stderr.contains("cancelled"), "{}", out.stderr);
     assert!(!marker.exists());
@@ -164,29 +160,30 @@ async fn refused_token_exits_2_without_running() {
     assert!(s.all().await.is_empty());
 }
 
+/// A gate waiting for a decision, stopped by `sig`: it exits with `code`, having
+/// cancelled its request on the backend, and the command never runs.
 #[cfg(unix)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_while_waiting_cancels_the_request() {
-    let s = Serve::start().await;
+async fn stopped_by(s: &Serve, sig: &str, code: i32) {
     let (cmd, marker) = marked(&s.dir, 0);
-    let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
-    let pid = child.id().unwrap();
+    let run = start(gate(&s.url, AGENT1, &[], &cmd), None, 30);
     let r = s.pending(1).await.remove(0);
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = finish_child(child, None, 30).await;
-    assert_eq!(out.code, Some(130), "{out:?}");
+    signal(run.pid, sig);
+    let out = run.finish().await;
+    assert_eq!(out.code, Some(code), "{sig}: {out:?}");
     assert!(
         out.stderr.contains("cancelled on the backend"),
-        "{}",
+        "{sig}: {}",
         out.stderr
     );
     let now = s.api(ALICE).get(&r.id).await.unwrap();
-    assert_eq!(now.status, Status::Cancelled);
+    assert_eq!(now.status, Status::Cancelled, "{sig}");
     assert!(!marker.exists());
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_waiting_cancels_the_request() {
+    stopped_by(&Serve::start().await, "INT", 130).await;
 }
 
 /// The wait rides through a server restart on the same database, and never files twice.
@@ -198,14 +195,15 @@ async fn wait_survives_a_server_restart() {
     let s = Serve::on(tmp.path(), ANY_PORT, db).await;
     let addr = s.addr.clone();
     let (cmd, marker) = marked(tmp.path(), 0);
-    let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
+    let run = start(gate(&s.url, AGENT1, &[], &cmd), None, 40);
     let r = s.pending(1).await.remove(0);
+    // SIGKILL.
     drop(s);
     tokio::time::sleep(Duration::from_millis(700)).await;
     let s = Serve::on(tmp.path(), &addr, db).await;
     s.decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
         .await;
-    let out = finish_child(child, None, 40).await;
+    let out = run.finish().await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(marker.exists());
     assert!(out.stderr.contains("lost the backend"), "{}", out.stderr);
@@ -283,10 +281,7 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(143));
-    assert_eq!(
-        s.api(ALICE).get(&r.id).await.unwrap().status,
-        Status::Cancelled
-    );
+    assert_eq!(s.status_of(&r.id).await, Status::Cancelled);
     assert!(!marker.exists());
 }
 
@@ -296,21 +291,7 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
 async fn sigterm_and_sighup_cancel_the_request() {
     let s = Serve::start().await;
     for (sig, code) in [("TERM", 143), ("HUP", 129)] {
-        let (cmd, marker) = marked(&s.dir, 0);
-        let child = gate(&s.url, AGENT1, &[], &cmd).spawn().unwrap();
-        let pid = child.id().unwrap();
-        let r = s.pending(1).await.remove(0);
-        signal(pid, sig);
-        let out = finish_child(child, None, 30).await;
-        assert_eq!(out.code, Some(code), "{sig}: {out:?}");
-        assert!(
-            out.stderr.contains("cancelled on the backend"),
-            "{sig}: {}",
-            out.stderr
-        );
-        let now = s.api(ALICE).get(&r.id).await.unwrap();
-        assert_eq!(now.status, Status::Cancelled, "{sig}");
-        assert!(!marker.exists());
+        stopped_by(&s, sig, code).await;
     }
 }
 
@@ -329,14 +310,15 @@ async fn ctrl_c_while_filing_withdraws_what_may_have_been_filed() {
     )
     .await;
     let (cmd, marker) = marked(&s.dir, 0);
-    let child = gate(&proxy.url, AGENT1, &["--agent", "slow-net"], &cmd)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
+    let run = start(
+        gate(&proxy.url, AGENT1, &["--agent", "slow-net"], &cmd),
+        None,
+        30,
+    );
     // The server has filed it; the gate has not heard back.
     let r = s.pending(1).await.remove(0);
-    signal(pid, "INT");
-    let out = finish_child(child, None, 30).await;
+    signal(run.pid, "INT");
+    let out = run.finish().await;
     assert_eq!(out.code, Some(130), "{out:?}");
     assert!(
         out.stderr.contains("while filing") && out.stderr.contains("may have reached the backend"),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use assent::protocol::{DecisionBody, Scope, Status, Verdict};
+use assent::protocol::{ApprovalRequest, DecisionBody, Scope, Status, Verdict};
 use common::*;
 use serde_json::{Value, json};
 
@@ -36,20 +36,23 @@ fn hook(url: &str, extra: &[&str]) -> tokio::process::Command {
     assent(url, Some(AGENT1), &args)
 }
 
-fn body(
-    outcome: Verdict,
-    scope: Scope,
-    reason: Option<&str>,
-    notify: bool,
-    hash: &str,
-) -> DecisionBody {
-    DecisionBody {
-        outcome,
-        scope,
-        reason: reason.map(str::to_owned),
-        notify_agent: notify,
-        args_hash: hash.to_owned(),
-    }
+/// Runs the hook (with `extra` arguments) on `input` until a reviewer decides the request
+/// it files with the body `decide` makes of it: that request as filed, and how the hook
+/// ended.
+async fn answered(
+    s: &Serve,
+    extra: &[&str],
+    input: &str,
+    decide: impl FnOnce(&ApprovalRequest) -> DecisionBody,
+) -> (ApprovalRequest, Out) {
+    let run = start(hook(&s.url, extra), Some(input), 30);
+    let r = s.pending(1).await.remove(0);
+    s.decide(&r.id, &decide(&r)).await;
+    (r, run.finish().await)
+}
+
+fn approve(r: &ApprovalRequest) -> DecisionBody {
+    decision(Verdict::Approve, &r.args_hash)
 }
 
 fn parse(stdout: &str) -> Value {
@@ -59,11 +62,7 @@ fn parse(stdout: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_request_approved_allows() {
     let s = Serve::start().await;
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
-    let r = s.pending(1).await.remove(0);
+    let (r, out) = answered(&s, &[], PERMISSION_REQUEST, approve).await;
     assert_eq!(r.tool, "Bash");
     assert_eq!(
         r.params,
@@ -75,14 +74,6 @@ async fn permission_request_approved_allows() {
         r.reason.as_deref(),
         Some("Remove node_modules (cwd: /repo)")
     );
-    s.api(ALICE)
-        .decide(
-            &r.id,
-            &body(Verdict::Approve, Scope::Once, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
-    let out = waiter.await.unwrap();
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
         parse(&out.stdout),
@@ -97,26 +88,11 @@ async fn permission_request_rejected_denies_with_the_right_message() {
         (true, "use npm ci instead"),
         (false, "Rejected by reviewer"),
     ] {
-        let mut cmd = hook(&s.url, &["--agent", "cc-test"]);
-        cmd.stdin(std::process::Stdio::piped());
-        let child = cmd.spawn().unwrap();
-        let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
-        let r = s.pending(1).await.remove(0);
+        let reject = |r: &ApprovalRequest| {
+            decision_because(Verdict::Reject, "use npm ci instead", notify, &r.args_hash)
+        };
+        let (r, out) = answered(&s, &["--agent", "cc-test"], PERMISSION_REQUEST, reject).await;
         assert_eq!(r.agent, "cc-test");
-        s.api(ALICE)
-            .decide(
-                &r.id,
-                &body(
-                    Verdict::Reject,
-                    Scope::Once,
-                    Some("use npm ci instead"),
-                    notify,
-                    &r.args_hash,
-                ),
-            )
-            .await
-            .unwrap();
-        let out = waiter.await.unwrap();
         assert_eq!(out.code, Some(0), "{out:?}");
         assert_eq!(
             parse(&out.stdout),
@@ -173,21 +149,8 @@ async fn timeout_hands_back_or_denies_and_cancels_the_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pre_tool_use_allow_and_deny() {
     let s = Serve::start().await;
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let input = pre_tool_use("sess-1", "toolu_01");
-    let waiter = tokio::spawn(async move { finish_child(child, Some(&input), 30).await });
-    let r = s.pending(1).await.remove(0);
+    let (r, out) = answered(&s, &[], &pre_tool_use("sess-1", "toolu_01"), approve).await;
     assert_eq!(r.tool_call_id.as_deref(), Some("toolu_01"));
-    s.api(ALICE)
-        .decide(
-            &r.id,
-            &body(Verdict::Approve, Scope::Once, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
-    let out = waiter.await.unwrap();
     assert_eq!(
         parse(&out.stdout),
         json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"Approved by alice in assent"}})
@@ -205,26 +168,9 @@ async fn pre_tool_use_allow_and_deny() {
     );
     assert_eq!(s.all().await.len(), 1);
 
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let input = pre_tool_use("sess-1", "toolu_02");
-    let waiter = tokio::spawn(async move { finish_child(child, Some(&input), 30).await });
-    let r = s.pending(1).await.remove(0);
-    s.api(ALICE)
-        .decide(
-            &r.id,
-            &body(
-                Verdict::Reject,
-                Scope::Once,
-                Some("not now"),
-                true,
-                &r.args_hash,
-            ),
-        )
-        .await
-        .unwrap();
-    let out = waiter.await.unwrap();
+    let reject =
+        |r: &ApprovalRequest| decision_because(Verdict::Reject, "not now", true, &r.args_hash);
+    let (_, out) = answered(&s, &[], &pre_tool_use("sess-1", "toolu_02"), reject).await;
     assert_eq!(
         parse(&out.stdout),
         json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"not now"}})
@@ -234,26 +180,13 @@ async fn pre_tool_use_allow_and_deny() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversation_grant_answers_later_calls_at_once() {
     let s = Serve::start().await;
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
-    let r = s.pending(1).await.remove(0);
-    s.api(ALICE)
-        .decide(
-            &r.id,
-            &body(
-                Verdict::Approve,
-                Scope::Conversation,
-                None,
-                false,
-                &r.args_hash,
-            ),
-        )
-        .await
-        .unwrap();
+    let for_the_conversation = |r: &ApprovalRequest| DecisionBody {
+        scope: Scope::Conversation,
+        ..approve(r)
+    };
+    let (_, out) = answered(&s, &[], PERMISSION_REQUEST, for_the_conversation).await;
     assert_eq!(
-        parse(&waiter.await.unwrap().stdout)["hookSpecificOutput"]["decision"]["behavior"],
+        parse(&out.stdout)["hookSpecificOutput"]["decision"]["behavior"],
         "allow"
     );
     // Another Bash call in the same session: allowed without a reviewer, well within --wait.
@@ -393,19 +326,12 @@ async fn the_policy_answers_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_cancels_the_request() {
     let s = Serve::start().await;
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let pid = child.id().unwrap();
-    let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
+    let run = start(hook(&s.url, &[]), Some(PERMISSION_REQUEST), 30);
     let r = s.pending(1).await.remove(0);
-    signal(pid, "TERM");
-    let out = waiter.await.unwrap();
+    signal(run.pid, "TERM");
+    let out = run.finish().await;
     assert_eq!(out.code, Some(143), "{out:?}");
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("cancelled"), "{}", out.stderr);
-    assert_eq!(
-        s.api(ALICE).get(&r.id).await.unwrap().status,
-        Status::Cancelled
-    );
+    assert_eq!(s.status_of(&r.id).await, Status::Cancelled);
 }

@@ -7,12 +7,14 @@ mod common;
 
 use std::time::Duration;
 
+use assent::protocol::NewRequest;
 use common::*;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-fn call(i: usize) -> Value {
-    json!({"tool": "t", "agent": "bot", "params": {"i": i}})
+/// The `i`-th call of tool `t` by `bot`.
+fn nth(i: usize) -> NewRequest {
+    call("t", "bot", json!({"i": i}))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,9 +22,9 @@ async fn events_replay_from_any_point_then_go_live_in_order() {
     let srv = TestServer::start().await;
     let agent = srv.http(AGENT1);
     let alice = srv.http(ALICE);
-    let r1 = agent.file(&call(1)).await;
+    let r1 = agent.file(&nth(1)).await;
     alice.decide(&r1, "approve", "once").await;
-    agent.file(&call(2)).await;
+    agent.file(&nth(2)).await;
 
     // From the start: the whole log, with id = seq and event = type.
     let mut s = SseStream::open(&srv.url, ALICE, Some(0)).await;
@@ -42,7 +44,7 @@ async fn events_replay_from_any_point_then_go_live_in_order() {
     assert_eq!(evs[1].data["request"]["status"], "approved");
 
     // Live events follow without a gap or a repeat.
-    let r3 = agent.file(&call(3)).await;
+    let r3 = agent.file(&nth(3)).await;
     let ev = s.take(1).await;
     assert_eq!(ev[0].id, 4);
     assert_eq!(ev[0].data["request"]["id"], r3["id"]);
@@ -59,26 +61,14 @@ async fn events_replay_from_any_point_then_go_live_in_order() {
     // Without a resume point the stream starts now.
     let mut now = SseStream::open(&srv.url, BOB, None).await;
     assert!(now.next_within(Duration::from_millis(300)).await.is_none());
-    agent.file(&call(4)).await;
+    agent.file(&nth(4)).await;
     assert_eq!(now.take(1).await[0].id, 5);
 
     // A resume point beyond the log is refused with an explanation.
-    let (st, e) = alice
-        .send(
-            alice
-                .request(reqwest::Method::GET, "/v1/events")
-                .header("Last-Event-ID", "999"),
-        )
-        .await;
+    let (st, e) = alice.get_with("/v1/events", "Last-Event-ID", "999").await;
     assert_eq!(st, StatusCode::CONFLICT);
-    assert!(e["error"]["message"].as_str().unwrap().contains("999"));
-    let (st, _) = alice
-        .send(
-            alice
-                .request(reqwest::Method::GET, "/v1/events")
-                .header("Last-Event-ID", "abc"),
-        )
-        .await;
+    assert!(error_message(&e).contains("999"));
+    let (st, _) = alice.get_with("/v1/events", "Last-Event-ID", "abc").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     srv.shutdown().await;
 }
@@ -93,7 +83,7 @@ async fn concurrent_writers_never_make_a_stream_skip_or_repeat() {
         let alice = srv.http(ALICE);
         tasks.push(tokio::spawn(async move {
             for i in 0..15 {
-                let r = agent.file(&call(w * 100 + i)).await;
+                let r = agent.file(&nth(w * 100 + i)).await;
                 if i % 3 == 0 {
                     alice.decide(&r, "reject", "once").await;
                 }
@@ -146,11 +136,10 @@ async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
     let srv = TestServer::start_on(&db).await;
     let agent = srv.http(AGENT1);
     let alice = srv.http(ALICE);
-    let r1 = agent
-        .file(&json!({"tool": "t", "agent": "bot", "conversation_id": "c"}))
-        .await;
+    let in_conversation = json!({"tool": "t", "agent": "bot", "conversation_id": "c"});
+    let r1 = agent.file(&in_conversation).await;
     let (_, d1) = alice.decide(&r1, "approve", "conversation").await;
-    let r2 = agent.file(&call(2)).await;
+    let r2 = agent.file(&nth(2)).await;
     let mut s = SseStream::open(&srv.url, ALICE, Some(0)).await;
     // created, decided, grant.created, created
     let before = s.take(4).await;
@@ -158,9 +147,7 @@ async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
 
     let srv = TestServer::start_on(&db).await;
     let alice = srv.http(ALICE);
-    let (_, got) = alice
-        .get(&format!("/v1/requests/{}", r1["id"].as_str().unwrap()))
-        .await;
+    let (_, got) = alice.fetch(&r1).await;
     assert_eq!(got, d1);
     let (_, pending) = alice.get("/v1/requests").await;
     assert_eq!(pending["requests"][0], r2);
@@ -168,10 +155,7 @@ async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
     let (_, grants) = alice.get("/v1/grants").await;
     assert_eq!(grants["grants"][0]["id"], d1["decision"]["grant_id"]);
     // The grant still applies after the restart.
-    let born = srv
-        .http(AGENT1)
-        .file(&json!({"tool": "t", "agent": "bot", "conversation_id": "c"}))
-        .await;
+    let born = srv.http(AGENT1).file(&in_conversation).await;
     assert_eq!(born["status"], "approved");
 
     // A client that saw event 1 before the restart gets 2..4 from the log, then 5, the
@@ -203,7 +187,7 @@ async fn the_binary_loses_nothing_acknowledged_on_kill_9_and_stops_on_sigterm() 
     assert_eq!(st, StatusCode::OK);
     let mut filed = Vec::new();
     for i in 0..10 {
-        filed.push(agent.file(&call(i)).await);
+        filed.push(agent.file(&nth(i)).await);
     }
     let (st, decided) = alice.decide(&filed[0], "approve", "always").await;
     assert_eq!(st, StatusCode::OK);
@@ -281,7 +265,7 @@ async fn the_binary_defaults_to_the_platform_data_dir_and_accepts_hashed_tokens(
     // The digest itself is not a token.
     let (st, _) = proc.http(&digest).get("/v1/whoami").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    proc.http(AGENT1).file(&call(1)).await;
+    proc.http(AGENT1).file(&nth(1)).await;
     assert!(data_home.join("assent").join("assent.db").exists());
     let status = proc.terminate(Duration::from_secs(15)).await.unwrap();
     assert!(status.success(), "serve exited with {status}");

@@ -186,7 +186,7 @@ async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
     let (status, body) = srv.http(ROOT).post_empty("/v1/policy/reload").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "policy_invalid");
-    let msg = body["error"]["message"].as_str().unwrap();
+    let msg = error_message(&body);
     assert!(
         msg.contains("oops") && msg.contains("old one stays"),
         "{msg}"

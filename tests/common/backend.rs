@@ -52,6 +52,11 @@ pub trait Backend {
         self.api(ALICE).decide(id, body).await.unwrap()
     }
 
+    /// The status of request `id` now.
+    async fn status_of(&self, id: &str) -> Status {
+        self.api(ALICE).get(id).await.unwrap().status
+    }
+
     /// The pending requests, once there are `n` of them.
     async fn pending(&self, n: usize) -> Vec<ApprovalRequest> {
         let alice = self.api(ALICE);

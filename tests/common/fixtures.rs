@@ -28,6 +28,14 @@ pub fn new_request(tool: &str, agent: &str) -> NewRequest {
     }
 }
 
+/// `new` in `conversation`.
+pub fn in_conversation(conversation: &str, new: NewRequest) -> NewRequest {
+    NewRequest {
+        conversation_id: Some(conversation.to_owned()),
+        ..new
+    }
+}
+
 /// A refund of 250 by `agent`, with a reason.
 pub fn refund(agent: &str) -> NewRequest {
     new_request("order_tools.process_refund", agent)

@@ -99,22 +99,41 @@ impl Http {
         v
     }
 
-    /// Decides `req` (as returned by the server) with its own args_hash: `outcome`
-    /// ("approve", "reject") for `scope` ("once", "conversation", "always").
-    pub async fn decide(&self, req: &Value, outcome: &str, scope: &str) -> (StatusCode, Value) {
-        let id = req["id"].as_str().expect("request id");
-        let hash = req["args_hash"].as_str().expect("request args_hash");
-        let mut body = decision(wire(outcome), hash);
-        body.scope = wire(scope);
-        self.post(&format!("/v1/requests/{id}/decision"), &body)
+    /// `GET /v1/requests/{id}` of `req` (a request as the server returned it).
+    pub async fn fetch(&self, req: &Value) -> (StatusCode, Value) {
+        self.get(&of(req, "")).await
+    }
+
+    /// The long poll on `req` (as the server returned it), for at most `timeout_s`.
+    pub async fn wait(&self, req: &Value, timeout_s: u64) -> (StatusCode, Value) {
+        self.get(&of(req, &format!("/wait?timeout_s={timeout_s}")))
             .await
     }
 
-    /// Cancels `req` (as returned by the server).
+    /// Cancels `req` (as the server returned it).
     pub async fn cancel(&self, req: &Value) -> (StatusCode, Value) {
-        let id = req["id"].as_str().expect("request id");
-        self.post_empty(&format!("/v1/requests/{id}/cancel")).await
+        self.post_empty(&of(req, "/cancel")).await
     }
+
+    /// Decides `req` (as the server returned it) with `body` as it is.
+    pub async fn decide_with(&self, req: &Value, body: &Value) -> (StatusCode, Value) {
+        self.post(&of(req, "/decision"), body).await
+    }
+
+    /// Decides `req` (as the server returned it) with its own args_hash: `outcome`
+    /// ("approve", "reject") for `scope` ("once", "conversation", "always").
+    pub async fn decide(&self, req: &Value, outcome: &str, scope: &str) -> (StatusCode, Value) {
+        let hash = req["args_hash"].as_str().expect("request args_hash");
+        let mut body = decision(wire(outcome), hash);
+        body.scope = wire(scope);
+        self.post(&of(req, "/decision"), &body).await
+    }
+}
+
+/// The path of `req` (a request as the server returned it), then `tail`.
+fn of(req: &Value, tail: &str) -> String {
+    let id = req["id"].as_str().expect("request id");
+    format!("/v1/requests/{id}{tail}")
 }
 
 /// The wire value spelled `word` (e.g. an outcome or a scope).

@@ -157,6 +157,12 @@ impl Console {
         })
     }
 
+    /// Presses `keys` (as [`Console::keys`]), then waits until the screen shows `text`.
+    pub async fn keys_then(&mut self, keys: &[&str], text: &str) -> String {
+        self.keys(keys).await;
+        self.wait_for(text).await
+    }
+
     /// Waits until the console has left the alternate screen (the last bytes it wrote
     /// may still be on their way through the pty after it exited).
     pub async fn wait_restored(&self) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_assent");
 
@@ -81,6 +82,32 @@ pub async fn finish(mut cmd: Command, stdin: Option<&str>, secs: u64) -> Out {
     }
     let child = cmd.spawn().expect("spawn assent");
     finish_child(child, stdin, secs).await
+}
+
+/// A run of the binary going on in the background.
+pub struct Running {
+    pub pid: u32,
+    end: JoinHandle<Out>,
+}
+
+impl Running {
+    /// How it ended (within the time given to [`start`]).
+    pub async fn finish(self) -> Out {
+        self.end.await.expect("the run's task")
+    }
+}
+
+/// Starts `cmd`, feeding it `stdin` if given, and lets it run to its end in the
+/// background, failing the test after `secs`.
+pub fn start(mut cmd: Command, stdin: Option<&str>, secs: u64) -> Running {
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let child = cmd.spawn().expect("spawn assent");
+    let pid = child.id().expect("a running child has a pid");
+    let stdin = stdin.map(str::to_owned);
+    let end = tokio::spawn(async move { finish_child(child, stdin.as_deref(), secs).await });
+    Running { pid, end }
 }
 
 /// Waits for `child` to end (feeding `stdin` if given), failing the test after `secs`.
