@@ -307,7 +307,7 @@ async fn a_dropped_stream_resumes_from_the_last_event() {
     let listen = free_addr();
     let (_dir, db) = temp_db();
     let cfg = || {
-        let mut c = config(db.to_str().unwrap());
+        let mut c = server_config(db.to_str().unwrap());
         c.listen = listen.clone();
         c
     };

@@ -142,12 +142,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 "filed → visible in a running console (stream), {filings} filings, {already} pending"
             ),
             target: "p99 < 20 ms",
-            measured: format!(
-                "p50 {}, p99 {}, max {}",
-                ms(r.visible.p50),
-                ms(r.visible.p99),
-                ms(r.visible.max)
-            ),
+            measured: r.visible.percentiles(),
             met: r.visible.p99 < Duration::from_millis(20),
         });
     }
@@ -191,12 +186,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 r.subscribers, r.events, r.delivered
             ),
             target: "p99 < 50 ms",
-            measured: format!(
-                "p50 {}, p99 {}, max {}",
-                ms(r.latency.p50),
-                ms(r.latency.p99),
-                ms(r.latency.max)
-            ),
+            measured: r.latency.percentiles(),
             met: r.latency.p99 < Duration::from_millis(50)
                 && r.delivered == r.subscribers * r.events as usize,
         });

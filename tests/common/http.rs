@@ -1,6 +1,6 @@
 //! Raw HTTP to a server, for the tests of the wire itself: every answer as (status, JSON
 //! body), never a panic on an error status, so that a test asserts on both. Changes when
-//! the API's error shape changes.
+//! the API's paths or its error shape change.
 
 use std::time::Duration;
 

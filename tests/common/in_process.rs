@@ -11,7 +11,7 @@ use super::identities::tokens;
 use super::server::ANY_PORT;
 
 /// A server config for tests: loopback, free port, every identity, the store `db`.
-pub fn config(db: &str) -> ServerConfig {
+pub fn server_config(db: &str) -> ServerConfig {
     ServerConfig {
         listen: ANY_PORT.to_owned(),
         db: Some(db.to_owned()),
@@ -37,17 +37,17 @@ pub struct TestServer {
 impl TestServer {
     /// On an in-memory store.
     pub async fn start() -> TestServer {
-        Self::start_with(config(":memory:")).await
+        Self::start_with(server_config(":memory:")).await
     }
 
     /// On the SQLite file `path` (restart tests start twice on the same file).
     pub async fn start_on(path: &Path) -> TestServer {
-        Self::start_with(config(path.to_str().expect("utf-8 temp path"))).await
+        Self::start_with(server_config(path.to_str().expect("utf-8 temp path"))).await
     }
 
     /// With a config changed by `f` (e.g. a short TTL or a small body limit).
     pub async fn start_configured(f: impl FnOnce(&mut ServerConfig)) -> TestServer {
-        let mut cfg = config(":memory:");
+        let mut cfg = server_config(":memory:");
         f(&mut cfg);
         Self::start_with(cfg).await
     }

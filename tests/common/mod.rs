@@ -6,8 +6,8 @@
 //!
 //! Use it from a test file with `mod common;` and `use common::*;`; not every test file
 //! uses every helper. `server.rs`, `identities.rs`, `config.rs` and `client.rs` are
-//! compiled into examples/loadgen too (by `#[path]`): they use nothing else of the
-//! harness and return errors instead of panicking. Every wait is bounded; everything
+//! compiled into examples/loadgen too (by `#[path]`): they use no other part of the
+//! harness (`config.rs` only `identities.rs`) and return errors instead of panicking. Every wait is bounded; everything
 //! listens and connects on loopback only.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -34,7 +34,7 @@ pub use self::{
     fixtures::*,
     http::{Http, error_message},
     identities::*,
-    in_process::{TestServer, config, temp_db},
+    in_process::{TestServer, server_config, temp_db},
     proxy::{Proxy, Tamper},
     pty::Console,
     run::*,

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use super::http::Http;
+
 /// What a [`Proxy`] does to the traffic it forwards.
 #[derive(Debug, Clone, Default)]
 pub struct Tamper {
@@ -34,7 +36,8 @@ impl Proxy {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        let http = reqwest::Client::new();
+        // Without a bearer of its own: it forwards the caller's headers.
+        let http = Http::new(upstream, None).client;
         let upstream = upstream.to_owned();
         let delayed = Arc::new(AtomicBool::new(false));
         let app = axum::Router::new().fallback(move |req: Request| {

@@ -66,6 +66,7 @@ impl Serve {
         let pid = child.id();
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
+            let _ = child.wait();
             bail!("no stdout from the server");
         };
         // Read on a thread, so that a server that never prints cannot hang the caller;
@@ -126,13 +127,17 @@ impl Serve {
 
     /// SIGTERM, and its exit status once it has exited, waiting at most `within`.
     pub async fn terminate(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
+        const LOOK_EVERY: Duration = Duration::from_millis(20);
         self.signal("TERM")?;
         let start = Instant::now();
-        while start.elapsed() < within {
+        for _ in 0..=within.as_millis() / LOOK_EVERY.as_millis() {
             if let Some(status) = self.child.try_wait()? {
                 return Ok(status);
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if start.elapsed() >= within {
+                break;
+            }
+            tokio::time::sleep(LOOK_EVERY).await;
         }
         bail!("the server did not exit within {within:?} of SIGTERM")
     }
