@@ -2,39 +2,43 @@
 //! `assent serve` on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
-use assent::protocol::{ApprovalRequest, AuditEntry, Grant, NewRequest, Scope, Status, args_hash};
-use serde_json::json;
-use support::*;
+use assent::protocol::{ApprovalRequest, AuditEntry, Grant, Scope, Status, args_hash};
+use common::*;
 use unicode_width::UnicodeWidthStr;
 
-async fn file(s: &Server, tool: &str, conversation: Option<&str>) -> ApprovalRequest {
+async fn file(s: &Serve, tool: &str, conversation: Option<&str>) -> ApprovalRequest {
     file_as(s, tool, "order-manager", conversation).await
 }
 
 async fn file_as(
-    s: &Server,
+    s: &Serve,
     tool: &str,
     agent: &str,
     conversation: Option<&str>,
 ) -> ApprovalRequest {
-    let new = NewRequest {
-        tool: tool.into(),
-        params: json!({"order_id": "A-1001", "amount": 250}),
-        reason: Some("damaged item".into()),
-        agent: agent.into(),
-        conversation_id: conversation.map(str::to_owned),
-        run_id: None,
-        tool_call_id: None,
-        risk: None,
-        ttl_seconds: None,
-    };
-    s.client(AGENT).file(&new, None).await.unwrap().request
+    let new = new_request(tool, agent);
+    s.file(&match conversation {
+        Some(c) => in_conversation(c, new),
+        None => new,
+    })
+    .await
 }
 
-async fn cli(s: &Server, token: &str, args: &[&str]) -> Out {
+async fn cli(s: &Serve, token: &str, args: &[&str]) -> Out {
     finish(assent(&s.url, Some(token), args), None, 30).await
+}
+
+/// `out` ended well, saying that it was already `what` by alice and nothing changed.
+fn assert_already(out: &Out, what: &str) {
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("was already {what} by alice"))
+            && out.stdout.contains("nothing changed"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// Every line within `width` terminal columns (display width, not chars).
@@ -48,6 +52,14 @@ fn assert_fits(out: &str, width: usize) {
     }
 }
 
+/// The row of a table that shows `id`.
+fn row_of<'a>(table: &'a str, id: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.starts_with(prefix(id)))
+        .unwrap_or_else(|| panic!("no row for {id}:\n{table}"))
+}
+
 /// What a table shows for `id`: its unique prefix.
 fn prefix(id: &str) -> &str {
     &id[..13]
@@ -55,11 +67,11 @@ fn prefix(id: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_and_show() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let a = file(&s, "order_tools.process_refund", Some("conv-1")).await;
     let b = file(&s, "db.delete", None).await;
 
-    let out = cli(&s, REVIEWER, &["list"]).await;
+    let out = cli(&s, ALICE, &["list"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("ID"), "{}", out.stdout);
     // Ids as unique prefixes, which every command takes.
@@ -70,12 +82,12 @@ async fn list_and_show() {
     );
     assert!(!out.stdout.contains(&a.id), "{}", out.stdout);
     assert_fits(&out.stdout, 80);
-    let out = cli(&s, REVIEWER, &["list", "--full-ids"]).await;
+    let out = cli(&s, ALICE, &["list", "--full-ids"]).await;
     assert!(out.stdout.contains(&a.id) && out.stdout.contains(&b.id));
     assert_fits(&out.stdout, 80);
     // A wider terminal (COLUMNS) shows more: here, the whole reason.
     assert!(!out.stdout.contains("damaged item"), "{}", out.stdout);
-    let mut cmd = assent(&s.url, Some(REVIEWER), &["list", "--full-ids"]);
+    let mut cmd = assent(&s.url, Some(ALICE), &["list", "--full-ids"]);
     cmd.env("COLUMNS", "160");
     let wide = finish(cmd, None, 30).await;
     assert!(
@@ -85,7 +97,7 @@ async fn list_and_show() {
     );
     assert_fits(&wide.stdout, 160);
 
-    let out = cli(&s, REVIEWER, &["list", "--json"]).await;
+    let out = cli(&s, ALICE, &["list", "--json"]).await;
     let list: Vec<ApprovalRequest> = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(
         list,
@@ -93,15 +105,15 @@ async fn list_and_show() {
         "oldest first, the API's objects"
     );
 
-    let out = cli(&s, REVIEWER, &["list", "--status", "approved", "--json"]).await;
+    let out = cli(&s, ALICE, &["list", "--status", "approved", "--json"]).await;
     assert_eq!(out.stdout.trim(), "[]");
-    let out = cli(&s, REVIEWER, &["list", "--status", "approved"]).await;
+    let out = cli(&s, ALICE, &["list", "--status", "approved"]).await;
     assert_eq!(out.stdout, "No approved requests.\n");
 
-    let out = cli(&s, REVIEWER, &["show", &a.id, "--json"]).await;
+    let out = cli(&s, ALICE, &["show", &a.id, "--json"]).await;
     let shown: ApprovalRequest = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(shown, a);
-    let out = cli(&s, REVIEWER, &["show", prefix(&a.id)]).await;
+    let out = cli(&s, ALICE, &["show", prefix(&a.id)]).await;
     assert_eq!(out.code, Some(0), "a prefix finds the request: {out:?}");
     assert!(out.stdout.contains(&a.id), "{}", out.stdout);
     assert!(out.stdout.contains(&a.args_hash), "{}", out.stdout);
@@ -115,19 +127,14 @@ async fn list_and_show() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_and_reject_change_the_server_state_with_the_args_hash() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let a = file(&s, "refund", Some("conv-1")).await;
     let b = file(&s, "refund", None).await;
 
-    let out = cli(
-        &s,
-        REVIEWER,
-        &["approve", &a.id, "--reason", "ok", "--notify"],
-    )
-    .await;
+    let out = cli(&s, ALICE, &["approve", &a.id, "--reason", "ok", "--notify"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("approved "), "{}", out.stdout);
-    let now = s.client(REVIEWER).get(&a.id).await.unwrap();
+    let now = s.api(ALICE).get(&a.id).await.unwrap();
     assert_eq!(now.status, Status::Approved);
     let d = now.decision.unwrap();
     assert_eq!(d.responder, "alice");
@@ -136,18 +143,18 @@ async fn approve_and_reject_change_the_server_state_with_the_args_hash() {
 
     let out = cli(
         &s,
-        REVIEWER,
+        ALICE,
         &["reject", &b.id, "--reason", "over the limit", "--notify"],
     )
     .await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    let now = s.client(REVIEWER).get(&b.id).await.unwrap();
+    let now = s.api(ALICE).get(&b.id).await.unwrap();
     assert_eq!(now.status, Status::Rejected);
     let d = now.decision.unwrap();
     assert_eq!(d.reason.as_deref(), Some("over the limit"));
     assert!(d.notify_agent);
 
-    let out = cli(&s, REVIEWER, &["audit"]).await;
+    let out = cli(&s, ALICE, &["audit"]).await;
     assert!(out.stdout.starts_with("SEQ"), "{}", out.stdout);
     assert_fits(&out.stdout, 80);
 }
@@ -158,7 +165,7 @@ async fn approve_and_reject_change_the_server_state_with_the_args_hash() {
 /// as fetched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_sends_the_args_hash_as_fetched() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let a = file(&s, "refund", None).await;
     let forged = format!("sha256:{}", "0".repeat(64));
     let proxy = Proxy::start(
@@ -170,7 +177,7 @@ async fn approve_sends_the_args_hash_as_fetched() {
     )
     .await;
     let out = finish(
-        assent(&proxy.url, Some(REVIEWER), &["approve", &a.id]),
+        assent(&proxy.url, Some(ALICE), &["approve", &a.id]),
         None,
         30,
     )
@@ -182,17 +189,14 @@ async fn approve_sends_the_args_hash_as_fetched() {
         "the server saw the fetched hash: {}",
         out.stderr
     );
-    assert_eq!(
-        s.client(REVIEWER).get(&a.id).await.unwrap().status,
-        Status::Pending
-    );
+    assert_eq!(s.status_of(&a.id).await, Status::Pending);
 
     // Unchanged on the way: the decision's hash is the hash of the params as fetched.
-    let shown = cli(&s, REVIEWER, &["show", &a.id, "--json"]).await;
+    let shown = cli(&s, ALICE, &["show", &a.id, "--json"]).await;
     let fetched: ApprovalRequest = serde_json::from_str(&shown.stdout).unwrap();
-    let out = cli(&s, REVIEWER, &["approve", &a.id]).await;
+    let out = cli(&s, ALICE, &["approve", &a.id]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    let out = cli(&s, REVIEWER, &["audit", "--json"]).await;
+    let out = cli(&s, ALICE, &["audit", "--json"]).await;
     let decided: Vec<AuditEntry> = out
         .stdout
         .lines()
@@ -209,37 +213,25 @@ async fn approve_sends_the_args_hash_as_fetched() {
 /// Deciding again what one already decided, and revoking twice, say that nothing changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeats_say_it_was_already_so() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let a = file(&s, "refund", None).await;
-    let out = cli(&s, REVIEWER, &["approve", &a.id, "--scope", "always"]).await;
+    let out = cli(&s, ALICE, &["approve", &a.id, "--scope", "always"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("approved "), "{}", out.stdout);
-    let out = cli(&s, REVIEWER, &["approve", &a.id, "--scope", "always"]).await;
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(
-        out.stdout.contains("was already approved by alice")
-            && out.stdout.contains("nothing changed"),
-        "{}",
-        out.stdout
-    );
-    let grant = s.client(REVIEWER).grants().await.unwrap().grants.remove(0);
-    let out = cli(&s, REVIEWER, &["revoke", prefix(&grant.id)]).await;
+    let out = cli(&s, ALICE, &["approve", &a.id, "--scope", "always"]).await;
+    assert_already(&out, "approved");
+    let grant = s.api(ALICE).grants().await.unwrap().grants.remove(0);
+    let out = cli(&s, ALICE, &["revoke", prefix(&grant.id)]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("revoked grant"), "{}", out.stdout);
-    let out = cli(&s, REVIEWER, &["revoke", &grant.id]).await;
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(
-        out.stdout.contains("was already revoked by alice")
-            && out.stdout.contains("nothing changed"),
-        "{}",
-        out.stdout
-    );
+    let out = cli(&s, ALICE, &["revoke", &grant.id]).await;
+    assert_already(&out, "revoked");
 }
 
 /// Blank reasons are refused, and --notify on an approval needs a reason to tell.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reasons_must_say_something() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let a = file(&s, "refund", None).await;
     for args in [
         vec!["reject", a.id.as_str(), "--reason", ""],
@@ -247,53 +239,42 @@ async fn reasons_must_say_something() {
         vec!["approve", a.id.as_str(), "--reason", " "],
         vec!["approve", a.id.as_str(), "--notify"],
     ] {
-        let out = cli(&s, REVIEWER, &args).await;
+        let out = cli(&s, ALICE, &args).await;
         assert_eq!(out.code, Some(2), "{args:?}: {out:?}");
         assert!(out.stderr.contains("reason"), "{args:?}: {}", out.stderr);
     }
-    assert_eq!(
-        s.client(REVIEWER).get(&a.id).await.unwrap().status,
-        Status::Pending
-    );
+    assert_eq!(s.status_of(&a.id).await, Status::Pending);
 }
 
 /// Calls the policy let through for review are marked in `list` and `audit`, which name
 /// the rule; grant rows show the grant's id; everything fits 80 columns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audited_calls_are_marked_for_review() {
-    let s = Server::with_policy().await;
+    let s = Serve::with_policy().await;
     let watched = file_as(&s, "order_tools.process_refund", "intern-7", None).await;
     assert_eq!(watched.status, Status::Approved);
     let held = file(&s, "refund.big", None).await;
     assert_eq!(held.status, Status::Pending);
-    let out = cli(&s, REVIEWER, &["approve", &held.id, "--scope", "always"]).await;
+    let out = cli(&s, ALICE, &["approve", &held.id, "--scope", "always"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    let grant = s.client(REVIEWER).grants().await.unwrap().grants.remove(0);
+    let grant = s.api(ALICE).grants().await.unwrap().grants.remove(0);
 
-    let out = cli(&s, REVIEWER, &["list", "--status", "all"]).await;
+    let out = cli(&s, ALICE, &["list", "--status", "all"]).await;
     assert_fits(&out.stdout, 80);
-    let row = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with(prefix(&watched.id)))
-        .unwrap();
+    let row = row_of(&out.stdout, &watched.id);
     assert!(
         row.contains("approved") && row.contains("review"),
         "{}",
         out.stdout
     );
-    let row = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with(prefix(&held.id)))
-        .unwrap();
+    let row = row_of(&out.stdout, &held.id);
     assert!(
         row.contains("held") && !row.contains("review"),
         "{}",
         out.stdout
     );
 
-    let out = cli(&s, REVIEWER, &["audit"]).await;
+    let out = cli(&s, ALICE, &["audit"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_fits(&out.stdout, 80);
     assert!(
@@ -308,7 +289,8 @@ async fn audited_calls_are_marked_for_review() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("policy big-refunds → require_approval"),
+        out.stdout
+            .contains("policy refund-commands → require_approval"),
         "{}",
         out.stdout
     );
@@ -318,49 +300,42 @@ async fn audited_calls_are_marked_for_review() {
         .find(|l| l.contains("grant_created"))
         .unwrap();
     assert!(grant_row.contains(prefix(&grant.id)), "{}", out.stdout);
-    let out = cli(&s, REVIEWER, &["audit", "--full-ids"]).await;
+    let out = cli(&s, ALICE, &["audit", "--full-ids"]).await;
     assert!(out.stdout.contains(&grant.id), "{}", out.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_exit_non_zero_with_the_servers_message() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let a = file(&s, "refund", None).await;
     assert_eq!(
-        cli(&s, REVIEWER, &["reject", &a.id, "--reason", "no"])
+        cli(&s, ALICE, &["reject", &a.id, "--reason", "no"])
             .await
             .code,
         Some(0)
     );
 
     // 409: someone else decided first; the message says how it now stands.
-    let out = cli(&s, REVIEWER2, &["approve", &a.id]).await;
+    let out = cli(&s, BOB, &["approve", &a.id]).await;
     assert_eq!(out.code, Some(5), "{out:?}");
     assert!(out.stderr.contains("HTTP 409"), "{}", out.stderr);
     assert!(out.stderr.contains("rejected by alice"), "{}", out.stderr);
-    assert_eq!(
-        s.client(REVIEWER).get(&a.id).await.unwrap().status,
-        Status::Rejected
-    );
+    assert_eq!(s.status_of(&a.id).await, Status::Rejected);
 
     // 422: conversation scope on a request without a conversation.
     let b = file(&s, "refund", None).await;
-    let out = cli(&s, REVIEWER, &["approve", &b.id, "--scope", "conversation"]).await;
+    let out = cli(&s, ALICE, &["approve", &b.id, "--scope", "conversation"]).await;
     assert_eq!(out.code, Some(6), "{out:?}");
     assert!(out.stderr.contains("HTTP 422"), "{}", out.stderr);
 
     // 404, 401, 403.
-    let out = cli(&s, REVIEWER, &["show", "no-such-request"]).await;
+    let out = cli(&s, ALICE, &["show", "no-such-request"]).await;
     assert_eq!(out.code, Some(4), "{out:?}");
     assert!(out.stderr.contains("HTTP 404"));
     assert!(out.stderr.contains("check the id"), "{}", out.stderr);
     // A URL with a wrong path: the endpoint is missing, not the id.
     let out = finish(
-        assent(
-            &format!("{}/assent", s.url),
-            Some(REVIEWER),
-            &["show", &b.id],
-        ),
+        assent(&format!("{}/assent", s.url), Some(ALICE), &["show", &b.id]),
         None,
         30,
     )
@@ -376,16 +351,13 @@ async fn errors_exit_non_zero_with_the_servers_message() {
         "said once: {}",
         out.stderr
     );
-    let out = cli(&s, AGENT, &["approve", &b.id]).await;
+    let out = cli(&s, AGENT1, &["approve", &b.id]).await;
     assert_eq!(out.code, Some(3), "{out:?}");
     assert!(out.stderr.contains("reviewer"), "{}", out.stderr);
-    assert_eq!(
-        s.client(REVIEWER).get(&b.id).await.unwrap().status,
-        Status::Pending
-    );
+    assert_eq!(s.status_of(&b.id).await, Status::Pending);
 
     // Unreachable backend.
-    let out = finish(assent(&dead_url(), Some(REVIEWER), &["list"]), None, 30).await;
+    let out = finish(assent(&dead_url(), Some(ALICE), &["list"]), None, 30).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("assent serve"), "{}", out.stderr);
     // No token at all.
@@ -396,30 +368,30 @@ async fn errors_exit_non_zero_with_the_servers_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_and_revoke() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let a = file(&s, "refund", None).await;
-    let out = cli(&s, REVIEWER, &["grants"]).await;
+    let out = cli(&s, ALICE, &["grants"]).await;
     assert_eq!(out.stdout, "No active grants.\n");
-    let out = cli(&s, REVIEWER, &["approve", &a.id, "--scope", "always"]).await;
+    let out = cli(&s, ALICE, &["approve", &a.id, "--scope", "always"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.contains("scope always"), "{}", out.stdout);
 
-    let out = cli(&s, REVIEWER, &["grants", "--json"]).await;
+    let out = cli(&s, ALICE, &["grants", "--json"]).await;
     let grants: Vec<Grant> = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].scope, Scope::Always);
     assert_eq!(grants[0].tool, "refund");
-    let out = cli(&s, REVIEWER, &["grants"]).await;
+    let out = cli(&s, ALICE, &["grants"]).await;
     assert!(out.stdout.contains(prefix(&grants[0].id)), "{}", out.stdout);
     assert!(out.stdout.contains("alice"), "who made it: {}", out.stdout);
     assert_fits(&out.stdout, 80);
 
-    let out = cli(&s, REVIEWER, &["revoke", &grants[0].id]).await;
+    let out = cli(&s, ALICE, &["revoke", &grants[0].id]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.starts_with("revoked grant"), "{}", out.stdout);
-    let out = cli(&s, REVIEWER, &["grants", "--json"]).await;
+    let out = cli(&s, ALICE, &["grants", "--json"]).await;
     assert_eq!(out.stdout.trim(), "[]");
-    let out = cli(&s, REVIEWER, &["revoke", "no-such-grant"]).await;
+    let out = cli(&s, ALICE, &["revoke", "no-such-grant"]).await;
     assert_eq!(out.code, Some(4), "{out:?}");
 }
 

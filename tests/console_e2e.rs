@@ -6,218 +6,24 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use assent::protocol::{NewRequest, Scope, Status};
-use common::{AGENT1, ALICE, BOB, TestServer, new_request};
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use assent::protocol::{Risk, Scope, Status, Verdict};
+use common::pty::WAIT;
+use common::*;
 use serde_json::json;
-
-const WAIT: Duration = Duration::from_secs(15);
-
-/// What the terminal was asked to do besides drawing.
-#[derive(Default)]
-struct Recorder {
-    titles: Vec<Vec<u8>>,
-    bells: usize,
-}
-
-impl vt100::Callbacks for Recorder {
-    fn set_window_title(&mut self, _: &mut vt100::Screen, title: &[u8]) {
-        self.titles.push(title.to_vec());
-    }
-    fn audible_bell(&mut self, _: &mut vt100::Screen) {
-        self.bells += 1;
-    }
-}
-
-struct Console {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    writer: Box<dyn Write + Send>,
-    parser: Arc<Mutex<vt100::Parser<Recorder>>>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
-    _dir: tempfile::TempDir,
-}
-
-impl Console {
-    /// `assent --config <empty or given> console` on `url` with `token`, in a cols x rows pty.
-    fn spawn(url: &str, token: &str, cols: u16, rows: u16, config: &str) -> Console {
-        let env = [("ASSENT_URL", url), ("ASSENT_TOKEN", token)];
-        Console::spawn_with(&["console"], &env, cols, rows, config)
-    }
-
-    /// `assent --config <file holding config> ARGS...` with only `env` (and HOME, TERM and
-    /// a log dir) in its environment.
-    fn spawn_with(
-        args: &[&str],
-        env: &[(&str, &str)],
-        cols: u16,
-        rows: u16,
-        config: &str,
-    ) -> Console {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("config.toml");
-        std::fs::write(&cfg, config).unwrap();
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .unwrap();
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_assent"));
-        cmd.args(["--config", cfg.to_str().unwrap()]);
-        cmd.args(args);
-        cmd.env_clear();
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.env("ASSENT_LOG_DIR", dir.path());
-        cmd.env("ASSENT_LOG", "debug");
-        cmd.env("HOME", dir.path());
-        cmd.env("TERM", "xterm-256color");
-        cmd.cwd(dir.path());
-        let child = pair.slave.spawn_command(cmd).unwrap();
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().unwrap();
-        let writer = pair.master.take_writer().unwrap();
-        let parser = Arc::new(Mutex::new(vt100::Parser::new_with_callbacks(
-            rows,
-            cols,
-            0,
-            Recorder::default(),
-        )));
-        let p = parser.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                p.lock().unwrap().process(&buf[..n]);
-            }
-        });
-        Console {
-            child,
-            writer,
-            parser,
-            _master: pair.master,
-            _dir: dir,
-        }
-    }
-
-    fn screen(&self) -> String {
-        self.parser.lock().unwrap().screen().contents()
-    }
-
-    /// The console's log files (rotated daily: `console.YYYY-MM-DD.log`).
-    fn log(&self) -> String {
-        let Ok(dir) = std::fs::read_dir(self._dir.path()) else {
-            return String::new();
-        };
-        dir.flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("console"))
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .collect()
-    }
-
-    /// Waits until the screen contains `text`; panics with the screen if it never does.
-    async fn wait_for(&self, text: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            if start.elapsed() > WAIT {
-                panic!(
-                    "screen never showed {text:?}; it shows:\n{s}\n--- console log:\n{}",
-                    self.log()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits until the console has left the alternate screen (the last bytes it wrote
-    /// may still be on their way through the pty after it exited).
-    async fn wait_restored(&self) {
-        let start = Instant::now();
-        while self.parser.lock().unwrap().screen().alternate_screen() {
-            assert!(start.elapsed() < WAIT, "the terminal was not restored");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn press(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-
-    /// Presses keys one at a time, letting each be read as its own event (Esc in
-    /// particular must not run into the next key).
-    async fn keys(&mut self, keys: &[&str]) {
-        for k in keys {
-            self.press(k);
-            tokio::time::sleep(Duration::from_millis(120)).await;
-        }
-    }
-
-    async fn exit_code(&mut self) -> Option<u32> {
-        let start = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return Some(st.exit_code());
-            }
-            if start.elapsed() > WAIT {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-async fn file(server: &TestServer, new: &NewRequest) -> assent::protocol::ApprovalRequest {
-    server.api(AGENT1).file(new, None).await.unwrap().request
-}
-
-/// Waits until the request leaves `pending` on the server.
-async fn settled(server: &TestServer, id: &str) -> assent::protocol::ApprovalRequest {
-    let start = Instant::now();
-    loop {
-        let r = server.api(ALICE).get(id).await.unwrap();
-        if r.status != Status::Pending {
-            return r;
-        }
-        assert!(start.elapsed() < WAIT, "request {id} was never decided");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_once_with_notify_then_quit_restores_the_terminal() {
     let server = TestServer::start().await;
-    let mut new = new_request("order_tools.process_refund", "agent1");
-    new.conversation_id = Some("conv-1".into());
-    let req = file(&server, &new).await;
+    let new = in_conversation("conv-1", refund("agent1"));
+    let req = server.file(&new).await;
     let mut c = Console::spawn(&server.url, ALICE, 130, 30, "");
     c.wait_for("order_tools.process_refund").await;
     let screen = c.wait_for("live").await;
     assert!(screen.contains("alice"), "{screen}");
     assert!(screen.contains("notify:off"), "{screen}");
-    c.keys(&["n"]).await;
-    c.wait_for("notify:on").await;
+    c.keys_then(&["n"], "notify:on").await;
     c.keys(&["a"]).await;
-    let done = settled(&server, &req.id).await;
+    let done = server.settled(&req.id).await;
     let d = done.decision.expect("decision");
     assert_eq!(done.status, Status::Approved);
     assert_eq!(d.scope, Scope::Once);
@@ -235,26 +41,19 @@ async fn approve_once_with_notify_then_quit_restores_the_terminal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_with_a_reason_and_conversation_refused_without_one() {
     let server = TestServer::start().await;
-    let req = file(&server, &new_request("db.delete", "agent1")).await;
+    let req = server.file(&new_request("db.delete", "agent1")).await;
     let mut c = Console::spawn(&server.url, ALICE, 100, 30, "");
     c.wait_for("db.delete").await;
-    c.keys(&["c"]).await;
-    c.wait_for("no conversation").await;
-    c.keys(&["r"]).await;
-    c.wait_for("reason:").await;
+    c.keys_then(&["c"], "no conversation").await;
+    c.keys_then(&["r"], "reason:").await;
     // Esc cancels: nothing is sent.
-    c.keys(&["x", "\x1b"]).await;
-    c.wait_for("nothing was sent").await;
-    assert_eq!(
-        server.api(ALICE).get(&req.id).await.unwrap().status,
-        Status::Pending
-    );
-    c.keys(&["r"]).await;
-    c.wait_for("reason:").await;
+    c.keys_then(&["x", "\x1b"], "nothing was sent").await;
+    assert_eq!(server.status_of(&req.id).await, Status::Pending);
+    c.keys_then(&["r"], "reason:").await;
     c.press("too risky on prod");
     c.wait_for("too risky on prod").await;
     c.keys(&["\r"]).await;
-    let done = settled(&server, &req.id).await;
+    let done = server.settled(&req.id).await;
     let d = done.decision.expect("decision");
     assert_eq!(done.status, Status::Rejected);
     assert_eq!(d.reason.as_deref(), Some("too risky on prod"));
@@ -266,61 +65,51 @@ async fn reject_with_a_reason_and_conversation_refused_without_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_asks_first_then_the_grant_can_be_revoked() {
     let server = TestServer::start().await;
-    let req = file(&server, &new_request("email.send", "agent1")).await;
+    let req = server.file(&new_request("email.send", "agent1")).await;
     let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
     c.wait_for("email.send").await;
-    c.keys(&["A"]).await;
-    c.wait_for("every future `email.send` call from `agent1`")
+    c.keys_then(&["A"], "every future `email.send` call from `agent1`")
         .await;
     c.wait_for("this one included").await;
-    c.keys(&["x"]).await;
-    c.wait_for("Cancelled").await;
-    assert_eq!(
-        server.api(ALICE).get(&req.id).await.unwrap().status,
-        Status::Pending
-    );
-    c.keys(&["A"]).await;
-    c.wait_for("every future").await;
+    c.keys_then(&["x"], "Cancelled").await;
+    assert_eq!(server.status_of(&req.id).await, Status::Pending);
+    c.keys_then(&["A"], "every future").await;
     c.keys(&["y"]).await;
-    let done = settled(&server, &req.id).await;
+    let done = server.settled(&req.id).await;
     assert_eq!(done.decision.as_ref().map(|d| d.scope), Some(Scope::Always));
     let grants = server.api(ALICE).grants().await.unwrap().grants;
     assert_eq!(grants.len(), 1);
 
-    c.keys(&["\t", "\t"]).await;
-    c.wait_for("Grants 1").await;
+    c.keys_then(&["\t", "\t"], "Grants 1").await;
     c.wait_for("always").await;
-    c.keys(&["d"]).await;
-    c.wait_for("will need approval again").await;
-    c.keys(&["y"]).await;
-    c.wait_for("Revoked").await;
-    let start = Instant::now();
-    while !server.api(ALICE).grants().await.unwrap().grants.is_empty() {
-        assert!(start.elapsed() < WAIT, "grant not revoked");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.keys_then(&["d"], "will need approval again").await;
+    c.keys_then(&["y"], "Revoked").await;
+    let alice = server.api(ALICE);
+    eventually("the grant revoked", WAIT, || async {
+        alice
+            .grants()
+            .await
+            .unwrap()
+            .grants
+            .is_empty()
+            .then_some(())
+    })
+    .await;
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflict_shows_who_decided_first() {
     let server = TestServer::start().await;
-    let req = file(&server, &new_request("deploy.release", "agent1")).await;
+    let req = server.file(&new_request("deploy.release", "agent1")).await;
     // Polling rarely, so the console cannot know bob was first until it tries.
     let cfg = "[console]\ntransport = \"poll\"\npoll_interval = \"60s\"\n";
     let mut c = Console::spawn(&server.url, ALICE, 100, 30, cfg);
     c.wait_for("deploy.release").await;
     c.wait_for("polling").await;
-    let body = assent::protocol::DecisionBody {
-        outcome: assent::protocol::Verdict::Reject,
-        scope: Scope::Once,
-        reason: Some("not today".into()),
-        notify_agent: false,
-        args_hash: req.args_hash.clone(),
-    };
+    let body = decision_because(Verdict::Reject, "not today", false, &req.args_hash);
     server.api(BOB).decide(&req.id, &body).await.unwrap();
-    c.keys(&["a"]).await;
-    let screen = c.wait_for("by bob").await;
+    let screen = c.keys_then(&["a"], "by bob").await;
     // A rejection says no scope: it is for that call only.
     assert!(
         screen.contains("was rejected by bob: not today"),
@@ -337,34 +126,25 @@ async fn expiry_and_cancellation_show_then_leave() {
     let mut short = new_request("shell.run", "agent1");
     short.ttl_seconds = Some(2);
     short.params = json!({"command": "uptime"});
-    file(&server, &short).await;
-    let other = file(&server, &new_request("crm.add_note", "agent1")).await;
+    server.file(&short).await;
+    let other = server.file(&new_request("crm.add_note", "agent1")).await;
     let mut c = Console::spawn(&server.url, ALICE, 100, 30, "");
     c.wait_for("shell.run").await;
     c.wait_for("crm.add_note").await;
     c.wait_for("expired").await;
     // Decisions on it are refused while it is still shown.
-    c.keys(&["a"]).await;
-    c.wait_for("can no longer be decided").await;
+    c.keys_then(&["a"], "can no longer be decided").await;
     server.api(AGENT1).cancel(&other.id).await.unwrap();
     c.wait_for("cancelled").await;
     c.wait_for("Pending 0").await;
-    assert_eq!(
-        server.api(ALICE).get(&other.id).await.unwrap().status,
-        Status::Cancelled
-    );
+    assert_eq!(server.status_of(&other.id).await, Status::Cancelled);
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_backend_and_rejected_token_are_said_plainly() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = dead_url();
     let c = Console::spawn(&url, ALICE, 100, 30, "");
     let screen = c.wait_for("cannot reach the backend").await;
     assert!(screen.contains("reconnecting in"), "{screen}");
@@ -383,26 +163,21 @@ async fn injected_escapes_are_shown_and_new_arrivals_ring_and_keep_the_cursor() 
     let mut evil = new_request("evil\x1b]0;pwned\x07tool", "agent1");
     evil.params = json!({"cmd": "\x1b[2J\x1b[H gotcha"});
     evil.reason = Some("\x1b[31mred".into());
-    file(&server, &evil).await;
+    server.file(&evil).await;
     let screen = c.wait_for("evil\\u{1b}]0;pwned\\u{7}tool").await;
     // The params, JSON-escaped in the detail; the reason, escaped by the console.
     assert!(screen.contains("\\u001b[2J\\u001b[H gotcha"), "{screen}");
     assert!(screen.contains("\\u{1b}[31mred"), "{screen}");
-    assert!(c.parser.lock().unwrap().callbacks().titles.is_empty());
-    assert_eq!(
-        c.parser.lock().unwrap().callbacks().bells,
-        1,
-        "a request into an empty queue rings once"
-    );
+    assert!(c.titles().is_empty());
+    assert_eq!(c.bells(), 1, "a request into an empty queue rings once");
 
     // New arrivals do not move the cursor off the request it is on, even one that sorts
     // above it (so a console that kept the row index instead would move to it).
-    c.keys(&["s"]).await;
-    c.wait_for("Sorted by risk").await;
+    c.keys_then(&["s"], "Sorted by risk").await;
     let mut critical = new_request("second.tool", "agent1");
     critical.params = json!({"n": 2});
-    critical.risk = Some(assent::protocol::Risk::Critical);
-    file(&server, &critical).await;
+    critical.risk = Some(Risk::Critical);
+    server.file(&critical).await;
     let screen = c.wait_for("second.tool").await;
     // The queue is the left 60% of the screen; the detail pane is on the right.
     let row = |needle: &str| {
@@ -419,23 +194,12 @@ async fn injected_escapes_are_shown_and_new_arrivals_ring_and_keep_the_cursor() 
     let title = screen.lines().nth(3).unwrap_or_default();
     assert!(title.contains("evil"), "the cursor moved:\n{screen}");
     c.keys(&["a"]).await;
-    let done = server
-        .api(ALICE)
-        .list_all(Some(Status::Approved))
-        .await
-        .unwrap();
-    let start = Instant::now();
-    let mut approved = done.requests;
-    while approved.is_empty() {
-        assert!(start.elapsed() < WAIT);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        approved = server
-            .api(ALICE)
-            .list_all(Some(Status::Approved))
-            .await
-            .unwrap()
-            .requests;
-    }
+    let alice = server.api(ALICE);
+    let approved = eventually("an approved request", WAIT, || async {
+        let done = alice.list_all(Some(Status::Approved)).await.unwrap();
+        (!done.requests.is_empty()).then_some(done.requests)
+    })
+    .await;
     assert_eq!(approved.len(), 1);
     assert!(approved[0].tool.starts_with("evil"), "the cursor moved");
     c.wait_for("Pending 1").await;
@@ -445,18 +209,15 @@ async fn injected_escapes_are_shown_and_new_arrivals_ring_and_keep_the_cursor() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_for_the_conversation_creates_a_grant() {
     let server = TestServer::start().await;
-    let mut new = new_request("crm.update_contact", "agent1");
-    new.conversation_id = Some("conv-42".into());
-    let req = file(&server, &new).await;
+    let new = new_request("crm.update_contact", "agent1");
+    let req = server.file(&in_conversation("conv-42", new.clone())).await;
     // Another conversation: a conversation grant does not cover it, so `c` is one key.
-    let mut elsewhere = new.clone();
-    elsewhere.conversation_id = Some("conv-43".into());
-    let other = file(&server, &elsewhere).await;
+    let other = server.file(&in_conversation("conv-43", new)).await;
     let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
     c.wait_for("crm.update_contact").await;
     c.wait_for("live").await;
     c.keys(&["c"]).await;
-    let done = settled(&server, &req.id).await;
+    let done = server.settled(&req.id).await;
     let d = done.decision.expect("decision");
     assert_eq!(done.status, Status::Approved);
     assert_eq!(d.scope, Scope::Conversation);
@@ -468,7 +229,7 @@ async fn approve_for_the_conversation_creates_a_grant() {
     assert_eq!(grants[0].conversation_id.as_deref(), Some("conv-42"));
     assert_eq!(grants[0].created_by, "alice");
     assert_eq!(
-        server.api(ALICE).get(&other.id).await.unwrap().status,
+        server.status_of(&other.id).await,
         Status::Pending,
         "the other conversation is not covered"
     );
@@ -480,33 +241,26 @@ async fn approve_for_the_conversation_creates_a_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_for_the_conversation_asks_when_it_approves_others_too() {
     let server = TestServer::start().await;
-    let mut new = new_request("crm.update", "agent1");
-    new.conversation_id = Some("conv-42".into());
-    let first = file(&server, &new).await;
+    let new = in_conversation("conv-42", new_request("crm.update", "agent1"));
+    let first = server.file(&new).await;
     let mut second = new.clone();
     second.params = json!({"contact": "B"});
-    let second = file(&server, &second).await;
+    let second = server.file(&second).await;
     let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
     c.wait_for("contact=B").await;
-    c.keys(&["c"]).await;
-    c.wait_for("Approve for the conversation?").await;
+    c.keys_then(&["c"], "Approve for the conversation?").await;
     c.wait_for("Also approves 1 other pending `crm.update` call in this conversation")
         .await;
     c.wait_for("y confirms, any other key cancels").await;
     // Any other key cancels: nothing is sent.
-    c.keys(&["x"]).await;
-    c.wait_for("nothing was sent").await;
+    c.keys_then(&["x"], "nothing was sent").await;
     for id in [&first.id, &second.id] {
-        assert_eq!(
-            server.api(ALICE).get(id).await.unwrap().status,
-            Status::Pending
-        );
+        assert_eq!(server.status_of(id).await, Status::Pending);
     }
-    c.keys(&["c"]).await;
-    c.wait_for("Also approves 1 other").await;
+    c.keys_then(&["c"], "Also approves 1 other").await;
     c.keys(&["y"]).await;
-    let a = settled(&server, &first.id).await;
-    let b = settled(&server, &second.id).await;
+    let a = server.settled(&first.id).await;
+    let b = server.settled(&second.id).await;
     assert_eq!(
         a.decision.as_ref().map(|d| d.scope),
         Some(Scope::Conversation)
@@ -525,15 +279,10 @@ async fn approve_for_the_conversation_asks_when_it_approves_others_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keeps_trying_through_a_backend_restart() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_addr();
     let l = listen.clone();
     let server = TestServer::start_configured(move |c| c.listen = l).await;
-    file(&server, &new_request("before.restart", "agent1")).await;
+    server.file(&new_request("before.restart", "agent1")).await;
     let c = Console::spawn(&server.url, ALICE, 100, 30, "");
     c.wait_for("before.restart").await;
     c.wait_for("live").await;
@@ -546,7 +295,7 @@ async fn keeps_trying_through_a_backend_restart() {
     let server = TestServer::start_configured(move |c| c.listen = l).await;
     c.wait_for("live").await;
     c.wait_for("no longer pending").await;
-    file(&server, &new_request("after.restart", "agent1")).await;
+    server.file(&new_request("after.restart", "agent1")).await;
     c.wait_for("after.restart").await;
     let log = c.log();
     assert!(log.contains("listing again"), "{log}");
@@ -555,20 +304,15 @@ async fn keeps_trying_through_a_backend_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_stream_resumes_from_the_last_event() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let (_dir, db) = common::temp_db();
+    let listen = free_addr();
+    let (_dir, db) = temp_db();
     let cfg = || {
-        let mut c = common::config(db.to_str().unwrap());
+        let mut c = server_config(db.to_str().unwrap());
         c.listen = listen.clone();
         c
     };
     let server = TestServer::start_with(cfg()).await;
-    let first = file(&server, &new_request("first.call", "agent1")).await;
+    let first = server.file(&new_request("first.call", "agent1")).await;
     let c = Console::spawn(&server.url, ALICE, 100, 30, "");
     c.wait_for("first.call").await;
     c.wait_for("live").await;
@@ -576,15 +320,9 @@ async fn a_dropped_stream_resumes_from_the_last_event() {
     c.wait_for("reconnecting in").await;
     // The same backend again (same database, same event log).
     let server = TestServer::start_with(cfg()).await;
-    let body = assent::protocol::DecisionBody {
-        outcome: assent::protocol::Verdict::Reject,
-        scope: Scope::Once,
-        reason: None,
-        notify_agent: false,
-        args_hash: first.args_hash.clone(),
-    };
+    let body = decision(Verdict::Reject, &first.args_hash);
     server.api(BOB).decide(&first.id, &body).await.unwrap();
-    file(&server, &new_request("second.call", "agent1")).await;
+    server.file(&new_request("second.call", "agent1")).await;
     c.wait_for("second.call").await;
     // Learnt from the decided event, replayed or live (a list would only have shown
     // that it is no longer pending).
@@ -603,8 +341,7 @@ async fn demo_runs_the_whole_product_and_quitting_ends_it() {
     // Several simulated agents file requests.
     c.wait_for("order-manager").await;
     c.wait_for("support-bot").await;
-    c.keys(&["a"]).await;
-    c.wait_for("approved (once)").await;
+    c.keys_then(&["a"], "approved (once)").await;
     c.keys(&["q"]).await;
     assert_eq!(c.exit_code().await, Some(0), "the demo did not end on q");
 }
@@ -613,16 +350,11 @@ async fn demo_runs_the_whole_product_and_quitting_ends_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sigint_restore_the_terminal() {
     let server = TestServer::start().await;
-    for sig in ["-TERM", "-INT"] {
+    for sig in ["TERM", "INT"] {
         let mut c = Console::spawn(&server.url, ALICE, 80, 24, "");
         c.wait_for("live").await;
-        assert!(c.parser.lock().unwrap().screen().alternate_screen());
-        let pid = c.child.process_id().expect("pid").to_string();
-        let ok = std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        assert!(c.alternate_screen());
+        signal(c.pid(), sig);
         assert_eq!(c.exit_code().await, Some(0), "exit after kill {sig}");
         c.wait_restored().await;
     }

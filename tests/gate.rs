@@ -1,23 +1,13 @@
 //! `assent gate` end to end: the real binary against a real `assent serve` on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
-use assent::protocol::{DecisionBody, Scope, Status, Verdict, args_hash};
+use assent::protocol::{Risk, Status, Verdict, args_hash};
+use common::*;
 use serde_json::json;
-use support::*;
-
-fn decision(outcome: Verdict, reason: Option<&str>, notify: bool, hash: &str) -> DecisionBody {
-    DecisionBody {
-        outcome,
-        scope: Scope::Once,
-        reason: reason.map(str::to_owned),
-        notify_agent: notify,
-        args_hash: hash.to_owned(),
-    }
-}
 
 /// A shell command that leaves a marker file when it runs, then exits with `code`.
 fn marked(dir: &std::path::Path, code: i32) -> (Vec<String>, std::path::PathBuf) {
@@ -36,23 +26,17 @@ fn gate(url: &str, token: &str, extra: &[&str], command: &[String]) -> tokio::pr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approved_runs_the_command_and_passes_its_exit_status() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 7);
-    let child = gate(
-        &s.url,
-        AGENT,
-        &[
-            "--reason",
-            "disk full",
-            "--risk",
-            "high",
-            "--conversation",
-            "c-1",
-        ],
-        &cmd,
-    )
-    .spawn()
-    .unwrap();
+    let extra = [
+        "--reason",
+        "disk full",
+        "--risk",
+        "high",
+        "--conversation",
+        "c-1",
+    ];
+    let run = start(gate(&s.url, AGENT1, &extra, &cmd), None, 30);
     let pending = s.pending(1).await;
     let r = &pending[0];
     // The request is what the issue specifies: shell.exec, argv + cwd, the token's name.
@@ -62,20 +46,15 @@ async fn approved_runs_the_command_and_passes_its_exit_status() {
         r.params["cwd"],
         json!(std::env::current_dir().unwrap().to_string_lossy())
     );
-    assert_eq!(r.agent, "agent-one");
+    assert_eq!(r.agent, "agent1");
     assert_eq!(r.reason.as_deref(), Some("disk full"));
     assert_eq!(r.conversation_id.as_deref(), Some("c-1"));
-    assert_eq!(r.risk, Some(assent::protocol::Risk::High));
+    assert_eq!(r.risk, Some(Risk::High));
     assert_eq!(r.args_hash, args_hash(&r.params));
     assert!(!marker.exists(), "nothing runs before approval");
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &decision(Verdict::Approve, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
-    let out = finish_child(child, None, 30).await;
+    s.decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
+        .await;
+    let out = run.finish().await;
     assert_eq!(out.code, Some(7), "{out:?}");
     assert!(marker.exists(), "the approved command ran");
     assert_eq!(s.all().await.len(), 1, "filed exactly once");
@@ -83,47 +62,34 @@ async fn approved_runs_the_command_and_passes_its_exit_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approved_command_keeps_stdout() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let cmd: Vec<String> = ["sh", "-c", "echo hello from the gate"]
         .map(String::from)
         .to_vec();
-    let child = gate(&s.url, AGENT, &["--agent", "deployer"], &cmd)
-        .spawn()
-        .unwrap();
+    let run = start(
+        gate(&s.url, AGENT1, &["--agent", "deployer"], &cmd),
+        None,
+        30,
+    );
     let r = s.pending(1).await.remove(0);
     assert_eq!(r.agent, "deployer");
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &decision(Verdict::Approve, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
-    let out = finish_child(child, None, 30).await;
+    s.decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
+        .await;
+    let out = run.finish().await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout, "hello from the gate\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_exits_3_with_the_reason_only_when_notified() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     for notify in [true, false] {
         let (cmd, marker) = marked(&s.dir, 0);
-        let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
+        let run = start(gate(&s.url, AGENT1, &[], &cmd), None, 30);
         let r = s.pending(1).await.remove(0);
-        s.client(REVIEWER)
-            .decide(
-                &r.id,
-                &decision(
-                    Verdict::Reject,
-                    Some("too risky today"),
-                    notify,
-                    &r.args_hash,
-                ),
-            )
-            .await
-            .unwrap();
-        let out = finish_child(child, None, 30).await;
+        let body = decision_because(Verdict::Reject, "too risky today", notify, &r.args_hash);
+        s.decide(&r.id, &body).await;
+        let out = run.finish().await;
         assert_eq!(out.code, Some(3), "{out:?}");
         let expected = if notify {
             "assent: rejected by alice: too risky today"
@@ -144,9 +110,9 @@ async fn rejected_exits_3_with_the_reason_only_when_notified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_exits_4() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 0);
-    let out = finish(gate(&s.url, AGENT, &["--ttl", "1s"], &cmd), None, 30).await;
+    let out = finish(gate(&s.url, AGENT1, &["--ttl", "1s"], &cmd), None, 30).await;
     assert_eq!(out.code, Some(4), "{out:?}");
     assert!(out.stderr.contains("expired"), "{}", out.stderr);
     assert!(!marker.exists());
@@ -154,12 +120,12 @@ async fn expired_exits_4() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_exits_5() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 0);
-    let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
+    let run = start(gate(&s.url, AGENT1, &[], &cmd), None, 30);
     let r = s.pending(1).await.remove(0);
-    s.client(ADMIN).cancel(&r.id).await.unwrap();
-    let out = finish_child(child, None, 30).await;
+    s.api(ROOT).cancel(&r.id).await.unwrap();
+    let out = run.finish().await;
     assert_eq!(out.code, Some(5), "{out:?}");
     assert!(out.stderr.contains("cancelled"), "{}", out.stderr);
     assert!(!marker.exists());
@@ -169,7 +135,7 @@ async fn cancelled_exits_5() {
 async fn unreachable_backend_exits_2_without_running() {
     let dir = tempfile::tempdir().unwrap();
     let (cmd, marker) = marked(dir.path(), 0);
-    let out = finish(gate(&dead_url(), AGENT, &["--agent", "a"], &cmd), None, 30).await;
+    let out = finish(gate(&dead_url(), AGENT1, &["--agent", "a"], &cmd), None, 30).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("could not file"), "{}", out.stderr);
     assert!(
@@ -182,41 +148,42 @@ async fn unreachable_backend_exits_2_without_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_token_exits_2_without_running() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 0);
     let out = finish(gate(&s.url, "not-a-known-token", &[], &cmd), None, 30).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("ASSENT_TOKEN"), "{}", out.stderr);
     // A reviewer token may not file: 403, same exit.
-    let out = finish(gate(&s.url, REVIEWER, &["--agent", "x"], &cmd), None, 30).await;
+    let out = finish(gate(&s.url, ALICE, &["--agent", "x"], &cmd), None, 30).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(!marker.exists());
     assert!(s.all().await.is_empty());
 }
 
+/// A gate waiting for a decision, stopped by `sig`: it exits with `code`, having
+/// cancelled its request on the backend, and the command never runs.
+#[cfg(unix)]
+async fn stopped_by(s: &Serve, sig: &str, code: i32) {
+    let (cmd, marker) = marked(&s.dir, 0);
+    let run = start(gate(&s.url, AGENT1, &[], &cmd), None, 30);
+    let r = s.pending(1).await.remove(0);
+    signal(run.pid, sig);
+    let out = run.finish().await;
+    assert_eq!(out.code, Some(code), "{sig}: {out:?}");
+    assert!(
+        out.stderr.contains("cancelled on the backend"),
+        "{sig}: {}",
+        out.stderr
+    );
+    let now = s.api(ALICE).get(&r.id).await.unwrap();
+    assert_eq!(now.status, Status::Cancelled, "{sig}");
+    assert!(!marker.exists());
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_waiting_cancels_the_request() {
-    let s = Server::start().await;
-    let (cmd, marker) = marked(&s.dir, 0);
-    let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
-    let pid = child.id().unwrap();
-    let r = s.pending(1).await.remove(0);
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = finish_child(child, None, 30).await;
-    assert_eq!(out.code, Some(130), "{out:?}");
-    assert!(
-        out.stderr.contains("cancelled on the backend"),
-        "{}",
-        out.stderr
-    );
-    let now = s.client(REVIEWER).get(&r.id).await.unwrap();
-    assert_eq!(now.status, Status::Cancelled);
-    assert!(!marker.exists());
+    stopped_by(&Serve::start().await, "INT", 130).await;
 }
 
 /// The wait rides through a server restart on the same database, and never files twice.
@@ -225,22 +192,18 @@ async fn wait_survives_a_server_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("assent.db");
     let db = db.to_str().unwrap();
-    let s = Server::spawn(tmp.path(), "127.0.0.1:0", db).await;
+    let s = Serve::on(tmp.path(), ANY_PORT, db).await;
     let addr = s.addr.clone();
     let (cmd, marker) = marked(tmp.path(), 0);
-    let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
+    let run = start(gate(&s.url, AGENT1, &[], &cmd), None, 40);
     let r = s.pending(1).await.remove(0);
-    s.kill().await;
+    // SIGKILL.
+    drop(s);
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let s = Server::spawn(tmp.path(), &addr, db).await;
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &decision(Verdict::Approve, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
-    let out = finish_child(child, None, 40).await;
+    let s = Serve::on(tmp.path(), &addr, db).await;
+    s.decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
+        .await;
+    let out = run.finish().await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(marker.exists());
     assert!(out.stderr.contains("lost the backend"), "{}", out.stderr);
@@ -252,11 +215,11 @@ async fn wait_survives_a_server_restart() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_decides_at_once_or_says_why_it_holds() {
-    let s = Server::with_policy().await;
+    let s = Serve::with_policy().await;
     let out = finish(
         gate(
             &s.url,
-            AGENT,
+            AGENT1,
             &["--tool", "safe.echo"],
             &["sh".into(), "-c".into(), "echo ran at once".into()],
         ),
@@ -273,7 +236,7 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
     );
 
     let (cmd, marker) = marked(&s.dir, 0);
-    let out = finish(gate(&s.url, AGENT, &["--tool", "db.drop"], &cmd), None, 30).await;
+    let out = finish(gate(&s.url, AGENT1, &["--tool", "db.drop"], &cmd), None, 30).await;
     assert_eq!(out.code, Some(3), "{out:?}");
     assert!(
         out.stderr.lines().any(
@@ -285,14 +248,16 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
     assert!(!marker.exists());
 
     // Held for a person: the waiting message names the rule and its message.
-    let mut child = gate(&s.url, AGENT, &["--tool", "refund.big"], &cmd)
+    let mut child = gate(&s.url, AGENT1, &["--tool", "refund.big"], &cmd)
         .spawn()
         .unwrap();
     let r = s.pending(1).await.remove(0);
     let mut err = child.stderr.take().unwrap();
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !seen.contains("Refunds over $1000") && tokio::time::Instant::now() < deadline {
+    while !seen.contains("Refund commands need a manager.")
+        && tokio::time::Instant::now() < deadline
+    {
         let mut buf = [0u8; 512];
         use tokio::io::AsyncReadExt;
         let n = tokio::time::timeout(Duration::from_secs(10), err.read(&mut buf))
@@ -306,7 +271,7 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
     }
     assert!(
         seen.contains(
-            "held by policy big-refunds → require_approval: Refunds over $1000 need a manager."
+            "held by policy refund-commands → require_approval: Refund commands need a manager."
         ),
         "{seen}"
     );
@@ -316,10 +281,7 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(143));
-    assert_eq!(
-        s.client(REVIEWER).get(&r.id).await.unwrap().status,
-        Status::Cancelled
-    );
+    assert_eq!(s.status_of(&r.id).await, Status::Cancelled);
     assert!(!marker.exists());
 }
 
@@ -327,23 +289,9 @@ async fn the_policy_decides_at_once_or_says_why_it_holds() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sighup_cancel_the_request() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     for (sig, code) in [("TERM", 143), ("HUP", 129)] {
-        let (cmd, marker) = marked(&s.dir, 0);
-        let child = gate(&s.url, AGENT, &[], &cmd).spawn().unwrap();
-        let pid = child.id().unwrap();
-        let r = s.pending(1).await.remove(0);
-        signal(pid, sig);
-        let out = finish_child(child, None, 30).await;
-        assert_eq!(out.code, Some(code), "{sig}: {out:?}");
-        assert!(
-            out.stderr.contains("cancelled on the backend"),
-            "{sig}: {}",
-            out.stderr
-        );
-        let now = s.client(REVIEWER).get(&r.id).await.unwrap();
-        assert_eq!(now.status, Status::Cancelled, "{sig}");
-        assert!(!marker.exists());
+        stopped_by(&s, sig, code).await;
     }
 }
 
@@ -352,7 +300,7 @@ async fn sigterm_and_sighup_cancel_the_request() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_filing_withdraws_what_may_have_been_filed() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let proxy = Proxy::start(
         &s.url,
         Tamper {
@@ -362,14 +310,15 @@ async fn ctrl_c_while_filing_withdraws_what_may_have_been_filed() {
     )
     .await;
     let (cmd, marker) = marked(&s.dir, 0);
-    let child = gate(&proxy.url, AGENT, &["--agent", "slow-net"], &cmd)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
+    let run = start(
+        gate(&proxy.url, AGENT1, &["--agent", "slow-net"], &cmd),
+        None,
+        30,
+    );
     // The server has filed it; the gate has not heard back.
     let r = s.pending(1).await.remove(0);
-    signal(pid, "INT");
-    let out = finish_child(child, None, 30).await;
+    signal(run.pid, "INT");
+    let out = run.finish().await;
     assert_eq!(out.code, Some(130), "{out:?}");
     assert!(
         out.stderr.contains("while filing") && out.stderr.contains("may have reached the backend"),
@@ -388,7 +337,7 @@ async fn a_command_without_dashes_gets_a_tip() {
     let out = finish(
         assent(
             &dead_url(),
-            Some(AGENT),
+            Some(AGENT1),
             &["gate", "--reason", "why", "ls", "-la"],
         ),
         None,
@@ -402,7 +351,7 @@ async fn a_command_without_dashes_gets_a_tip() {
         "{}",
         out.stderr
     );
-    let out = finish(assent(&dead_url(), Some(AGENT), &["gate"]), None, 30).await;
+    let out = finish(assent(&dead_url(), Some(AGENT1), &["gate"]), None, 30).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("after `--`"), "{}", out.stderr);
 }

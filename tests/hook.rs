@@ -2,11 +2,11 @@
 //! stdin, the documented shapes must come out on stdout; a real `assent serve` decides.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
-use assent::protocol::{DecisionBody, Scope, Status, Verdict};
+use assent::protocol::{ApprovalRequest, DecisionBody, Scope, Status, Verdict};
+use common::*;
 use serde_json::{Value, json};
-use support::*;
 
 /// The PermissionRequest input example from the Claude Code hooks reference.
 const PERMISSION_REQUEST: &str = r#"{"session_id":"abc123","transcript_path":"/home/u/.claude/projects/x/abc123.jsonl","cwd":"/repo",
@@ -33,23 +33,26 @@ fn pre_tool_use(session: &str, tool_use_id: &str) -> String {
 fn hook(url: &str, extra: &[&str]) -> tokio::process::Command {
     let mut args = vec!["hook", "claude-code"];
     args.extend_from_slice(extra);
-    assent(url, Some(AGENT), &args)
+    assent(url, Some(AGENT1), &args)
 }
 
-fn body(
-    outcome: Verdict,
-    scope: Scope,
-    reason: Option<&str>,
-    notify: bool,
-    hash: &str,
-) -> DecisionBody {
-    DecisionBody {
-        outcome,
-        scope,
-        reason: reason.map(str::to_owned),
-        notify_agent: notify,
-        args_hash: hash.to_owned(),
-    }
+/// Runs the hook (with `extra` arguments) on `input` until a reviewer decides the request
+/// it files with the body `decide` makes of it: that request as filed, and how the hook
+/// ended.
+async fn answered(
+    s: &Serve,
+    extra: &[&str],
+    input: &str,
+    decide: impl FnOnce(&ApprovalRequest) -> DecisionBody,
+) -> (ApprovalRequest, Out) {
+    let run = start(hook(&s.url, extra), Some(input), 30);
+    let r = s.pending(1).await.remove(0);
+    s.decide(&r.id, &decide(&r)).await;
+    (r, run.finish().await)
+}
+
+fn approve(r: &ApprovalRequest) -> DecisionBody {
+    decision(Verdict::Approve, &r.args_hash)
 }
 
 fn parse(stdout: &str) -> Value {
@@ -58,12 +61,8 @@ fn parse(stdout: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_request_approved_allows() {
-    let s = Server::start().await;
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
-    let r = s.pending(1).await.remove(0);
+    let s = Serve::start().await;
+    let (r, out) = answered(&s, &[], PERMISSION_REQUEST, approve).await;
     assert_eq!(r.tool, "Bash");
     assert_eq!(
         r.params,
@@ -75,14 +74,6 @@ async fn permission_request_approved_allows() {
         r.reason.as_deref(),
         Some("Remove node_modules (cwd: /repo)")
     );
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &body(Verdict::Approve, Scope::Once, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
-    let out = waiter.await.unwrap();
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
         parse(&out.stdout),
@@ -92,31 +83,16 @@ async fn permission_request_approved_allows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_request_rejected_denies_with_the_right_message() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     for (notify, message) in [
         (true, "use npm ci instead"),
         (false, "Rejected by reviewer"),
     ] {
-        let mut cmd = hook(&s.url, &["--agent", "cc-test"]);
-        cmd.stdin(std::process::Stdio::piped());
-        let child = cmd.spawn().unwrap();
-        let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
-        let r = s.pending(1).await.remove(0);
+        let reject = |r: &ApprovalRequest| {
+            decision_because(Verdict::Reject, "use npm ci instead", notify, &r.args_hash)
+        };
+        let (r, out) = answered(&s, &["--agent", "cc-test"], PERMISSION_REQUEST, reject).await;
         assert_eq!(r.agent, "cc-test");
-        s.client(REVIEWER)
-            .decide(
-                &r.id,
-                &body(
-                    Verdict::Reject,
-                    Scope::Once,
-                    Some("use npm ci instead"),
-                    notify,
-                    &r.args_hash,
-                ),
-            )
-            .await
-            .unwrap();
-        let out = waiter.await.unwrap();
         assert_eq!(out.code, Some(0), "{out:?}");
         assert_eq!(
             parse(&out.stdout),
@@ -127,7 +103,7 @@ async fn permission_request_rejected_denies_with_the_right_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_hands_back_or_denies_and_cancels_the_request() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     // ask: no output at all, so Claude Code shows its own dialog. (--wait takes seconds
     // or a duration.)
     let out = finish(
@@ -172,22 +148,9 @@ async fn timeout_hands_back_or_denies_and_cancels_the_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pre_tool_use_allow_and_deny() {
-    let s = Server::start().await;
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let input = pre_tool_use("sess-1", "toolu_01");
-    let waiter = tokio::spawn(async move { finish_child(child, Some(&input), 30).await });
-    let r = s.pending(1).await.remove(0);
+    let s = Serve::start().await;
+    let (r, out) = answered(&s, &[], &pre_tool_use("sess-1", "toolu_01"), approve).await;
     assert_eq!(r.tool_call_id.as_deref(), Some("toolu_01"));
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &body(Verdict::Approve, Scope::Once, None, false, &r.args_hash),
-        )
-        .await
-        .unwrap();
-    let out = waiter.await.unwrap();
     assert_eq!(
         parse(&out.stdout),
         json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"Approved by alice in assent"}})
@@ -205,26 +168,9 @@ async fn pre_tool_use_allow_and_deny() {
     );
     assert_eq!(s.all().await.len(), 1);
 
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let input = pre_tool_use("sess-1", "toolu_02");
-    let waiter = tokio::spawn(async move { finish_child(child, Some(&input), 30).await });
-    let r = s.pending(1).await.remove(0);
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &body(
-                Verdict::Reject,
-                Scope::Once,
-                Some("not now"),
-                true,
-                &r.args_hash,
-            ),
-        )
-        .await
-        .unwrap();
-    let out = waiter.await.unwrap();
+    let reject =
+        |r: &ApprovalRequest| decision_because(Verdict::Reject, "not now", true, &r.args_hash);
+    let (_, out) = answered(&s, &[], &pre_tool_use("sess-1", "toolu_02"), reject).await;
     assert_eq!(
         parse(&out.stdout),
         json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"not now"}})
@@ -233,27 +179,14 @@ async fn pre_tool_use_allow_and_deny() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversation_grant_answers_later_calls_at_once() {
-    let s = Server::start().await;
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
-    let r = s.pending(1).await.remove(0);
-    s.client(REVIEWER)
-        .decide(
-            &r.id,
-            &body(
-                Verdict::Approve,
-                Scope::Conversation,
-                None,
-                false,
-                &r.args_hash,
-            ),
-        )
-        .await
-        .unwrap();
+    let s = Serve::start().await;
+    let for_the_conversation = |r: &ApprovalRequest| DecisionBody {
+        scope: Scope::Conversation,
+        ..approve(r)
+    };
+    let (_, out) = answered(&s, &[], PERMISSION_REQUEST, for_the_conversation).await;
     assert_eq!(
-        parse(&waiter.await.unwrap().stdout)["hookSpecificOutput"]["decision"]["behavior"],
+        parse(&out.stdout)["hookSpecificOutput"]["decision"]["behavior"],
         "allow"
     );
     // Another Bash call in the same session: allowed without a reviewer, well within --wait.
@@ -309,7 +242,7 @@ async fn bad_input_is_a_non_blocking_error() {
 /// --wait is bounded: no panic on a huge value, no pointless filing on 0; durations work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_values_are_checked() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     for bad in ["18446744073709551615", "0", "25h", "soon"] {
         let out = finish(hook(&s.url, &["--wait", bad]), Some(PERMISSION_REQUEST), 30).await;
         assert_eq!(out.code, Some(2), "{bad}: {out:?}");
@@ -324,7 +257,7 @@ async fn wait_values_are_checked() {
 /// "cancelled": it falls back as on a timeout (here `ask`), at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rerun_after_giving_up_falls_back_instead_of_denying() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let input = pre_tool_use("s-rerun", "toolu_rerun");
     let out = finish(hook(&s.url, &["--wait", "1"]), Some(&input), 30).await;
     assert_eq!(
@@ -352,7 +285,7 @@ async fn a_rerun_after_giving_up_falls_back_instead_of_denying() {
 /// Code's own flow goes on), whatever --on-timeout says, and stderr says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_calls_get_no_decision_and_a_clear_message() {
-    let s = Server::start().await;
+    let s = Serve::start().await;
     let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
     v["tool_name"] = json!("");
     for extra in [&[][..], &["--on-timeout", "deny"][..]] {
@@ -372,7 +305,7 @@ async fn invalid_calls_get_no_decision_and_a_clear_message() {
 /// message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_answers_at_once() {
-    let s = Server::with_policy().await;
+    let s = Serve::with_policy().await;
     let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
     v["tool_name"] = json!("safe.read");
     let out = finish(hook(&s.url, &["--wait", "20"]), Some(&v.to_string()), 30).await;
@@ -392,20 +325,13 @@ async fn the_policy_answers_at_once() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_cancels_the_request() {
-    let s = Server::start().await;
-    let mut cmd = hook(&s.url, &[]);
-    cmd.stdin(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let pid = child.id().unwrap();
-    let waiter = tokio::spawn(finish_child(child, Some(PERMISSION_REQUEST), 30));
+    let s = Serve::start().await;
+    let run = start(hook(&s.url, &[]), Some(PERMISSION_REQUEST), 30);
     let r = s.pending(1).await.remove(0);
-    signal(pid, "TERM");
-    let out = waiter.await.unwrap();
+    signal(run.pid, "TERM");
+    let out = run.finish().await;
     assert_eq!(out.code, Some(143), "{out:?}");
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("cancelled"), "{}", out.stderr);
-    assert_eq!(
-        s.client(REVIEWER).get(&r.id).await.unwrap().status,
-        Status::Cancelled
-    );
+    assert_eq!(s.status_of(&r.id).await, Status::Cancelled);
 }

@@ -4,18 +4,10 @@
 
 mod common;
 
+use assent::protocol::Verdict;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-fn refund(agent: &str) -> Value {
-    json!({
-        "tool": "order_tools.process_refund",
-        "agent": agent,
-        "params": {"order_id": "A-1001", "amount": 250},
-        "reason": "damaged item",
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_get_list_decide_round_trip() {
@@ -30,9 +22,8 @@ async fn file_get_list_decide_round_trip() {
         req["args_hash"],
         assent::protocol::args_hash(&json!({"amount": 250, "order_id": "A-1001"}))
     );
-    let id = req["id"].as_str().unwrap();
 
-    let (st, got) = agent.get(&format!("/v1/requests/{id}")).await;
+    let (st, got) = agent.fetch(&req).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(got, req);
 
@@ -65,8 +56,10 @@ async fn health_and_whoami() {
         assert_eq!(me["name"], name);
         assert_eq!(me["role"], json!(role));
     }
+    // A plain client with the bearer as a default header, as any HTTP library sends it.
     let me: Value = srv
-        .client(BOB)
+        .http(BOB)
+        .client
         .get(format!("{}/v1/whoami", srv.url))
         .send()
         .await
@@ -85,7 +78,6 @@ async fn health_and_whoami() {
 async fn missing_or_unknown_tokens_get_401_and_wrong_roles_403() {
     let srv = TestServer::start().await;
     let req = srv.http(AGENT1).file(&refund("bot")).await;
-    let id = req["id"].as_str().unwrap();
 
     let resp = srv
         .anonymous()
@@ -97,21 +89,11 @@ async fn missing_or_unknown_tokens_get_401_and_wrong_roles_403() {
     assert!(resp.headers().contains_key("www-authenticate"));
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthorized");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Bearer")
-    );
+    assert!(error_message(&body).contains("Bearer"));
 
     let (st, body) = srv.http("not-a-real-token").get("/v1/whoami").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not known")
-    );
+    assert!(error_message(&body).contains("not known"));
     // A token prefix is not the token.
     let (st, _) = srv.http("alice-token-000").get("/v1/whoami").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
@@ -131,12 +113,7 @@ async fn missing_or_unknown_tokens_get_401_and_wrong_roles_403() {
     let (st, body) = agent.decide(&req, "approve", "once").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert_eq!(body["error"]["code"], "forbidden");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("reviewer")
-    );
+    assert!(error_message(&body).contains("reviewer"));
     for path in ["/v1/requests", "/v1/grants", "/v1/audit", "/v1/events"] {
         let (st, _) = agent.get(path).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{path}");
@@ -146,21 +123,19 @@ async fn missing_or_unknown_tokens_get_401_and_wrong_roles_403() {
     // A reviewer cannot file, wait or cancel.
     let (st, _) = alice.post("/v1/requests", &refund("bot")).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = alice
-        .get(&format!("/v1/requests/{id}/wait?timeout_s=0"))
-        .await;
+    let (st, _) = alice.wait(&req, 0).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = alice.post_empty(&format!("/v1/requests/{id}/cancel")).await;
+    let (st, _) = alice.cancel(&req).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // Another agent cannot read this agent's request; a reviewer and an admin can.
-    let (st, _) = srv.http(AGENT2).get(&format!("/v1/requests/{id}")).await;
+    let (st, _) = srv.http(AGENT2).fetch(&req).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = alice.get(&format!("/v1/requests/{id}")).await;
+    let (st, _) = alice.fetch(&req).await;
     assert_eq!(st, StatusCode::OK);
-    let (st, _) = srv.http(ROOT).get(&format!("/v1/requests/{id}")).await;
+    let (st, _) = srv.http(ROOT).fetch(&req).await;
     assert_eq!(st, StatusCode::OK);
     // Nothing of the refused calls changed the request.
-    let (_, now) = alice.get(&format!("/v1/requests/{id}")).await;
+    let (_, now) = alice.fetch(&req).await;
     assert_eq!(now, req);
     srv.shutdown().await;
 }
@@ -184,7 +159,7 @@ async fn unknown_ids_and_routes_are_json_404s() {
     let alice = srv.http(ALICE);
     let (st, body) = alice.get("/v1/requests/nope").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    assert!(body["error"]["message"].as_str().unwrap().contains("nope"));
+    assert!(error_message(&body).contains("nope"));
     let (st, _) = alice
         .post(
             "/v1/requests/nope/decision",
@@ -265,10 +240,7 @@ async fn filing_returns_every_field_and_validates() {
     ] {
         let (st, e) = agent.post("/v1/requests", &body).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert!(
-            e["error"]["message"].as_str().unwrap().contains(needle),
-            "{e}"
-        );
+        assert!(error_message(&e).contains(needle), "{e}");
     }
     srv.shutdown().await;
 }
@@ -282,7 +254,7 @@ async fn malformed_bodies_get_400_with_a_clear_message() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert_eq!(e["error"]["code"], "malformed_json");
-    let msg = e["error"]["message"].as_str().unwrap();
+    let msg = error_message(&e);
     assert!(
         msg.contains("not valid JSON") && msg.contains("line 1"),
         "{msg}"
@@ -292,19 +264,10 @@ async fn malformed_bodies_get_400_with_a_clear_message() {
         .post("/v1/requests", &json!({"tool": 5, "agent": "a"}))
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(
-        e["error"]["message"].as_str().unwrap().contains("tool"),
-        "{e}"
-    );
+    assert!(error_message(&e).contains("tool"), "{e}");
     let (st, e) = agent.post("/v1/requests", &json!({"agent": "a"})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("missing field `tool`"),
-        "{e}"
-    );
+    assert!(error_message(&e).contains("missing field `tool`"), "{e}");
     let (st, e) = agent
         .post(
             "/v1/requests",
@@ -312,10 +275,7 @@ async fn malformed_bodies_get_400_with_a_clear_message() {
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(
-        e["error"]["message"].as_str().unwrap().contains("colour"),
-        "{e}"
-    );
+    assert!(error_message(&e).contains("colour"), "{e}");
     let (st, e) = agent
         .post(
             "/v1/requests",
@@ -333,37 +293,25 @@ async fn malformed_bodies_get_400_with_a_clear_message() {
         )
         .await;
     assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Content-Type")
-    );
+    assert!(error_message(&e).contains("Content-Type"));
 
     let req = agent.file(&refund("bot")).await;
-    let id = req["id"].as_str().unwrap();
     let alice = srv.http(ALICE);
     let (st, e) = alice
-        .post(
-            &format!("/v1/requests/{id}/decision"),
-            &json!({"outcome": "maybe", "args_hash": "x"}),
-        )
+        .decide_with(&req, &json!({"outcome": "maybe", "args_hash": "x"}))
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(
-        e["error"]["message"].as_str().unwrap().contains("maybe"),
-        "{e}"
-    );
+    assert!(error_message(&e).contains("maybe"), "{e}");
     let (st, e) = alice.get("/v1/requests?status=done").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(e["error"]["message"].as_str().unwrap().contains("done"));
+    assert!(error_message(&e).contains("done"));
     let (st, _) = alice.get("/v1/requests?limit=lots").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (st, _) = alice.get("/v1/requests?limit=0").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (st, e) = alice.get("/v1/requests?cursor=zzz").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(e["error"]["message"].as_str().unwrap().contains("cursor"));
+    assert!(error_message(&e).contains("cursor"));
     srv.shutdown().await;
 }
 
@@ -375,7 +323,7 @@ async fn bodies_over_the_limit_get_413() {
     let (st, e) = agent.post("/v1/requests", &big).await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(e["error"]["code"], "payload_too_large");
-    assert!(e["error"]["message"].as_str().unwrap().contains("4096"));
+    assert!(error_message(&e).contains("4096"));
     // Just under the limit is fine.
     let ok = json!({"tool": "t", "agent": "a", "params": {"blob": "x".repeat(3000)}});
     let (st, _) = agent.post("/v1/requests", &ok).await;
@@ -394,14 +342,14 @@ async fn filing_is_idempotent_by_tool_call_id_and_idempotency_key() {
     let srv = TestServer::start().await;
     let agent = srv.http(AGENT1);
     let mut body = refund("bot");
-    body["tool_call_id"] = json!("toolu_01");
+    body.tool_call_id = Some("toolu_01".into());
     let first = agent.file(&body).await;
     let (st, again) = agent.post("/v1/requests", &body).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(again, first);
     // The same call id with other arguments is a client bug, not a replay.
     let mut changed = body.clone();
-    changed["params"]["amount"] = json!(2500);
+    changed.params["amount"] = json!(2500);
     let (st, e) = agent.post("/v1/requests", &changed).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["code"], "idempotency_mismatch");
@@ -458,12 +406,7 @@ async fn list_filters_pages_and_reports_the_sequence() {
     }
     alice.decide(&ids[1], "approve", "once").await;
     alice.decide(&ids[2], "reject", "once").await;
-    srv.http(AGENT1)
-        .post_empty(&format!(
-            "/v1/requests/{}/cancel",
-            ids[3]["id"].as_str().unwrap()
-        ))
-        .await;
+    srv.http(AGENT1).cancel(&ids[3]).await;
 
     let names = |v: &Value| -> Vec<String> {
         v["requests"]
@@ -532,7 +475,7 @@ async fn list_filters_pages_and_reports_the_sequence() {
     assert!(newest.next_cursor.is_some(), "older ones exist");
     let (st, e) = alice.get("/v1/requests?order=sideways").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(e["error"]["message"].as_str().unwrap().contains("newest"));
+    assert!(error_message(&e).contains("newest"));
     srv.shutdown().await;
 }
 
@@ -543,37 +486,27 @@ async fn decisions_conflicts_and_idempotent_repeats() {
     let alice = srv.http(ALICE);
     let bob = srv.http(BOB);
     let req = agent.file(&refund("bot")).await;
-    let id = req["id"].as_str().unwrap();
 
     // A stale or forged args_hash is refused and changes nothing.
+    let forged = assent::protocol::args_hash(&json!({"amount": 2500}));
     let (st, e) = alice
-        .post(
-            &format!("/v1/requests/{id}/decision"),
-            &json!({"outcome": "approve", "args_hash": assent::protocol::args_hash(&json!({"amount": 2500}))}),
-        )
+        .decide_with(&req, &json!({"outcome": "approve", "args_hash": forged}))
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["code"], "args_hash_mismatch");
     // Conversation scope needs a conversation.
     let (st, e) = alice.decide(&req, "approve", "conversation").await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("conversation_id")
-    );
+    assert!(error_message(&e).contains("conversation_id"));
     // A rejection cannot have a wider scope.
     let (st, _) = alice.decide(&req, "reject", "always").await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-    let (_, still) = alice.get(&format!("/v1/requests/{id}")).await;
+    let (_, still) = alice.fetch(&req).await;
     assert_eq!(still["status"], "pending");
 
     let body = json!({"outcome": "reject", "reason": "amount too high", "notify_agent": true,
                       "args_hash": req["args_hash"]});
-    let (st, d) = alice
-        .post(&format!("/v1/requests/{id}/decision"), &body)
-        .await;
+    let (st, d) = alice.decide_with(&req, &body).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(d["status"], "rejected");
     assert_eq!(d["decision"]["reason"], "amount too high");
@@ -582,18 +515,14 @@ async fn decisions_conflicts_and_idempotent_repeats() {
     assert_eq!(d["decision"]["grant_id"], Value::Null);
 
     // The same decision again by the same reviewer: 200, unchanged.
-    let (st, again) = alice
-        .post(&format!("/v1/requests/{id}/decision"), &body)
-        .await;
+    let (st, again) = alice.decide_with(&req, &body).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(again, d);
     // Another reviewer, or another decision: 409 with the request as it stands.
-    let (st, e) = bob
-        .post(&format!("/v1/requests/{id}/decision"), &body)
-        .await;
+    let (st, e) = bob.decide_with(&req, &body).await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert_eq!(e["request"], d);
-    assert!(e["error"]["message"].as_str().unwrap().contains("alice"));
+    assert!(error_message(&e).contains("alice"));
     let (st, _) = alice.decide(&req, "approve", "once").await;
     assert_eq!(st, StatusCode::CONFLICT);
 
@@ -601,14 +530,8 @@ async fn decisions_conflicts_and_idempotent_repeats() {
     let err = srv
         .api(BOB)
         .decide(
-            id,
-            &assent::protocol::DecisionBody {
-                outcome: assent::protocol::Verdict::Approve,
-                scope: assent::protocol::Scope::Once,
-                reason: None,
-                notify_agent: false,
-                args_hash: req["args_hash"].as_str().unwrap().to_owned(),
-            },
+            req["id"].as_str().unwrap(),
+            &decision(Verdict::Approve, req["args_hash"].as_str().unwrap()),
         )
         .await
         .unwrap_err();
@@ -634,12 +557,11 @@ async fn of_fifty_concurrent_deciders_exactly_one_wins() {
     let srv = TestServer::start_configured(move |c| {
         for (name, tok) in &toks {
             c.tokens
-                .push(token(name, assent::protocol::Role::Reviewer, tok));
+                .push(token_config(name, assent::protocol::Role::Reviewer, tok));
         }
     })
     .await;
     let req = srv.http(AGENT1).file(&refund("bot")).await;
-    let id = req["id"].as_str().unwrap().to_owned();
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(50));
     let mut tasks = Vec::new();
     for (i, (_, tok)) in extra.iter().enumerate() {
@@ -667,7 +589,7 @@ async fn of_fifty_concurrent_deciders_exactly_one_wins() {
     }
     assert_eq!(ok.len(), 1);
     assert_eq!(conflicts, 49);
-    let (_, now) = srv.http(ALICE).get(&format!("/v1/requests/{id}")).await;
+    let (_, now) = srv.http(ALICE).fetch(&req).await;
     assert_eq!(now, ok[0]);
     // Exactly one decision is in the audit log.
     let (_, audit) = srv.http(ALICE).get("/v1/audit").await;
@@ -687,28 +609,22 @@ async fn cancel_by_filer_or_admin_only() {
     let agent = srv.http(AGENT1);
     let a = agent.file(&refund("bot")).await;
     let b = agent.file(&refund("bot")).await;
-    let path = |r: &Value| format!("/v1/requests/{}/cancel", r["id"].as_str().unwrap());
 
-    let (st, e) = srv.http(AGENT2).post_empty(&path(&a)).await;
+    let (st, e) = srv.http(AGENT2).cancel(&a).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    assert!(e["error"]["message"].as_str().unwrap().contains("filed"));
-    let (st, c) = agent.post_empty(&path(&a)).await;
+    assert!(error_message(&e).contains("filed"));
+    let (st, c) = agent.cancel(&a).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(c["status"], "cancelled");
-    let (st, e) = agent.post_empty(&path(&a)).await;
+    let (st, e) = agent.cancel(&a).await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert_eq!(e["request"]["status"], "cancelled");
     // A cancelled request cannot be decided.
     let (st, e) = srv.http(ALICE).decide(&a, "approve", "once").await;
     assert_eq!(st, StatusCode::CONFLICT);
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("cancelled")
-    );
+    assert!(error_message(&e).contains("cancelled"));
 
-    let (st, c) = srv.http(ROOT).post_empty(&path(&b)).await;
+    let (st, c) = srv.http(ROOT).cancel(&b).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(c["status"], "cancelled");
     let cancelled = srv.api(AGENT1).cancel(b["id"].as_str().unwrap()).await;
@@ -731,12 +647,11 @@ async fn the_audit_log_records_every_change_and_pages() {
     let srv = TestServer::start_configured(|c| c.default_ttl = None).await;
     let agent = srv.http(AGENT1);
     let alice = srv.http(ALICE);
-    let mut body = refund("bot");
-    body["conversation_id"] = json!("c-1");
+    let body = in_conversation("c-1", refund("bot"));
     let r1 = agent.file(&body).await;
     let (_, d) = alice
-        .post(
-            &format!("/v1/requests/{}/decision", r1["id"].as_str().unwrap()),
+        .decide_with(
+            &r1,
             &json!({"outcome": "approve", "scope": "conversation", "reason": "fine",
                     "args_hash": r1["args_hash"]}),
         )
@@ -748,14 +663,9 @@ async fn the_audit_log_records_every_change_and_pages() {
         .delete(&format!("/v1/grants/{grant_id}"))
         .await;
     let mut short = refund("bot");
-    short["ttl_seconds"] = json!(1);
+    short.ttl_seconds = Some(1);
     let r3 = agent.file(&short).await;
-    let (_, expired) = agent
-        .get(&format!(
-            "/v1/requests/{}/wait?timeout_s=5",
-            r3["id"].as_str().unwrap()
-        ))
-        .await;
+    let (_, expired) = agent.wait(&r3, 5).await;
     assert_eq!(expired["status"], "expired");
 
     let (st, page) = alice.get("/v1/audit").await;
@@ -836,12 +746,7 @@ async fn array_bodies_and_inexact_numbers_are_refused() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "inexact_number");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("params.cents")
-    );
+    assert!(error_message(&body).contains("params.cents"));
     let (status, _) = agent
         .post_raw(
             "/v1/requests",

@@ -7,12 +7,14 @@ mod common;
 
 use std::time::Duration;
 
+use assent::protocol::NewRequest;
 use common::*;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-fn call(i: usize) -> Value {
-    json!({"tool": "t", "agent": "bot", "params": {"i": i}})
+/// The `i`-th call of tool `t` by `bot`.
+fn nth(i: usize) -> NewRequest {
+    call("t", "bot", json!({"i": i}))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,9 +22,9 @@ async fn events_replay_from_any_point_then_go_live_in_order() {
     let srv = TestServer::start().await;
     let agent = srv.http(AGENT1);
     let alice = srv.http(ALICE);
-    let r1 = agent.file(&call(1)).await;
+    let r1 = agent.file(&nth(1)).await;
     alice.decide(&r1, "approve", "once").await;
-    agent.file(&call(2)).await;
+    agent.file(&nth(2)).await;
 
     // From the start: the whole log, with id = seq and event = type.
     let mut s = SseStream::open(&srv.url, ALICE, Some(0)).await;
@@ -42,7 +44,7 @@ async fn events_replay_from_any_point_then_go_live_in_order() {
     assert_eq!(evs[1].data["request"]["status"], "approved");
 
     // Live events follow without a gap or a repeat.
-    let r3 = agent.file(&call(3)).await;
+    let r3 = agent.file(&nth(3)).await;
     let ev = s.take(1).await;
     assert_eq!(ev[0].id, 4);
     assert_eq!(ev[0].data["request"]["id"], r3["id"]);
@@ -59,26 +61,14 @@ async fn events_replay_from_any_point_then_go_live_in_order() {
     // Without a resume point the stream starts now.
     let mut now = SseStream::open(&srv.url, BOB, None).await;
     assert!(now.next_within(Duration::from_millis(300)).await.is_none());
-    agent.file(&call(4)).await;
+    agent.file(&nth(4)).await;
     assert_eq!(now.take(1).await[0].id, 5);
 
     // A resume point beyond the log is refused with an explanation.
-    let (st, e) = alice
-        .send(
-            alice
-                .request(reqwest::Method::GET, "/v1/events")
-                .header("Last-Event-ID", "999"),
-        )
-        .await;
+    let (st, e) = alice.get_with("/v1/events", "Last-Event-ID", "999").await;
     assert_eq!(st, StatusCode::CONFLICT);
-    assert!(e["error"]["message"].as_str().unwrap().contains("999"));
-    let (st, _) = alice
-        .send(
-            alice
-                .request(reqwest::Method::GET, "/v1/events")
-                .header("Last-Event-ID", "abc"),
-        )
-        .await;
+    assert!(error_message(&e).contains("999"));
+    let (st, _) = alice.get_with("/v1/events", "Last-Event-ID", "abc").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     srv.shutdown().await;
 }
@@ -93,7 +83,7 @@ async fn concurrent_writers_never_make_a_stream_skip_or_repeat() {
         let alice = srv.http(ALICE);
         tasks.push(tokio::spawn(async move {
             for i in 0..15 {
-                let r = agent.file(&call(w * 100 + i)).await;
+                let r = agent.file(&nth(w * 100 + i)).await;
                 if i % 3 == 0 {
                     alice.decide(&r, "reject", "once").await;
                 }
@@ -146,11 +136,10 @@ async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
     let srv = TestServer::start_on(&db).await;
     let agent = srv.http(AGENT1);
     let alice = srv.http(ALICE);
-    let r1 = agent
-        .file(&json!({"tool": "t", "agent": "bot", "conversation_id": "c"}))
-        .await;
+    let in_conversation = json!({"tool": "t", "agent": "bot", "conversation_id": "c"});
+    let r1 = agent.file(&in_conversation).await;
     let (_, d1) = alice.decide(&r1, "approve", "conversation").await;
-    let r2 = agent.file(&call(2)).await;
+    let r2 = agent.file(&nth(2)).await;
     let mut s = SseStream::open(&srv.url, ALICE, Some(0)).await;
     // created, decided, grant.created, created
     let before = s.take(4).await;
@@ -158,9 +147,7 @@ async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
 
     let srv = TestServer::start_on(&db).await;
     let alice = srv.http(ALICE);
-    let (_, got) = alice
-        .get(&format!("/v1/requests/{}", r1["id"].as_str().unwrap()))
-        .await;
+    let (_, got) = alice.fetch(&r1).await;
     assert_eq!(got, d1);
     let (_, pending) = alice.get("/v1/requests").await;
     assert_eq!(pending["requests"][0], r2);
@@ -168,10 +155,7 @@ async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
     let (_, grants) = alice.get("/v1/grants").await;
     assert_eq!(grants["grants"][0]["id"], d1["decision"]["grant_id"]);
     // The grant still applies after the restart.
-    let born = srv
-        .http(AGENT1)
-        .file(&json!({"tool": "t", "agent": "bot", "conversation_id": "c"}))
-        .await;
+    let born = srv.http(AGENT1).file(&in_conversation).await;
     assert_eq!(born["status"], "approved");
 
     // A client that saw event 1 before the restart gets 2..4 from the log, then 5, the
@@ -191,11 +175,11 @@ async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_loses_nothing_acknowledged_on_kill_9_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "sqlite_synchronous = \"full\"");
+    let cfg = write_config(dir.path(), "sqlite_synchronous = \"full\"", None).unwrap();
     let db = dir.path().join("data.db");
     let db = db.to_str().unwrap();
 
-    let proc = ServeProcess::spawn(&cfg, db, dir.path()).await;
+    let mut proc = Serve::launch(dir.path(), &cfg, ANY_PORT, Some(db), &[]).await;
     assert!(proc.url.starts_with("http://127.0.0.1:"));
     let agent = proc.http(AGENT1);
     let alice = proc.http(ALICE);
@@ -203,15 +187,15 @@ async fn the_binary_loses_nothing_acknowledged_on_kill_9_and_stops_on_sigterm() 
     assert_eq!(st, StatusCode::OK);
     let mut filed = Vec::new();
     for i in 0..10 {
-        filed.push(agent.file(&call(i)).await);
+        filed.push(agent.file(&nth(i)).await);
     }
     let (st, decided) = alice.decide(&filed[0], "approve", "always").await;
     assert_eq!(st, StatusCode::OK);
     let (_, last) = alice.get("/v1/requests?status=all").await;
     let seq = last["seq"].as_u64().unwrap();
-    proc.kill9().await;
+    proc.kill();
 
-    let proc = ServeProcess::spawn(&cfg, db, dir.path()).await;
+    let mut proc = Serve::launch(dir.path(), &cfg, ANY_PORT, Some(db), &[]).await;
     let alice = proc.http(ALICE);
     let (_, all) = alice.get("/v1/requests?status=all").await;
     assert_eq!(all["seq"], seq);
@@ -226,7 +210,7 @@ async fn the_binary_loses_nothing_acknowledged_on_kill_9_and_stops_on_sigterm() 
         [seq - 1, seq]
     );
 
-    let status = proc.terminate().await;
+    let status = proc.terminate(Duration::from_secs(15)).await.unwrap();
     assert!(status.success(), "serve exited with {status}");
 }
 
@@ -235,45 +219,26 @@ async fn the_binary_refuses_to_start_without_tokens_or_on_a_foreign_file() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.toml");
     std::fs::write(&empty, "[server]\n").unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_assent"))
-        .args([
-            "serve",
-            "--db",
-            ":memory:",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&empty)
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
+    let out = serve_to_end(&empty, &["--db", ":memory:", "--listen", ANY_PORT]).await;
+    assert_ne!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.is_empty());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr;
     assert!(
         err.contains("no tokens") && err.contains("[[server.tokens]]"),
         "{err}"
     );
 
-    let cfg = write_config(dir.path(), "");
+    let cfg = write_config(dir.path(), "", None).unwrap();
     let foreign = dir.path().join("foreign.txt");
     std::fs::write(
         &foreign,
         "not a database at all, but long enough to look like one",
     )
     .unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_assent"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .arg("--db")
-        .arg(&foreign)
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("foreign.txt"), "{err}");
+    let foreign = foreign.to_str().unwrap();
+    let out = serve_to_end(&cfg, &["--listen", ANY_PORT, "--db", foreign]).await;
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("foreign.txt"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,46 +247,38 @@ async fn the_binary_defaults_to_the_platform_data_dir_and_accepts_hashed_tokens(
     let dir = tempfile::tempdir().unwrap();
     let data_home = dir.path().join("xdg-data");
     let digest = hex::encode(sha2::Sha256::digest(b"hashed-reviewer-token"));
-    let cfg = write_config(dir.path(), "");
+    let cfg = write_config(dir.path(), "", None).unwrap();
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
         "\n[[server.tokens]]\nname = \"carol\"\nrole = \"reviewer\"\ntoken_sha256 = \"{digest}\"\n"
     ));
     std::fs::write(&cfg, text).unwrap();
 
-    let proc = ServeProcess::spawn_with(
-        &["--config", path_str(&cfg)],
-        &[
-            ("XDG_DATA_HOME", path_str(&data_home)),
-            ("HOME", path_str(dir.path())),
-        ],
-        dir.path(),
-    )
-    .await;
+    let envs = [
+        ("XDG_DATA_HOME", data_home.to_str().unwrap()),
+        ("HOME", dir.path().to_str().unwrap()),
+    ];
+    let mut proc = Serve::launch(dir.path(), &cfg, ANY_PORT, None, &envs).await;
     let (st, me) = proc.http("hashed-reviewer-token").get("/v1/whoami").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(me["name"], "carol");
     // The digest itself is not a token.
     let (st, _) = proc.http(&digest).get("/v1/whoami").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    proc.http(AGENT1).file(&call(1)).await;
+    proc.http(AGENT1).file(&nth(1)).await;
     assert!(data_home.join("assent").join("assent.db").exists());
-    assert!(proc.terminate().await.success());
+    let status = proc.terminate(Duration::from_secs(15)).await.unwrap();
+    assert!(status.success(), "serve exited with {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_says_when_its_port_is_taken() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "");
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cfg = write_config(dir.path(), "", None).unwrap();
+    let taken = std::net::TcpListener::bind(ANY_PORT).unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_assent"))
-        .args(["serve", "--db", ":memory:", "--listen", &addr, "--config"])
-        .arg(&cfg)
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = serve_to_end(&cfg, &["--db", ":memory:", "--listen", &addr]).await;
+    assert_ne!(out.code, Some(0), "{out:?}");
+    let err = out.stderr;
     assert!(err.contains(&addr) && err.contains("--listen"), "{err}");
 }

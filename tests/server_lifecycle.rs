@@ -5,16 +5,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use assent::protocol::{NewRequest, Status};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-fn call(agent: &str, tool: &str, conversation: Option<&str>) -> Value {
-    let mut v = json!({"tool": tool, "agent": agent, "params": {"to": "customer@example.com"}});
-    if let Some(c) = conversation {
-        v["conversation_id"] = json!(c);
+/// A call of `tool` by `agent`, in `conversation` if given.
+fn mail(agent: &str, tool: &str, conversation: Option<&str>) -> NewRequest {
+    NewRequest {
+        conversation_id: conversation.map(str::to_owned),
+        ..call(tool, agent, json!({"to": "customer@example.com"}))
     }
-    v
 }
 
 fn id(v: &Value) -> &str {
@@ -26,16 +27,16 @@ async fn a_conversation_grant_approves_pending_and_new_requests_until_revoked() 
     let srv = TestServer::start().await;
     let agent = srv.http(AGENT1);
     let alice = srv.http(ALICE);
-    let r1 = agent.file(&call("mailer", "email.send", Some("c1"))).await;
-    let r2 = agent.file(&call("mailer", "email.send", Some("c1"))).await;
-    let other_conv = agent.file(&call("mailer", "email.send", Some("c2"))).await;
+    let r1 = agent.file(&mail("mailer", "email.send", Some("c1"))).await;
+    let r2 = agent.file(&mail("mailer", "email.send", Some("c1"))).await;
+    let other_conv = agent.file(&mail("mailer", "email.send", Some("c2"))).await;
     let other_tool = agent
-        .file(&call("mailer", "email.delete", Some("c1")))
+        .file(&mail("mailer", "email.delete", Some("c1")))
         .await;
-    let other_agent = agent.file(&call("billing", "email.send", Some("c1"))).await;
+    let other_agent = agent.file(&mail("billing", "email.send", Some("c1"))).await;
     let other_token = srv
         .http(AGENT2)
-        .file(&call("mailer", "email.send", Some("c1")))
+        .file(&mail("mailer", "email.send", Some("c1")))
         .await;
     let (_, before) = alice.get("/v1/requests").await;
     let mut events = SseStream::open(&srv.url, ALICE, Some(before["seq"].as_u64().unwrap())).await;
@@ -56,12 +57,12 @@ async fn a_conversation_grant_approves_pending_and_new_requests_until_revoked() 
     assert_eq!(evs[1].data["grant"]["source_request_id"], r1["id"]);
     assert_eq!(evs[2].data["request"]["id"], r2["id"]);
 
-    let (_, r2now) = alice.get(&format!("/v1/requests/{}", id(&r2))).await;
+    let (_, r2now) = alice.fetch(&r2).await;
     assert_eq!(r2now["status"], "approved");
     assert_eq!(r2now["decision"]["grant_id"], json!(grant_id));
     assert_eq!(r2now["decision"]["responder"], "alice");
     for r in [&other_conv, &other_tool, &other_agent, &other_token] {
-        let (_, now) = alice.get(&format!("/v1/requests/{}", id(r))).await;
+        let (_, now) = alice.fetch(r).await;
         assert_eq!(now["status"], "pending", "{r}");
     }
 
@@ -74,7 +75,7 @@ async fn a_conversation_grant_approves_pending_and_new_requests_until_revoked() 
     assert!(grants["seq"].as_u64().unwrap() >= evs[2].id);
 
     // A new matching request is born approved, with the grant's creator as responder.
-    let born = agent.file(&call("mailer", "email.send", Some("c1"))).await;
+    let born = agent.file(&mail("mailer", "email.send", Some("c1"))).await;
     assert_eq!(born["status"], "approved");
     assert_eq!(born["decision"]["grant_id"], json!(grant_id));
     assert_eq!(born["decision"]["responder"], "alice");
@@ -97,7 +98,7 @@ async fn a_conversation_grant_approves_pending_and_new_requests_until_revoked() 
     let (_, grants) = alice.get("/v1/grants").await;
     assert!(grants["grants"].as_array().unwrap().is_empty());
 
-    let after = agent.file(&call("mailer", "email.send", Some("c1"))).await;
+    let after = agent.file(&mail("mailer", "email.send", Some("c1"))).await;
     assert_eq!(after["status"], "pending");
     srv.shutdown().await;
 }
@@ -107,28 +108,26 @@ async fn an_always_grant_covers_every_conversation_and_none() {
     let srv = TestServer::start().await;
     let agent = srv.http(AGENT1);
     let alice = srv.http(ALICE);
-    let r1 = agent.file(&call("deployer", "k8s.rollout", None)).await;
+    let r1 = agent.file(&mail("deployer", "k8s.rollout", None)).await;
     let pending = agent
-        .file(&call("deployer", "k8s.rollout", Some("x")))
+        .file(&mail("deployer", "k8s.rollout", Some("x")))
         .await;
     let (st, d) = alice.decide(&r1, "approve", "always").await;
     assert_eq!(st, StatusCode::OK);
     let gid = d["decision"]["grant_id"].clone();
-    let (_, p) = alice.get(&format!("/v1/requests/{}", id(&pending))).await;
+    let (_, p) = alice.fetch(&pending).await;
     assert_eq!(p["status"], "approved");
     assert_eq!(p["decision"]["scope"], "always");
     assert_eq!(p["decision"]["grant_id"], gid);
     for conv in [None, Some("y"), Some("z")] {
-        let r = agent.file(&call("deployer", "k8s.rollout", conv)).await;
+        let r = agent.file(&mail("deployer", "k8s.rollout", conv)).await;
         assert_eq!(r["status"], "approved");
         assert_eq!(r["decision"]["grant_id"], gid);
     }
     // The agent waiting on a grant-approved request gets its answer at once.
-    let r = agent.file(&call("deployer", "k8s.rollout", None)).await;
+    let r = agent.file(&mail("deployer", "k8s.rollout", None)).await;
     let t = Instant::now();
-    let (_, w) = agent
-        .get(&format!("/v1/requests/{}/wait?timeout_s=10", id(&r)))
-        .await;
+    let (_, w) = agent.wait(&r, 10).await;
     assert_eq!(w["status"], "approved");
     assert!(t.elapsed() < Duration::from_secs(2));
     srv.shutdown().await;
@@ -141,15 +140,13 @@ async fn expiry_answers_waiters_emits_an_event_and_blocks_approval() {
     let alice = srv.http(ALICE);
     let (_, l) = alice.get("/v1/requests").await;
     let mut events = SseStream::open(&srv.url, ALICE, Some(l["seq"].as_u64().unwrap())).await;
-    let mut body = call("bot", "t", None);
-    body["ttl_seconds"] = json!(1);
+    let mut body = mail("bot", "t", None);
+    body.ttl_seconds = Some(1);
     let r = agent.file(&body).await;
     assert!(r["expires_at"].is_string());
 
     let t = Instant::now();
-    let (st, w) = agent
-        .get(&format!("/v1/requests/{}/wait?timeout_s=30", id(&r)))
-        .await;
+    let (st, w) = agent.wait(&r, 30).await;
     let waited = t.elapsed();
     assert_eq!(st, StatusCode::OK);
     assert_eq!(w["status"], "expired");
@@ -167,7 +164,7 @@ async fn expiry_answers_waiters_emits_an_event_and_blocks_approval() {
     let (st, e) = alice.decide(&r, "approve", "once").await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert_eq!(e["request"]["status"], "expired");
-    assert!(e["error"]["message"].as_str().unwrap().contains("expired"));
+    assert!(error_message(&e).contains("expired"));
     let (_, listed) = alice.get("/v1/requests?status=expired").await;
     assert_eq!(listed["requests"][0]["id"], r["id"]);
     srv.shutdown().await;
@@ -179,7 +176,7 @@ async fn the_sweeper_expires_untouched_requests_and_the_default_ttl_applies() {
     let agent = srv.http(AGENT1);
     let (_, l) = srv.http(ALICE).get("/v1/requests").await;
     let mut events = SseStream::open(&srv.url, ALICE, Some(l["seq"].as_u64().unwrap())).await;
-    let r = agent.file(&call("bot", "t", None)).await;
+    let r = agent.file(&mail("bot", "t", None)).await;
     let created = chrono::DateTime::parse_from_rfc3339(r["created_at"].as_str().unwrap()).unwrap();
     let expires = chrono::DateTime::parse_from_rfc3339(r["expires_at"].as_str().unwrap()).unwrap();
     assert_eq!((expires - created).num_milliseconds(), 1000);
@@ -199,42 +196,37 @@ async fn the_sweeper_expires_untouched_requests_and_the_default_ttl_applies() {
 async fn wait_answers_on_decision_on_cancel_or_at_the_timeout() {
     let srv = TestServer::start_configured(|c| c.max_wait_seconds = 2).await;
     let agent = srv.http(AGENT1);
-    let r = agent.file(&call("bot", "t", None)).await;
+    let r = agent.file(&mail("bot", "t", None)).await;
 
     // Timeout with the request still pending.
     let t = Instant::now();
-    let (st, w) = agent
-        .get(&format!("/v1/requests/{}/wait?timeout_s=1", id(&r)))
-        .await;
+    let (st, w) = agent.wait(&r, 1).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(w["status"], "pending");
     assert!(t.elapsed() >= Duration::from_millis(950) && t.elapsed() < Duration::from_secs(5));
     // timeout_s is capped at max_wait_seconds.
     let t = Instant::now();
-    let (_, w) = agent
-        .get(&format!("/v1/requests/{}/wait?timeout_s=600", id(&r)))
-        .await;
+    let (_, w) = agent.wait(&r, 600).await;
     assert_eq!(w["status"], "pending");
     assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
     // timeout 0 answers at once.
     let t = Instant::now();
-    let (_, w) = agent
-        .get(&format!("/v1/requests/{}/wait?timeout_s=0", id(&r)))
-        .await;
+    let (_, w) = agent.wait(&r, 0).await;
     assert_eq!(w["status"], "pending");
     assert!(t.elapsed() < Duration::from_secs(2));
+    srv.shutdown().await;
 
     // Several waiters, answered by one decision well before their timeout.
     let srv2 = TestServer::start().await;
     let agent2 = srv2.http(AGENT1);
-    let r = agent2.file(&call("bot", "t", None)).await;
+    let r = agent2.file(&mail("bot", "t", None)).await;
     let mut waiters = Vec::new();
     for _ in 0..5 {
         let a = agent2.clone();
-        let path = format!("/v1/requests/{}/wait?timeout_s=30", id(&r));
+        let r = r.clone();
         waiters.push(tokio::spawn(async move {
             let t = Instant::now();
-            let (st, v) = a.get(&path).await;
+            let (st, v) = a.wait(&r, 30).await;
             (st, v, t.elapsed())
         }));
     }
@@ -249,28 +241,22 @@ async fn wait_answers_on_decision_on_cancel_or_at_the_timeout() {
     }
 
     // A cancel answers the waiter too; so does the crate client.
-    let r = agent2.file(&call("bot", "t", None)).await;
+    let r = agent2.file(&mail("bot", "t", None)).await;
     let api = srv2.api(AGENT1);
     let rid = id(&r).to_owned();
     let waiter = tokio::spawn(async move { api.wait(&rid, 30).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    agent2
-        .post_empty(&format!("/v1/requests/{}/cancel", id(&r)))
-        .await;
+    agent2.cancel(&r).await;
     let got = tokio::time::timeout(Duration::from_secs(5), waiter)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(got.status, assent::protocol::Status::Cancelled);
+    assert_eq!(got.status, Status::Cancelled);
 
     // Waiting on another agent's request is refused.
-    let (st, _) = srv2
-        .http(AGENT2)
-        .get(&format!("/v1/requests/{}/wait?timeout_s=1", id(&r)))
-        .await;
+    let (st, _) = srv2.http(AGENT2).wait(&r, 1).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    srv.shutdown().await;
     srv2.shutdown().await;
 }
 
@@ -278,9 +264,8 @@ async fn wait_answers_on_decision_on_cancel_or_at_the_timeout() {
 async fn shutdown_ends_long_polls_and_streams_promptly() {
     let srv = TestServer::start().await;
     let agent = srv.http(AGENT1);
-    let r = agent.file(&call("bot", "t", None)).await;
-    let path = format!("/v1/requests/{}/wait?timeout_s=60", id(&r));
-    let waiter = tokio::spawn(async move { agent.get(&path).await });
+    let r = agent.file(&mail("bot", "t", None)).await;
+    let waiter = tokio::spawn(async move { agent.wait(&r, 60).await });
     let mut events = SseStream::open(&srv.url, ALICE, Some(0)).await;
     assert_eq!(events.take(1).await[0].event, "request.created");
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -5,65 +5,30 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use assent::protocol::NewRequest;
+use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::{AGENT1, ALICE, ROOT, SseStream, TestServer};
-
-const POLICY: &str = r#"
-[policy]
-default = "require_approval"
-
-[[policy.rules]]
-name = "never-rm-root"
-tool = "shell.*"
-when = "params.argv.exists(a, a == '/') && params.argv[0] == 'rm'"
-action = "deny"
-message = "Deleting / is never allowed."
-
-[[policy.rules]]
-name = "big-refunds"
-tool = "order_tools.process_refund"
-when = "params.amount > 1000"
-action = "require_approval"
-risk = "high"
-ttl = "1h"
-message = "Refunds over $1000 need a manager."
-
-[[policy.rules]]
-name = "small-refunds"
-tool = "order_tools.process_refund"
-action = "allow"
-
-[[policy.rules]]
-name = "watch-interns"
-agent = "intern-*"
-action = "audit"
-message = "New agent: reviewed after the fact."
-"#;
-
-/// A config file with the test identities and `policy_file = "policy.toml"` beside it.
-fn write_setup(dir: &Path, policy: &str) -> std::path::PathBuf {
-    std::fs::write(dir.join("policy.toml"), policy).unwrap();
-    common::write_config(dir, "policy_file = \"policy.toml\"")
+/// A config file with the identities and the test policy in `policy.toml` beside it.
+fn write_setup(dir: &Path) -> PathBuf {
+    write_config(dir, "", Some(&test_policy().unwrap())).unwrap()
 }
 
 async fn start_with_policy(dir: &Path) -> TestServer {
-    let cfg_path = write_setup(dir, POLICY);
-    let mut cfg = assent::config::Config::load(Some(&cfg_path))
-        .unwrap()
-        .server;
-    cfg.listen = "127.0.0.1:0".into();
-    cfg.db = Some(":memory:".into());
-    TestServer::start_with(cfg).await
+    TestServer::start_from_file(&write_setup(dir)).await
 }
 
-fn refund(amount: Value) -> Value {
-    json!({"tool": "order_tools.process_refund", "agent": "order-manager",
-           "params": {"order_id": "A-1", "amount": amount}})
+/// A refund of `amount` by order-manager, without a reason.
+fn refund_of(amount: Value) -> NewRequest {
+    call(
+        "order_tools.process_refund",
+        "order-manager",
+        json!({"order_id": "A-1", "amount": amount}),
+    )
 }
 
 async fn audit_for(srv: &TestServer, id: &str) -> Vec<Value> {
@@ -86,7 +51,7 @@ async fn each_action_decides_at_filing_and_is_recorded() {
     let mut events = SseStream::open(&srv.url, ALICE, Some(0)).await;
 
     // allow: born approved by the policy.
-    let small = agent.file(&refund(json!(20))).await;
+    let small = agent.file(&refund_of(json!(20))).await;
     assert_eq!(small["status"], "approved");
     assert_eq!(small["decision"]["responder"], "policy:small-refunds");
     assert_eq!(small["policy"]["rule"], "small-refunds");
@@ -110,7 +75,7 @@ async fn each_action_decides_at_filing_and_is_recorded() {
     assert_eq!(intern["policy"]["action"], "audit");
 
     // require_approval by a rule: pending, with the rule's risk and TTL.
-    let big = agent.file(&refund(json!(1500.5))).await;
+    let big = agent.file(&refund_of(json!(1500.5))).await;
     assert_eq!(big["status"], "pending");
     assert_eq!(big["risk"], "high");
     assert_eq!(big["policy"]["rule"], "big-refunds");
@@ -217,33 +182,25 @@ async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
     let (status, _) = srv.http(ALICE).post_empty("/v1/policy/reload").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    std::fs::write(
-        dir.path().join("policy.toml"),
-        "[policy]\n[[policy.rules]]\nname = \"oops\"\nwhen = \"params.amount >\"\naction = \"deny\"\n",
-    )
-    .unwrap();
+    write_policy(dir.path(), "[policy]\n[[policy.rules]]\nname = \"oops\"\nwhen = \"params.amount >\"\naction = \"deny\"\n").unwrap();
     let (status, body) = srv.http(ROOT).post_empty("/v1/policy/reload").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "policy_invalid");
-    let msg = body["error"]["message"].as_str().unwrap();
+    let msg = error_message(&body);
     assert!(
         msg.contains("oops") && msg.contains("old one stays"),
         "{msg}"
     );
     // The old policy is still in force.
-    let small = srv.http(AGENT1).file(&refund(json!(5))).await;
+    let small = srv.http(AGENT1).file(&refund_of(json!(5))).await;
     assert_eq!(small["status"], "approved");
 
     // A good new policy takes effect at once, on the same connections.
-    std::fs::write(
-        dir.path().join("policy.toml"),
-        "[policy]\ndefault = \"deny\"\n",
-    )
-    .unwrap();
+    write_policy(dir.path(), "[policy]\ndefault = \"deny\"\n").unwrap();
     let (status, body) = srv.http(ROOT).post_empty("/v1/policy/reload").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["rules"], 0);
-    let now_denied = srv.http(AGENT1).file(&refund(json!(5))).await;
+    let now_denied = srv.http(AGENT1).file(&refund_of(json!(5))).await;
     assert_eq!(now_denied["status"], "rejected");
     assert_eq!(now_denied["decision"]["responder"], "policy:default");
     let seen: Vec<String> = events
@@ -264,58 +221,34 @@ async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
 #[tokio::test]
 async fn serve_reloads_on_sighup_and_refuses_to_start_on_a_broken_policy() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_setup(dir.path(), POLICY);
+    let cfg = write_setup(dir.path());
     let db = dir.path().join("a.db");
-    let srv = common::ServeProcess::spawn(&cfg, common::path_str(&db), dir.path()).await;
-    let before = srv.http(AGENT1).file(&refund(json!(5))).await;
+    let db = db.to_str().unwrap();
+    let srv = Serve::launch(dir.path(), &cfg, ANY_PORT, Some(db), &[]).await;
+    let agent = srv.http(AGENT1);
+    let before = agent.file(&refund_of(json!(5))).await;
     assert_eq!(before["status"], "approved");
 
-    std::fs::write(
-        dir.path().join("policy.toml"),
-        "[policy]\ndefault = \"deny\"\n",
-    )
-    .unwrap();
-    let pid = srv.child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    write_policy(dir.path(), "[policy]\ndefault = \"deny\"\n").unwrap();
+    srv.signal("HUP").unwrap();
     // The reload is asynchronous: poll briefly for the new policy to be in force.
-    let mut status = String::new();
-    for _ in 0..50 {
-        let r = srv.http(AGENT1).file(&refund(json!(5))).await;
-        status = r["status"].as_str().unwrap().to_owned();
-        if status == "rejected" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, "rejected", "SIGHUP did not load the new policy");
-    srv.kill9().await;
+    let reloaded = poll(Duration::from_secs(5), || async {
+        let r = agent.file(&refund_of(json!(5))).await;
+        (r["status"] == "rejected").then_some(())
+    })
+    .await;
+    assert!(reloaded.is_some(), "SIGHUP did not load the new policy");
+    drop(srv);
 
     // A policy that does not compile stops the server before it listens, naming the rule.
-    std::fs::write(
-        dir.path().join("policy.toml"),
+    write_policy(
+        dir.path(),
         "[policy]\n[[policy.rules]]\nname = \"typo\"\nwhen = \"amount > 3\"\naction = \"allow\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_assent"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            ":memory:",
-            "--config",
-        ])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = serve_to_end(&cfg, &["--listen", ANY_PORT, "--db", ":memory:"]).await;
+    assert_ne!(out.code, Some(0), "{out:?}");
+    let err = out.stderr;
     assert!(
         err.contains("policy.toml") && err.contains("typo") && err.contains("unknown variable"),
         "{err}"

@@ -58,7 +58,7 @@ impl Console {
         cmd.arg(&cfg);
         cmd.arg("console");
         cmd.env_clear();
-        cmd.env("ASSENT_URL", &server.url);
+        cmd.env("ASSENT_URL", &server.serve.url);
         cmd.env("ASSENT_TOKEN", REVIEWER);
         cmd.env("ASSENT_LOG_DIR", dir.path());
         cmd.env("ASSENT_LOG", "warn");

@@ -34,6 +34,18 @@ pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+impl Summary {
+    /// `p50 …, p99 …, max …`, as a figure's row shows it.
+    pub fn percentiles(&self) -> String {
+        format!(
+            "p50 {}, p99 {}, max {}",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+}
+
 /// User + system CPU time of a process, in clock ticks, from the text of /proc/PID/stat.
 /// The command name (field 2) may hold spaces and parentheses, so fields are counted
 /// after its closing parenthesis.

@@ -1,28 +1,27 @@
 //! The system under test: the real `assent serve` binary as a child process on
 //! 127.0.0.1 (a port of its choosing) with a database file in a temporary directory, so
-//! its CPU and memory are its own in /proc. Seeding writes straight into that file with
-//! the crate's SQLite store before the server opens it: 100,000 pending requests in
-//! seconds instead of minutes of HTTP.
+//! its CPU and memory are its own in /proc. It is started as the integration tests start
+//! it (tests/common/server.rs). Seeding writes straight into that file with the crate's
+//! SQLite store before the server opens it: 100,000 pending requests in seconds instead
+//! of minutes of HTTP.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use assent::client::Client;
-use assent::config::ClientSettings;
 use assent::store::sqlite::{SqliteStore, Synchronous};
 use assent::store::{FileOptions, Store};
 use futures::StreamExt;
 
-use crate::workload;
+use crate::serve::{ANY_PORT, Serve};
+use crate::{config, identities, workload};
 
-pub const REVIEWER: &str = "bench-reviewer-token-0001";
-pub const AGENT: &str = "bench-agent-token-0001";
-/// The name the agent token files as (an agent reads and waits only on its own requests).
-pub const AGENT_NAME: &str = "bench-agent";
+pub use identities::{AGENT1 as AGENT, ALICE as REVIEWER};
+
+/// What the figures are measured under: every commit on disk, long polls up to 10 minutes.
+const SERVER_KEYS: &str = "sqlite_synchronous = \"full\"\nmax_wait_seconds = 600";
 
 /// Where the `assent` binary is: `--assent`, else beside this example's directory
 /// (target/release/examples/loadgen → target/release/assent).
@@ -46,12 +45,10 @@ pub fn assent_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 pub struct Server {
-    child: Child,
-    pub url: String,
-    pub pid: u32,
+    /// The running server, and the temporary directory of its database, config and log.
+    pub serve: Serve,
     /// The ids of the seeded pending requests, oldest first.
     pub ids: Vec<String>,
-    _dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -65,77 +62,19 @@ impl Server {
         } else {
             Vec::new()
         };
-        let cfg = dir.path().join("config.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[server]\nsqlite_synchronous = \"full\"\nmax_wait_seconds = 600\n\
-                 [[server.tokens]]\nname = \"alice\"\nrole = \"reviewer\"\ntoken = \"{REVIEWER}\"\n\
-                 [[server.tokens]]\nname = \"{AGENT_NAME}\"\nrole = \"agent\"\ntoken = \"{AGENT}\"\n"
-            ),
-        )?;
-        let log = std::fs::File::create(dir.path().join("serve.log"))?;
-        let mut child = Command::new(bin)
-            .arg("--config")
-            .arg(&cfg)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(&db)
-            .env("ASSENT_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let pid = child.id();
-        let stdout = child.stdout.take().context("no stdout from the server")?;
-        // The one line `assent: listening on http://ADDR`, read on a thread so a server
-        // that never prints it cannot hang the generator.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                bail!("the server did not say where it listens within 30 s");
-            }
-        };
-        let Some(url) = line.trim().strip_prefix("assent: listening on ") else {
-            let _ = child.kill();
-            bail!(
-                "the server did not start: {:?}; see {}",
-                line.trim(),
-                dir.path().join("serve.log").display()
-            );
-        };
-        Ok(Server {
-            url: url.to_owned(),
-            ids,
-            child,
-            pid,
-            _dir: dir,
-        })
+        let cfg = config::write_config(dir.path(), SERVER_KEYS, None)?;
+        let mut cmd = Serve::command(bin, &cfg, ANY_PORT);
+        cmd.arg("--db").arg(&db);
+        let serve = Serve::spawn(cmd, dir.path()).await?.owning(dir);
+        Ok(Server { serve, ids })
     }
 
     pub fn client(&self, token: &str) -> anyhow::Result<Client> {
-        Ok(Client::new(&ClientSettings {
-            url: self.url.clone(),
-            token: Some(token.to_owned()),
-        })?)
+        Ok(crate::client::api(&self.serve.url, token)?)
     }
 
     pub fn cpu_ticks(&self) -> anyhow::Result<u64> {
-        crate::measure::read_cpu_ticks(self.pid)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::measure::read_cpu_ticks(self.serve.pid)
     }
 }
 
@@ -143,6 +82,8 @@ impl Drop for Server {
 pub async fn seed(db: &Path, n: u64) -> anyhow::Result<Vec<String>> {
     let started = Instant::now();
     let path = db.to_owned();
+    // The agent token's name: an agent reads and waits only on the requests it filed.
+    let agent = identities::name_of(AGENT).context("the agent token has no name")?;
     let store: Arc<dyn Store> = Arc::new(
         tokio::task::spawn_blocking(move || SqliteStore::open(&path, Synchronous::Normal))
             .await??,
@@ -153,7 +94,7 @@ pub async fn seed(db: &Path, n: u64) -> anyhow::Result<Vec<String>> {
             let store = Arc::clone(&store);
             async move {
                 let filed = store
-                    .file(AGENT_NAME, workload::new_request(i), FileOptions::default())
+                    .file(agent, workload::new_request(i), FileOptions::default())
                     .await
                     .map_err(|e| anyhow::anyhow!("seeding request {i}: {e}"))?;
                 Ok(filed.value.request.id)

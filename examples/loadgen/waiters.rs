@@ -40,7 +40,7 @@ pub async fn run(server: &Server, window: Duration) -> anyhow::Result<Result> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_cpu = server_cpu(server, window).await?;
 
-    let fds_before = open_fds(server.pid);
+    let fds_before = open_fds(server.serve.pid);
     let decided_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let mut set = JoinSet::new();
     // Connect in waves, so the listen backlog is not the thing measured.
@@ -55,11 +55,11 @@ pub async fn run(server: &Server, window: Duration) -> anyhow::Result<Result> {
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
     let connected = Instant::now();
-    while open_fds(server.pid) < fds_before + n {
+    while open_fds(server.serve.pid) < fds_before + n {
         if connected.elapsed() > Duration::from_secs(60) {
             bail!(
                 "only {} of {n} waiters connected within 60 s",
-                open_fds(server.pid).saturating_sub(fds_before)
+                open_fds(server.serve.pid).saturating_sub(fds_before)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
