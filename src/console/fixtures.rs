@@ -179,6 +179,19 @@ pub fn conversation_grant(id: &str, conv: &str) -> Grant {
     }
 }
 
+/// A connection the backend refused: what proves a decision was not sent.
+pub fn refused() -> ClientError {
+    network_error(crate::client::CONNECT_FAILED)
+}
+
+/// The answer to the decision sent on request `id`.
+pub fn answer(id: &str, result: Result<ApprovalRequest, ClientError>) -> Msg {
+    Msg::Decided {
+        id: id.into(),
+        result,
+    }
+}
+
 /// The backend's refusal of a call, with the request it is about when there is one.
 pub fn api_error(
     status: u16,

@@ -6,6 +6,13 @@
 //! effect results ┘                 │
 //!                                  └─► view::draw(&State) when something changed
 //! ```
+//!
+//! `model/` is the state: `State` composes the `Queue` of pending requests, the `History`
+//! and the `Grants`, each keeping its own invariants behind private fields, each with one
+//! `Selection`. `update/` is the state machine, split by concern (keys, what the backend
+//! says, decisions). `view/` draws and only reads. `words.rs` says what the reviewer reads
+//! the same way everywhere; `layout.rs` places the screen's parts for views and `update`
+//! alike; `stream.rs` and `driver.rs` are the only parts that do IO.
 
 use std::process::ExitCode;
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::action::Msg;
 use super::effect::Effect;
 use super::fixtures::{
-    self, ago, api_error, decided, entry, event, listed, loaded, network_error, now, req,
+    self, ago, answer, api_error, decided, entry, event, listed, loaded, network_error, now, req,
 };
 use super::keymap::Keymap;
 use super::model::{Confirm, Local, Mode, SortKey, State, Tab};
@@ -45,18 +45,12 @@ fn history(s: &State, i: usize) -> &ApprovalRequest {
 /// included, as the server sends it), approved once by alice.
 fn backend_approved(s: &mut State, id: &str) {
     let done = decided(
-        entry(&s, id).request(),
+        entry(s, id).request(),
         Outcome::Approved,
         Scope::Once,
         "alice",
     );
-    update(
-        s,
-        Msg::Decided {
-            id: id.into(),
-            result: Ok(done),
-        },
-    );
+    update(s, answer(id, Ok(done)));
 }
 
 fn code(state: &mut State, code: KeyCode) -> Vec<Effect> {
@@ -314,10 +308,10 @@ fn conflict_says_who_decided_first_and_how() {
     assert!(matches!(entry(&s, "req-1").local(), Local::Sending { .. }));
     update(
         &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(api_error(409, "conflict", "already decided", Some(first))),
-        },
+        answer(
+            "req-1",
+            Err(api_error(409, "conflict", "already decided", Some(first))),
+        ),
     );
     let m = message(&s);
     // A rejection has no scope worth saying.
@@ -343,13 +337,7 @@ fn conflict_says_who_decided_first_and_how() {
 fn network_error_keeps_the_row_with_the_error_and_allows_retry() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
-    update(
-        &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(network_error("connection refused or host unreachable")),
-        },
-    );
+    update(&mut s, answer("req-1", Err(fixtures::refused())));
     match entry(&s, "req-1").local() {
         Local::Failed { error, unknown } => {
             assert!(error.contains("connection refused"));
@@ -366,13 +354,7 @@ fn network_error_keeps_the_row_with_the_error_and_allows_retry() {
 fn a_timed_out_decision_has_an_unknown_outcome() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
-    update(
-        &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(network_error("timed out")),
-        },
-    );
+    update(&mut s, answer("req-1", Err(network_error("timed out"))));
     // The backend may have received it: never "not sent".
     let m = message(&s);
     assert!(m.starts_with("Outcome unknown (timed out)"), "{m}");
@@ -450,15 +432,15 @@ fn expiry_by_this_clock_only_marks_the_row_expiring() {
     expired.status = Status::Expired;
     update(
         &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(api_error(
+        answer(
+            "req-1",
+            Err(api_error(
                 409,
                 "not_pending",
                 "the request expired",
                 Some(expired),
             )),
-        },
+        ),
     );
     assert!(matches!(entry(&s, "req-1").local(), Local::Ended { note, .. } if note == "expired"));
     tick(&mut s, 600 + 6);

@@ -7,9 +7,7 @@ use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::action::{Conn, Msg};
-use super::fixtures::{
-    self, api_error, decided, entry, event, listed, loaded, network_error, now, req,
-};
+use super::fixtures::{self, answer, api_error, decided, entry, event, listed, loaded, now, req};
 use super::model::State;
 use super::update::update;
 use super::view;
@@ -143,10 +141,10 @@ fn conflict_message() {
     );
     update(
         &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(api_error(409, "conflict", "already decided", Some(first))),
-        },
+        answer(
+            "req-1",
+            Err(api_error(409, "conflict", "already decided", Some(first))),
+        ),
     );
     insta::assert_snapshot!(render(&s));
 }
@@ -156,13 +154,7 @@ fn network_error_on_the_row() {
     let mut s = loaded(100, 24);
     live(&mut s);
     key(&mut s, 'a');
-    update(
-        &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(network_error("connection refused or host unreachable")),
-        },
-    );
+    update(&mut s, answer("req-1", Err(fixtures::refused())));
     insta::assert_snapshot!(render(&s));
 }
 

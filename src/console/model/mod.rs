@@ -19,7 +19,6 @@ pub use self::entry::{Entry, Local};
 pub use self::grants::Grants;
 pub use self::history::{HISTORY_CAP, History};
 pub use self::queue::{Queue, SortKey};
-pub use self::selection::{Selection, Step};
 use super::action::Conn;
 use super::keymap::Keymap;
 use super::layout;
@@ -232,12 +231,6 @@ impl State {
             Tab::Grants => self.grants.select(index),
         }
         self.sync_detail();
-    }
-
-    /// Moves the selection of the current tab by `step`, `page` rows to a page.
-    pub fn step(&mut self, step: Step, page: usize) {
-        let target = step.target(self.current_index(), page);
-        self.select_index(target);
     }
 
     pub fn current_index(&self) -> usize {

@@ -143,20 +143,14 @@ impl Queue {
     }
 
     /// Shows only the requests whose tool, agent, reason or parameters contain `filter`
-    /// (case-insensitively): one pass over the sorted rows, which carry their own text.
+    /// (case-insensitively).
     pub fn set_filter(&mut self, filter: &str) {
         if filter == self.filter {
             return;
         }
         self.filter = filter.to_owned();
         self.needle = filter.to_lowercase();
-        let f = &self.needle;
-        self.order = self
-            .sorted
-            .iter()
-            .filter(|r| f.is_empty() || r.hay.contains(f.as_str()))
-            .map(|r| r.id.clone())
-            .collect();
+        self.refilter();
     }
 
     /// The id of the request under the cursor.
@@ -445,6 +439,12 @@ impl Queue {
         let mut rows: Vec<Row> = self.index.values().map(|e| Row::of(e)).collect();
         rows.sort_unstable_by(|a, b| a.key(sort).cmp(&b.key(sort)));
         self.sorted = rows;
+        self.refilter();
+    }
+
+    /// Makes `order` again from `sorted` under the filter: one pass over rows that carry
+    /// their own text, no lookups and no sort.
+    fn refilter(&mut self) {
         let f = &self.needle;
         self.order = self
             .sorted

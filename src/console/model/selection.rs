@@ -12,32 +12,6 @@ pub struct Selection {
     index: usize,
 }
 
-/// A move of the cursor asked by a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Up,
-    Down,
-    Top,
-    Bottom,
-    PageUp,
-    PageDown,
-}
-
-impl Step {
-    /// The row this step leads to from row `current`, with `page` rows to a page (the
-    /// selection clamps it to the list).
-    pub fn target(self, current: usize, page: usize) -> usize {
-        match self {
-            Step::Up => current.saturating_sub(1),
-            Step::Down => current.saturating_add(1),
-            Step::Top => 0,
-            Step::Bottom => usize::MAX,
-            Step::PageUp => current.saturating_sub(page),
-            Step::PageDown => current.saturating_add(page),
-        }
-    }
-}
-
 impl Selection {
     /// The id of the selected item.
     pub fn id(&self) -> Option<&str> {
@@ -163,10 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn steps_and_scrolling() {
-        assert_eq!(Step::Up.target(0, 10), 0);
-        assert_eq!(Step::PageDown.target(3, 10), 13);
-        assert_eq!(Step::Bottom.target(3, 10), usize::MAX);
+    fn the_cursor_row_stays_on_screen() {
         assert_eq!(scroll_offset(Some(3), 5), 0);
         assert_eq!(scroll_offset(Some(9), 5), 5);
         assert_eq!(scroll_offset(Some(9), 0), 0);

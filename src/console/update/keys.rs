@@ -8,7 +8,7 @@ use tui_input::backend::crossterm::to_input_request;
 use super::super::effect::Effect;
 use super::super::keymap::Action;
 use super::super::layout;
-use super::super::model::{Confirm, Level, Mode, State, Step, Tab};
+use super::super::model::{Confirm, Level, Mode, State, Tab};
 use super::decide::{check_decidable, send};
 use crate::protocol::{Scope, Verdict};
 use crate::sanitize;
@@ -117,22 +117,19 @@ fn detail_view_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
     }
 }
 
-/// Moves the cursor of the current tab, a page being the rows the list shows.
-fn move_by(state: &mut State, step: Step) {
-    let page = layout::list_rows(state.areas().list).max(1);
-    state.step(step, page);
-}
-
 fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    // A page is the rows the list shows; the selection clamps what runs past an end.
+    let page = layout::list_rows(state.areas().list).max(1);
+    let idx = state.current_index();
     match action {
         Action::Quit => fx.push(Effect::Quit),
         Action::Help => state.mode = Mode::Help { scroll: 0 },
-        Action::Up => move_by(state, Step::Up),
-        Action::Down => move_by(state, Step::Down),
-        Action::Top => move_by(state, Step::Top),
-        Action::Bottom => move_by(state, Step::Bottom),
-        Action::PageUp => move_by(state, Step::PageUp),
-        Action::PageDown => move_by(state, Step::PageDown),
+        Action::Up => state.select_index(idx.saturating_sub(1)),
+        Action::Down => state.select_index(idx + 1),
+        Action::Top => state.select_index(0),
+        Action::Bottom => state.select_index(usize::MAX),
+        Action::PageUp => state.select_index(idx.saturating_sub(page)),
+        Action::PageDown => state.select_index(idx.saturating_add(page)),
         // Reading the detail (scrolling it, opening it) counts as having looked at the
         // request under the cursor, as moving onto it does.
         Action::ScrollDetailDown => {

@@ -1,9 +1,8 @@
 //! The state machine: `update(&mut State, Msg) -> Vec<Effect>`. Pure: no IO, no clock, no
-//! async; time arrives as `Msg::Tick`. Every behaviour of the console is a unit test
-//! (`update_tests.rs`). This file routes each message to its concern (`keys`, `stream`
-//! for what the backend says, `decide` for decisions sent and answered) and runs what
-//! follows every message: the clock's sweep, the lists' cursors, and a confirmation
-//! whose subject is gone. It changes when a new kind of message arrives.
+//! async; time arrives as `Msg::Tick`. It routes each message to its concern (`keys`;
+//! `stream`, what the backend says; `decide`, decisions sent and answered), then runs what
+//! follows every message: the clock's sweep, the cursors, a confirmation whose subject is
+//! gone. Changes when a kind of message is added. Its tests: `update_tests.rs`.
 
 mod decide;
 mod keys;
