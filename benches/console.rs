@@ -17,7 +17,7 @@ use ratatui::backend::TestBackend;
 
 use assent::console::action::{Conn, Msg};
 use assent::console::keymap::Keymap;
-use assent::console::state::{Settings, State};
+use assent::console::model::{Settings, State};
 use assent::console::update::update;
 use assent::console::view;
 use assent::protocol::{Event, EventKind, Identity, Role};
@@ -52,7 +52,14 @@ fn console(n: u64) -> State {
             role: Role::Reviewer,
         }),
     );
-    update(&mut s, Msg::Pending(workload::queue(n, now())));
+    update(
+        &mut s,
+        Msg::PendingPage {
+            requests: workload::queue(n, now()),
+            first: true,
+            last: true,
+        },
+    );
     s
 }
 

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use assent::config::Transport;
 use assent::console::action::Msg;
 use assent::console::keymap::Keymap;
-use assent::console::state::{Settings, State};
+use assent::console::model::{Settings, State};
 use assent::console::stream::{StreamSettings, Task};
 use assent::console::{update::update, view};
 use assent::protocol::EventKind;

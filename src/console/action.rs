@@ -33,11 +33,10 @@ pub enum Msg {
     Tick(DateTime<Utc>),
     Conn(Conn),
     Identity(Identity),
-    /// Every pending request, as listed by the backend (replaces the queue's contents).
-    Pending(Vec<ApprovalRequest>),
     /// One page of the paged list of pending requests, handed over as it arrives so the
     /// whole list is never held twice (once parsed, once in the queue). `first` starts a
-    /// new list; once `last` arrives, rows the whole list missed are ended.
+    /// new list; once `last` arrives, rows the whole list missed are ended (a whole list
+    /// in one piece is a page both first and last).
     PendingPage {
         requests: Vec<ApprovalRequest>,
         first: bool,

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::action::Msg;
 use super::effect::Effect;
-use super::state::State;
+use super::model::State;
 use super::stream::{self, Command, StreamSettings};
 use super::update::update;
 use super::view;

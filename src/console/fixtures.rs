@@ -1,13 +1,19 @@
 //! Test data with fixed times, so snapshots and assertions never depend on the clock.
+//! The one place the console's tests build values of the wire types (requests, grants,
+//! decisions, events, identities, policy matches) and the client's errors.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
 use super::action::Msg;
 use super::keymap::Keymap;
-use super::state::{Settings, State};
+use super::model::{Entry, Settings, State};
 use super::update::update;
-use crate::protocol::{ApprovalRequest, Decision, Event, EventKind, Outcome, Risk, Scope, Status};
+use crate::client::ClientError;
+use crate::protocol::{
+    ApprovalRequest, Decision, Event, EventKind, Grant, Identity, Outcome, PolicyAction,
+    PolicyMatch, Risk, Role, Scope, Status,
+};
 
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
@@ -91,10 +97,27 @@ pub fn queue() -> Vec<ApprovalRequest> {
     vec![refund, email, delete]
 }
 
+/// A whole list of pending requests, in one page.
+pub fn listed(requests: Vec<ApprovalRequest>) -> Msg {
+    Msg::PendingPage {
+        requests,
+        first: true,
+        last: true,
+    }
+}
+
 pub fn loaded(width: u16, height: u16) -> State {
     let mut s = state(width, height);
-    update(&mut s, Msg::Pending(queue()));
+    update(&mut s, listed(queue()));
     s
+}
+
+/// The queued request `id` (the test fails if it is not in the queue).
+pub fn entry<'a>(s: &'a State, id: &str) -> &'a Entry {
+    match s.queue().get(id) {
+        Some(e) => e,
+        None => panic!("{id} is not in the queue"),
+    }
 }
 
 pub fn decided(
@@ -127,4 +150,84 @@ pub fn event(kind: EventKind, seq: u64, r: ApprovalRequest) -> Msg {
         request: Some(r),
         grant: None,
     }))
+}
+
+/// An active `always` grant of `tool` to `agent`, made by alice a minute ago.
+pub fn grant(id: &str, tool: &str, agent: &str) -> Grant {
+    Grant {
+        id: id.into(),
+        scope: Scope::Always,
+        agent: agent.into(),
+        tool: tool.into(),
+        conversation_id: None,
+        created_by: "alice".into(),
+        created_at: ago(60),
+        source_request_id: None,
+        revoked_at: None,
+        revoked_by: None,
+    }
+}
+
+/// An active grant of the fixture refund tool to order-manager in conversation `conv`,
+/// made by alice five minutes ago.
+pub fn conversation_grant(id: &str, conv: &str) -> Grant {
+    Grant {
+        scope: Scope::Conversation,
+        conversation_id: Some(conv.into()),
+        created_at: ago(300),
+        ..grant(id, "order_tools.process_refund", "order-manager")
+    }
+}
+
+/// A connection the backend refused: what proves a decision was not sent.
+pub fn refused() -> ClientError {
+    network_error(crate::client::CONNECT_FAILED)
+}
+
+/// The answer to the decision sent on request `id`.
+pub fn answer(id: &str, result: Result<ApprovalRequest, ClientError>) -> Msg {
+    Msg::Decided {
+        id: id.into(),
+        result,
+    }
+}
+
+/// The backend's refusal of a call, with the request it is about when there is one.
+pub fn api_error(
+    status: u16,
+    code: &str,
+    message: &str,
+    request: Option<ApprovalRequest>,
+) -> ClientError {
+    ClientError::Api {
+        status,
+        code: code.into(),
+        message: message.into(),
+        request: request.map(Box::new),
+    }
+}
+
+/// A call that did not reach the backend, or whose answer never came.
+pub fn network_error(detail: &str) -> ClientError {
+    ClientError::Network {
+        url: "http://127.0.0.1:7878".into(),
+        detail: detail.into(),
+    }
+}
+
+pub fn reviewer(name: &str) -> Identity {
+    Identity {
+        name: name.into(),
+        role: Role::Reviewer,
+    }
+}
+
+/// The policy rule `rule` with `action`, and its message if any.
+pub fn policy(rule: &str, action: PolicyAction, message: Option<&str>) -> PolicyMatch {
+    PolicyMatch {
+        rule: Some(rule.into()),
+        action,
+        message: message.map(str::to_owned),
+        error: None,
+    }
 }

@@ -6,6 +6,13 @@
 //! effect results ┘                 │
 //!                                  └─► view::draw(&State) when something changed
 //! ```
+//!
+//! `model/` is the state: `State` composes the `Queue` of pending requests, the `History`
+//! and the `Grants`, each keeping its own invariants behind private fields, each with one
+//! `Selection`. `update/` is the state machine, split by concern (keys, what the backend
+//! says, decisions). `view/` draws and only reads. `words.rs` says what the reviewer reads
+//! the same way everywhere; `layout.rs` places the screen's parts for views and `update`
+//! alike; `stream.rs` and `driver.rs` are the only parts that do IO.
 
 use std::process::ExitCode;
 
@@ -14,25 +21,16 @@ use crate::client::Client;
 use crate::config::{ClientSettings, ConsoleConfig};
 
 pub mod action;
-pub mod detail;
-pub mod dialog;
 pub mod driver;
 pub mod effect;
-pub mod footer;
-pub mod grants;
-pub mod header;
-pub mod help;
-pub mod history;
 pub mod keymap;
 pub mod layout;
-pub mod queue;
-pub mod state;
+pub mod model;
 pub mod stream;
-pub mod table;
 pub mod text;
-pub mod theme;
 pub mod update;
 pub mod view;
+pub mod words;
 
 #[cfg(test)]
 mod fixtures;
@@ -76,8 +74,8 @@ pub fn main(g: &GlobalOpts, _a: ConsoleArgs) -> ExitCode {
 pub async fn run(settings: &ClientSettings, console: &ConsoleConfig) -> anyhow::Result<()> {
     let keymap = keymap::Keymap::with_overrides(&console.keys).map_err(anyhow::Error::msg)?;
     let client = Client::new(settings)?;
-    let state = state::State::new(
-        state::Settings {
+    let state = model::State::new(
+        model::Settings {
             backend: client.base_url().to_owned(),
             bell: console.bell,
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),

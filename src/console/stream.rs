@@ -33,7 +33,7 @@ const HISTORY_EVERY: u64 = 10;
 /// (a long replay costs more than a list, and a list also repairs a replaced database).
 const RELIST_AFTER: Duration = Duration::from_secs(10 * 60);
 /// The final requests of each status fetched for the History tab.
-const HISTORY_PER_STATUS: usize = super::state::HISTORY_CAP;
+const HISTORY_PER_STATUS: usize = super::model::HISTORY_CAP;
 /// Pending requests per page of the list.
 const LIST_PAGE: usize = 1000;
 

@@ -7,13 +7,17 @@ use serde_json::json;
 
 use super::action::Msg;
 use super::effect::Effect;
-use super::fixtures::{self, ago, decided, event, loaded, now, req};
+use super::fixtures::{
+    self, ago, answer, api_error, decided, entry, event, listed, loaded, network_error, now, req,
+};
 use super::keymap::Keymap;
-use super::state::{Confirm, Local, Mode, SortKey, State, Tab};
+use super::model::{Confirm, Local, Mode, SortKey, State, Tab};
 use super::update::update;
-use crate::client::ClientError;
+use super::view::dialog;
 use crate::config::KeyBinding;
-use crate::protocol::{DecisionBody, EventKind, Grant, Outcome, Scope, Status, Verdict, args_hash};
+use crate::protocol::{
+    ApprovalRequest, DecisionBody, EventKind, Outcome, Scope, Status, Verdict, args_hash,
+};
 
 fn key(state: &mut State, c: char) -> Vec<Effect> {
     let mods = if c.is_ascii_uppercase() {
@@ -26,25 +30,27 @@ fn key(state: &mut State, c: char) -> Vec<Effect> {
 
 /// The ids shown, in order.
 fn shown(s: &State) -> Vec<&str> {
-    s.order.iter().map(|id| &**id).collect()
+    s.queue().shown_ids().collect()
+}
+
+/// The `i`-th newest request of the history.
+fn history(s: &State, i: usize) -> &ApprovalRequest {
+    match s.history().get(i) {
+        Some(r) => r,
+        None => panic!("the history has no request {i}"),
+    }
 }
 
 /// The backend's answer to an approval sent for `id`: the whole request (parameters
 /// included, as the server sends it), approved once by alice.
 fn backend_approved(s: &mut State, id: &str) {
     let done = decided(
-        s.entries[id].request(),
+        entry(s, id).request(),
         Outcome::Approved,
         Scope::Once,
         "alice",
     );
-    update(
-        s,
-        Msg::Decided {
-            id: id.into(),
-            result: Ok(done),
-        },
-    );
+    update(s, answer(id, Ok(done)));
 }
 
 fn code(state: &mut State, code: KeyCode) -> Vec<Effect> {
@@ -58,9 +64,9 @@ fn typed(state: &mut State, s: &str) {
 }
 
 fn select(state: &mut State, id: &str) {
-    let i = state.order.iter().position(|o| **o == *id).unwrap();
+    let i = state.queue().shown_ids().position(|o| o == id).unwrap();
     state.select_index(i);
-    assert_eq!(state.selected.as_deref(), Some(id));
+    assert_eq!(state.queue().selected_id(), Some(id));
 }
 
 fn decision(fx: &[Effect]) -> (&str, &DecisionBody) {
@@ -89,7 +95,7 @@ fn tick(state: &mut State, secs_after_now: i64) {
 fn queue_is_oldest_first_and_first_row_selected() {
     let s = loaded(80, 24);
     assert_eq!(shown(&s), ["req-1", "req-2", "req-3"]);
-    assert_eq!(s.selected.as_deref(), Some("req-1"));
+    assert_eq!(s.queue().selected_id(), Some("req-1"));
 }
 
 #[test]
@@ -101,9 +107,9 @@ fn new_arrivals_never_move_the_selection() {
     update(&mut s, event(EventKind::RequestCreated, 10, older));
     let newer = req("req-9", "shell.run", "ops", 0, json!({"command": "pwd"}));
     update(&mut s, event(EventKind::RequestCreated, 11, newer));
-    assert_eq!(&*s.order[0], "req-0");
-    assert_eq!(s.selected.as_deref(), Some("req-2"));
-    assert_eq!(s.selected_index(), Some(2));
+    assert_eq!(shown(&s)[0], "req-0");
+    assert_eq!(s.queue().selected_id(), Some("req-2"));
+    assert_eq!(s.queue().selected_index(), Some(2));
     // A snapshot (reconnect or poll) with the same content keeps it too.
     let mut all = fixtures::queue();
     all.push(req(
@@ -113,14 +119,14 @@ fn new_arrivals_never_move_the_selection() {
         9999,
         json!({"command": "ls"}),
     ));
-    update(&mut s, Msg::Pending(all));
-    assert_eq!(s.selected.as_deref(), Some("req-2"));
+    update(&mut s, listed(all));
+    assert_eq!(s.queue().selected_id(), Some("req-2"));
 }
 
 #[test]
 fn first_arrival_into_an_empty_queue_is_selected_and_rings() {
     let mut s = fixtures::state(80, 24);
-    assert!(update(&mut s, Msg::Pending(vec![])).is_empty());
+    assert!(update(&mut s, listed(vec![])).is_empty());
     let fx = update(
         &mut s,
         event(
@@ -130,7 +136,7 @@ fn first_arrival_into_an_empty_queue_is_selected_and_rings() {
         ),
     );
     assert_eq!(fx, vec![Effect::Bell]);
-    assert_eq!(s.selected.as_deref(), Some("r"));
+    assert_eq!(s.queue().selected_id(), Some("r"));
     let fx = update(
         &mut s,
         event(
@@ -149,11 +155,11 @@ fn first_arrival_into_an_empty_queue_is_selected_and_rings() {
             req("r2", "t", "a", 0, json!({})),
         ),
     );
-    assert_eq!(s.order.len(), 2);
+    assert_eq!(s.queue().shown_len(), 2);
 
     let mut quiet = fixtures::state(80, 24);
     quiet.bell = false;
-    update(&mut quiet, Msg::Pending(vec![]));
+    update(&mut quiet, listed(vec![]));
     let fx = update(
         &mut quiet,
         event(
@@ -175,11 +181,11 @@ fn approve_once_carries_the_args_hash_of_the_params_on_screen() {
     assert_eq!(body.scope, Scope::Once);
     assert!(!body.notify_agent);
     assert_eq!(body.reason, None);
-    let shown = s.entries["req-1"].request();
+    let shown = entry(&s, "req-1").request();
     assert_eq!(body.args_hash, args_hash(&shown.params));
     assert_eq!(body.args_hash, shown.args_hash);
     assert!(matches!(
-        s.entries["req-1"].local,
+        entry(&s, "req-1").local(),
         Local::Sending {
             verdict: Verdict::Approve,
             scope: Scope::Once
@@ -194,8 +200,8 @@ fn approve_once_carries_the_args_hash_of_the_params_on_screen() {
 fn notify_is_per_request_and_off_by_default() {
     let mut s = loaded(80, 24);
     key(&mut s, 'n');
-    assert!(s.entries["req-1"].notify);
-    assert!(!s.entries["req-2"].notify);
+    assert!(entry(&s, "req-1").notify());
+    assert!(!entry(&s, "req-2").notify());
     let fx = key(&mut s, 'a');
     assert!(decision(&fx).1.notify_agent);
     key(&mut s, 'j');
@@ -211,7 +217,7 @@ fn conversation_approval_needs_a_conversation() {
     select(&mut s, "req-2");
     assert!(key(&mut s, 'c').is_empty());
     assert!(message(&s).contains("no conversation"), "{}", message(&s));
-    assert!(matches!(s.entries["req-2"].local, Local::Idle));
+    assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
     select(&mut s, "req-1");
     let fx = key(&mut s, 'c');
     assert_eq!(decision(&fx).1.scope, Scope::Conversation);
@@ -222,7 +228,7 @@ fn always_asks_first_and_only_y_confirms() {
     let mut s = loaded(80, 24);
     assert!(key(&mut s, 'A').is_empty());
     assert!(matches!(&s.mode, Mode::Confirm(Confirm::Always { id }) if id == "req-1"));
-    let (_, q) = super::dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
+    let (_, q) = dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
     assert_eq!(
         q[0],
         "every future `order_tools.process_refund` call from `order-manager`"
@@ -230,7 +236,7 @@ fn always_asks_first_and_only_y_confirms() {
     // Any other key cancels, and sends nothing.
     assert!(key(&mut s, 'a').is_empty());
     assert!(matches!(s.mode, Mode::Normal));
-    assert!(matches!(s.entries["req-1"].local, Local::Idle));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Idle));
     key(&mut s, 'A');
     let fx = key(&mut s, 'y');
     let (id, body) = decision(&fx);
@@ -250,7 +256,7 @@ fn reject_takes_a_reason_enter_sends_esc_cancels() {
     assert!(matches!(&s.mode, Mode::Reason { input, .. } if input.value() == "qa: too much"));
     code(&mut s, KeyCode::Esc);
     assert!(matches!(s.mode, Mode::Normal));
-    assert!(matches!(s.entries["req-1"].local, Local::Idle));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Idle));
 
     key(&mut s, 'r');
     typed(&mut s, "amount too high");
@@ -272,15 +278,19 @@ fn success_removes_the_row_and_records_history() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
     backend_approved(&mut s, "req-1");
-    assert!(!s.entries.contains_key("req-1"));
+    assert!(!s.queue().contains("req-1"));
     assert_eq!(
-        s.selected.as_deref(),
+        s.queue().selected_id(),
         Some("req-2"),
         "cursor stays in place"
     );
-    assert_eq!(s.history[0].id, "req-1");
+    assert_eq!(history(&s, 0).id, "req-1");
     // History keeps the request whole: its detail shows the parameters that were approved.
-    assert!(s.history[0].params.is_object(), "{:?}", s.history[0].params);
+    assert!(
+        history(&s, 0).params.is_object(),
+        "{:?}",
+        history(&s, 0).params
+    );
 }
 
 #[test]
@@ -288,30 +298,25 @@ fn conflict_says_who_decided_first_and_how() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
     let first = decided(
-        s.entries["req-1"].request(),
+        entry(&s, "req-1").request(),
         Outcome::Rejected,
         Scope::Once,
         "bob",
     );
     // The event of bob's decision may arrive before our answer: the row waits for it.
     update(&mut s, event(EventKind::RequestDecided, 5, first.clone()));
-    assert!(matches!(s.entries["req-1"].local, Local::Sending { .. }));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Sending { .. }));
     update(
         &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(ClientError::Api {
-                status: 409,
-                code: "conflict".into(),
-                message: "already decided".into(),
-                request: Some(Box::new(first)),
-            }),
-        },
+        answer(
+            "req-1",
+            Err(api_error(409, "conflict", "already decided", Some(first))),
+        ),
     );
     let m = message(&s);
     // A rejection has no scope worth saying.
     assert!(m.contains("was rejected by bob"), "{m}");
-    match &s.entries["req-1"].local {
+    match entry(&s, "req-1").local() {
         Local::Ended { note, .. } => assert_eq!(note, "already rejected by bob"),
         other => panic!("{other:?}"),
     }
@@ -324,25 +329,16 @@ fn conflict_says_who_decided_first_and_how() {
         "This request was already rejected by bob: it can no longer be decided"
     );
     tick(&mut s, 10);
-    assert!(!s.entries.contains_key("req-1"));
-    assert_eq!(s.history[0].id, "req-1");
+    assert!(!s.queue().contains("req-1"));
+    assert_eq!(history(&s, 0).id, "req-1");
 }
 
 #[test]
 fn network_error_keeps_the_row_with_the_error_and_allows_retry() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
-    update(
-        &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(ClientError::Network {
-                url: "http://127.0.0.1:1".into(),
-                detail: "connection refused or host unreachable".into(),
-            }),
-        },
-    );
-    match &s.entries["req-1"].local {
+    update(&mut s, answer("req-1", Err(fixtures::refused())));
+    match entry(&s, "req-1").local() {
         Local::Failed { error, unknown } => {
             assert!(error.contains("connection refused"));
             assert!(!unknown, "a refused connection proves it was not sent");
@@ -358,27 +354,18 @@ fn network_error_keeps_the_row_with_the_error_and_allows_retry() {
 fn a_timed_out_decision_has_an_unknown_outcome() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
-    update(
-        &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(ClientError::Network {
-                url: "http://127.0.0.1:1".into(),
-                detail: "timed out".into(),
-            }),
-        },
-    );
+    update(&mut s, answer("req-1", Err(network_error("timed out"))));
     // The backend may have received it: never "not sent".
     let m = message(&s);
     assert!(m.starts_with("Outcome unknown (timed out)"), "{m}");
     assert!(m.contains("refresh (Ctrl-r) or decide again"), "{m}");
     assert!(!m.contains("not sent") && !m.contains("Not decided"), "{m}");
-    match &s.entries["req-1"].local {
+    match entry(&s, "req-1").local() {
         Local::Failed { error, unknown } => {
             assert_eq!(error, "timed out");
             assert!(unknown);
             assert_eq!(
-                super::state::failed_words(error, *unknown, "Ctrl-r"),
+                super::words::failed_words(error, *unknown, "Ctrl-r"),
                 "outcome unknown (timed out); refresh (Ctrl-r) or decide again"
             );
         }
@@ -394,14 +381,14 @@ fn filter_searches_tool_agent_reason_and_params() {
     key(&mut s, '/');
     typed(&mut s, "jane@");
     assert_eq!(shown(&s), ["req-2"]);
-    assert_eq!(s.selected.as_deref(), Some("req-2"));
+    assert_eq!(s.queue().selected_id(), Some("req-2"));
     code(&mut s, KeyCode::Enter);
     assert!(matches!(s.mode, Mode::Normal));
-    assert_eq!(s.filter, "jane@");
+    assert_eq!(s.queue().filter(), "jane@");
     // Reason and agent match too, case-insensitively.
     key(&mut s, '/');
     code(&mut s, KeyCode::Esc);
-    assert_eq!(s.order.len(), 3);
+    assert_eq!(s.queue().shown_len(), 3);
     key(&mut s, '/');
     typed(&mut s, "NIGHTLY");
     assert_eq!(shown(&s), ["req-3"]);
@@ -415,15 +402,15 @@ fn filter_searches_tool_agent_reason_and_params() {
 fn sort_cycles_age_risk_expiry() {
     let mut s = loaded(80, 24);
     key(&mut s, 's');
-    assert_eq!(s.sort, SortKey::Risk);
+    assert_eq!(s.queue().sort(), SortKey::Risk);
     assert_eq!(shown(&s), ["req-3", "req-1", "req-2"]);
     key(&mut s, 's');
-    assert_eq!(s.sort, SortKey::Expiry);
+    assert_eq!(s.queue().sort(), SortKey::Expiry);
     assert_eq!(shown(&s), ["req-1", "req-2", "req-3"]);
     key(&mut s, 's');
-    assert_eq!(s.sort, SortKey::Age);
+    assert_eq!(s.queue().sort(), SortKey::Age);
     // The selection follows its request through every sort.
-    assert_eq!(s.selected.as_deref(), Some("req-1"));
+    assert_eq!(s.queue().selected_id(), Some("req-1"));
 }
 
 #[test]
@@ -432,34 +419,35 @@ fn expiry_by_this_clock_only_marks_the_row_expiring() {
     // req-1 expires 45 s after `now` by this clock; the backend has not said so (its clock
     // may be behind this one).
     tick(&mut s, 46);
-    assert!(matches!(s.entries["req-1"].local, Local::Idle));
-    assert!(s.entries["req-1"].expiring(s.now));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Idle));
+    assert!(entry(&s, "req-1").expiring(s.now));
     // Long after, it is still there: only the backend's word ends it.
     tick(&mut s, 600);
-    assert!(s.entries.contains_key("req-1"));
+    assert!(s.queue().contains("req-1"));
     assert_eq!(s.pending_count(), 3);
     // Still decidable: the backend decides whether it is too late.
     let fx = key(&mut s, 'a');
     assert_eq!(decision(&fx).0, "req-1");
-    let mut expired = s.entries["req-1"].request();
+    let mut expired = entry(&s, "req-1").request();
     expired.status = Status::Expired;
     update(
         &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(ClientError::Api {
-                status: 409,
-                code: "not_pending".into(),
-                message: "the request expired".into(),
-                request: Some(Box::new(expired)),
-            }),
-        },
+        answer(
+            "req-1",
+            Err(api_error(
+                409,
+                "not_pending",
+                "the request expired",
+                Some(expired),
+            )),
+        ),
     );
-    assert!(matches!(&s.entries["req-1"].local, Local::Ended { note, .. } if note == "expired"));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Ended { note, .. } if note == "expired"));
     tick(&mut s, 600 + 6);
-    assert!(!s.entries.contains_key("req-1"));
+    assert!(!s.queue().contains("req-1"));
     assert_eq!(
-        s.history[0].id, "req-1",
+        history(&s, 0).id,
+        "req-1",
         "an expired request goes to History"
     );
 }
@@ -468,7 +456,7 @@ fn expiry_by_this_clock_only_marks_the_row_expiring() {
 fn the_expired_event_ends_an_expiring_row_and_it_goes_to_history() {
     let mut s = loaded(80, 24);
     tick(&mut s, 46);
-    let mut r1 = s.entries["req-1"].request();
+    let mut r1 = entry(&s, "req-1").request();
     r1.status = Status::Expired;
     update(&mut s, event(EventKind::RequestExpired, 3, r1));
     assert!(key(&mut s, 'a').is_empty());
@@ -477,8 +465,8 @@ fn the_expired_event_ends_an_expiring_row_and_it_goes_to_history() {
         "This request expired: it can no longer be decided"
     );
     tick(&mut s, 46 + 6);
-    assert!(!s.entries.contains_key("req-1"));
-    assert_eq!(s.history[0].id, "req-1");
+    assert!(!s.queue().contains("req-1"));
+    assert_eq!(history(&s, 0).id, "req-1");
 }
 
 #[test]
@@ -486,14 +474,14 @@ fn a_row_the_backend_lists_as_pending_again_is_kept() {
     let mut s = loaded(80, 24);
     let mut rest = fixtures::queue();
     let gone = rest.remove(1);
-    update(&mut s, Msg::Pending(rest.clone()));
-    assert!(matches!(s.entries["req-2"].local, Local::Ended { .. }));
+    update(&mut s, listed(rest.clone()));
+    assert!(matches!(entry(&s, "req-2").local(), Local::Ended { .. }));
     // The next list has it again: the backend says pending, so it stays decidable.
     rest.push(gone);
-    update(&mut s, Msg::Pending(rest));
-    assert!(matches!(s.entries["req-2"].local, Local::Idle));
+    update(&mut s, listed(rest));
+    assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
     tick(&mut s, 10);
-    assert!(s.entries.contains_key("req-2"));
+    assert!(s.queue().contains("req-2"));
 }
 
 #[test]
@@ -516,7 +504,7 @@ fn a_paged_list_ends_only_the_rows_the_whole_list_missed() {
         },
     );
     // Nothing ends before the last page: the rest of the list may still hold them.
-    assert_eq!(s.ended_count(), 0);
+    assert_eq!(s.queue().ended_count(), 0);
     let mut last_page = later;
     last_page.push(new);
     update(
@@ -528,15 +516,15 @@ fn a_paged_list_ends_only_the_rows_the_whole_list_missed() {
         },
     );
     // Only the request no page held ends; the ones on the first page stay decidable.
-    assert_eq!(s.ended_count(), 1);
+    assert_eq!(s.queue().ended_count(), 1);
     assert!(
-        matches!(&s.entries[&gone.id].local, Local::Ended { note, .. } if note == "no longer pending")
+        matches!(entry(&s, &gone.id).local(), Local::Ended { note, .. } if note == "no longer pending")
     );
-    assert!(matches!(s.entries["req-new"].local, Local::Idle));
-    assert_eq!(s.order.len(), s.entries.len());
-    assert!(s.order.iter().any(|id| &**id == "req-new"));
+    assert!(matches!(entry(&s, "req-new").local(), Local::Idle));
+    assert_eq!(s.queue().shown_len(), s.queue().len());
+    assert!(s.queue().shown_ids().any(|id| id == "req-new"));
     // A new list starts afresh: ids seen by an earlier list do not count for it.
-    let again = s.entries["req-new"].request();
+    let again = entry(&s, "req-new").request();
     update(
         &mut s,
         Msg::PendingPage {
@@ -553,22 +541,22 @@ fn a_paged_list_ends_only_the_rows_the_whole_list_missed() {
             last: true,
         },
     );
-    assert!(matches!(s.entries["req-new"].local, Local::Idle));
-    assert_eq!(s.ended_count(), s.entries.len() - 1);
+    assert!(matches!(entry(&s, "req-new").local(), Local::Idle));
+    assert_eq!(s.queue().ended_count(), s.queue().len() - 1);
 }
 
 #[test]
 fn expired_and_cancelled_events_end_the_row() {
     let mut s = loaded(80, 24);
-    let mut r1 = s.entries["req-1"].request();
+    let mut r1 = entry(&s, "req-1").request();
     r1.status = Status::Expired;
     update(&mut s, event(EventKind::RequestExpired, 3, r1));
-    let mut r2 = s.entries["req-2"].request();
+    let mut r2 = entry(&s, "req-2").request();
     r2.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 4, r2));
-    assert!(matches!(&s.entries["req-1"].local, Local::Ended { note, .. } if note == "expired"));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Ended { note, .. } if note == "expired"));
     assert!(
-        matches!(&s.entries["req-2"].local, Local::Ended { note, .. } if note.contains("cancelled"))
+        matches!(entry(&s, "req-2").local(), Local::Ended { note, .. } if note.contains("cancelled"))
     );
     select(&mut s, "req-2");
     assert!(key(&mut s, 'r').is_empty());
@@ -578,7 +566,7 @@ fn expired_and_cancelled_events_end_the_row() {
     );
     tick(&mut s, 6);
     assert_eq!(shown(&s), ["req-3"]);
-    assert_eq!(s.history.len(), 2);
+    assert_eq!(s.history().len(), 2);
 }
 
 #[test]
@@ -586,7 +574,7 @@ fn request_ending_while_reason_is_typed_is_not_sent() {
     let mut s = loaded(80, 24);
     key(&mut s, 'r');
     typed(&mut s, "no");
-    let mut r1 = s.entries["req-1"].request();
+    let mut r1 = entry(&s, "req-1").request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
     assert!(code(&mut s, KeyCode::Enter).is_empty());
@@ -596,13 +584,13 @@ fn request_ending_while_reason_is_typed_is_not_sent() {
 fn decided_elsewhere_while_idle_is_shown_then_leaves() {
     let mut s = loaded(80, 24);
     let r = decided(
-        s.entries["req-2"].request(),
+        entry(&s, "req-2").request(),
         Outcome::Approved,
         Scope::Always,
         "bob",
     );
     update(&mut s, event(EventKind::RequestDecided, 9, r));
-    match &s.entries["req-2"].local {
+    match entry(&s, "req-2").local() {
         Local::Ended { note, .. } => assert!(note.contains("approved (always) by bob")),
         other => panic!("{other:?}"),
     }
@@ -613,9 +601,9 @@ fn snapshot_ends_rows_that_left_while_offline() {
     let mut s = loaded(80, 24);
     let mut rest = fixtures::queue();
     rest.remove(1);
-    update(&mut s, Msg::Pending(rest));
-    assert!(matches!(s.entries["req-2"].local, Local::Ended { .. }));
-    assert!(matches!(s.entries["req-1"].local, Local::Idle));
+    update(&mut s, listed(rest));
+    assert!(matches!(entry(&s, "req-2").local(), Local::Ended { .. }));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Idle));
 }
 
 #[test]
@@ -632,18 +620,7 @@ fn decisions_only_on_the_pending_tab() {
 #[test]
 fn revoking_a_grant_asks_first() {
     let mut s = loaded(80, 24);
-    let g = Grant {
-        id: "g1".into(),
-        scope: Scope::Always,
-        agent: "order-manager".into(),
-        tool: "order_tools.process_refund".into(),
-        conversation_id: None,
-        created_by: "alice".into(),
-        created_at: ago(60),
-        source_request_id: None,
-        revoked_at: None,
-        revoked_by: None,
-    };
+    let g = fixtures::grant("g1", "order_tools.process_refund", "order-manager");
     update(&mut s, Msg::Grants(vec![g.clone()]));
     assert!(key(&mut s, 'd').is_empty(), "not on the Grants tab");
     code(&mut s, KeyCode::Tab);
@@ -664,7 +641,7 @@ fn revoking_a_grant_asks_first() {
             result: Ok(g),
         },
     );
-    assert!(s.grants.is_empty());
+    assert!(s.grants().is_empty());
 }
 
 #[test]
@@ -714,11 +691,11 @@ fn huge_params_are_pretty_printed_once() {
     let mut s = fixtures::state(120, 40);
     let blob: String = "é".repeat(1_000_000);
     let r = req("big", "t", "a", 0, json!({"blob": blob}));
-    update(&mut s, Msg::Pending(vec![r]));
-    let before = s.detail.as_ref().map(|d| d.lines.as_ptr());
+    update(&mut s, listed(vec![r]));
+    let before = s.detail().map(|d| d.lines.as_ptr());
     tick(&mut s, 1);
     key(&mut s, 'J');
-    assert_eq!(s.detail.as_ref().map(|d| d.lines.as_ptr()), before);
+    assert_eq!(s.detail().map(|d| d.lines.as_ptr()), before);
     assert_eq!(s.detail_scroll, 1);
 }
 
@@ -727,7 +704,7 @@ fn a_double_press_never_decides_the_next_request_unseen() {
     let mut s = loaded(80, 24);
     key(&mut s, 'a');
     backend_approved(&mut s, "req-1");
-    assert_eq!(s.selected.as_deref(), Some("req-2"));
+    assert_eq!(s.queue().selected_id(), Some("req-2"));
     // The first press on the request that slid under the cursor only says so.
     assert!(key(&mut s, 'a').is_empty());
     assert!(
@@ -735,16 +712,16 @@ fn a_double_press_never_decides_the_next_request_unseen() {
         "{}",
         message(&s)
     );
-    assert!(matches!(s.entries["req-2"].local, Local::Idle));
+    assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
     assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
 
     // Moving explicitly clears the guard; so does nothing else.
     let mut s = loaded(80, 24);
-    let mut r1 = s.entries["req-1"].request();
+    let mut r1 = entry(&s, "req-1").request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
     tick(&mut s, 6);
-    assert!(s.moved);
+    assert!(s.queue().moved());
     key(&mut s, 'j');
     key(&mut s, 'k');
     assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
@@ -753,12 +730,12 @@ fn a_double_press_never_decides_the_next_request_unseen() {
 /// A queue whose first request just left, so the cursor slid onto req-2 unseen.
 fn slid(width: u16, height: u16) -> State {
     let mut s = loaded(width, height);
-    let mut r1 = s.entries["req-1"].request();
+    let mut r1 = entry(&s, "req-1").request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
     tick(&mut s, 6);
-    assert!(s.moved);
-    assert_eq!(s.selected.as_deref(), Some("req-2"));
+    assert!(s.queue().moved());
+    assert_eq!(s.queue().selected_id(), Some("req-2"));
     s
 }
 
@@ -786,8 +763,8 @@ fn reading_the_detail_clears_the_cursor_moved_guard() {
 fn notify_is_not_refused_by_the_cursor_moved_guard() {
     let mut s = slid(80, 24);
     assert!(key(&mut s, 'n').is_empty());
-    assert!(s.entries["req-2"].notify, "n decides nothing: allowed");
-    assert!(s.moved, "but it is not reading: the guard stays");
+    assert!(entry(&s, "req-2").notify(), "n decides nothing: allowed");
+    assert!(s.queue().moved(), "but it is not reading: the guard stays");
     assert!(key(&mut s, 'a').is_empty());
     assert!(message(&s).contains("cursor moved"));
 }
@@ -804,7 +781,7 @@ fn the_detail_view_closes_when_its_request_leaves() {
 #[test]
 fn a_request_born_decided_goes_to_history_not_the_queue() {
     let mut s = loaded(120, 30);
-    let before = s.entries.len();
+    let before = s.queue().len();
     let born = decided(
         req("born", "shell.exec", "ops", 0, json!({"argv": ["rm", "/"]})),
         Outcome::Rejected,
@@ -812,16 +789,16 @@ fn a_request_born_decided_goes_to_history_not_the_queue() {
         "policy:never-rm-root",
     );
     let fx = update(&mut s, event(EventKind::RequestCreated, 9, born));
-    assert_eq!(s.entries.len(), before, "never enters the queue");
+    assert_eq!(s.queue().len(), before, "never enters the queue");
     assert!(!fx.contains(&Effect::Bell), "nothing to ring for");
-    assert!(s.history.iter().any(|r| r.id == "born"));
+    assert!(s.history().iter().any(|r| r.id == "born"));
 }
 
 /// The fixture queue plus more refunds from the same agent: two in conv-77 (one filed
 /// with another token, which a grant never covers), one in another conversation.
 fn with_siblings() -> State {
     let mut s = loaded(80, 24);
-    let base = s.entries["req-1"].request();
+    let base = entry(&s, "req-1").request();
     let sibling = |id: &str, conv: &str, filed_by: &str| {
         let mut r = base.clone();
         r.id = id.into();
@@ -843,11 +820,11 @@ fn with_siblings() -> State {
 #[test]
 fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
     let mut s = with_siblings();
-    assert_eq!(s.covered_by("req-1", Scope::Conversation), 1);
-    assert_eq!(s.covered_by("req-1", Scope::Always), 2);
+    assert_eq!(s.queue().covered_by("req-1", Scope::Conversation), 1);
+    assert_eq!(s.queue().covered_by("req-1", Scope::Always), 2);
     assert!(key(&mut s, 'c').is_empty(), "asks first");
     assert!(matches!(&s.mode, Mode::Confirm(Confirm::Conversation { id }) if id == "req-1"));
-    let (title, q) = super::dialog::question(&s, &Confirm::Conversation { id: "req-1".into() }, 70);
+    let (title, q) = dialog::question(&s, &Confirm::Conversation { id: "req-1".into() }, 70);
     assert!(title.contains("conversation"), "{title}");
     let q = q.join("\n");
     assert!(
@@ -860,7 +837,7 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
     assert!(key(&mut s, 'c').is_empty());
     assert!(matches!(s.mode, Mode::Normal));
     assert!(message(&s).contains("nothing was sent"));
-    assert!(matches!(s.entries["req-1"].local, Local::Idle));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Idle));
     key(&mut s, 'c');
     let fx = key(&mut s, 'y');
     let (id, body) = decision(&fx);
@@ -868,7 +845,7 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
 
     // The always dialog names what it approves at once too.
     let s = with_siblings();
-    let (_, q) = super::dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
+    let (_, q) = dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
     let q = q.join("\n");
     assert!(
         q.contains("Also approves 2 other pending `order_tools.process_refund` calls at once"),
@@ -880,10 +857,10 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
 fn conversation_approval_is_one_key_when_nothing_else_is_covered() {
     let mut s = with_siblings();
     // Once the sibling in the conversation has ended, only this request is approved.
-    let mut sib = s.entries["same-conv"].request();
+    let mut sib = entry(&s, "same-conv").request();
     sib.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 21, sib));
-    assert_eq!(s.covered_by("req-1", Scope::Conversation), 0);
+    assert_eq!(s.queue().covered_by("req-1", Scope::Conversation), 0);
     let fx = key(&mut s, 'c');
     assert_eq!(decision(&fx).1.scope, Scope::Conversation);
 }
@@ -897,7 +874,7 @@ fn a_confirmation_closes_when_its_request_ends() {
         let mut s = loaded(80, 24);
         key(&mut s, 'A');
         assert!(matches!(s.mode, Mode::Confirm(_)));
-        let mut r1 = s.entries["req-1"].request();
+        let mut r1 = entry(&s, "req-1").request();
         r1.status = status;
         update(&mut s, event(kind, 3, r1));
         assert!(matches!(s.mode, Mode::Normal), "{status:?}");
@@ -912,7 +889,7 @@ fn a_confirmation_closes_when_its_request_ends() {
     let mut s = with_siblings();
     key(&mut s, 'c');
     let r = decided(
-        s.entries["req-1"].request(),
+        entry(&s, "req-1").request(),
         Outcome::Approved,
         Scope::Once,
         "bob",
@@ -927,18 +904,7 @@ fn a_confirmation_closes_when_its_request_ends() {
 
     // A grant revoked elsewhere closes the revoke dialog.
     let mut s = loaded(80, 24);
-    let g = Grant {
-        id: "g1".into(),
-        scope: Scope::Always,
-        agent: "a".into(),
-        tool: "t".into(),
-        conversation_id: None,
-        created_by: "alice".into(),
-        created_at: ago(60),
-        source_request_id: None,
-        revoked_at: None,
-        revoked_by: None,
-    };
+    let g = fixtures::grant("g1", "t", "a");
     update(&mut s, Msg::Grants(vec![g]));
     code(&mut s, KeyCode::BackTab);
     key(&mut s, 'd');
@@ -951,26 +917,10 @@ fn a_confirmation_closes_when_its_request_ends() {
 #[test]
 fn the_pending_count_leaves_out_ended_rows() {
     let mut s = loaded(80, 24);
-    let mut r1 = s.entries["req-1"].request();
+    let mut r1 = entry(&s, "req-1").request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
-    assert_eq!(s.entries.len(), 3);
+    assert_eq!(s.queue().len(), 3);
     assert_eq!(s.pending_count(), 2);
-    assert_eq!(s.ended_count(), 1);
-}
-
-#[test]
-fn parameters_kept_as_text_hash_exactly_as_received() {
-    use super::state::Entry;
-    let params = json!({
-        "amount": 0.1, "tiny": 1e-7, "big": 123456.789, "third": 1.0 / 3.0,
-        "n": 9007199254740991i64, "nested": {"list": [1.5, -0.0, 2e300]}, "s": "x"
-    });
-    let mut r = req("f", "t", "a", 0, params.clone());
-    r.args_hash = args_hash(&params);
-    let e = Entry::new(r);
-    assert!(e.req.params.is_null(), "the tree is not kept twice");
-    assert_eq!(e.params(), params);
-    assert_eq!(e.hash(), args_hash(&params));
-    assert_eq!(e.request().params, params);
+    assert_eq!(s.queue().ended_count(), 1);
 }

@@ -7,12 +7,11 @@ use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::action::{Conn, Msg};
-use super::fixtures::{self, decided, event, loaded, now, req};
-use super::state::State;
+use super::fixtures::{self, answer, api_error, decided, entry, event, listed, loaded, now, req};
+use super::model::State;
 use super::update::update;
 use super::view;
-use crate::client::ClientError;
-use crate::protocol::{EventKind, Grant, Identity, Outcome, Role, Scope, Status};
+use crate::protocol::{EventKind, Outcome, PolicyAction, Scope, Status};
 
 fn render(s: &State) -> String {
     let mut t = Terminal::new(TestBackend::new(s.width, s.height)).unwrap();
@@ -34,13 +33,7 @@ fn code(s: &mut State, c: KeyCode) {
 }
 
 fn live(s: &mut State) {
-    update(
-        s,
-        Msg::Identity(Identity {
-            name: "alice".into(),
-            role: Role::Reviewer,
-        }),
-    );
+    update(s, Msg::Identity(fixtures::reviewer("alice")));
     update(s, Msg::Conn(Conn::Live));
 }
 
@@ -141,22 +134,17 @@ fn conflict_message() {
     let sending = render(&s);
     assert!(sending.contains("approving once…"), "{sending}");
     let first = decided(
-        s.entries["req-1"].request(),
+        entry(&s, "req-1").request(),
         Outcome::Rejected,
         Scope::Once,
         "bob",
     );
     update(
         &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(ClientError::Api {
-                status: 409,
-                code: "conflict".into(),
-                message: "already decided".into(),
-                request: Some(Box::new(first)),
-            }),
-        },
+        answer(
+            "req-1",
+            Err(api_error(409, "conflict", "already decided", Some(first))),
+        ),
     );
     insta::assert_snapshot!(render(&s));
 }
@@ -166,16 +154,7 @@ fn network_error_on_the_row() {
     let mut s = loaded(100, 24);
     live(&mut s);
     key(&mut s, 'a');
-    update(
-        &mut s,
-        Msg::Decided {
-            id: "req-1".into(),
-            result: Err(ClientError::Network {
-                url: "http://127.0.0.1:7878".into(),
-                detail: "connection refused or host unreachable".into(),
-            }),
-        },
-    );
+    update(&mut s, answer("req-1", Err(fixtures::refused())));
     insta::assert_snapshot!(render(&s));
 }
 
@@ -195,12 +174,7 @@ fn offline_state() {
 #[test]
 fn rejected_token_is_said_plainly() {
     let mut s = fixtures::state(80, 24);
-    let e = ClientError::Api {
-        status: 401,
-        code: "unauthorized".into(),
-        message: "unknown token".into(),
-        request: None,
-    };
+    let e = api_error(401, "unauthorized", "unknown token", None);
     update(
         &mut s,
         Msg::Conn(Conn::Retrying {
@@ -226,7 +200,7 @@ fn injected_escape_sequences_are_shown_not_run() {
         json!({format!("key{evil}"): format!("value{evil}\r\n"), "wide": "東京タワー東京タワー東京タワー", "comb": "e\u{301}e\u{301}"}),
     );
     r.reason = Some(format!("reason{evil}"));
-    update(&mut s, Msg::Pending(vec![r]));
+    update(&mut s, listed(vec![r]));
     let screen = render(&s);
     assert!(!screen.contains('\x1b'), "raw escape reached the screen");
     assert!(!screen.contains('\x07'));
@@ -256,7 +230,7 @@ fn expired_row_on_screen() {
     let expiring = render(&s);
     assert!(expiring.contains("expiring…"), "{expiring}");
     assert!(expiring.contains("3 pending ·"), "{expiring}");
-    let mut r1 = s.entries["req-1"].request();
+    let mut r1 = entry(&s, "req-1").request();
     r1.status = Status::Expired;
     update(&mut s, event(EventKind::RequestExpired, 3, r1));
     let screen = render(&s);
@@ -272,7 +246,7 @@ fn history_and_grants_tabs() {
     let mut s = loaded(120, 30);
     live(&mut s);
     let mut r = decided(
-        s.entries["req-1"].request(),
+        entry(&s, "req-1").request(),
         Outcome::Rejected,
         Scope::Once,
         "alice",
@@ -282,24 +256,12 @@ fn history_and_grants_tabs() {
         d.notify_agent = true;
     }
     update(&mut s, event(EventKind::RequestDecided, 4, r));
-    let mut c = s.entries["req-2"].request();
+    let mut c = entry(&s, "req-2").request();
     c.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 5, c));
-    update(
-        &mut s,
-        Msg::Grants(vec![Grant {
-            id: "g1".into(),
-            scope: Scope::Conversation,
-            agent: "order-manager".into(),
-            tool: "order_tools.process_refund".into(),
-            conversation_id: Some("conv-77".into()),
-            created_by: "alice".into(),
-            created_at: now() - chrono::Duration::seconds(300),
-            source_request_id: Some("req-0".into()),
-            revoked_at: None,
-            revoked_by: None,
-        }]),
-    );
+    let mut grant = fixtures::conversation_grant("g1", "conv-77");
+    grant.source_request_id = Some("req-0".into());
+    update(&mut s, Msg::Grants(vec![grant]));
     code(&mut s, KeyCode::Tab);
     let history = render(&s);
     code(&mut s, KeyCode::Tab);
@@ -315,7 +277,7 @@ fn huge_params_scroll_in_the_detail() {
     let blob = "0123456789é東".repeat(80_000);
     update(
         &mut s,
-        Msg::Pending(vec![req("big", "t", "a", 0, json!({"blob": blob, "z": 1}))]),
+        listed(vec![req("big", "t", "a", 0, json!({"blob": blob, "z": 1}))]),
     );
     code(&mut s, KeyCode::Enter);
     key(&mut s, 'G');
@@ -329,7 +291,6 @@ fn huge_params_scroll_in_the_detail() {
 
 #[test]
 fn policy_rule_and_message_beside_the_reason() {
-    use crate::protocol::{PolicyAction, PolicyMatch};
     let mut s = fixtures::state(160, 30);
     live(&mut s);
     let mut held = req(
@@ -340,13 +301,12 @@ fn policy_rule_and_message_beside_the_reason() {
         json!({"order_id": "A-1", "amount": 1500}),
     );
     held.reason = Some("customer angry".into());
-    held.policy = Some(PolicyMatch {
-        rule: Some("big-refunds".into()),
-        action: PolicyAction::RequireApproval,
-        message: Some("Refunds over $1000 need a manager.".into()),
-        error: None,
-    });
-    update(&mut s, Msg::Pending(vec![held]));
+    held.policy = Some(fixtures::policy(
+        "big-refunds",
+        PolicyAction::RequireApproval,
+        Some("Refunds over $1000 need a manager."),
+    ));
+    update(&mut s, listed(vec![held]));
     let queue = render(&s);
     assert!(queue.contains("[big-refunds] cu"), "{queue}");
     assert!(
@@ -361,12 +321,7 @@ fn policy_rule_and_message_beside_the_reason() {
         Scope::Once,
         "policy:watch-interns",
     );
-    audited.policy = Some(PolicyMatch {
-        rule: Some("watch-interns".into()),
-        action: PolicyAction::Audit,
-        message: None,
-        error: None,
-    });
+    audited.policy = Some(fixtures::policy("watch-interns", PolicyAction::Audit, None));
     update(&mut s, event(EventKind::RequestCreated, 7, audited));
     code(&mut s, KeyCode::Tab);
     let history = render(&s);
@@ -386,7 +341,7 @@ fn a_very_long_tool_name_never_hides_what_y_does() {
         let agent = format!("agent_{}", "y".repeat(100));
         update(
             &mut s,
-            Msg::Pending(vec![req("long", &tool, &agent, 5, json!({"n": 1}))]),
+            listed(vec![req("long", &tool, &agent, 5, json!({"n": 1}))]),
         );
         key(&mut s, 'A');
         let screen = render(&s);
@@ -418,7 +373,7 @@ fn the_columns_the_issue_lists_show_at_common_sizes() {
         let mut s = loaded(w, h);
         live(&mut s);
         let mut r = decided(
-            s.entries["req-1"].request(),
+            entry(&s, "req-1").request(),
             Outcome::Approved,
             Scope::Conversation,
             "alice",
@@ -446,23 +401,11 @@ fn the_columns_the_issue_lists_show_at_common_sizes() {
 fn narrow_grants_keep_the_conversation_apart() {
     let mut s = fixtures::state(40, 10);
     live(&mut s);
-    let grant = |id: &str, conv: &str| Grant {
-        id: id.into(),
-        scope: Scope::Conversation,
-        agent: "order-manager".into(),
-        tool: "order_tools.process_refund".into(),
-        conversation_id: Some(conv.into()),
-        created_by: "alice".into(),
-        created_at: now() - chrono::Duration::seconds(300),
-        source_request_id: None,
-        revoked_at: None,
-        revoked_by: None,
-    };
     update(
         &mut s,
         Msg::Grants(vec![
-            grant("g1", "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d7e8f"),
-            grant("g2", "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d0042"),
+            fixtures::conversation_grant("g1", "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d7e8f"),
+            fixtures::conversation_grant("g2", "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d0042"),
         ]),
     );
     code(&mut s, KeyCode::BackTab);
@@ -479,7 +422,7 @@ fn narrow_grants_keep_the_conversation_apart() {
 fn conversation_confirmation_names_what_it_approves_at_once() {
     let mut s = loaded(100, 30);
     live(&mut s);
-    let mut sibling = s.entries["req-1"].request();
+    let mut sibling = entry(&s, "req-1").request();
     sibling.id = "req-4".into();
     sibling.params = json!({"order_id": "A-1002", "amount": 80});
     update(&mut s, event(EventKind::RequestCreated, 8, sibling));

@@ -6,16 +6,17 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
-use super::state::State;
 use super::table::{self, Cell, Col};
-use super::text;
 use super::theme::Theme;
-use crate::protocol::Scope;
+use crate::console::model::State;
+use crate::console::text;
+use crate::protocol::{Grant, Scope};
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let theme = Theme::new(state.no_color);
-    if state.grants.is_empty() {
+    let grants = state.grants();
+    if grants.is_empty() {
         frame.render_widget(
             Paragraph::new(Line::styled(
                 "No active grants. Approving for a conversation or always creates one.",
@@ -44,7 +45,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         .get(3)
         .copied()
         .unwrap_or(0);
-    let row_of = |g: &crate::protocol::Grant| -> Vec<Cell> {
+    let row_of = |g: &Grant| -> Vec<Cell> {
         let scope = match (g.scope, medium) {
             (Scope::Conversation, false) => "conv".to_owned(),
             (s, _) => s.to_string(),
@@ -70,9 +71,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         frame,
         area,
         &cols,
-        state.grants.len(),
-        |k| state.grants.get(k).map(row_of),
-        state.grant_selected_index(),
+        grants.len(),
+        |k| grants.get(k).map(row_of),
+        grants.selected_index(),
         theme.label(),
         theme.selected(),
     );

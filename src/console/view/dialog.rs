@@ -5,9 +5,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::state::{Confirm, State};
-use super::text;
 use super::theme::Theme;
+use crate::console::model::{Confirm, State};
+use crate::console::text;
 use crate::protocol::Scope;
 use crate::sanitize;
 
@@ -30,7 +30,7 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
     let fitted = |s: &str, cap: usize| text::fit(&sanitize::line(s), cap);
     match c {
         Confirm::Always { id } | Confirm::Conversation { id } => {
-            let Some(req) = state.entries.get(id).map(|e| &e.req) else {
+            let Some(req) = state.queue().get(id).map(|e| e.req()) else {
                 return (
                     " Approve? ".to_owned(),
                     vec!["This request has ended.".into()],
@@ -44,7 +44,7 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
             } else {
                 Scope::Conversation
             };
-            let n = state.covered_by(id, scope);
+            let n = state.queue().covered_by(id, scope);
             let mut lines = Vec::new();
             if always {
                 lines.push(format!("every future `{tool}` call from `{agent}`"));
@@ -71,9 +71,8 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
         }
         Confirm::Revoke { grant_id } => {
             let what = state
-                .grants
-                .iter()
-                .find(|g| &g.id == grant_id)
+                .grants()
+                .find(grant_id)
                 .map(|g| {
                     let scope = match &g.conversation_id {
                         Some(c) => format!("in conversation `{}`", fitted(c, agent_cap)),

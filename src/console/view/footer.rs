@@ -5,10 +5,10 @@ use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::keymap::Action;
-use super::state::{Level, Local, Mode, State, Tab};
-use super::text;
 use super::theme::Theme;
+use crate::console::keymap::Action;
+use crate::console::model::{Level, Mode, State, Tab};
+use crate::console::text;
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
@@ -17,9 +17,9 @@ pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
     match &state.mode {
         Mode::Reason { id, input } => {
             let tool = state
-                .entries
+                .queue()
                 .get(id)
-                .map(|e| text::fit(&sanitize::line(&e.req.tool), cols / 4))
+                .map(|e| text::fit(&sanitize::line(&e.req().tool), cols / 4))
                 .unwrap_or_default();
             let prompt = format!("Reject {tool}, reason: ");
             input_line(frame, status, &theme, &prompt, input);
@@ -108,13 +108,13 @@ fn hints(state: &State) -> Vec<(String, String)> {
             // the detail, switch tabs and quit still fit at 80.
             let narrow = state.width < 100;
             // A row that expired, was cancelled or was decided elsewhere takes no decision.
-            let decidable = state
-                .selected_entry()
-                .is_some_and(|e| !matches!(e.local, Local::Ended { .. }));
-            if state.tab == Tab::Pending && state.selected.is_some() && !decidable {
+            let queue = state.queue();
+            let selected = state.tab == Tab::Pending && queue.selected_id().is_some();
+            let decidable = queue.selected().is_some_and(|e| !e.local().is_ended());
+            let notify = queue.selected().is_some_and(|e| e.notify());
+            if selected && !decidable {
                 v.push(("—".to_owned(), "this request has ended".to_owned()));
-            } else if state.tab == Tab::Pending && state.selected.is_some() && narrow {
-                let notify = state.selected_entry().is_some_and(|e| e.notify);
+            } else if selected && narrow {
                 let decide = [
                     Action::ApproveOnce,
                     Action::ApproveConversation,
@@ -128,8 +128,7 @@ fn hints(state: &State) -> Vec<(String, String)> {
                     k(Action::ToggleNotify),
                     format!("notify:{}", if notify { "on" } else { "off" }),
                 ));
-            } else if state.tab == Tab::Pending && state.selected.is_some() {
-                let notify = state.selected_entry().is_some_and(|e| e.notify);
+            } else if selected {
                 v.push(pair(Action::ApproveOnce, "approve"));
                 v.push(pair(Action::ApproveConversation, "conversation"));
                 v.push(pair(Action::ApproveAlways, "always"));
@@ -139,7 +138,7 @@ fn hints(state: &State) -> Vec<(String, String)> {
                     format!("notify:{}", if notify { "on" } else { "off" }),
                 ));
             }
-            if state.tab == Tab::Grants && state.grant_selected.is_some() {
+            if state.tab == Tab::Grants && state.grants().selected().is_some() {
                 v.push(pair(Action::Revoke, "revoke"));
             }
             // Help comes early: when the line is cut, `?` still shows where every key is.

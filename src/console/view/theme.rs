@@ -102,33 +102,9 @@ impl Theme {
 mod tests {
     use super::*;
 
-    #[test]
-    fn no_color_means_no_colour_at_all() {
-        let t = Theme::new(true);
-        let styles = [
-            t.title(),
-            t.label(),
-            t.key(),
-            t.ok(),
-            t.warn(),
-            t.error(),
-            t.busy(),
-            t.risk(Some(Risk::Critical)),
-            t.risk(Some(Risk::Low)),
-            t.expiry(Some(5)),
-        ];
-        for s in styles {
-            assert_eq!(s.fg, None, "{s:?}");
-            assert_eq!(s.bg, None, "{s:?}");
-        }
-        // Warnings still stand out without colour.
-        assert!(t.error().add_modifier.contains(Modifier::BOLD));
-    }
-
-    #[test]
-    fn defaults_avoid_colours_unreadable_on_dark_or_light() {
-        let t = Theme::new(false);
-        for s in [
+    /// Every style the theme gives that can carry a colour.
+    fn styles(t: &Theme) -> [Style; 13] {
+        [
             t.title(),
             t.label(),
             t.key(),
@@ -142,7 +118,24 @@ mod tests {
             t.risk(Some(Risk::Critical)),
             t.expiry(Some(5)),
             t.json(),
-        ] {
+        ]
+    }
+
+    #[test]
+    fn no_color_means_no_colour_at_all() {
+        let t = Theme::new(true);
+        for s in styles(&t) {
+            assert_eq!(s.fg, None, "{s:?}");
+            assert_eq!(s.bg, None, "{s:?}");
+        }
+        // Warnings still stand out without colour.
+        assert!(t.error().add_modifier.contains(Modifier::BOLD));
+    }
+
+    #[test]
+    fn defaults_avoid_colours_unreadable_on_dark_or_light() {
+        let t = Theme::new(false);
+        for s in styles(&t) {
             assert!(
                 !matches!(
                     s.fg,

@@ -7,7 +7,8 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::text;
+use crate::console::model::selection;
+use crate::console::text;
 
 /// A column: its title and width (0 = share of the remaining width).
 pub struct Col {
@@ -42,10 +43,7 @@ pub fn draw(
         .collect();
     lines.push(line(&header, &widths, None));
     let visible = usize::from(area.height) - 1;
-    let offset = match selected {
-        Some(s) if visible > 0 => s.saturating_sub(visible - 1),
-        _ => 0,
-    };
+    let offset = selection::scroll_offset(selected, visible);
     for i in offset..len.min(offset.saturating_add(visible)) {
         let Some(cells) = row(i) else { continue };
         let sel = (Some(i) == selected).then_some(selected_style);

@@ -1,20 +1,15 @@
-//! The detail of one request: every id, reason, risk, times, args hash and the full
-//! parameters as pretty-printed JSON. The text is built once per request (a 1 MB blob is
-//! pretty-printed and sanitised once, not per frame) and only the visible rows are drawn.
+//! The detail text of one request: every id, reason, risk, times, args hash and the full
+//! parameters as pretty-printed JSON. Built once per request (a 1 MB blob is
+//! pretty-printed and sanitised once, not per frame), and cut into just the rows shown.
+//! Changes when what the detail says, or how it wraps, changes.
 
-use ratatui::Frame;
-use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
-
-use super::layout;
-use super::state::{Local, State, Tab, ended_sentence, failed_words, outcome_words};
-use super::text;
-use super::theme::Theme;
+use crate::console::text;
+use crate::console::words::outcome_words;
 use crate::protocol::{ApprovalRequest, Status};
 use crate::sanitize;
 
-const LABEL_WIDTH: usize = 14;
+/// Columns of a field's label.
+pub const LABEL_WIDTH: usize = 14;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -204,201 +199,16 @@ impl DetailCache {
     }
 }
 
-/// Draws the detail of the selected request into `pane` (a side pane or the whole view).
-pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
-    let theme = Theme::new(state.no_color);
-    let cols = usize::from(pane.width);
-    // The scroll position is drawn at the right end of the title row: the title leaves
-    // room for it.
-    let pos = state.detail.as_ref().and_then(|cache| {
-        let area = layout::detail_text(pane);
-        let (total, height) = (cache.rows(cols), usize::from(area.height));
-        (total > height && area.height > 0).then(|| {
-            let scroll = state.detail_scroll.min(total.saturating_sub(height));
-            format!(
-                " {}-{}/{} ",
-                scroll + 1,
-                (scroll + height).min(total),
-                total
-            )
-        })
-    });
-    let title = match state.detail_request() {
-        Some(r) => {
-            let reserve = pos.as_deref().map_or(0, text::width);
-            title(&r.tool, &r.agent, cols.saturating_sub(reserve))
-        }
-        None => " Detail ".to_owned(),
-    };
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Span::styled(title, theme.title()));
-    frame.render_widget(block, pane);
-
-    let (Some(req), Some(cache)) = (state.detail_request(), state.detail.as_ref()) else {
-        let msg = Paragraph::new(Line::styled("nothing selected", theme.dim()));
-        frame.render_widget(msg, layout::detail_text(pane));
-        return;
-    };
-
-    let fixed = Rect {
-        y: pane.y.saturating_add(1),
-        height: pane
-            .height
-            .saturating_sub(1)
-            .min(layout::DETAIL_FIXED_ROWS - 1),
-        ..pane
-    };
-    let mut status_lines = vec![live_status(state, req, &theme, cols)];
-    if req.status == Status::Pending && state.tab == Tab::Pending {
-        let notify = state
-            .selected_entry()
-            .filter(|e| e.req.id == req.id)
-            .is_some_and(|e| e.notify);
-        status_lines.push(Line::from(vec![
-            Span::styled("notify agent: ", theme.label()),
-            Span::styled(
-                if notify { "on" } else { "off" },
-                if notify { theme.warn() } else { theme.dim() },
-            ),
-            Span::styled(
-                format!(
-                    " ({} toggles)",
-                    state.keymap.label(super::keymap::Action::ToggleNotify)
-                ),
-                theme.dim(),
-            ),
-        ]));
-    }
-    frame.render_widget(Paragraph::new(status_lines), fixed);
-
-    let area = layout::detail_text(pane);
-    let (total, height) = (cache.rows(cols), usize::from(area.height));
-    let scroll = state.detail_scroll.min(total.saturating_sub(height));
-    let rows = cache.visible(cols, scroll, height);
-    let lines: Vec<Line> = rows
-        .into_iter()
-        .map(|(s, kind, first)| match kind {
-            Kind::Field if first && s.len() >= LABEL_WIDTH && s.is_char_boundary(LABEL_WIDTH) => {
-                let (l, v) = s.split_at(LABEL_WIDTH);
-                Line::from(vec![Span::styled(l, theme.label()), Span::raw(v)])
-            }
-            Kind::Field => Line::raw(s),
-            Kind::Heading => Line::styled(s, theme.title()),
-            Kind::Json => Line::styled(s, theme.json()),
-        })
-        .collect();
-    frame.render_widget(Paragraph::new(lines), area);
-    if let Some(pos) = pos {
-        let w = text::width(&pos) as u16;
-        if w < pane.width {
-            let r = Rect {
-                x: pane.x + pane.width - w,
-                y: pane.y,
-                width: w,
-                height: 1,
-            };
-            frame.render_widget(Paragraph::new(Span::styled(pos, theme.dim())), r);
-        }
-    }
-}
-
-/// ` TOOL · AGENT ` in `cols` columns: both names always show, each cut with `…` when
-/// they do not fit together (the agent may take up to half of the room).
-fn title(tool: &str, agent: &str, cols: usize) -> String {
-    let (tool, agent) = (sanitize::line(tool), sanitize::line(agent));
-    let room = cols.saturating_sub(5);
-    let (tw, aw) = (text::width(&tool), text::width(&agent));
-    let (tool_w, agent_w) = if tw + aw <= room {
-        (tw, aw)
-    } else {
-        let agent_w = aw.min((room / 2).max(room.saturating_sub(tw)));
-        (room - agent_w, agent_w)
-    };
-    format!(
-        " {} · {} ",
-        text::fit(&tool, tool_w),
-        text::fit(&agent, agent_w)
-    )
-}
-
-/// The first status line: where the request stands right now.
-fn live_status<'a>(state: &State, req: &ApprovalRequest, theme: &Theme, cols: usize) -> Line<'a> {
-    let entry = state
-        .selected_entry()
-        .filter(|e| state.tab == Tab::Pending && e.req.id == req.id);
-    let (text, style) = match entry.map(|e| &e.local) {
-        Some(Local::Sending { verdict, scope }) => {
-            (super::queue::sending_words(*verdict, *scope), theme.busy())
-        }
-        Some(Local::Failed { error, unknown }) => (
-            failed_words(
-                error,
-                *unknown,
-                &state.keymap.label(super::keymap::Action::Refresh),
-            ),
-            theme.error(),
-        ),
-        Some(Local::Ended { note, .. }) => (
-            format!("{}: it can no longer be decided", ended_sentence(note)),
-            theme.warn(),
-        ),
-        _ if req.status == Status::Pending => {
-            let mut s = format!("pending for {}", text::age(req.created_at, state.now));
-            match req.expires_at {
-                Some(e) => match text::left(e, state.now) {
-                    Some(l) => s.push_str(&format!(", expires in {}", text::short_duration(l))),
-                    // The backend's clock decides; until it says, this can be decided.
-                    None => s.push_str(", expiring (waiting for the backend)"),
-                },
-                None => s.push_str(", no expiry"),
-            }
-            (s, theme.base())
-        }
-        _ => (outcome_words(req), theme.dim()),
-    };
-    Line::styled(text::fit(&text, cols), style)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
+    use crate::console::fixtures;
     use serde_json::json;
 
     fn req(params: serde_json::Value) -> ApprovalRequest {
-        ApprovalRequest {
-            id: "r1".into(),
-            status: Status::Pending,
-            tool: "t".into(),
-            args_hash: crate::protocol::args_hash(&params),
-            params,
-            reason: Some("line1\nline2\x1b[31m".into()),
-            agent: "a".into(),
-            conversation_id: None,
-            run_id: None,
-            tool_call_id: None,
-            risk: None,
-            filed_by: "a".into(),
-            created_at: Utc::now(),
-            expires_at: None,
-            policy: None,
-            decision: None,
-        }
-    }
-
-    #[test]
-    fn the_title_cuts_both_names_visibly_and_fits() {
-        let t = title("order_tools.process_refund", "order-manager", 48);
-        assert_eq!(t, " order_tools.process_refund · order-manager ");
-        let long_tool = "x".repeat(240);
-        let t = title(&long_tool, "order-manager", 40);
-        assert!(text::width(&t) <= 40, "{t}");
-        assert!(t.contains("· order-manager "), "{t}");
-        let t = title(&long_tool, &"agent-".repeat(20), 40);
-        assert!(text::width(&t) <= 40, "{t}");
-        assert_eq!(t.matches('…').count(), 2, "{t}");
-        assert!(t.contains("· agent-"), "{t}");
+        let mut r = fixtures::req("r1", "t", "a", 0, params);
+        r.reason = Some("line1\nline2\x1b[31m".into());
+        r
     }
 
     #[test]

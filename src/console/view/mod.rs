@@ -1,9 +1,20 @@
-//! Draws the whole screen from the state. Read-only: views never change state.
+//! Draws the whole screen from the state. Read-only: views take `&State` and never change
+//! it. This file composes the parts; it changes when the screen's parts change.
+
+pub mod detail;
+pub mod dialog;
+pub mod footer;
+pub mod grants;
+pub mod header;
+pub mod help;
+pub mod history;
+pub mod queue;
+pub mod table;
+pub mod theme;
 
 use ratatui::Frame;
 
-use super::state::{Mode, State, Tab};
-use super::{detail, dialog, footer, grants, header, help, history, queue};
+use super::model::{Mode, State, Tab};
 
 pub fn draw(state: &State, frame: &mut Frame) {
     let a = state.areas();

@@ -5,9 +5,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use super::state::State;
-use super::text;
 use super::theme::Theme;
+use crate::console::model::State;
+use crate::console::text;
 
 pub fn lines(state: &State) -> Vec<(String, &'static str)> {
     let mut v: Vec<(String, &'static str)> = state

@@ -5,17 +5,18 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
-use super::state::State;
 use super::table::{self, Cell, Col};
-use super::text;
 use super::theme::Theme;
+use crate::console::model::State;
+use crate::console::text;
 use crate::protocol::{ApprovalRequest, Outcome, Scope, Status};
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let theme = Theme::new(state.no_color);
-    if state.history_order.is_empty() {
-        let msg = if state.history.is_empty() {
+    let history = state.history();
+    if history.shown_len() == 0 {
+        let msg = if history.is_empty() {
             "No decided, expired or cancelled requests yet."
         } else {
             "No request in the history matches the filter (Esc clears it)."
@@ -49,11 +50,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     }
     let row_of = |r: &ApprovalRequest| -> Vec<Cell> {
         let d = r.decision.as_ref();
-        let when = d
-            .map(|d| d.decided_at)
-            .or_else(|| state.ended_at.get(&r.id).copied())
-            .or(r.expires_at.filter(|_| r.status == Status::Expired))
-            .unwrap_or(r.created_at);
+        let when = history.when(r);
         let audited = r.policy.as_ref().is_some_and(|p| p.needs_review());
         let style = match (r.status, d.map(|d| d.outcome)) {
             _ if audited => theme.warn(),
@@ -118,12 +115,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         frame,
         area,
         &cols,
-        state.history_order.len(),
-        |k| {
-            let &i = state.history_order.get(k)?;
-            state.history.get(i).map(row_of)
-        },
-        state.history_selected_index(),
+        history.shown_len(),
+        |k| history.shown(k).map(row_of),
+        history.selected_index(),
         theme.label(),
         theme.selected(),
     );

@@ -5,18 +5,20 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
-use super::keymap::Action;
-use super::state::{Local, State, failed_words};
 use super::table::{self, Cell, Col};
-use super::text;
 use super::theme::Theme;
-use crate::protocol::{Risk, Scope, Verdict};
+use crate::console::keymap::Action;
+use crate::console::model::{Entry, Local, State};
+use crate::console::text;
+use crate::console::words::{failed_words, sending_words};
+use crate::protocol::Risk;
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let theme = Theme::new(state.no_color);
-    if state.order.is_empty() {
-        let msg = if state.entries.is_empty() {
+    let queue = state.queue();
+    if queue.shown_len() == 0 {
+        let msg = if queue.is_empty() {
             if state.loaded {
                 "No pending requests. New ones appear here as agents file them."
             } else {
@@ -58,15 +60,15 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     cols.push(col("LEFT", if wide { 5 } else { 4 }));
 
     let refresh = state.keymap.label(Action::Refresh);
-    let row_of = |e: &super::state::Entry| -> Vec<Cell> {
-        let r = &e.req;
+    let row_of = |e: &Entry| -> Vec<Cell> {
+        let r = e.req();
         let left = r.expires_at.and_then(|x| text::left(x, state.now));
         let left_text = match (r.expires_at, left) {
             (None, _) => "—".to_owned(),
             (Some(_), None) => "0s".to_owned(),
             (Some(_), Some(s)) => text::short_duration(s),
         };
-        let (summary, sstyle) = match &e.local {
+        let (summary, sstyle) = match e.local() {
             // Still decidable: the backend, not this clock, says when it expired.
             Local::Idle if e.expiring(state.now) => {
                 (format!("expiring… {}", e.summary()), theme.warn())
@@ -83,7 +85,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             ),
             Local::Ended { note, .. } => (format!("✗ {note}"), theme.warn()),
         };
-        let ended = matches!(e.local, Local::Ended { .. });
+        let ended = e.local().is_ended();
         let base = if ended { theme.ended() } else { theme.base() };
         let mut row: Vec<Cell> = vec![
             (text::age(r.created_at, state.now), base),
@@ -127,15 +129,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         frame,
         area,
         &cols,
-        state.order.len(),
-        |k| {
-            state
-                .order
-                .get(k)
-                .and_then(|id| state.entries.get(&**id))
-                .map(|e| row_of(e))
-        },
-        state.selected_index(),
+        queue.shown_len(),
+        |k| queue.shown(k).map(row_of),
+        queue.selected_index(),
         theme.label(),
         theme.selected(),
     );
@@ -148,15 +144,5 @@ fn short_risk(r: Risk) -> &'static str {
         Risk::Medium => "med",
         Risk::High => "high",
         Risk::Critical => "crit",
-    }
-}
-
-/// What an in-flight row says.
-pub fn sending_words(verdict: Verdict, scope: Scope) -> String {
-    match (verdict, scope) {
-        (Verdict::Reject, _) => "rejecting…".to_owned(),
-        (Verdict::Approve, Scope::Once) => "approving once…".to_owned(),
-        (Verdict::Approve, Scope::Conversation) => "approving for the conversation…".to_owned(),
-        (Verdict::Approve, Scope::Always) => "approving always…".to_owned(),
     }
 }

@@ -5,11 +5,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs};
 
-use super::action::Conn;
-use super::state::{State, Tab};
-use super::text;
 use super::theme::Theme;
-use super::update::conn_words;
+use crate::console::action::Conn;
+use crate::console::model::{State, Tab};
+use crate::console::text;
+use crate::console::words::conn_words;
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
@@ -19,7 +19,7 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
         Some(me) => format!("{} ({})", sanitize::line(&me.name), role(me.role)),
         None => "not signed in".to_owned(),
     };
-    let (mode, error) = conn_words(state);
+    let (mode, error) = conn_words(&state.conn, state.now);
     let mode_style = match state.conn {
         Conn::Live => theme.ok(),
         Conn::Polling { .. } => theme.warn(),
@@ -46,24 +46,25 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
     let line1 = Line::from(spans);
     // Only what can still be decided counts as pending; rows that ended and are about to
     // leave are counted apart.
-    let pending = match state.ended_count() {
-        0 => format!("{} pending", state.pending_count()),
-        n => format!("{} pending, {n} ended", state.pending_count()),
+    let (queue, grants) = (state.queue(), state.grants());
+    let pending = match queue.ended_count() {
+        0 => format!("{} pending", queue.pending_count()),
+        n => format!("{} pending, {n} ended", queue.pending_count()),
     };
     let counts = format!(
         "{pending}{} · {} grant{} · sort: {}",
-        if state.filter.is_empty() {
+        if queue.filter().is_empty() {
             String::new()
         } else {
             format!(
                 " ({} shown, filter \"{}\")",
-                state.order.len(),
-                text::fit(&sanitize::line(&state.filter), 20)
+                queue.shown_len(),
+                text::fit(&sanitize::line(queue.filter()), 20)
             )
         },
-        state.grants.len(),
-        if state.grants.len() == 1 { "" } else { "s" },
-        state.sort.as_str()
+        grants.len(),
+        if grants.len() == 1 { "" } else { "s" },
+        queue.sort().as_str()
     );
     let line2 = match error {
         // The count stays in sight while offline: what waits is what matters.
@@ -82,11 +83,11 @@ pub fn draw(state: &State, frame: &mut Frame, header: Rect, tabs: Rect) {
         .iter()
         .map(|t| {
             let n = match t {
-                Tab::Pending => state.pending_count().to_string(),
+                Tab::Pending => queue.pending_count().to_string(),
                 // Capped: the backend holds more than the console keeps.
-                Tab::History if state.history_more => format!("{}+", state.history.len()),
-                Tab::History => state.history.len().to_string(),
-                Tab::Grants => state.grants.len().to_string(),
+                Tab::History if state.history().more() => format!("{}+", state.history().len()),
+                Tab::History => state.history().len().to_string(),
+                Tab::Grants => grants.len().to_string(),
             };
             Line::from(format!("{} {n}", t.title()))
         })

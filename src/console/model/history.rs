@@ -1,0 +1,221 @@
+//! The final requests of the History tab (decided, expired, cancelled), newest first and
+//! capped, with when each was seen to end and the cursor over them. Changes when what the
+//! History tab keeps, or how long, changes.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+use super::entry::haystack;
+use super::selection::{self, Selection};
+use crate::protocol::{ApprovalRequest, Status};
+
+/// Final requests kept for the History tab.
+pub const HISTORY_CAP: usize = 500;
+
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Final requests, newest first (a deque: each decision adds one at the front).
+    list: VecDeque<ApprovalRequest>,
+    /// The ids in `list`, so adding a request need not scan it for an older copy.
+    ids: HashSet<String>,
+    /// When requests in `list` were seen to expire or be cancelled (the request itself
+    /// does not say); an entry leaves with its request.
+    ended_at: HashMap<String, DateTime<Utc>>,
+    /// The backend holds older final requests than `list` (it is capped): the History
+    /// tab's count is then "at least".
+    more: bool,
+    /// Indices into `list` as shown (filtered by `filter`).
+    order: Vec<usize>,
+    filter: String,
+    /// `order` must be made again: the list changed since.
+    stale: bool,
+    cursor: Selection,
+}
+
+impl History {
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The backend holds more final requests than these.
+    pub fn more(&self) -> bool {
+        self.more
+    }
+
+    /// The `i`-th newest final request.
+    pub fn get(&self, i: usize) -> Option<&ApprovalRequest> {
+        self.list.get(i)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ApprovalRequest> {
+        self.list.iter()
+    }
+
+    /// Rows shown (filtered).
+    pub fn shown_len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Row `k` as shown.
+    pub fn shown(&self, k: usize) -> Option<&ApprovalRequest> {
+        self.list.get(*self.order.get(k)?)
+    }
+
+    /// When a final request ended, as the History tab says: its decision's time, else
+    /// when it was seen to end, else its expiry (for an expired one), else its filing.
+    pub fn when(&self, r: &ApprovalRequest) -> DateTime<Utc> {
+        r.decision
+            .as_ref()
+            .map(|d| d.decided_at)
+            .or_else(|| self.ended_at.get(&r.id).copied())
+            .or(r.expires_at.filter(|_| r.status == Status::Expired))
+            .unwrap_or(r.created_at)
+    }
+
+    pub fn selected(&self) -> Option<&ApprovalRequest> {
+        let id = self.cursor.id()?;
+        self.list.iter().find(|r| r.id == id)
+    }
+
+    pub fn selected_index(&self) -> Option<usize> {
+        self.cursor.index(self.order.len(), |k| self.id_at(k))
+    }
+
+    /// Moves the cursor to row `index` (clamped).
+    pub fn select(&mut self, index: usize) {
+        let (list, order) = (&self.list, &self.order);
+        self.cursor
+            .select(index, order.len(), |k| id_at(list, order, k));
+    }
+
+    /// Adds a final request (replacing an older copy of it) as the newest.
+    pub fn add(&mut self, req: ApprovalRequest) {
+        if !self.ids.insert(req.id.clone()) {
+            self.list.retain(|r| r.id != req.id);
+        }
+        self.list.push_front(req);
+        while self.list.len() > HISTORY_CAP {
+            if let Some(old) = self.list.pop_back() {
+                self.ids.remove(&old.id);
+                self.ended_at.remove(&old.id);
+                self.more = true;
+            }
+        }
+        self.stale = true;
+    }
+
+    /// Adds a final request the backend said ended at `at`: an expiry or cancellation
+    /// does not carry its time, so `at` is kept for it.
+    pub fn add_ended(&mut self, req: ApprovalRequest, at: DateTime<Utc>) {
+        if req.decision.is_none() {
+            self.ended_at.insert(req.id.clone(), at);
+        }
+        self.add(req);
+    }
+
+    /// Replaces the history with a list from the backend: its final requests, newest
+    /// first, capped. `more`: the backend holds older ones than the list.
+    pub fn set(&mut self, mut list: Vec<ApprovalRequest>, more: bool) {
+        list.retain(|r| r.status.is_final());
+        list.sort_by_key(|r| std::cmp::Reverse(listed_at(r)));
+        let cut = list.len() > HISTORY_CAP;
+        list.truncate(HISTORY_CAP);
+        self.ids = list.iter().map(|r| r.id.clone()).collect();
+        let ids = &self.ids;
+        self.ended_at.retain(|id, _| ids.contains(id));
+        self.list = list.into();
+        self.more = more || cut;
+        self.stale = true;
+    }
+
+    /// Brings the rows shown up to date with the list and `filter`, keeping the cursor on
+    /// its request (else on the same position).
+    pub fn refresh(&mut self, filter: &str) {
+        if !self.stale && self.filter == filter {
+            return;
+        }
+        self.stale = false;
+        self.filter = filter.to_owned();
+        self.order = if filter.is_empty() {
+            (0..self.list.len()).collect()
+        } else {
+            let f = filter.to_lowercase();
+            self.list
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| haystack(r, &r.params.to_string()).contains(&f))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let (list, order, ids) = (&self.list, &self.order, &self.ids);
+        let at = |k| id_at(list, order, k);
+        self.cursor.follow(
+            order.len(),
+            // A selection that fell off the end of the history is not searched for.
+            |id, hint| {
+                if !ids.contains(id) {
+                    return None;
+                }
+                selection::near(id, hint, order.len(), at)
+            },
+            at,
+        );
+    }
+
+    fn id_at(&self, k: usize) -> Option<&str> {
+        id_at(&self.list, &self.order, k)
+    }
+}
+
+fn id_at<'a>(list: &'a VecDeque<ApprovalRequest>, order: &[usize], k: usize) -> Option<&'a str> {
+    Some(list.get(*order.get(k)?)?.id.as_str())
+}
+
+/// The time a listed final request is sorted by: its decision, else its expiry (for an
+/// expired one), else its filing.
+fn listed_at(r: &ApprovalRequest) -> DateTime<Utc> {
+    r.decision
+        .as_ref()
+        .map(|d| d.decided_at)
+        .or(r.expires_at.filter(|_| r.status == Status::Expired))
+        .unwrap_or(r.created_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::fixtures::{self, decided};
+    use crate::protocol::{Outcome, Scope};
+
+    fn expired(id: &str) -> ApprovalRequest {
+        let mut r = fixtures::req(id, "t", "a", 60, serde_json::json!({}));
+        r.status = Status::Expired;
+        r
+    }
+
+    #[test]
+    fn when_a_request_ended_leaves_with_it() {
+        let mut h = History::default();
+        let seen = fixtures::ago(5);
+        h.add_ended(expired("e0"), seen);
+        assert_eq!(h.get(0).map(|r| h.when(r)), Some(seen));
+        for i in 0..HISTORY_CAP {
+            let r = fixtures::req(&format!("d{i}"), "t", "a", 0, serde_json::json!({}));
+            h.add(decided(r, Outcome::Approved, Scope::Once, "alice"));
+        }
+        assert_eq!(h.len(), HISTORY_CAP);
+        assert!(h.more(), "the oldest fell off the end");
+        assert!(h.ended_at.is_empty(), "its end time went with it");
+
+        h.add_ended(expired("e1"), seen);
+        h.add_ended(expired("e2"), seen);
+        h.set(vec![expired("e1")], false);
+        assert_eq!(h.ended_at.keys().collect::<Vec<_>>(), ["e1"]);
+        assert!(!h.more());
+    }
+}

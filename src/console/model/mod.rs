@@ -1,0 +1,316 @@
+//! The console's state: owned by the driver, changed only by `update`, read by the views.
+//! It composes owned parts that keep their own invariants (`Queue`, `History`, `Grants`,
+//! each with one `Selection`) with what the screen is doing (tab, mode, message, the
+//! detail shown). Changes when what the console holds, or how its parts fit, changes.
+
+pub mod detail;
+pub mod entry;
+pub mod grants;
+pub mod history;
+pub mod queue;
+pub mod selection;
+
+use chrono::{DateTime, Utc};
+use ratatui::layout::Rect;
+use tui_input::Input;
+
+pub use self::detail::DetailCache;
+pub use self::entry::{Entry, Local};
+pub use self::grants::Grants;
+pub use self::history::{HISTORY_CAP, History};
+pub use self::queue::{Queue, SortKey};
+use super::action::Conn;
+use super::keymap::Keymap;
+use super::layout;
+use crate::protocol::{ApprovalRequest, Identity};
+
+/// How long an ended row (expired, cancelled, decided elsewhere) stays on screen.
+pub const LINGER_SECS: i64 = 5;
+/// How long a message stays in the status line.
+pub const MESSAGE_SECS: i64 = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Pending,
+    History,
+    Grants,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 3] = [Tab::Pending, Tab::History, Tab::Grants];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Pending => "Pending",
+            Tab::History => "History",
+            Tab::Grants => "Grants",
+        }
+    }
+}
+
+/// A dangerous action waiting for `y`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    Always {
+        id: String,
+    },
+    /// Asked only when the conversation grant would also approve other pending requests.
+    Conversation {
+        id: String,
+    },
+    Revoke {
+        grant_id: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Normal,
+    /// The full-screen detail of the selected request.
+    Detail,
+    Help {
+        scroll: usize,
+    },
+    /// Typing a filter (applied as typed; Esc clears it).
+    Filter {
+        input: Input,
+    },
+    /// Typing the reason of a rejection of request `id`.
+    Reason {
+        id: String,
+        input: Input,
+    },
+    Confirm(Confirm),
+}
+
+impl Mode {
+    pub fn is_detail(&self) -> bool {
+        matches!(self, Mode::Detail)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub level: Level,
+    pub until: DateTime<Utc>,
+}
+
+/// Settings the console starts with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub backend: String,
+    pub bell: bool,
+    pub no_color: bool,
+    pub keymap: Keymap,
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub now: DateTime<Utc>,
+    pub width: u16,
+    pub height: u16,
+    pub backend: String,
+    pub me: Option<Identity>,
+    pub conn: Conn,
+    pub bell: bool,
+    pub no_color: bool,
+    pub keymap: Keymap,
+
+    queue: Queue,
+    history: History,
+    grants: Grants,
+
+    pub tab: Tab,
+    pub mode: Mode,
+    /// The detail text of the selected request (kept in step by `sync_detail`).
+    detail: Option<DetailCache>,
+    pub detail_scroll: usize,
+    pub message: Option<Message>,
+    /// True once the first list of pending requests has arrived.
+    pub loaded: bool,
+    /// Until when a tick has nothing to expire or remove (None: sweep on the next tick).
+    pub(super) quiet_until: Option<DateTime<Utc>>,
+}
+
+impl State {
+    pub fn new(settings: Settings, now: DateTime<Utc>, width: u16, height: u16) -> State {
+        State {
+            now,
+            width,
+            height,
+            backend: settings.backend,
+            me: None,
+            conn: Conn::Connecting,
+            bell: settings.bell,
+            no_color: settings.no_color,
+            keymap: settings.keymap,
+            queue: Queue::default(),
+            history: History::default(),
+            grants: Grants::default(),
+            tab: Tab::Pending,
+            mode: Mode::Normal,
+            detail: None,
+            detail_scroll: 0,
+            message: None,
+            loaded: false,
+            quiet_until: None,
+        }
+    }
+
+    pub fn area(&self) -> Rect {
+        Rect::new(0, 0, self.width, self.height)
+    }
+
+    pub fn areas(&self) -> layout::Areas {
+        layout::areas(self.area(), self.mode.is_detail(), self.tab != Tab::Grants)
+    }
+
+    /// The pending requests.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// The final requests of the History tab.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The active grants.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    pub(super) fn queue_mut(&mut self) -> &mut Queue {
+        &mut self.queue
+    }
+
+    pub(super) fn history_mut(&mut self) -> &mut History {
+        &mut self.history
+    }
+
+    pub(super) fn grants_mut(&mut self) -> &mut Grants {
+        &mut self.grants
+    }
+
+    /// Pending requests that can still be decided (ended rows on their way out excluded).
+    pub fn pending_count(&self) -> usize {
+        self.queue.pending_count()
+    }
+
+    /// The detail text of the selected request.
+    pub fn detail(&self) -> Option<&DetailCache> {
+        self.detail.as_ref()
+    }
+
+    /// Recomputes what is shown after any change of data, filter or sort, keeping each
+    /// list's cursor on its item; when the item left, the cursor stays at the same
+    /// position.
+    pub fn refresh(&mut self) {
+        if self.queue.follow() && self.mode.is_detail() && self.tab == Tab::Pending {
+            // The request being read is gone: back to the list rather than showing
+            // another request's detail under the reader's eyes.
+            self.mode = Mode::Normal;
+        }
+        self.history.refresh(self.queue.filter());
+        self.sync_detail();
+    }
+
+    /// Moves the selection of the current tab to row `index` (clamped).
+    pub fn select_index(&mut self, index: usize) {
+        match self.tab {
+            Tab::Pending => self.queue.select(index),
+            Tab::History => self.history.select(index),
+            Tab::Grants => self.grants.select(index),
+        }
+        self.sync_detail();
+    }
+
+    pub fn current_index(&self) -> usize {
+        match self.tab {
+            Tab::Pending => self.queue.selected_index(),
+            Tab::History => self.history.selected_index(),
+            Tab::Grants => self.grants.selected_index(),
+        }
+        .unwrap_or(0)
+    }
+
+    pub fn current_len(&self) -> usize {
+        match self.tab {
+            Tab::Pending => self.queue.shown_len(),
+            Tab::History => self.history.shown_len(),
+            Tab::Grants => self.grants.len(),
+        }
+    }
+
+    /// Keeps the cached detail in step with the selected request; pretty-printing happens
+    /// once per request (and again only when its status changes).
+    pub fn sync_detail(&mut self) {
+        // The hash a decision will carry is taken when the request is first selected, of
+        // the parameters then shown, so a later copy of the request cannot change it.
+        if self.tab == Tab::Pending
+            && let Some(e) = self.queue.selected()
+        {
+            let _ = e.hash();
+        }
+        let Some(req) = self.detail_request() else {
+            self.detail = None;
+            self.detail_scroll = 0;
+            return;
+        };
+        let fresh = match &self.detail {
+            Some(c) => c.id == req.id && c.status == req.status,
+            None => false,
+        };
+        if fresh {
+            return;
+        }
+        let same_id = self.detail.as_ref().is_some_and(|c| c.id == req.id);
+        // A queued request keeps its parameters as text: build from the whole request.
+        let cache = match (self.tab, self.queue.selected()) {
+            (Tab::Pending, Some(e)) => DetailCache::build(&e.request()),
+            _ => DetailCache::build(req),
+        };
+        self.detail = Some(cache);
+        if !same_id {
+            self.detail_scroll = 0;
+        }
+    }
+
+    /// Rows of the scrolled detail text and the height it is shown in.
+    pub fn detail_extent(&self) -> (usize, usize) {
+        let Some(pane) = self.areas().detail else {
+            return (0, 0);
+        };
+        let text = layout::detail_text(pane);
+        let rows = self
+            .detail
+            .as_ref()
+            .map_or(0, |c| c.rows(usize::from(text.width)));
+        (rows, usize::from(text.height))
+    }
+
+    /// The request whose detail is shown: the selection of the current tab.
+    pub fn detail_request(&self) -> Option<&ApprovalRequest> {
+        match self.tab {
+            Tab::Pending => self.queue.selected().map(Entry::req),
+            Tab::History => self.history.selected(),
+            Tab::Grants => None,
+        }
+    }
+
+    pub fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            level,
+            until: self.now + chrono::Duration::seconds(MESSAGE_SECS),
+        });
+    }
+}

@@ -1,0 +1,659 @@
+//! The pending requests: the index by id, the sorted order, the filter and the order
+//! shown, the rows that ended, and the cursor over them. Only its methods change them,
+//! so the index, the sorted order and the shown order cannot drift apart. Changes when
+//! how the queue is held, sorted or filtered changes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::entry::{Entry, Local};
+use super::selection::Selection;
+use crate::protocol::{ApprovalRequest, Decision, Risk, Scope, Status};
+use crate::store::rules::GrantScope;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// Oldest first.
+    #[default]
+    Age,
+    /// Highest declared risk first, then oldest.
+    Risk,
+    /// Soonest expiry first; requests without expiry last.
+    Expiry,
+}
+
+impl SortKey {
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Age => SortKey::Risk,
+            SortKey::Risk => SortKey::Expiry,
+            SortKey::Expiry => SortKey::Age,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Age => "age",
+            SortKey::Risk => "risk",
+            SortKey::Expiry => "expiry",
+        }
+    }
+}
+
+type Index = HashMap<String, Box<Entry>, foldhash::fast::RandomState>;
+
+/// The pending requests.
+///
+/// Every entry of the index is in `sorted`, but for those a paged list is taking in
+/// (`listing`): they are placed all at once, with one sort, when its last page arrives.
+/// `order` is `sorted` under `filter`; `ended` names the entries that are `Local::Ended`.
+#[derive(Debug, Clone, Default)]
+pub struct Queue {
+    /// Pending requests by id.
+    index: Index,
+    /// Every pending request, sorted by `sort`: what `order` is with no filter. Kept so
+    /// that a filter keystroke filters a sorted list instead of sorting again.
+    sorted: Vec<Row>,
+    /// Pending ids as shown: filtered and sorted. Shared with `sorted` (`Arc<str>`), so a
+    /// filter keystroke over 100,000 rows copies pointers, not strings.
+    order: Vec<Arc<str>>,
+    sort: SortKey,
+    filter: String,
+    /// `filter` lower-cased, as the rows' text is.
+    needle: String,
+    /// The ids of the entries that are `Local::Ended`, so counting and sweeping them never
+    /// walks the whole queue.
+    ended: HashSet<String>,
+    /// A paged list of pending requests being taken in (between its first and last page).
+    listing: Option<Listing>,
+    cursor: Selection,
+    /// The request under the cursor changed because the one there left the queue, not
+    /// because the reviewer moved: the next decision key is refused once, so a request
+    /// is never decided without having been looked at (no double-press "approve all").
+    moved: bool,
+}
+
+/// What the pages of a list taken in so far say: which ids it holds, and whether the
+/// queue was empty when it began (for the bell).
+#[derive(Debug, Clone, Default)]
+struct Listing {
+    seen: HashSet<String>,
+    was_empty: bool,
+}
+
+impl Queue {
+    /// Every pending request held, ended rows on their way out included.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Entry> {
+        self.index.get(id).map(|e| &**e)
+    }
+
+    /// Pending requests that can still be decided (ended rows on their way out excluded).
+    pub fn pending_count(&self) -> usize {
+        self.index.len().saturating_sub(self.ended.len())
+    }
+
+    /// Rows still on screen that can no longer be decided.
+    pub fn ended_count(&self) -> usize {
+        self.ended.len()
+    }
+
+    /// Rows shown (filtered).
+    pub fn shown_len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Row `k` as shown.
+    pub fn shown(&self, k: usize) -> Option<&Entry> {
+        self.order.get(k).and_then(|id| self.get(id))
+    }
+
+    /// The ids shown, in order.
+    pub fn shown_ids(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(|id| &**id)
+    }
+
+    pub fn sort(&self) -> SortKey {
+        self.sort
+    }
+
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    /// Sorts the queue by `sort`.
+    pub fn set_sort(&mut self, sort: SortKey) {
+        if sort != self.sort {
+            self.sort = sort;
+            self.rebuild();
+        }
+    }
+
+    /// Shows only the requests whose tool, agent, reason or parameters contain `filter`
+    /// (case-insensitively).
+    pub fn set_filter(&mut self, filter: &str) {
+        if filter == self.filter {
+            return;
+        }
+        self.filter = filter.to_owned();
+        self.needle = filter.to_lowercase();
+        self.refilter();
+    }
+
+    /// The id of the request under the cursor.
+    pub fn selected_id(&self) -> Option<&str> {
+        self.cursor.id()
+    }
+
+    pub fn selected(&self) -> Option<&Entry> {
+        self.get(self.cursor.id()?)
+    }
+
+    pub fn selected_index(&self) -> Option<usize> {
+        let order = &self.order;
+        self.cursor
+            .index(order.len(), |k| order.get(k).map(|o| &**o))
+    }
+
+    /// Moves the cursor to row `index` (clamped): the reviewer chose it.
+    pub fn select(&mut self, index: usize) {
+        self.moved = false;
+        let order = &self.order;
+        self.cursor
+            .select(index, order.len(), |k| order.get(k).map(|o| &**o));
+    }
+
+    /// The cursor slid onto its request without the reviewer moving it there.
+    pub fn moved(&self) -> bool {
+        self.moved
+    }
+
+    /// The reviewer has looked at the request under the cursor.
+    pub fn seen(&mut self) {
+        self.moved = false;
+    }
+
+    /// Keeps the cursor on its request after a change (a binary search by its sort key,
+    /// not a scan); when the request left, on the same position. True when the cursor now
+    /// stands on another request, which the reviewer has then not looked at yet.
+    pub fn follow(&mut self) -> bool {
+        let (order, index, sort) = (&self.order, &self.index, self.sort);
+        let jumped = self.cursor.follow(
+            order.len(),
+            |id, hint| find(order, index, sort, id, hint),
+            |k| order.get(k).map(|o| &**o),
+        );
+        self.moved |= jumped;
+        jumped
+    }
+
+    /// Adds a pending request, in place in the sorted lists (a binary search, not a sort).
+    pub fn insert(&mut self, req: ApprovalRequest) {
+        let id = req.id.clone();
+        let entry = Box::new(Entry::new(req));
+        let row = Row::of(&entry);
+        if let Some(old) = self.index.insert(id.clone(), entry) {
+            // Replaced: take the old copy out of the lists before placing the new one.
+            self.unlist(&id, Row::key_of(self.sort, old.req()));
+            self.ended.remove(&id);
+        }
+        self.place(row);
+    }
+
+    /// Removes a pending request from the queue.
+    pub fn remove(&mut self, id: &str) -> Option<Entry> {
+        let e = self.index.remove(id)?;
+        self.ended.remove(id);
+        self.unlist(id, Row::key_of(self.sort, e.req()));
+        Some(*e)
+    }
+
+    /// Removes many pending requests at once: one pass over the sorted lists instead of
+    /// one search and shift per request.
+    pub fn remove_many(&mut self, ids: &[String]) -> Vec<Entry> {
+        if ids.len() <= 16 {
+            return ids.iter().filter_map(|id| self.remove(id)).collect();
+        }
+        let gone: Vec<Entry> = ids
+            .iter()
+            .filter_map(|id| {
+                self.ended.remove(id);
+                self.index.remove(id).map(|e| *e)
+            })
+            .collect();
+        let index = &self.index;
+        self.sorted.retain(|r| index.contains_key(&*r.id));
+        self.order.retain(|id| index.contains_key(&**id));
+        gone
+    }
+
+    /// Sets where request `id` stands on the console's side, keeping the set of ended rows
+    /// in step.
+    pub fn set_local(&mut self, id: &str, local: Local) {
+        let Some(e) = self.index.get_mut(id) else {
+            return;
+        };
+        if local.is_ended() {
+            self.ended.insert(id.to_owned());
+        } else {
+            self.ended.remove(id);
+        }
+        e.set_local(local);
+    }
+
+    /// Marks a queued request as no longer decidable (expired, cancelled, decided
+    /// elsewhere); `sweep` takes it out a while later.
+    pub fn end(&mut self, id: &str, note: String, now: DateTime<Utc>) {
+        self.set_local(id, Local::Ended { since: now, note });
+    }
+
+    /// What the backend said of a queued request's end: its status and decision.
+    pub fn set_outcome(&mut self, id: &str, status: Status, decision: Option<&Decision>) {
+        if let Some(e) = self.index.get_mut(id) {
+            e.set_outcome(status, decision);
+        }
+    }
+
+    /// Takes a newer copy of a queued request from the backend. Should the copy sort or
+    /// filter differently (the fields a request was filed with do not change: this is a
+    /// guard), its row is placed again.
+    pub fn renew(&mut self, req: ApprovalRequest) {
+        let Some(e) = self.index.get_mut(&req.id) else {
+            return;
+        };
+        let r = e.req();
+        let (created_at, risk, expires_at) = (r.created_at, r.risk, r.expires_at);
+        let hay = Arc::clone(e.haystack());
+        e.set_req(req);
+        let r = e.req();
+        if (r.created_at, r.risk, r.expires_at) == (created_at, risk, expires_at)
+            && Arc::ptr_eq(&hay, e.haystack())
+        {
+            return;
+        }
+        let id = r.id.clone();
+        let row = Row::of(e);
+        self.unlist(&id, key(self.sort, created_at, risk, expires_at, &id));
+        self.place(row);
+    }
+
+    /// Turns notifying the agent of the decision on request `id` on or off; its new value.
+    pub fn toggle_notify(&mut self, id: &str) -> Option<bool> {
+        self.index.get_mut(id).map(|e| e.toggle_notify())
+    }
+
+    /// Takes the rows that ended `linger` or more before `now` out of the queue; also says
+    /// when the next one will be due.
+    pub fn sweep(
+        &mut self,
+        now: DateTime<Utc>,
+        linger: chrono::Duration,
+    ) -> (Vec<Entry>, Option<DateTime<Utc>>) {
+        let mut next: Option<DateTime<Utc>> = None;
+        let mut gone: Vec<String> = Vec::new();
+        for e in self.ended.iter().filter_map(|id| self.index.get(id)) {
+            if let Local::Ended { since, .. } = e.local() {
+                let due = *since + linger;
+                if due <= now {
+                    gone.push(e.req().id.clone());
+                } else {
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                }
+            }
+        }
+        (self.remove_many(&gone), next)
+    }
+
+    /// Takes one page of the list of pending requests (a whole list is one page that is
+    /// both first and last). Rows the list missed are ended only once its last page
+    /// arrived: a request on a later page is not gone. After the last page, says whether
+    /// the queue was empty when the list began.
+    pub fn take_page(
+        &mut self,
+        list: Vec<ApprovalRequest>,
+        first: bool,
+        last: bool,
+        now: DateTime<Utc>,
+    ) -> Option<bool> {
+        if first || self.listing.is_none() {
+            self.listing = Some(Listing {
+                seen: HashSet::new(),
+                was_empty: self.index.is_empty(),
+            });
+        }
+        if let Some(listing) = self.listing.as_mut() {
+            listing.seen.extend(list.iter().map(|r| r.id.clone()));
+        }
+        for req in list {
+            if req.status != Status::Pending {
+                continue;
+            }
+            match self
+                .index
+                .get(&req.id)
+                .map(|e| (e.local().is_ended(), e.req().status))
+            {
+                // Ended by the backend's word (a final state): that stands.
+                Some((true, status)) if status.is_final() => {}
+                // Ended only because an earlier list missed it: the backend now says it
+                // is pending, and the backend is trusted.
+                Some((true, _)) => {
+                    let id = req.id.clone();
+                    self.renew(req);
+                    self.set_local(&id, Local::Idle);
+                }
+                Some((false, _)) => self.renew(req),
+                // Placed with the rest of the list, by one sort after its last page (and
+                // not once per page: until then the rows shown are the previous list's).
+                None => {
+                    self.index.insert(req.id.clone(), Box::new(Entry::new(req)));
+                }
+            }
+        }
+        if !last {
+            return None;
+        }
+        let listing = self.listing.take()?;
+        self.rebuild();
+        // Requests that left the pending list while we were not streaming: decided
+        // elsewhere, expired or cancelled. Say so, then let them go like any ended row.
+        let left: Vec<String> = self
+            .index
+            .values()
+            .filter(|e| {
+                !listing.seen.contains(&e.req().id)
+                    && matches!(e.local(), Local::Idle | Local::Failed { .. })
+            })
+            .map(|e| e.req().id.clone())
+            .collect();
+        for id in left {
+            self.end(&id, "no longer pending".to_owned(), now);
+        }
+        Some(listing.was_empty)
+    }
+
+    /// Other pending requests in the queue that a grant of `scope` made by approving `id`
+    /// would approve at once: those the shared grant rule says it covers.
+    pub fn covered_by(&self, id: &str, scope: Scope) -> usize {
+        let Some(this) = self.get(id).map(Entry::req) else {
+            return 0;
+        };
+        let reach = GrantScope::of_approval(this, scope);
+        self.index
+            .values()
+            .filter(|e| e.req().id != this.id && !e.local().is_ended())
+            .map(|e| e.req())
+            .filter(|r| r.status == Status::Pending && reach.covers(r))
+            .count()
+    }
+
+    /// Places a row in `sorted` and, if the filter lets it through, in `order`.
+    fn place(&mut self, row: Row) {
+        let key = row.key(self.sort);
+        if self.needle.is_empty() || row.hay.contains(self.needle.as_str()) {
+            let at = order_position(&self.order, &self.index, self.sort, &key);
+            self.order.insert(at, Arc::clone(&row.id));
+        }
+        // Arrivals are the newest request: sorted by age, their place is the end.
+        let at = if self.sorted.last().is_none_or(|r| r.key(self.sort) < key) {
+            self.sorted.len()
+        } else {
+            self.sorted.partition_point(|r| r.key(self.sort) < key)
+        };
+        self.sorted.insert(at, row);
+    }
+
+    /// Takes the row of `id`, whose sort key is `key`, out of the sorted lists (its entry
+    /// is no longer in the index, or was replaced there).
+    fn unlist(&mut self, id: &str, key: Key<'_>) {
+        let at = self.sorted.partition_point(|r| r.key(self.sort) < key);
+        if self.sorted.get(at).is_some_and(|r| *r.id == *id) {
+            self.sorted.remove(at);
+        } else if let Some(i) = self.sorted.iter().position(|r| *r.id == *id) {
+            self.sorted.remove(i);
+        }
+        let at = order_position(&self.order, &self.index, self.sort, &key);
+        if self.order.get(at).is_some_and(|o| **o == *id) {
+            self.order.remove(at);
+        } else if let Some(i) = self.order.iter().position(|x| **x == *id) {
+            self.order.remove(i);
+        }
+    }
+
+    /// Sorts every pending request by the current sort key, and filters them again.
+    fn rebuild(&mut self) {
+        let sort = self.sort;
+        let mut rows: Vec<Row> = self.index.values().map(|e| Row::of(e)).collect();
+        rows.sort_unstable_by(|a, b| a.key(sort).cmp(&b.key(sort)));
+        self.sorted = rows;
+        self.refilter();
+    }
+
+    /// Makes `order` again from `sorted` under the filter: one pass over rows that carry
+    /// their own text, no lookups and no sort.
+    fn refilter(&mut self) {
+        let f = &self.needle;
+        self.order = self
+            .sorted
+            .iter()
+            .filter(|r| f.is_empty() || r.hay.contains(f.as_str()))
+            .map(|r| r.id.clone())
+            .collect();
+    }
+}
+
+/// Where a request with sort key `key` goes in `order`.
+fn order_position(order: &[Arc<str>], index: &Index, sort: SortKey, key: &Key<'_>) -> usize {
+    let before = |id: &Arc<str>| {
+        index
+            .get(&**id)
+            .is_some_and(|x| Row::key_of(sort, x.req()) < *key)
+    };
+    if order.last().is_none_or(before) {
+        return order.len();
+    }
+    order.partition_point(before)
+}
+
+/// Where `id` now is in `order`, by its sort key: O(log n), not a scan.
+fn find(order: &[Arc<str>], index: &Index, sort: SortKey, id: &str, hint: usize) -> Option<usize> {
+    if order.get(hint).is_some_and(|o| **o == *id) {
+        return Some(hint);
+    }
+    let e = index.get(id)?;
+    let at = order_position(order, index, sort, &Row::key_of(sort, e.req()));
+    (order.get(at).is_some_and(|o| **o == *id)).then_some(at)
+}
+
+/// The order of the queue under a sort: oldest first, highest risk first, or soonest
+/// expiry first (none last); ties broken by age, then id, so the order is total.
+type Key<'a> = (
+    std::cmp::Reverse<Option<Risk>>,
+    bool,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+    &'a str,
+);
+
+/// A pending request as the sorted list holds it: its sort keys and filter text inline,
+/// so placing, sorting and filtering never look the request up.
+#[derive(Debug, Clone)]
+struct Row {
+    created_at: DateTime<Utc>,
+    risk: Option<Risk>,
+    expires_at: Option<DateTime<Utc>>,
+    id: Arc<str>,
+    hay: Arc<str>,
+}
+
+impl Row {
+    fn of(e: &Entry) -> Row {
+        let r = e.req();
+        Row {
+            created_at: r.created_at,
+            risk: r.risk,
+            expires_at: r.expires_at,
+            id: Arc::from(r.id.as_str()),
+            hay: Arc::clone(e.haystack()),
+        }
+    }
+
+    fn key(&self, sort: SortKey) -> Key<'_> {
+        key(sort, self.created_at, self.risk, self.expires_at, &self.id)
+    }
+
+    fn key_of(sort: SortKey, r: &ApprovalRequest) -> Key<'_> {
+        key(sort, r.created_at, r.risk, r.expires_at, &r.id)
+    }
+}
+
+fn key(
+    sort: SortKey,
+    created_at: DateTime<Utc>,
+    risk: Option<Risk>,
+    expires_at: Option<DateTime<Utc>>,
+    id: &str,
+) -> Key<'_> {
+    use std::cmp::Reverse;
+    match sort {
+        SortKey::Age => (Reverse(None), false, None, created_at, id),
+        SortKey::Risk => (Reverse(risk), false, None, created_at, id),
+        SortKey::Expiry => (
+            Reverse(None),
+            expires_at.is_none(),
+            expires_at,
+            created_at,
+            id,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::fixtures;
+
+    /// The order a from-scratch filter and sort gives, to check the incremental one.
+    fn expected(q: &Queue) -> Vec<String> {
+        let f = q.filter.to_lowercase();
+        let mut v: Vec<&Entry> = q
+            .index
+            .values()
+            .map(|e| &**e)
+            .filter(|e| e.haystack().contains(&f))
+            .collect();
+        v.sort_by(|a, b| Row::key_of(q.sort, a.req()).cmp(&Row::key_of(q.sort, b.req())));
+        v.into_iter().map(|e| e.req().id.clone()).collect()
+    }
+
+    /// The set of ended ids is what a walk of the queue finds.
+    fn ended_in_step(q: &Queue) -> bool {
+        let walked: HashSet<String> = q
+            .index
+            .values()
+            .filter(|e| e.local().is_ended())
+            .map(|e| e.req().id.clone())
+            .collect();
+        walked == q.ended
+    }
+
+    #[test]
+    fn incremental_order_matches_a_full_sort_and_filter() {
+        let mut q = Queue::default();
+        let tools = ["email.send", "db.delete", "shell.run"];
+        let mut x: u64 = 7;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut live: Vec<String> = Vec::new();
+        for step in 0..600u64 {
+            match next() % 10 {
+                0..=4 => {
+                    let id = format!("r{step:04}");
+                    let mut r = fixtures::req(
+                        &id,
+                        tools[(next() % 3) as usize],
+                        "a",
+                        (next() % 50) as i64,
+                        serde_json::json!({"n": step}),
+                    );
+                    r.risk = [None, Some(Risk::Low), Some(Risk::High)][(next() % 3) as usize];
+                    r.expires_at = (next() % 2 == 0)
+                        .then(|| fixtures::now() + chrono::Duration::seconds((next() % 90) as i64));
+                    q.insert(r);
+                    live.push(id);
+                }
+                5 | 6 if !live.is_empty() => {
+                    let id = live.swap_remove((next() % live.len() as u64) as usize);
+                    assert!(q.remove(&id).is_some());
+                }
+                7 if live.len() > 20 => {
+                    let gone: Vec<String> = live.drain(..17).collect();
+                    assert_eq!(q.remove_many(&gone).len(), 17);
+                }
+                8 => q.set_sort(q.sort().next()),
+                _ => {
+                    q.set_filter(["", "email", "db.", "shell", "e"][(next() % 5) as usize]);
+                }
+            }
+            q.follow();
+            let shown: Vec<String> = q.shown_ids().map(str::to_owned).collect();
+            assert_eq!(shown, expected(&q), "step {step}");
+            if let Some(i) = q.selected_index() {
+                assert_eq!(q.order.get(i).map(|o| &**o), q.selected_id());
+            }
+        }
+    }
+
+    #[test]
+    fn the_ended_set_follows_every_change_of_a_row() {
+        let now = fixtures::now();
+        let secs = chrono::Duration::seconds;
+        let mut q = Queue::default();
+        q.take_page(fixtures::queue(), true, true, now);
+        q.end("req-1", "expired".into(), now);
+        let failed = Local::Failed {
+            error: "x".into(),
+            unknown: false,
+        };
+        q.set_local("req-2", failed);
+        assert!(ended_in_step(&q) && q.ended_count() == 1);
+        // A list that misses a row ends it; one that lists an ended row again revives it
+        // (the backend says it is pending).
+        let mut rest = fixtures::queue();
+        let gone = rest.remove(1);
+        q.take_page(rest.clone(), true, true, now);
+        assert!(ended_in_step(&q) && q.ended_count() == 1);
+        assert!(q.get("req-2").is_some_and(|e| e.local().is_ended()));
+        rest.push(gone);
+        q.take_page(rest, true, true, now);
+        assert!(ended_in_step(&q) && q.ended_count() == 0);
+        // A replaced row takes its mark with it; so does one swept out.
+        q.end("req-1", "expired".into(), now);
+        q.insert(fixtures::queue().remove(0));
+        assert!(ended_in_step(&q) && q.ended_count() == 0);
+        q.end("req-3", "expired".into(), now);
+        let (gone, next) = q.sweep(now + secs(1), secs(5));
+        assert!(gone.is_empty());
+        assert_eq!(next, Some(now + secs(5)));
+        let (gone, _) = q.sweep(now + secs(5), secs(5));
+        assert_eq!(gone.len(), 1);
+        assert!(ended_in_step(&q) && q.ended_count() == 0 && q.len() == 2);
+    }
+}

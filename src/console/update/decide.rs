@@ -1,0 +1,190 @@
+//! Decisions: whether the request can be decided now, the decision sent with the hash of
+//! the parameters on screen, and what its answer (or a revocation's) does to the state.
+//! Changes when how a decision is sent or answered changes.
+
+use super::super::effect::Effect;
+use super::super::keymap::Action;
+use super::super::model::{Level, Local, State};
+use super::super::words::{decision_words, ended_note, no_longer_decidable, outcome_words};
+use crate::client::ClientError;
+use crate::protocol::{ApprovalRequest, DecisionBody, Grant, Scope, Verdict};
+use crate::sanitize;
+
+/// Whether request `id` can be decided now; otherwise says why not. Past its expiry by
+/// this clock is not enough to refuse: the backend's clock decides (it answers 409 if the
+/// request has expired there).
+pub(super) fn check_decidable(state: &mut State, id: &str) -> bool {
+    let Some(e) = state.queue().get(id) else {
+        state.say(Level::Warn, "That request is no longer in the queue");
+        return false;
+    };
+    match e.local() {
+        Local::Sending { .. } => {
+            state.say(
+                Level::Warn,
+                "A decision on this request is already on its way",
+            );
+            false
+        }
+        Local::Ended { note, .. } => {
+            let text = no_longer_decidable(note);
+            state.say(Level::Warn, text);
+            false
+        }
+        Local::Idle | Local::Failed { .. } => true,
+    }
+}
+
+/// Sends a decision on request `id`, with the args_hash of the parameters shown.
+pub(super) fn send(
+    state: &mut State,
+    id: &str,
+    verdict: Verdict,
+    scope: Scope,
+    reason: Option<String>,
+    fx: &mut Vec<Effect>,
+) {
+    // Checked again: the request may have expired or been decided while a confirmation
+    // or the reason input was open.
+    if !check_decidable(state, id) {
+        return;
+    }
+    let Some(e) = state.queue().get(id) else {
+        return;
+    };
+    let body = DecisionBody {
+        outcome: verdict,
+        scope,
+        reason,
+        notify_agent: e.notify(),
+        args_hash: e.hash().to_owned(),
+    };
+    state
+        .queue_mut()
+        .set_local(id, Local::Sending { verdict, scope });
+    fx.push(Effect::SendDecision {
+        id: id.to_owned(),
+        body,
+    });
+}
+
+pub(super) fn on_decided(
+    state: &mut State,
+    id: String,
+    result: Result<ApprovalRequest, ClientError>,
+) {
+    let now = state.now;
+    match result {
+        Ok(req) => {
+            state.queue_mut().remove(&id);
+            let words = match &req.decision {
+                Some(d) => decision_words(d),
+                None => req.status.to_string(),
+            };
+            state.say(
+                Level::Info,
+                format!("{}: {words}", sanitize::line(&req.tool)),
+            );
+            state.history_mut().add(req);
+        }
+        Err(ClientError::Api {
+            status: 409,
+            request: Some(req),
+            message,
+            ..
+        }) => {
+            let note = ended_note(&req);
+            let text = match &req.decision {
+                Some(_) => format!(
+                    "Too late: {} was {}",
+                    sanitize::line(&req.tool),
+                    outcome_words(&req)
+                ),
+                None => format!("Too late: {} ({})", note, sanitize::line(&message)),
+            };
+            state.say(Level::Error, text);
+            if state.queue().contains(&id) {
+                state.queue_mut().renew((*req).clone());
+                state.queue_mut().end(&id, note, now);
+            }
+            if req.status.is_final() {
+                state.history_mut().add(*req);
+            }
+        }
+        Err(ClientError::Api {
+            status: 404,
+            message,
+            ..
+        }) => {
+            let note = "no longer on the backend".to_owned();
+            state.say(
+                Level::Error,
+                format!("Not decided: {}", sanitize::line(&message)),
+            );
+            state.queue_mut().end(&id, note, now);
+        }
+        Err(err) => on_failed(state, &id, &err),
+    }
+}
+
+/// A decision that did not get an answer from the backend (network, 5xx, other errors).
+fn on_failed(state: &mut State, id: &str, err: &ClientError) {
+    // Only a refused connection proves the decision never reached the backend; a
+    // timeout or a broken connection may have delivered it.
+    let unknown = matches!(err, ClientError::Network { detail, .. }
+        if detail != crate::client::CONNECT_FAILED);
+    let error = match err {
+        ClientError::Network { detail, .. } if unknown => detail.clone(),
+        _ => err.to_string(),
+    };
+    let error = sanitize::line(&error).into_owned();
+    let refresh = state.keymap.label(Action::Refresh);
+    let text = if unknown {
+        format!(
+            "Outcome unknown ({error}): the backend may have received it; refresh \
+             ({refresh}) or decide again"
+        )
+    } else if err.is_transient() {
+        format!("Not decided: {error}; it is still pending: decide again to retry")
+    } else {
+        format!("Not decided: {error}")
+    };
+    state.say(Level::Error, text);
+    // The event of its end may have come while the decision was on its way.
+    let ended = state
+        .queue()
+        .get(id)
+        .filter(|e| e.req().status.is_final())
+        .map(|e| ended_note(e.req()));
+    let now = state.now;
+    match ended {
+        Some(note) => state.queue_mut().end(id, note, now),
+        None => state
+            .queue_mut()
+            .set_local(id, Local::Failed { error, unknown }),
+    }
+}
+
+pub(super) fn on_revoked(state: &mut State, grant_id: &str, result: Result<Grant, ClientError>) {
+    match result {
+        Ok(g) => {
+            state.grants_mut().remove(grant_id);
+            state.say(
+                Level::Info,
+                format!(
+                    "Revoked the {} grant for {} from {}",
+                    g.scope,
+                    sanitize::line(&g.tool),
+                    sanitize::line(&g.agent)
+                ),
+            );
+        }
+        Err(e) => state.say(
+            Level::Error,
+            format!(
+                "Could not revoke the grant: {}",
+                sanitize::line(&e.to_string())
+            ),
+        ),
+    }
+}

@@ -1,0 +1,79 @@
+//! What the backend says, taken into the state: pages of the pending list, and the events
+//! of the stream (filed, decided, expired, cancelled; grants made and revoked). Changes
+//! when the backend says something new.
+
+use super::super::effect::Effect;
+use super::super::model::{Local, State};
+use super::super::words::ended_note;
+use crate::protocol::{ApprovalRequest, Event, EventKind};
+
+/// Takes one page of the list of pending requests; after the last one, rings the bell if
+/// the list brought requests into a queue that was empty.
+pub(super) fn on_pending(
+    state: &mut State,
+    list: Vec<ApprovalRequest>,
+    first: bool,
+    last: bool,
+    fx: &mut Vec<Effect>,
+) {
+    let now = state.now;
+    let Some(was_empty) = state.queue_mut().take_page(list, first, last, now) else {
+        return;
+    };
+    if state.loaded && was_empty && !state.queue().is_empty() && state.bell {
+        fx.push(Effect::Bell);
+    }
+    state.loaded = true;
+}
+
+pub(super) fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
+    match ev.kind {
+        EventKind::RequestCreated => {
+            let Some(req) = ev.request else { return };
+            // Born decided (by a grant or the policy): it never waits, but the History
+            // tab must show what was let through or refused without a person.
+            if req.status.is_final() {
+                state.history_mut().add(req);
+                return;
+            }
+            if state.queue().contains(&req.id) {
+                return;
+            }
+            let was_empty = state.queue().is_empty();
+            state.queue_mut().insert(req);
+            if was_empty && state.bell {
+                fx.push(Effect::Bell);
+            }
+        }
+        EventKind::RequestDecided | EventKind::RequestExpired | EventKind::RequestCancelled => {
+            let Some(req) = ev.request else { return };
+            let (now, queue) = (state.now, state.queue_mut());
+            let sending = queue
+                .get(&req.id)
+                .map(|e| matches!(e.local(), Local::Sending { .. }));
+            if let Some(sending) = sending {
+                // After filing only the status and the decision change: no need to copy
+                // the rest (the parameters can be large) for a row that is leaving.
+                queue.set_outcome(&req.id, req.status, req.decision.as_ref());
+                // Our own decision in flight: its answer will settle the row (success or
+                // 409), not the event, which may arrive first.
+                if !sending {
+                    queue.end(&req.id, ended_note(&req), now);
+                }
+            }
+            if req.status.is_final() {
+                state.history_mut().add_ended(req, ev.at);
+            }
+        }
+        EventKind::GrantCreated => {
+            if let Some(g) = ev.grant {
+                state.grants_mut().add(g);
+            }
+        }
+        EventKind::GrantRevoked => {
+            if let Some(g) = ev.grant {
+                state.grants_mut().remove(&g.id);
+            }
+        }
+    }
+}
