@@ -117,22 +117,6 @@ pub async fn serve(
     let mut evicted_log = Every::new(LOG_EVERY);
     let mut full_log = Every::new(LOG_EVERY);
     'accept: loop {
-        while !registry.has_room() {
-            if let Some(more) = full_log.due() {
-                tracing::warn!(
-                    open = registry.open(),
-                    max_connections = limits.max_connections,
-                    repeats = more,
-                    "connection cap reached and every connection has a request in flight: \
-                     new connections wait to be accepted"
-                );
-            }
-            tokio::select! {
-                () = registry.room.notified() => {}
-                _ = stop.wait_for(|s| *s) => break 'accept,
-                Some(done) = conns.join_next(), if !conns.is_empty() => reap(done),
-            }
-        }
         let stream = tokio::select! {
             s = accept(&listener, &registry) => s,
             _ = stop.wait_for(|s| *s) => break,
@@ -151,6 +135,24 @@ pub async fn serve(
                 repeats = more,
                 "connection cap reached: closed the connection idle the longest to make room"
             );
+        }
+        // Every connection is busy: hold this one, and leave the next in the listen
+        // queue, until one finishes or goes idle.
+        while registry.is_full() && !registry.evict_idlest() {
+            if let Some(more) = full_log.due() {
+                tracing::warn!(
+                    open = registry.open(),
+                    max_connections = limits.max_connections,
+                    repeats = more,
+                    "connection cap reached and every connection has a request in flight: \
+                     new connections wait to be accepted"
+                );
+            }
+            tokio::select! {
+                () = registry.room.notified() => {}
+                _ = stop.wait_for(|s| *s) => break 'accept,
+                Some(done) = conns.join_next(), if !conns.is_empty() => reap(done),
+            }
         }
         let (conn, evicted) = registry.register();
         conns.spawn(serve_conn(
@@ -336,12 +338,6 @@ impl Registry {
 
     fn is_full(&self) -> bool {
         self.lock().conns.len() >= self.max
-    }
-
-    /// Below the cap, or at it with an idle connection to close.
-    fn has_room(&self) -> bool {
-        let open = self.lock();
-        open.conns.len() < self.max || !open.idle.is_empty()
     }
 
     /// Closes the connection idle the longest; false if every connection is busy.
@@ -715,7 +711,7 @@ mod tests {
         let (a, mut a_closed) = reg.register();
         let (_b, mut b_closed) = reg.register();
         let (_c, mut c_closed) = reg.register();
-        assert!(reg.is_full() && reg.has_room());
+        assert!(reg.is_full());
         let stream = a.begin();
         assert!(reg.evict_idlest());
         assert_eq!(
