@@ -430,3 +430,40 @@ async fn shutdown_does_not_wait_for_idle_connections() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn over_h2c_an_event_stream_outlives_the_timeouts_and_requests_still_work() {
+    use futures::StreamExt;
+    let srv = start(|_| {}).await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("{}/v1/events", srv.url()))
+        .bearer_auth(REVIEWER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(4200) {
+        let left = Duration::from_millis(4200).saturating_sub(t0.elapsed());
+        match tokio::time::timeout(left, body.next()).await {
+            Ok(Some(chunk)) => text.push_str(&String::from_utf8_lossy(&chunk.unwrap())),
+            Ok(None) => panic!("the stream ended: {text}"),
+            Err(_) => break,
+        }
+    }
+    assert!(text.matches(": keep-alive").count() >= 3, "{text}");
+    // The same HTTP/2 connection carries another request meanwhile.
+    let health = client
+        .get(format!("{}/healthz", srv.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}

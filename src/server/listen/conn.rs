@@ -106,6 +106,7 @@ impl Registry {
             idle_since: AtomicU64::new(now),
             head_since: AtomicU64::new(now),
             wrote_at: AtomicU64::new(now),
+            http2: AtomicBool::new(false),
             wake: Notify::new(),
         });
         (conn, closed)
@@ -125,6 +126,9 @@ pub(super) struct Conn {
     /// When bytes last went out with no request in flight: the end of a response that a
     /// slow reader is still taking in is not idleness.
     wrote_at: AtomicU64,
+    /// HTTP/2 sends frames of its own (PING, SETTINGS, WINDOW_UPDATE) between requests:
+    /// bytes in do not begin a head there, and only `idle` applies between requests.
+    http2: AtomicBool,
     /// Tells the watchdog its deadline moved: a head began, or the last request finished.
     wake: Notify,
 }
@@ -152,7 +156,10 @@ impl Conn {
 
     /// Bytes arrived: between requests, that starts the next head's clock.
     fn note_read(&self) {
-        if self.in_flight.load(Relaxed) == 0 && self.head_since.load(Relaxed) == NO_HEAD {
+        if self.in_flight.load(Relaxed) == 0
+            && self.head_since.load(Relaxed) == NO_HEAD
+            && !self.http2.load(Relaxed)
+        {
             self.head_since.store(self.registry.now_ms(), Relaxed);
             self.wake.notify_one();
         }
@@ -304,6 +311,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let in_flight = self.conn.begin();
         let expired = Arc::new(AtomicBool::new(false));
         let http1 = req.version() < Version::HTTP_2;
+        if !http1 {
+            self.conn.http2.store(true, Relaxed);
+        }
         let body_read = self.body_read;
         let req = req.map(|body| {
             Body::new(Deadlined {
