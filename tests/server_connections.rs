@@ -164,51 +164,53 @@ async fn read_for(s: &mut TcpStream, d: Duration) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
-#[tokio::test]
-async fn a_silent_socket_is_closed_after_the_header_timeout() {
-    let srv = start(|_| {}).await;
-    let mut s = connect(srv.addr()).await;
-    let (after, got) = closed_within(&mut s, Duration::from_secs(5))
-        .await
-        .expect("a silent socket is closed");
-    assert!(
-        after >= Duration::from_millis(800),
-        "closed after {after:?}"
-    );
-    assert!(got.is_empty());
+/// Writes `bytes` one at a time, `gap` apart, until done or the peer has gone.
+fn trickle(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    bytes: Vec<u8>,
+    gap: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for b in bytes {
+            if wr.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(gap).await;
+        }
+    })
 }
 
 #[tokio::test]
-async fn partial_headers_are_closed_after_the_header_timeout() {
+async fn silent_sockets_and_partial_headers_are_closed_after_the_header_timeout() {
     let srv = start(|_| {}).await;
-    let mut s = connect(srv.addr()).await;
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n")
+    let mut silent = connect(srv.addr()).await;
+    let mut partial = connect(srv.addr()).await;
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n")
         .await
         .unwrap();
-    let (after, got) = closed_within(&mut s, Duration::from_secs(5))
-        .await
-        .expect("a half-sent head is closed");
-    assert!(
-        after >= Duration::from_millis(800),
-        "closed after {after:?}"
+    let (silent, partial) = tokio::join!(
+        closed_within(&mut silent, Duration::from_secs(5)),
+        closed_within(&mut partial, Duration::from_secs(5))
     );
-    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    for (what, closed) in [("a silent socket", silent), ("a half-sent head", partial)] {
+        let (after, got) = closed.unwrap_or_else(|| panic!("{what} is still open"));
+        assert!(
+            after >= Duration::from_millis(800),
+            "{what}: closed after {after:?}"
+        );
+        assert!(got.is_empty(), "{what}: {}", String::from_utf8_lossy(&got));
+    }
 }
 
 #[tokio::test]
 async fn a_header_sent_a_byte_at_a_time_is_closed() {
     let srv = start(|_| {}).await;
     let s = connect(srv.addr()).await;
-    let (mut rd, mut wr) = s.into_split();
+    let (mut rd, wr) = s.into_split();
     // 36 bytes at one per 150 ms: 5.4 s, far past the 1 s header timeout.
-    let trickle = tokio::spawn(async move {
-        for b in b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n" {
-            if wr.write_all(&[*b]).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
-    });
+    let head = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n".to_vec();
+    let trickle = trickle(wr, head, Duration::from_millis(150));
     let t0 = Instant::now();
     let mut buf = [0u8; 256];
     let n = tokio::time::timeout(Duration::from_secs(4), rd.read(&mut buf))
@@ -231,14 +233,7 @@ async fn a_trickled_body_is_cut_with_408_body_timeout() {
     );
     let h = head("POST", "/v1/requests", Some(AGENT), &extra);
     wr.write_all(h.as_bytes()).await.unwrap();
-    let trickle = tokio::spawn(async move {
-        for b in body.as_bytes() {
-            if wr.write_all(&[*b]).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
+    let trickle = trickle(wr, body.into_bytes(), Duration::from_millis(100));
     let t0 = Instant::now();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
