@@ -46,6 +46,16 @@ pub struct ServerConfig {
     pub max_wait_seconds: u64,
     /// Seconds between SSE keep-alive comments.
     pub keepalive_seconds: u64,
+    /// Seconds a connection has to send a whole request head: from accept, or from the
+    /// first byte of the next request on a keep-alive connection.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a keep-alive connection with no request in flight may stay silent before
+    /// it is closed. Event streams and long polls are in flight, so never idle.
+    pub idle_timeout_seconds: u64,
+    /// Seconds a request has to send its whole body, counted from its head.
+    pub body_read_timeout_seconds: u64,
+    /// Open connections at most; at the cap the connection idle the longest is closed.
+    pub max_connections: usize,
     /// SQLite `synchronous` pragma: "full" (fsync on every commit, survives power loss)
     /// or "normal" (survives a crash or kill -9 of the server, faster).
     pub sqlite_synchronous: String,
@@ -72,6 +82,10 @@ impl Default for ServerConfig {
             default_ttl: None,
             max_wait_seconds: 3600,
             keepalive_seconds: 15,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            body_read_timeout_seconds: 30,
+            max_connections: 10_000,
             sqlite_synchronous: "full".into(),
             tokens: Vec::new(),
             policy_file: None,
@@ -275,6 +289,24 @@ impl Config {
             "full" | "normal" => {}
             other => bail!("[server] sqlite_synchronous = '{other}': use \"full\" or \"normal\""),
         }
+        for (key, value) in [
+            (
+                "header_read_timeout_seconds",
+                self.server.header_read_timeout_seconds,
+            ),
+            ("idle_timeout_seconds", self.server.idle_timeout_seconds),
+            (
+                "body_read_timeout_seconds",
+                self.server.body_read_timeout_seconds,
+            ),
+        ] {
+            if value == 0 {
+                bail!("[server] {key} must be at least 1 (second)");
+            }
+        }
+        if self.server.max_connections == 0 {
+            bail!("[server] max_connections must be at least 1");
+        }
         if self.console.poll_interval < Duration::from_millis(100) {
             bail!("[console] poll_interval must be at least 100ms");
         }
@@ -329,6 +361,18 @@ mod tests {
         let cfg = Config::parse(text, Path::new("config.example.toml")).unwrap();
         assert_eq!(cfg.server.listen, DEFAULT_LISTEN);
         assert_eq!(cfg.server.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        // The example documents the connection limits with their defaults.
+        let d = ServerConfig::default();
+        assert_eq!(
+            cfg.server.header_read_timeout_seconds,
+            d.header_read_timeout_seconds
+        );
+        assert_eq!(cfg.server.idle_timeout_seconds, d.idle_timeout_seconds);
+        assert_eq!(
+            cfg.server.body_read_timeout_seconds,
+            d.body_read_timeout_seconds
+        );
+        assert_eq!(cfg.server.max_connections, d.max_connections);
     }
 
     #[test]
@@ -337,6 +381,30 @@ mod tests {
         assert!(cfg.console.bell);
         assert_eq!(cfg.console.transport, Transport::Sse);
         assert_eq!(cfg.server.keepalive_seconds, 15);
+        assert_eq!(cfg.server.header_read_timeout_seconds, 10);
+        assert_eq!(cfg.server.idle_timeout_seconds, 60);
+        assert_eq!(cfg.server.body_read_timeout_seconds, 30);
+        assert_eq!(cfg.server.max_connections, 10_000);
+    }
+
+    #[test]
+    fn connection_limits_parse_and_zero_is_refused() {
+        let text = "[server]\nheader_read_timeout_seconds = 2\nidle_timeout_seconds = 5\n\
+                    body_read_timeout_seconds = 7\nmax_connections = 50";
+        let cfg = Config::parse(text, Path::new("x")).unwrap();
+        assert_eq!(cfg.server.header_read_timeout_seconds, 2);
+        assert_eq!(cfg.server.idle_timeout_seconds, 5);
+        assert_eq!(cfg.server.body_read_timeout_seconds, 7);
+        assert_eq!(cfg.server.max_connections, 50);
+        for key in [
+            "header_read_timeout_seconds",
+            "idle_timeout_seconds",
+            "body_read_timeout_seconds",
+            "max_connections",
+        ] {
+            let err = Config::parse(&format!("[server]\n{key} = 0"), Path::new("x")).unwrap_err();
+            assert!(format!("{err:#}").contains(key), "{key}: {err:#}");
+        }
     }
 
     #[test]

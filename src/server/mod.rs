@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod extract;
+mod listen;
 pub mod policy;
 pub mod state;
 pub mod sweeper;
@@ -275,14 +276,8 @@ pub async fn start_with_store(
     let policy = Arc::clone(&st.policy);
     let app = router(st.clone());
     let sweeper = tokio::spawn(sweeper::run(st, stop_rx.clone()));
-    let mut graceful = stop_rx;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = graceful.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let conn_limits = listen::ConnLimits::from_config(&cfg);
+    let server = tokio::spawn(listen::serve(listener, app, conn_limits, stop_rx));
     Ok(ServerHandle {
         addr,
         stop,
