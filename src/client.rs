@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::config::ClientSettings;
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, ErrorResponse, GrantList, Identity, NewRequest,
-    RequestList, Status,
+    Status,
 };
 
 /// The `detail` of a [`ClientError::Network`] when no connection was made: the request
@@ -83,6 +83,29 @@ impl ClientError {
 pub struct Filed {
     pub request: ApprovalRequest,
     pub created: bool,
+}
+
+/// A page of `GET /v1/requests` (or, from [`Client::list_all`], every page) as this
+/// client read it. Rows are parsed one by one, so one row it cannot parse (params nested
+/// past its parser's limit, a field from a newer server) is set aside in `unreadable`
+/// and does not cost the rest of the page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestPage {
+    pub requests: Vec<ApprovalRequest>,
+    /// Pass as `cursor` to get the next page; None on the last page.
+    pub next_cursor: Option<String>,
+    /// The event sequence number current when the list was read (as `RequestList`).
+    pub seq: u64,
+    pub unreadable: Vec<UnreadableRow>,
+}
+
+/// A row of a list that could not be parsed as a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRow {
+    /// The request's id, when at least that could be read.
+    pub id: Option<String>,
+    /// Why the row could not be parsed.
+    pub error: String,
 }
 
 #[derive(Debug, Clone)]
@@ -241,7 +264,7 @@ impl Client {
         status: Option<Status>,
         limit: Option<usize>,
         cursor: Option<&str>,
-    ) -> Result<RequestList, ClientError> {
+    ) -> Result<RequestPage, ClientError> {
         let mut q: Vec<(&str, String)> = vec![(
             "status",
             status.map_or("all".to_owned(), |s| s.as_str().to_owned()),
@@ -255,7 +278,7 @@ impl Client {
         let rb = self
             .request(Method::GET, "v1/requests", Some(Duration::from_secs(60)))?
             .query(&q);
-        self.json(rb).await
+        self.page(rb).await
     }
 
     /// The newest `limit` requests of `status` (None: every status), newest filed first
@@ -264,7 +287,7 @@ impl Client {
         &self,
         status: Option<Status>,
         limit: usize,
-    ) -> Result<RequestList, ClientError> {
+    ) -> Result<RequestPage, ClientError> {
         let q = [
             (
                 "status",
@@ -276,20 +299,30 @@ impl Client {
         let rb = self
             .request(Method::GET, "v1/requests", Some(Duration::from_secs(60)))?
             .query(&q);
-        self.json(rb).await
+        self.page(rb).await
     }
 
     /// Every page of `GET /v1/requests`, and the sequence number of the first page (the
     /// point to stream from).
-    pub async fn list_all(&self, status: Option<Status>) -> Result<RequestList, ClientError> {
+    pub async fn list_all(&self, status: Option<Status>) -> Result<RequestPage, ClientError> {
         let mut first = self.list(status, Some(1000), None).await?;
         let mut cursor = first.next_cursor.take();
         while let Some(c) = cursor {
             let page = self.list(status, Some(1000), Some(&c)).await?;
             first.requests.extend(page.requests);
+            first.unreadable.extend(page.unreadable);
             cursor = page.next_cursor;
         }
         Ok(first)
+    }
+
+    async fn page(&self, rb: RequestBuilder) -> Result<RequestPage, ClientError> {
+        let resp = self.send(rb).await?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("reading the answer failed: {e}")))?;
+        parse_page(&bytes)
     }
 
     pub async fn decide(
@@ -366,6 +399,47 @@ fn path_segment(s: &str) -> String {
         }
     }
     out
+}
+
+/// A list page, row by row. The rows are skimmed as raw text first: serde_json skips a
+/// value without counting its depth, so only the row that nests past the parser's limit
+/// (128, and a row adds three levels to its params) fails.
+fn parse_page(bytes: &[u8]) -> Result<RequestPage, ClientError> {
+    #[derive(serde::Deserialize)]
+    struct Rows<'a> {
+        #[serde(borrow)]
+        requests: Vec<&'a serde_json::value::RawValue>,
+        #[serde(default)]
+        next_cursor: Option<String>,
+        seq: u64,
+    }
+    /// The one field worth saving from a row that does not parse.
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let rows: Rows<'_> =
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol(format!("{e}")))?;
+    let mut page = RequestPage {
+        requests: Vec::with_capacity(rows.requests.len()),
+        next_cursor: rows.next_cursor,
+        seq: rows.seq,
+        unreadable: Vec::new(),
+    };
+    for row in rows.requests {
+        match serde_json::from_str::<ApprovalRequest>(row.get()) {
+            Ok(r) => page.requests.push(r),
+            Err(e) => {
+                let id = serde_json::from_str::<Id>(row.get()).ok().map(|r| r.id);
+                tracing::warn!(id = ?id, error = %e, "a listed request could not be read; skipped");
+                page.unreadable.push(UnreadableRow {
+                    id,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(page)
 }
 
 async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
@@ -453,6 +527,43 @@ mod tests {
             )
             .is_wrong_endpoint()
         );
+    }
+
+    #[test]
+    fn a_row_that_does_not_parse_costs_only_itself() {
+        let good = r#"{"id":"r1","status":"pending","tool":"t","params":{},"args_hash":"h",
+            "agent":"a","filed_by":"agent1","created_at":"2025-06-01T12:00:00.000Z"}"#;
+        let deep = |depth: usize| {
+            good.replace(
+                r#""params":{}"#,
+                &format!(r#""params":{}1{}"#, "[".repeat(depth), "]".repeat(depth)),
+            )
+        };
+        let page = format!(
+            r#"{{"requests":[{good},{},{},{},{},7],"next_cursor":"9","seq":12}}"#,
+            deep(126).replace("r1", "r-126"),
+            deep(127).replace("r1", "r-127"),
+            deep(130).replace("r1", "r-130"),
+            good.replace("pending", "on-hold").replace("r1", "r-new"),
+        );
+        let page = parse_page(page.as_bytes()).unwrap();
+        let ids: Vec<&str> = page.requests.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["r1", "r-126"]);
+        assert_eq!((page.next_cursor.as_deref(), page.seq), (Some("9"), 12));
+        let skipped: Vec<Option<&str>> = page.unreadable.iter().map(|u| u.id.as_deref()).collect();
+        assert_eq!(skipped, [Some("r-127"), Some("r-130"), Some("r-new"), None]);
+        assert!(
+            page.unreadable[0].error.contains("recursion limit"),
+            "{:?}",
+            page.unreadable
+        );
+        assert!(
+            page.unreadable[2].error.contains("on-hold"),
+            "{:?}",
+            page.unreadable
+        );
+        // Not a page at all: the whole answer is refused.
+        assert!(matches!(parse_page(b"[]"), Err(ClientError::Protocol(_))));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::args::{ApproveArgs, AuditArgs, GrantsArgs, ListArgs, RejectArgs, RevokeArgs, ShowArgs};
 use super::failure::{EXIT_FAILURE, Failure};
-use super::lists::{Layout, audit_table, grants_table, requests_table};
+use super::lists::{Layout, audit_table, grants_table, requests_table, unreadable_lines};
 use super::render::{self, json_lines, json_pretty, request_text};
 use super::resolve;
 use super::table::output_width;
@@ -69,15 +69,20 @@ fn print_out(out: &str) -> ExitCode {
 pub fn list(g: &GlobalOpts, a: ListArgs) -> ExitCode {
     run(g, |client| async move {
         let list = client.list_all(a.status.0).await?;
+        let layout = Layout::here(a.full_ids);
+        let unreadable = unreadable_lines(&list.unreadable, layout.width);
         if a.json {
+            // stdout stays a JSON array of requests; what was left out goes to stderr.
+            eprint!("{unreadable}");
             return Ok(json_pretty(&list.requests)?);
         }
-        Ok(requests_table(
-            &list.requests,
-            a.status.0,
-            Utc::now(),
-            Layout::here(a.full_ids),
-        ))
+        // "No requests." would be untrue when some could not be read.
+        let table = if list.requests.is_empty() && !list.unreadable.is_empty() {
+            String::new()
+        } else {
+            requests_table(&list.requests, a.status.0, Utc::now(), layout)
+        };
+        Ok(table + &unreadable)
     })
 }
 

@@ -7,8 +7,10 @@ use chrono::{DateTime, Utc};
 use unicode_width::UnicodeWidthStr as _;
 
 use super::table::{Column, Table, output_width, short_ids};
+use crate::client::UnreadableRow;
 use crate::protocol::{ApprovalRequest, AuditEntry, Grant, PolicyAction, Scope, Status};
-use crate::text::age;
+use crate::sanitize;
+use crate::text::{age, fit};
 
 /// How a human table is laid out.
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +105,26 @@ pub fn requests_table(
         t.row(row);
     }
     t.render(layout.width)
+}
+
+/// What `list` says of the rows it could not read, two lines each: the id (whole, for
+/// a lookup) and why, cut to `width`.
+pub fn unreadable_lines(rows: &[UnreadableRow], width: usize) -> String {
+    let mut out = String::new();
+    for row in rows {
+        let what = row.id.as_deref().map_or_else(
+            || "a request (its id unknown)".to_owned(),
+            |id| format!("request {}", sanitize::line(id)),
+        );
+        out.push_str(&fit(
+            &format!("{what}: could not be read, not listed"),
+            width,
+        ));
+        out.push('\n');
+        out.push_str(&fit(&format!("  {}", sanitize::line(&row.error)), width));
+        out.push('\n');
+    }
+    out
 }
 
 pub fn grants_table(grants: &[Grant], now: DateTime<Utc>, layout: Layout) -> String {
@@ -265,6 +287,33 @@ mod tests {
         width: 80,
         full_ids: false,
     };
+
+    #[test]
+    fn unreadable_rows_are_named_within_the_width() {
+        let rows = [
+            UnreadableRow {
+                id: Some("01a2332e-dbd2-72cd-92b9-9da5569ea431".into()),
+                error: format!(
+                    "recursion limit exceeded at line 1 column {}",
+                    "9".repeat(80)
+                ),
+            },
+            UnreadableRow {
+                id: None,
+                error: "unknown variant `\u{1b}[31mon-hold`".into(),
+            },
+        ];
+        let out = unreadable_lines(&rows, 80);
+        assert!(out.lines().all(|l| l.width() <= 80), "{out}");
+        assert!(out.starts_with(
+            "request 01a2332e-dbd2-72cd-92b9-9da5569ea431: could not be read, not listed\n  recursion limit"
+        ), "{out}");
+        assert!(
+            out.contains("a request (its id unknown): could not be read"),
+            "{out}"
+        );
+        assert!(!out.contains('\u{1b}'), "{out}");
+    }
 
     #[test]
     fn list_table_fits_80_columns() {

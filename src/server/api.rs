@@ -9,12 +9,13 @@ use serde_json::json;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, ApiQuery, optional_header};
+use super::extract::{ApiJson, ApiPath, ApiQuery, JsonBody, optional_header};
 use super::state::AppState;
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, Grant, GrantList, Identity, NewRequest, RequestList,
     Status,
 };
+use crate::store::rules::Filing;
 use crate::store::{FileOptions, ListQuery};
 
 /// Page size when a client gives no `limit`.
@@ -47,9 +48,14 @@ pub async fn file(
     State(st): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiJson(mut new): ApiJson<NewRequest>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
+    let mut new: NewRequest = body
+        .parse()
+        .map_err(|refused| Filing::too_deep_params(body.bytes()).map_or(refused, ApiError::from))?;
     caller.require_agent()?;
+    // Before the policy sees the params: its verdict would be on a value other than sent.
+    Filing::check_sent_params(body.bytes())?;
     let applied = st.policy.apply(&mut new, caller.name());
     let idempotency_key = optional_header(
         &headers,

@@ -27,6 +27,29 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        JsonBody::from_request(req, state)
+            .await?
+            .parse()
+            .map(ApiJson)
+    }
+}
+
+/// A JSON object body as sent, not yet parsed: for a handler that checks what the parsed
+/// value no longer shows (a repeated key, a number's exact text). [`JsonBody::parse`]
+/// answers as [`ApiJson`] would.
+pub struct JsonBody {
+    bytes: axum::body::Bytes,
+    max_body: usize,
+}
+
+impl<S> FromRequest<S> for JsonBody
+where
+    S: Send + Sync,
+    BodyLimit: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let BodyLimit(max_body) = BodyLimit::from_ref(state);
         if !is_json(req.headers()) {
             return Err(ApiError::new(
@@ -41,24 +64,30 @@ where
         // serde fills a struct from an array by position, which would slip past the
         // "unknown fields are refused" rule: every body of this API is an object.
         match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => {}
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_body",
-                    "the request body must be a JSON object ({…}); see docs/api.md",
-                ));
-            }
-            None => {
-                return Err(ApiError::bad_request(
-                    "malformed_json",
-                    "the request body is empty; send a JSON object",
-                ));
-            }
+            Some(b'{') => Ok(JsonBody { bytes, max_body }),
+            Some(_) => Err(ApiError::bad_request(
+                "invalid_body",
+                "the request body must be a JSON object ({…}); see docs/api.md",
+            )),
+            None => Err(ApiError::bad_request(
+                "malformed_json",
+                "the request body is empty; send a JSON object",
+            )),
         }
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rej) => Err(json_rejection(rej, max_body)),
-        }
+    }
+}
+
+impl JsonBody {
+    /// The body as a `T`, refused in the words [`ApiJson`] uses.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        axum::Json::<T>::from_bytes(&self.bytes)
+            .map(|axum::Json(v)| v)
+            .map_err(|rej| json_rejection(rej, self.max_body))
+    }
+
+    /// The body as sent.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 

@@ -7,11 +7,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::decision::status_of;
 use super::grant::grant_decision;
+use super::params;
 use super::{MAX_NAME_LEN, MAX_TTL_SECONDS, invalid, new_id, truncate_millis};
 use crate::protocol::{
     ApprovalRequest, Decision, Grant, NewRequest, Outcome, PolicyAction, PolicyMatch, Scope,
 };
 use crate::store::{FileOptions, StoreError};
+
+/// The member of a filing body that [`Filing::check_sent_params`] checks.
+const PARAMS: &str = "params";
 
 /// A filing that passed [`Filing::check`]: what a store looks a replay up by, and what
 /// it records.
@@ -38,6 +42,23 @@ impl Filing {
             new,
             opts,
         })
+    }
+
+    /// Checks the params of the filing body `body` as it was sent, which the parsed
+    /// [`NewRequest`] can no longer show: their depth, repeated keys, and numbers that
+    /// would not survive to the value a reviewer is shown. For a body serde_json accepted.
+    pub fn check_sent_params(body: &[u8]) -> Result<(), StoreError> {
+        params::check_member(body, PARAMS).map_err(|f| invalid(f.code(), f.message()))
+    }
+
+    /// For a filing body serde_json refused: the refusal of its params when they nest past
+    /// [`params::MAX_PARAMS_DEPTH`] (serde_json's own limit is deeper, and its message
+    /// names no field); None when the parser's verdict is the one to give.
+    pub fn too_deep_params(body: &[u8]) -> Option<StoreError> {
+        match params::check_member(body, PARAMS) {
+            Err(f @ params::Fault::TooDeep { .. }) => Some(invalid(f.code(), f.message())),
+            _ => None,
+        }
     }
 
     /// Accepts `existing`, found by this filing's tool_call_id or idempotency key, as its
@@ -138,57 +159,8 @@ fn check_name(field: &str, value: &str, required: bool) -> Result<(), StoreError
     Ok(())
 }
 
-/// Largest integer every JSON reader keeps exactly (I-JSON, RFC 7493; RFC 8785 hashes
-/// numbers as IEEE doubles).
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0; // 2^53
-
-/// Finds a number in `v` that would not survive the trip exactly: an integer beyond
-/// ±2^53 (a JSON parser turns it into a rounded double). A reviewer would then approve,
-/// and args_hash would bind, a value other than the one the agent sent.
-fn inexact_number(v: &serde_json::Value, path: &mut String) -> Option<String> {
-    use serde_json::Value;
-    match v {
-        Value::Number(n) => {
-            let too_big = if let Some(i) = n.as_i64() {
-                i.unsigned_abs() as f64 > MAX_SAFE_INTEGER
-            } else if let Some(u) = n.as_u64() {
-                u as f64 > MAX_SAFE_INTEGER
-            } else {
-                n.as_f64()
-                    .is_some_and(|f| f.abs() > MAX_SAFE_INTEGER && f.fract() == 0.0)
-            };
-            too_big.then(|| format!("{path} = {n}"))
-        }
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| {
-            let len = path.len();
-            path.push_str(&format!("[{i}]"));
-            let found = inexact_number(x, path);
-            path.truncate(len);
-            found
-        }),
-        Value::Object(map) => map.iter().find_map(|(k, x)| {
-            let len = path.len();
-            path.push('.');
-            path.push_str(k);
-            let found = inexact_number(x, path);
-            path.truncate(len);
-            found
-        }),
-        _ => None,
-    }
-}
-
 /// Checks a filing's fields; the body's shape was already checked by deserialisation.
 fn validate_new(new: &NewRequest) -> Result<(), StoreError> {
-    if let Some(at) = inexact_number(&new.params, &mut "params".to_owned()) {
-        return Err(invalid(
-            "inexact_number",
-            format!(
-                "{at}: integers beyond ±2^53 cannot be kept exactly, so a reviewer would see \
-                 (and approve) a rounded value; send such numbers as strings"
-            ),
-        ));
-    }
     check_name("tool", &new.tool, true)?;
     check_name("agent", &new.agent, true)?;
     for (field, value) in [

@@ -8,11 +8,13 @@ mod audit;
 mod decision;
 mod filing;
 mod grant;
+mod params;
 
 pub use audit::{GrantAction, RequestAction, grant_audit, request_audit};
 pub use decision::{DecisionPlan, apply_decision, cancel, plan_decision};
 pub use filing::Filing;
 pub use grant::{GrantScope, grant_decision, grant_for, revoke};
+pub use params::MAX_PARAMS_DEPTH;
 
 use chrono::{DateTime, Utc};
 
