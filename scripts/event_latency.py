@@ -10,7 +10,8 @@ socket) that:
      socket, sent together, so that each event after the first is written right behind
      the one before it), and for each measures the filing's round trip (send to
      response) and the event latency (send to the arrival of its `request.created`
-     event on the stream);
+     event on the stream), and how long after the filing's 201 the event came (the
+     stream's own delay, apart from the filing's commit);
   4. with --idle, also files --count requests each on a new connection (connect, send,
      response), as a client arriving while the idle sockets are open would, and reports
      how many of the idle sockets the server still holds open.
@@ -189,18 +190,19 @@ def main():
         parsers[f.fileno()] = Responses()
         sel.register(f, selectors.EVENT_READ, parsers[f.fileno()])
 
-    rtt, lat = [], []
+    rtt, lat, behind = [], [], []
     run = f"{time.time_ns()}"
     for i in range(0, a.count, a.burst):
         # A burst: one filing on each socket at once, so each event after the first is
         # written behind the one before it.
-        sent, resp_at, event_at = {}, {}, {}
+        sent, resp_at, event_at, sock_of = {}, {}, {}, {}
         for j, f in enumerate(filers):
             nonce = f"{run}-{i + j}"
             body = {"tool": "bench.latency", "agent": "event-latency", "params": {"nonce": nonce}}
             sent[nonce] = time.perf_counter()
             f.sendall(request_bytes("POST", "/v1/requests", hosthdr, a.agent_token, body))
             resp_at[f.fileno()] = None
+            sock_of[nonce] = f.fileno()
         while len(event_at) < len(sent) or None in resp_at.values():
             ready = sel.select(timeout=TIMEOUT)
             if not ready:
@@ -227,10 +229,14 @@ def main():
         first = min(sent.values())
         rtt += [(t - first) * 1000 for t in resp_at.values()]
         lat += [(event_at[n] - sent[n]) * 1000 for n in sent]
+        behind += [(event_at[n] - resp_at[sock_of[n]]) * 1000 for n in sent]
         time.sleep(a.gap_ms / 1000)
 
     print(summary("filing round trip (kept-alive sockets)", rtt))
     print(summary("filing sent -> request.created received", lat))
+    # The stream's own delay, apart from the filing's (fsync included): the event is
+    # written just before the 201, so this is about 0 unless the event was held back.
+    print(summary("request.created received - its 201 received", behind))
 
     if a.idle:
         fresh = []
