@@ -364,6 +364,7 @@ mod tests {
             args_hash: None,
             grant_id: None,
             policy: None,
+            via: None,
         }
     }
 
