@@ -111,14 +111,14 @@ pub fn requests_table(
     if with_policy {
         cols.push(Column::fixed("POLICY"));
     }
-    // Short of room, the agent's reason goes first, then who decided, then the risk;
-    // the time left to decide goes last: it is what a reviewer acts on.
+    // Short of room, the agent's reason goes first, then who decided, then the time
+    // left; the risk goes last: it says how closely to read the call.
     cols.extend([
         Column::fixed("AGE"),
-        Column::optional("LEFT", 4).keep(4),
+        Column::optional("LEFT", 4).keep(3),
         Column::flex("AGENT"),
         Column::flex("TOOL"),
-        Column::optional("RISK", 4).keep(3),
+        Column::optional("RISK", 4).keep(4),
         Column::optional("BY", 6).keep(2),
         Column::optional("REASON", 10).keep(1),
     ]);
