@@ -367,7 +367,10 @@ async fn the_console_shows_a_grant_s_approval_as_the_grant_s() {
     let s = Serve::start().await;
     let mail = |reason: &str| NewRequest {
         reason: Some(reason.to_owned()),
-        ..in_conversation("conv-c", call("email.send", "mailer", json!({"to": "a@b.c"})))
+        ..in_conversation(
+            "conv-c",
+            call("email.send", "mailer", json!({"to": "a@b.c"})),
+        )
     };
     let maker = s.file(&mail("makes the grant")).await;
     let maker = s
@@ -389,7 +392,10 @@ async fn the_console_shows_a_grant_s_approval_as_the_grant_s() {
         ))
         .await;
     assert!(screen.contains("via grant"), "{screen}");
-    assert!(!screen.contains("approved (conversation) by alice"), "{screen}");
+    assert!(
+        !screen.contains("approved (conversation) by alice"),
+        "{screen}"
+    );
     // The approval that made the grant is alice's.
     c.keys(&["\x1b"]).await;
     c.keys(&["/"]).await;
@@ -414,7 +420,13 @@ enum Lie {
 
 /// A request as the fake backend answers it: the call in `filed` (a `POST /v1/requests`
 /// body), with `params` and `hash` (None: the hash of `params`), in `status`.
-fn fake_request(id: &str, filed: &Value, params: &Value, hash: Option<&str>, status: &str) -> Value {
+fn fake_request(
+    id: &str,
+    filed: &Value,
+    params: &Value,
+    hash: Option<&str>,
+    status: &str,
+) -> Value {
     let decision = (status == "approved").then(|| {
         json!({"outcome": "approved", "scope": "once", "responder": "alice",
                "decided_at": "2026-12-01T19:13:09Z", "notify_agent": false,
@@ -469,7 +481,13 @@ async fn fake_backend(lie: Lie) -> (String, tokio::task::JoinHandle<()>) {
         let filed = filed.clone();
         move || async move {
             let body = filed.lock().unwrap().clone();
-            Json(fake_request("fake-1", &body, &body["params"], None, "cancelled"))
+            Json(fake_request(
+                "fake-1",
+                &body,
+                &body["params"],
+                None,
+                "cancelled",
+            ))
         }
     };
     let app = Router::new()
@@ -501,7 +519,11 @@ async fn the_gate_runs_only_an_approval_of_exactly_what_it_filed() {
     let (url, task) = fake_backend(Lie::Not).await;
     let (cmd, marker) = marked(dir.path());
     let out = finish(gate(&url, &[], &cmd), None, 30).await;
-    assert_eq!(out.code, Some(0), "the control: an honest approval runs: {out:?}");
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the control: an honest approval runs: {out:?}"
+    );
     assert!(marker.exists());
     task.abort();
     for lie in LIES {
@@ -555,7 +577,9 @@ async fn revoking_a_revoked_grant_by_prefix_answers_as_by_its_id() {
     let by_prefix = cli(&s, &["revoke", &id[..13]], None).await;
     assert_eq!(by_prefix.code, Some(0), "{by_prefix:?}");
     assert!(
-        by_prefix.stdout.contains("was already revoked by alice at ")
+        by_prefix
+            .stdout
+            .contains("was already revoked by alice at ")
             && by_prefix.stdout.contains("nothing changed"),
         "{}",
         by_prefix.stdout
@@ -679,9 +703,16 @@ async fn list_at_80_columns_keeps_risk_ahead_of_reason_and_says_time_left() {
         "{}",
         out.stdout
     );
-    assert!(lines[2].contains("low") && lines[2].contains(" - "), "{}", out.stdout);
+    assert!(
+        lines[2].contains("low") && lines[2].contains(" - "),
+        "{}",
+        out.stdout
+    );
     for line in &lines {
-        assert!(unicode_width::UnicodeWidthStr::width(*line) <= 80, "{line:?}");
+        assert!(
+            unicode_width::UnicodeWidthStr::width(*line) <= 80,
+            "{line:?}"
+        );
     }
 }
 
@@ -702,12 +733,20 @@ async fn json_escapes_c1_bidi_and_invisible_characters() {
         let out = cli(&s, &args, None).await;
         assert_eq!(out.code, Some(0), "{args:?}: {out:?}");
         for raw in ['\u{9b}', '\u{202e}', '\u{1b}', '\u{200b}'] {
-            assert!(!out.stdout.contains(raw), "{args:?}: {raw:?} raw in {:?}", out.stdout);
+            assert!(
+                !out.stdout.contains(raw),
+                "{args:?}: {raw:?} raw in {:?}",
+                out.stdout
+            );
         }
         assert!(out.stdout.contains(r"\u009b"), "{args:?}: {}", out.stdout);
         // Still the same JSON.
         let first = out.stdout.lines().next().unwrap_or("");
-        let doc = if args[0] == "audit" { first } else { out.stdout.as_str() };
+        let doc = if args[0] == "audit" {
+            first
+        } else {
+            out.stdout.as_str()
+        };
         let v: Value = serde_json::from_str(doc).unwrap();
         let text = v.to_string();
         if args[0] != "audit" {

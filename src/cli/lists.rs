@@ -139,7 +139,7 @@ pub fn requests_table(
             r.risk.map_or("", |x| x.as_str()).to_owned(),
             r.decision
                 .as_ref()
-                .map_or_else(String::new, |d| by_cell(d, &shown)),
+                .map_or_else(String::new, |d| by_cell(d, shown)),
             r.reason.clone().unwrap_or_default(),
         ]);
         t.row(row);

@@ -165,15 +165,16 @@ mod tests {
                  INSERT INTO schema_version (version) VALUES (2);",
             )
             .unwrap();
-            // id, outcome, scope, responder, grant_id, policy
-            let rows: [(
-                &str,
-                Option<&str>,
-                Option<&str>,
-                Option<&str>,
-                Option<&str>,
-                Option<&str>,
-            ); 6] = [
+            /// id, outcome, scope, responder, grant_id, policy
+            type Row = (
+                &'static str,
+                Option<&'static str>,
+                Option<&'static str>,
+                Option<&'static str>,
+                Option<&'static str>,
+                Option<&'static str>,
+            );
+            let rows: [Row; 6] = [
                 (
                     "once",
                     Some("approved"),
