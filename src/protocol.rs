@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod via;
+
 /// Where a request is in its life. Only `Pending` can change, and only once.
 ///
 /// The command line takes the wire names (`clap::ValueEnum`, named as serde names them).
@@ -189,71 +191,7 @@ pub struct Decision {
     pub via: Via,
 }
 
-/// How a decision was made (`decision.via` on the wire, `{"kind": …}`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Via {
-    /// A reviewer decided this request: `responder` is their token's name.
-    #[default]
-    Person,
-    /// A standing grant approved it, at filing or when the grant was made; `responder`
-    /// is then the grant's creator, who never saw this request.
-    Grant {
-        grant_id: String,
-        /// Who made the grant (the grant's `created_by`).
-        granted_by: String,
-        /// `conversation` or `always`.
-        scope: Scope,
-    },
-    /// The filing policy decided at filing (`allow`, `audit` or `deny`); `rule` is null
-    /// when the policy's default applied.
-    Policy {
-        #[serde(default)]
-        rule: Option<String>,
-        action: PolicyAction,
-    },
-}
-
-/// Characters of an id kept by [`short_id`]: in the server's UUIDv7 ids, the creation
-/// time to the millisecond (`0193a3f2-7b1c`), which the CLI's commands take as a prefix.
-pub const SHORT_ID_LEN: usize = 13;
-
-/// An id as a message names it: its first [`SHORT_ID_LEN`] characters and `…`, or all
-/// of it when that is no longer.
-pub fn short_id(id: &str) -> String {
-    match id.char_indices().nth(SHORT_ID_LEN) {
-        Some((at, _)) => format!("{}…", &id[..at]),
-        None => id.to_owned(),
-    }
-}
-
-impl Via {
-    /// The policy's rule in words: `policy rule big-refunds`, or `the policy default`.
-    pub fn policy_words(rule: Option<&str>) -> String {
-        match rule {
-            Some(r) => format!("policy rule {r}"),
-            None => "the policy default".to_owned(),
-        }
-    }
-}
-
-impl Decision {
-    /// Who or what made the decision, as it reads after "approved by": `alice`,
-    /// `grant 0193a3f2-7b1c… (alice, conversation)`, `policy rule big-refunds`. Never a
-    /// person's name alone for what a grant or the policy decided. Raw text: sanitise it
-    /// before a terminal.
-    pub fn by_words(&self) -> String {
-        match &self.via {
-            Via::Person => self.responder.clone(),
-            Via::Grant {
-                grant_id,
-                granted_by,
-                scope,
-            } => format!("grant {} ({granted_by}, {scope})", short_id(grant_id)),
-            Via::Policy { rule, .. } => Via::policy_words(rule.as_deref()),
-        }
-    }
-}
+pub use via::{SHORT_ID_LEN, Via, short_id};
 
 /// A durable approval request, as every endpoint returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
