@@ -88,14 +88,17 @@ fn main() -> ExitCode {
         Some(Command::Revoke(a)) => assent::cli::revoke(&g, a),
         Some(Command::Audit(a)) => assent::cli::audit(&g, a),
         Some(Command::Policy(p)) => assent::policy::cmd::main(&g, p),
+        // Rendered whole, then written once: `assent man | head` closes the pipe early,
+        // which write_stdout takes as the success it is.
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "assent", &mut std::io::stdout());
-            ExitCode::SUCCESS
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "assent", &mut out);
+            assent::cli::write_stdout(&out)
         }
         Some(Command::Man { dir: None }) => {
-            let man = clap_mangen::Man::new(Cli::command());
-            match man.render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => assent::cli::write_stdout(&out),
                 Err(e) => {
                     eprintln!("assent: cannot write the man page: {e}");
                     ExitCode::FAILURE
@@ -104,10 +107,8 @@ fn main() -> ExitCode {
         }
         Some(Command::Man { dir: Some(dir) }) => match man_pages(&dir) {
             Ok(files) => {
-                for f in files {
-                    println!("{}", f.display());
-                }
-                ExitCode::SUCCESS
+                let list: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+                assent::cli::write_stdout(list.as_bytes())
             }
             Err(e) => {
                 eprintln!(

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod via;
+
 /// Where a request is in its life. Only `Pending` can change, and only once.
 ///
 /// The command line takes the wire names (`clap::ValueEnum`, named as serde names them).
@@ -182,7 +184,14 @@ pub struct Decision {
     pub decided_at: DateTime<Utc>,
     #[serde(default)]
     pub grant_id: Option<String>,
+    /// How the decision was made: by a person, by a standing grant, or by the policy.
+    /// `responder` alone cannot say (a grant's approvals carry its creator's name);
+    /// servers before this field sent none, which reads as `person`.
+    #[serde(default)]
+    pub via: Via,
 }
+
+pub use via::{SHORT_ID_LEN, Via, short_id};
 
 /// A durable approval request, as every endpoint returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -392,6 +401,11 @@ pub struct AuditEntry {
     /// On `filed` entries: the policy verdict the call got; null otherwise.
     #[serde(default)]
     pub policy: Option<PolicyMatch>,
+    /// On `decided` entries: how the decision was made (as `decision.via`), so the
+    /// approvals a grant made read apart from the approval that made the grant; null
+    /// otherwise.
+    #[serde(default)]
+    pub via: Option<Via>,
 }
 
 /// Response of `GET /v1/audit`.

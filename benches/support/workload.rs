@@ -217,6 +217,7 @@ pub fn approved(mut req: ApprovalRequest, at: DateTime<Utc>) -> ApprovalRequest 
         responder: "alice".to_owned(),
         decided_at: at,
         grant_id: None,
+        via: Default::default(),
     });
     req
 }

@@ -139,6 +139,45 @@ pub async fn wait_final(
     }
 }
 
+/// Why an answer that says "approved" is no approval of the call filed as `new` (as
+/// request `filed`, when its id is known): another request, another tool or agent, or
+/// arguments other than those filed. The gate runs, and the hook passes on, what they
+/// built themselves, never what the backend sends back; this makes sure the decision
+/// was about exactly that, even when the backend (or something posing as it) is wrong.
+/// The hash is computed here, from the params as built, and the request's own params
+/// must hash to it too, so a lying `args_hash` cannot vouch for other params.
+pub fn check_approval(
+    filed: Option<&str>,
+    new: &NewRequest,
+    r: &ApprovalRequest,
+) -> Result<(), String> {
+    if let Some(id) = filed
+        && r.id != id
+    {
+        return Err(format!("the answer is about request {}, not {id}", r.id));
+    }
+    if r.tool != new.tool || r.agent != new.agent {
+        return Err(format!(
+            "it is a call of {} by {}, not of {} by {}",
+            r.tool, r.agent, new.tool, new.agent
+        ));
+    }
+    let expected = crate::protocol::args_hash(&new.params);
+    if r.args_hash != expected {
+        return Err(format!(
+            "its args_hash is {}, not {expected}, the hash of the arguments filed",
+            r.args_hash
+        ));
+    }
+    let shown = crate::protocol::args_hash(&r.params);
+    if shown != expected {
+        return Err(format!(
+            "its params hash to {shown}, not {expected}: they are not the arguments filed"
+        ));
+    }
+    Ok(())
+}
+
 /// How long a command that stops waiting spends taking its request back. Short: the
 /// caller is on its way out (Claude Code and `timeout` follow SIGTERM with SIGKILL sooner
 /// or later), and on loopback or a LAN a cancel takes milliseconds.
@@ -300,6 +339,43 @@ mod tests {
         assert!(parse_duration_arg("99999999999999999999999").is_err());
         assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
         assert_eq!(whole_seconds(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn an_approval_must_be_of_exactly_what_was_filed() {
+        use crate::protocol::Status;
+        use serde_json::json;
+        let new = NewRequest {
+            tool: "shell.exec".into(),
+            params: json!({"argv": ["ls"], "cwd": "/"}),
+            reason: None,
+            agent: "a".into(),
+            conversation_id: None,
+            run_id: None,
+            tool_call_id: None,
+            risk: None,
+            ttl_seconds: None,
+        };
+        let mut r = super::super::fixtures::decided(Status::Approved, false, None);
+        r.params = new.params.clone();
+        r.args_hash = crate::protocol::args_hash(&new.params);
+        assert_eq!(check_approval(Some("r1"), &new, &r), Ok(()));
+        assert_eq!(check_approval(None, &new, &r), Ok(()));
+        let err = check_approval(Some("r2"), &new, &r).unwrap_err();
+        assert!(err.contains("request r1, not r2"), "{err}");
+        // Other params with their own, matching hash: not what was filed.
+        let mut other = r.clone();
+        other.params = json!({"argv": ["rm", "-rf", "/"], "cwd": "/"});
+        other.args_hash = crate::protocol::args_hash(&other.params);
+        let err = check_approval(Some("r1"), &new, &other).unwrap_err();
+        assert!(err.contains("args_hash"), "{err}");
+        // The filed hash over other params: the params give it away.
+        other.args_hash = r.args_hash.clone();
+        let err = check_approval(Some("r1"), &new, &other).unwrap_err();
+        assert!(err.contains("params hash to"), "{err}");
+        let mut tool = r.clone();
+        tool.tool = "shell.other".into();
+        assert!(check_approval(Some("r1"), &new, &tool).is_err());
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub const EXIT_NOT_FILED: u8 = 2;
 pub const EXIT_REJECTED: u8 = 3;
 /// Not run: the request expired before anyone decided.
 pub const EXIT_EXPIRED: u8 = 4;
-/// Not run: the request was cancelled on the backend.
+/// Not run: the request was cancelled on the backend, or the backend's "approved" was
+/// not about the request filed, or not about exactly this command.
 pub const EXIT_CANCELLED: u8 = 5;
 /// Approved, but the command could not be started (as a shell says 126).
 pub const EXIT_CANNOT_START: u8 = 126;
@@ -51,7 +52,9 @@ Exit codes:
   3              rejected; stderr says `assent: rejected by <responder>`, followed by
                  `: <reason>` only when the reviewer chose to notify the agent
   4              expired before anyone decided
-  5              cancelled on the backend (by an admin, or another run with this token)
+  5              cancelled on the backend (by an admin, or another run with this token),
+                 or the backend's approval was not of the request filed, with exactly
+                 this command's argv and cwd (stderr says why)
   126, 127       approved, but the command could not be started / was not found
   130, 143, 129  stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP before a decision; the
                  request was cancelled on the backend (best effort, within 3 s)
@@ -241,7 +244,7 @@ async fn work(client: &Client, a: &GateArgs, key: &str, progress: &Mutex<Progres
     Progress::set(progress, Progress::Filed(req.id.clone()));
     tracing::info!(id = %req.id, created = filed.created, status = %req.status, "filed");
     if req.status.is_final() {
-        return next_after(&req);
+        return next_after(&new, &req.id, &req);
     }
     eprintln!(
         "assent: request {} filed; waiting for a reviewer to approve `{}` (Ctrl-C cancels it)",
@@ -270,7 +273,7 @@ async fn work(client: &Client, a: &GateArgs, key: &str, progress: &Mutex<Progres
     })
     .await;
     match waited {
-        Ok(r) => next_after(&r),
+        Ok(r) => next_after(&new, &req.id, &r),
         Err(WaitError::Deadline(_)) => Next::Exit(EXIT_EXPIRED), // no deadline is set
         Err(WaitError::Fatal(e)) => {
             let hint = match e.status() {
@@ -320,12 +323,24 @@ fn not_filed(client: &Client, e: &ClientError) -> Next {
     Next::Exit(EXIT_NOT_FILED)
 }
 
-fn next_after(r: &ApprovalRequest) -> Next {
+/// What to do with `r`, the backend's last word on the request filed as `new` with id
+/// `filed`.
+fn next_after(new: &NewRequest, filed: &str, r: &ApprovalRequest) -> Next {
     let id = sanitize::line(&r.id);
     match r.status {
         Status::Approved => {
+            if let Err(why) = filing::check_approval(Some(filed), new, r) {
+                tracing::error!(id = %r.id, filed, %why, "refused an approval of something else");
+                eprintln!(
+                    "assent: refused: the backend answered request {} as approved, but {}; the command was not run",
+                    sanitize::line(filed),
+                    sanitize::line(&why)
+                );
+                return Next::Exit(EXIT_CANCELLED);
+            }
+            eprintln!("{}", approval_line(r));
             if let Some(d) = &r.decision {
-                tracing::info!(id = %r.id, responder = %d.responder, "approved");
+                tracing::info!(id = %r.id, responder = %d.responder, via = ?d.via, "approved");
             }
             Next::Run
         }
@@ -352,6 +367,15 @@ fn next_after(r: &ApprovalRequest) -> Next {
             );
             Next::Exit(EXIT_NOT_FILED)
         }
+    }
+}
+
+/// `assent: approved by alice`, `… by grant 0193a3f2-7b1c… (alice, conversation)` or
+/// `… by policy rule X`: what a grant or the policy approved never reads as a person's.
+fn approval_line(r: &ApprovalRequest) -> String {
+    match &r.decision {
+        Some(d) => format!("assent: approved by {}", sanitize::line(&d.by_words())),
+        None => "assent: approved".to_owned(),
     }
 }
 
@@ -516,6 +540,57 @@ mod tests {
             rejection_line(&rejected(true, Some("a\x1b[2Jb"))),
             "assent: rejected by alice: a\\u{1b}[2Jb"
         );
+    }
+
+    #[test]
+    fn an_approval_names_who_or_what_made_it() {
+        use crate::protocol::{PolicyAction, Scope, Via};
+        let mut r = decided(Status::Approved, false, None);
+        assert_eq!(approval_line(&r), "assent: approved by alice");
+        if let Some(d) = r.decision.as_mut() {
+            d.via = Via::Grant {
+                grant_id: "0193a3f2-7b1c-7cc0-9d1e-0123456789ab".into(),
+                granted_by: "alice".into(),
+                scope: Scope::Conversation,
+            };
+        }
+        assert_eq!(
+            approval_line(&r),
+            "assent: approved by grant 0193a3f2-7b1c… (alice, conversation)"
+        );
+        if let Some(d) = r.decision.as_mut() {
+            d.via = Via::Policy {
+                rule: Some("safe-tools".into()),
+                action: PolicyAction::Allow,
+            };
+        }
+        assert_eq!(
+            approval_line(&r),
+            "assent: approved by policy rule safe-tools"
+        );
+    }
+
+    #[test]
+    fn an_approval_of_other_params_is_refused_with_exit_5() {
+        let new = NewRequest {
+            tool: "shell.exec".into(),
+            params: serde_json::json!({"argv": ["ls"], "cwd": "/"}),
+            reason: None,
+            agent: "a".into(),
+            conversation_id: None,
+            run_id: None,
+            tool_call_id: None,
+            risk: None,
+            ttl_seconds: None,
+        };
+        let mut r = decided(Status::Approved, false, None);
+        r.params = new.params.clone();
+        r.args_hash = crate::protocol::args_hash(&r.params);
+        assert_eq!(next_after(&new, "r1", &r), Next::Run);
+        assert_eq!(next_after(&new, "r0", &r), Next::Exit(EXIT_CANCELLED));
+        r.params = serde_json::json!({"argv": ["rm", "-rf", "/"], "cwd": "/"});
+        r.args_hash = crate::protocol::args_hash(&r.params);
+        assert_eq!(next_after(&new, "r1", &r), Next::Exit(EXIT_CANCELLED));
     }
 
     #[test]

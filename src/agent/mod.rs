@@ -85,6 +85,7 @@ mod fixtures {
                 responder: "alice".into(),
                 decided_at: Utc::now(),
                 grant_id: None,
+                via: Default::default(),
             }),
         }
     }

@@ -110,7 +110,8 @@ pub struct GrantsArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RevokeArgs {
-    /// Grant id, or a unique prefix of an active grant's id (see `assent grants`).
+    /// Grant id, or a unique prefix of it (`assent grants` lists the active ones; a revoked
+    /// grant answers that it was already revoked).
     pub grant_id: String,
 }
 

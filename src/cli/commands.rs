@@ -51,13 +51,16 @@ where
 }
 
 fn print_out(out: &str) -> ExitCode {
+    write_stdout(out.as_bytes())
+}
+
+/// Writes `out` to stdout. A reader that stopped reading (`assent audit | head`, `assent
+/// man | head`) has what it wanted: a closed pipe is success, not an error. Rust ignores
+/// SIGPIPE, so the write sees EPIPE, and `print!` would panic on it.
+pub fn write_stdout(out: &[u8]) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(out).and_then(|()| stdout.flush()) {
         Ok(()) => ExitCode::SUCCESS,
-        // `assent audit | head`: the reader has what it wanted.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("assent: cannot write the output: {e}");
@@ -153,10 +156,15 @@ pub fn revoke(g: &GlobalOpts, a: RevokeArgs) -> ExitCode {
         // Which grant is meant, and was it active? Asked first, because a second DELETE
         // of a grant answers 200 with the grant as it was revoked.
         let target = resolve::active_grant(&client, &a.grant_id).await?;
-        let id = target
-            .as_ref()
-            .map_or(a.grant_id.as_str(), |g| g.id.as_str());
-        let gr = client.revoke(id).await?;
+        let id = match &target {
+            Some(g) => g.id.clone(),
+            // Not active: a revoked grant's whole id, or its prefix, answers "already
+            // revoked"; anything else, the backend's 404.
+            None => resolve::any_grant_id(&client, &a.grant_id)
+                .await?
+                .unwrap_or_else(|| a.grant_id.clone()),
+        };
+        let gr = client.revoke(&id).await?;
         Ok(render::revoked(&gr, target.is_some()))
     })
 }
@@ -171,7 +179,7 @@ pub fn audit(g: &GlobalOpts, a: AuditArgs) -> ExitCode {
     })
 }
 
-async fn all_audit(client: &Client) -> Result<Vec<AuditEntry>, ClientError> {
+pub(super) async fn all_audit(client: &Client) -> Result<Vec<AuditEntry>, ClientError> {
     let mut entries = Vec::new();
     let mut after: Option<u64> = None;
     loop {

@@ -6,11 +6,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use unicode_width::UnicodeWidthStr as _;
 
+use super::render::time;
 use super::table::{Column, Table, output_width, short_ids};
 use crate::client::UnreadableRow;
-use crate::protocol::{ApprovalRequest, AuditEntry, Grant, PolicyAction, Scope, Status};
+use crate::protocol::{
+    ApprovalRequest, AuditEntry, Decision, Grant, PolicyAction, Scope, Status, Via,
+};
 use crate::sanitize;
-use crate::text::{age, fit};
+use crate::text::{age, fit, until};
 
 /// How a human table is laid out.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +56,31 @@ fn policy_word(r: &ApprovalRequest) -> &'static str {
     }
 }
 
+/// Who or what decided, for the BY column: the reviewer's name, `via grant 0193a3f2-8c2d
+/// (alice, conversation)` (the grant's id as the table shows ids) or `policy: reads`.
+fn by_cell(d: &Decision, shown: impl Fn(&str) -> String) -> String {
+    match &d.via {
+        Via::Person => d.responder.clone(),
+        Via::Grant {
+            grant_id,
+            granted_by,
+            scope,
+        } => format!("via grant {} ({granted_by}, {scope})", shown(grant_id)),
+        Via::Policy { rule, .. } => format!("policy: {}", rule.as_deref().unwrap_or("default")),
+    }
+}
+
+/// Time left to decide a pending request: `9m`, or `-` when it never expires. Blank for
+/// a final request, which has no time left to count: a table of those leaves the
+/// column out.
+fn left_cell(r: &ApprovalRequest, now: DateTime<Utc>) -> String {
+    match r.expires_at {
+        _ if r.status.is_final() => String::new(),
+        Some(e) => until(e, now),
+        None => "-".to_owned(),
+    }
+}
+
 pub fn requests_table(
     requests: &[ApprovalRequest],
     filter: Option<Status>,
@@ -65,7 +93,16 @@ pub fn requests_table(
             None => "No requests.\n".to_owned(),
         };
     }
-    let ids = layout.ids(requests.iter().map(|r| r.id.as_str()));
+    // The grants that decided requests are shortened with them, so that each prefix
+    // is unique among what the table shows (and `assent revoke` takes it).
+    let grant_ids = requests
+        .iter()
+        .filter_map(|r| match r.decision.as_ref().map(|d| &d.via) {
+            Some(Via::Grant { grant_id, .. }) => Some(grant_id.as_str()),
+            _ => None,
+        });
+    let ids = layout.ids(requests.iter().map(|r| r.id.as_str()).chain(grant_ids));
+    let shown = |id: &str| ids.get(id).cloned().unwrap_or_else(|| id.to_owned());
     // One status asked for: every row has it, so the column would only take room.
     let with_status = filter.is_none();
     let with_policy = requests.iter().any(|r| !policy_word(r).is_empty());
@@ -76,31 +113,36 @@ pub fn requests_table(
     if with_policy {
         cols.push(Column::fixed("POLICY"));
     }
+    // Short of room, the agent's reason goes first, then who decided, then the time
+    // left; the risk goes last: it says how closely to read the call.
     cols.extend([
         Column::fixed("AGE"),
+        Column::optional("LEFT", 4).keep(3),
         Column::flex("AGENT"),
         Column::flex("TOOL"),
-        Column::optional("RISK", 4).keep(1),
-        Column::optional("BY", 6).keep(0),
-        Column::optional("REASON", 10).keep(2),
+        Column::optional("RISK", 4).keep(4),
+        Column::optional("BY", 6).keep(2),
+        Column::optional("REASON", 10).keep(1),
     ]);
     let mut t = Table::new(cols);
     for r in requests {
-        let mut row = vec![ids.get(r.id.as_str()).map_or(r.id.as_str(), String::as_str)];
+        let mut row = vec![shown(&r.id)];
         if with_status {
-            row.push(r.status.as_str());
+            row.push(r.status.as_str().to_owned());
         }
         if with_policy {
-            row.push(policy_word(r));
+            row.push(policy_word(r).to_owned());
         }
-        let a = age(r.created_at, now);
         row.extend([
-            a.as_str(),
-            &r.agent,
-            &r.tool,
-            r.risk.map_or("", |x| x.as_str()),
-            r.decision.as_ref().map_or("", |d| d.responder.as_str()),
-            r.reason.as_deref().unwrap_or(""),
+            age(r.created_at, now),
+            left_cell(r, now),
+            r.agent.clone(),
+            r.tool.clone(),
+            r.risk.map_or("", |x| x.as_str()).to_owned(),
+            r.decision
+                .as_ref()
+                .map_or_else(String::new, |d| by_cell(d, shown)),
+            r.reason.clone().unwrap_or_default(),
         ]);
         t.row(row);
     }
@@ -217,6 +259,15 @@ pub fn audit_table(entries: &[AuditEntry], layout: Layout) -> String {
                         .as_ref()
                         .and_then(|p| p.error.as_ref())
                         .map(|err| format!("(failed closed: {err})")),
+                    // What a grant approved reads apart from the approval that made it.
+                    match (&e.via, e.grant_id.as_deref()) {
+                        _ if is_grant => None,
+                        (Some(Via::Grant { grant_id, .. }), _) => {
+                            Some(format!("via grant {}", shown(grant_id)))
+                        }
+                        (Some(Via::Person), Some(g)) => Some(format!("made grant {}", shown(g))),
+                        (_, g) => g.map(|g| format!("grant {}", shown(g))),
+                    },
                     e.scope
                         .filter(|s| *s != Scope::Once)
                         .map(|s| format!("scope {s}")),
@@ -225,7 +276,7 @@ pub fn audit_table(entries: &[AuditEntry], layout: Layout) -> String {
                             .as_deref()
                             .map(|r| format!("from request {}", shown(r)))
                     } else {
-                        e.grant_id.as_deref().map(|g| format!("grant {}", shown(g)))
+                        None
                     },
                     e.tool.clone(),
                     e.agent.as_ref().map(|a| format!("from {a}")),
@@ -236,7 +287,7 @@ pub fn audit_table(entries: &[AuditEntry], layout: Layout) -> String {
             );
             let cells = [
                 e.seq.to_string(),
-                e.at.format("%m-%d %H:%M:%S").to_string(),
+                time(e.at),
                 // "decided" alone says little: the outcome is the news.
                 match (e.action.as_str(), &e.outcome) {
                     ("decided", Some(o)) => o.clone(),
@@ -251,7 +302,7 @@ pub fn audit_table(entries: &[AuditEntry], layout: Layout) -> String {
     let columns = || {
         vec![
             Column::fixed("SEQ"),
-            Column::fixed("TIME (UTC)"),
+            Column::fixed("TIME"),
             Column::fixed("ACTION"),
             Column::fixed("REQUEST/GRANT"),
             Column::flex("ACTOR"),
@@ -398,6 +449,100 @@ mod tests {
         );
     }
 
+    #[test]
+    fn list_keeps_risk_and_time_left_ahead_of_the_reason_at_80_columns() {
+        let now = Utc::now();
+        // Ids of requests filed a few seconds apart: their short forms are 13 characters.
+        let mut r = req(
+            "0193a3f2-7b1c-7cc0-9d1e-0123456789ab",
+            "damaged item, customer upset, see ticket 4411",
+            now - Duration::seconds(75),
+        );
+        r.risk = Some(crate::protocol::Risk::Critical);
+        r.expires_at = Some(now + Duration::minutes(9) + Duration::seconds(30));
+        let mut no_expiry = req("0193a3f2-8d2e-7cc0-9d1e-0123456789ac", "short", now);
+        no_expiry.risk = Some(crate::protocol::Risk::Low);
+        let out = requests_table(&[r.clone(), no_expiry], Some(Status::Pending), now, AT_80);
+        let header = out.lines().next().unwrap();
+        assert!(
+            header.contains("RISK") && header.contains("LEFT") && !header.contains("REASON"),
+            "{out}"
+        );
+        let row = out.lines().nth(1).unwrap();
+        assert!(row.contains("critical") && row.contains(" 9m "), "{out}");
+        assert!(out.lines().nth(2).unwrap().contains(" - "), "{out}");
+        for line in out.lines() {
+            assert!(line.width() <= 80, "{line:?}");
+        }
+        // With room, every column.
+        let wide = Layout {
+            width: 160,
+            full_ids: false,
+        };
+        let out = requests_table(std::slice::from_ref(&r), None, now, wide);
+        assert!(out.lines().next().unwrap().contains("REASON"), "{out}");
+        // Decided, there is no time left to count: a table of such leaves LEFT out.
+        r.status = Status::Approved;
+        let out = requests_table(&[r], None, now, wide);
+        assert!(!out.contains("LEFT"), "{out}");
+    }
+
+    #[test]
+    fn list_says_who_or_what_decided() {
+        use crate::protocol::{Decision, Outcome, PolicyAction};
+        let now = Utc::now();
+        let gid = "0193a3f2-8c2d-7dd0-8e2f-0123456789ab";
+        let decided = |id: &str, responder: &str, via: Via| {
+            let mut r = req(id, "", now);
+            r.reason = None;
+            r.status = Status::Approved;
+            r.decision = Some(Decision {
+                outcome: Outcome::Approved,
+                scope: Scope::Conversation,
+                reason: None,
+                notify_agent: false,
+                responder: responder.into(),
+                decided_at: now,
+                grant_id: None,
+                via,
+            });
+            r
+        };
+        let rows = [
+            decided("0193a3f2-7b1c-7cc0-9d1e-0123456789a1", "alice", Via::Person),
+            decided(
+                "0193a3f2-7b1c-7cc0-9d1e-0123456789a2",
+                "alice",
+                Via::Grant {
+                    grant_id: gid.into(),
+                    granted_by: "alice".into(),
+                    scope: Scope::Conversation,
+                },
+            ),
+            decided(
+                "0193a3f2-7b1c-7cc0-9d1e-0123456789a3",
+                "policy:reads",
+                Via::Policy {
+                    rule: Some("reads".into()),
+                    action: PolicyAction::Allow,
+                },
+            ),
+        ];
+        let wide = Layout {
+            width: 160,
+            full_ids: false,
+        };
+        let out = requests_table(&rows, Some(Status::Approved), now, wide);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].contains("BY"), "{out}");
+        assert!(lines[1].trim_end().ends_with("alice"), "{out}");
+        assert!(
+            lines[2].contains("via grant 0193a3f2-8c2d (alice, conversation)"),
+            "{out}"
+        );
+        assert!(lines[3].contains("policy: reads"), "{out}");
+    }
+
     fn entry(seq: u64, actor: &str, action: &str) -> AuditEntry {
         AuditEntry {
             seq,
@@ -413,6 +558,7 @@ mod tests {
             args_hash: None,
             grant_id: None,
             policy: None,
+            via: None,
         }
     }
 
@@ -469,6 +615,51 @@ mod tests {
         );
         assert_eq!(wide.lines().count(), 2, "{wide}");
         assert!(wide.starts_with("SEQ") && wide.contains("DETAIL"), "{wide}");
+    }
+
+    #[test]
+    fn audit_tells_a_grant_s_approvals_from_the_approval_that_made_it() {
+        let gid = "0193a3f2-8c2d-7dd0-8e2f-0123456789ab";
+        let at = DateTime::parse_from_rfc3339("2026-12-01T19:13:09.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let decided = |seq, request: &str, via| AuditEntry {
+            at,
+            request_id: Some(request.into()),
+            outcome: Some("approved".into()),
+            scope: Some(Scope::Conversation),
+            grant_id: Some(gid.into()),
+            via: Some(via),
+            ..entry(seq, "alice", "decided")
+        };
+        let mut made = entry(2, "alice", "grant_created");
+        made.grant_id = Some(gid.into());
+        made.scope = Some(Scope::Conversation);
+        let by_grant = Via::Grant {
+            grant_id: gid.into(),
+            granted_by: "alice".into(),
+            scope: Scope::Conversation,
+        };
+        let entries = [
+            decided(1, "0193a3f2-7b1c-7cc0-9d1e-0123456789ab", Via::Person),
+            made,
+            decided(3, "0193a3f2-9e3f-7cc0-9d1e-0123456789ab", by_grant),
+        ];
+        for width in [80, 200] {
+            let layout = Layout {
+                width,
+                full_ids: false,
+            };
+            let out = audit_table(&entries, layout);
+            assert!(out.contains("2026-12-01T19:13:09Z"), "{out}");
+            let made_at = out.find("made grant 0193a3f2-8c2d").unwrap_or(usize::MAX);
+            let via_at = out.find("via grant 0193a3f2-8c2d").unwrap_or(usize::MAX);
+            assert!(made_at < via_at && via_at < usize::MAX, "{out}");
+            assert_eq!(out.matches("via grant").count(), 1, "{out}");
+            for line in out.lines() {
+                assert!(line.width() <= width, "{line:?}\n{out}");
+            }
+        }
     }
 
     #[test]

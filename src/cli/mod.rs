@@ -24,7 +24,7 @@ pub mod table;
 pub use args::{
     ApproveArgs, AuditArgs, GrantsArgs, ListArgs, RejectArgs, RevokeArgs, ShowArgs, StatusFilter,
 };
-pub use commands::{approve, audit, grants, list, reject, revoke, show};
+pub use commands::{approve, audit, grants, list, reject, revoke, show, write_stdout};
 pub use failure::{
     EXIT_AUTH, EXIT_CONFLICT, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNREACHABLE,
     exit_code, explain,

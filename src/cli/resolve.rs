@@ -64,6 +64,26 @@ pub(super) async fn active_grant(client: &Client, id: &str) -> Result<Option<Gra
     }
 }
 
+/// The whole id of the one grant, active or not, whose id starts with `prefix`, as the
+/// audit log names every grant ever made; None when `prefix` cannot be a prefix or no
+/// grant's id starts with it. The backend lists active grants only, so a revoked
+/// grant's prefix is found here, and then answers as its whole id does.
+pub(super) async fn any_grant_id(client: &Client, prefix: &str) -> Result<Option<String>, Failure> {
+    if !could_be_prefix(prefix) {
+        return Ok(None);
+    }
+    let mut ids: Vec<String> = super::commands::all_audit(client)
+        .await?
+        .into_iter()
+        .filter(|e| e.action.starts_with("grant_"))
+        .filter_map(|e| e.grant_id)
+        .filter(|g| g.starts_with(prefix))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    unique_by_prefix(ids, prefix, |g| g.as_str(), "grant")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

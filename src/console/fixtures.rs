@@ -138,6 +138,7 @@ pub fn decided(
         responder: by.into(),
         decided_at: now(),
         grant_id: None,
+        via: Default::default(),
     });
     r
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::action::Conn;
-use crate::protocol::{ApprovalRequest, Decision, Outcome, Scope, Status, Verdict};
+use crate::protocol::{ApprovalRequest, Decision, Outcome, Scope, Status, Verdict, Via, short_id};
 use crate::sanitize;
 
 /// A decision in words: `approved (once)`, `approved (conversation)`, `rejected` (a
@@ -16,11 +16,47 @@ pub fn decision_words(d: &Decision) -> String {
     }
 }
 
+/// Who or what made a decision, after its outcome: `approved (once) by alice`,
+/// `approved by grant 0193a3f2-7b1c… (made by alice, conversation)`, `rejected by policy
+/// rule no-drops`. A grant's approvals carry its creator as responder, but that person
+/// never saw the request: the words name the grant, never the person alone.
+pub fn decided_words(d: &Decision) -> String {
+    let words = match &d.via {
+        Via::Person => format!("{} by {}", decision_words(d), d.responder),
+        Via::Grant {
+            grant_id,
+            granted_by,
+            scope,
+        } => format!(
+            "{} by grant {} (made by {granted_by}, {scope})",
+            d.outcome.as_str(),
+            short_id(grant_id)
+        ),
+        Via::Policy { rule, .. } => format!(
+            "{} by {}",
+            d.outcome.as_str(),
+            Via::policy_words(rule.as_deref())
+        ),
+    };
+    sanitize::line(&words).into_owned()
+}
+
+/// The History's BY column: the reviewer's name, `via grant 0193a3f2-7b1c… (alice,
+/// conversation)` or `policy: no-drops`.
+pub fn by_words(d: &Decision) -> String {
+    let words = match &d.via {
+        Via::Person => d.responder.clone(),
+        Via::Grant { .. } => format!("via {}", d.by_words()),
+        Via::Policy { rule, .. } => format!("policy: {}", rule.as_deref().unwrap_or("default")),
+    };
+    sanitize::line(&words).into_owned()
+}
+
 /// How a final request ended, in words: `approved (once) by alice`, `expired`...
 pub fn outcome_words(req: &ApprovalRequest) -> String {
     match (&req.decision, req.status) {
         (Some(d), _) => {
-            let mut s = format!("{} by {}", decision_words(d), sanitize::line(&d.responder));
+            let mut s = decided_words(d);
             if let Some(r) = d.reason.as_deref().filter(|r| !r.is_empty()) {
                 s.push_str(&format!(": {}", sanitize::line(r)));
             }
@@ -91,5 +127,93 @@ pub fn conn_words(conn: &Conn, now: DateTime<Utc>) -> (String, Option<String>) {
                 Some(error.clone()),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::fixtures;
+    use crate::protocol::PolicyAction;
+    use serde_json::json;
+
+    fn decided(via: Via, outcome: Outcome, scope: Scope) -> ApprovalRequest {
+        let r = fixtures::req("r1", "t", "a", 0, json!({}));
+        let mut r = fixtures::decided(r, outcome, scope, "alice");
+        if let Some(d) = r.decision.as_mut() {
+            d.via = via;
+        }
+        r
+    }
+
+    fn grant() -> Via {
+        Via::Grant {
+            grant_id: "0193a3f2-7b1c-7cc0-9d1e-0123456789ab".into(),
+            granted_by: "alice".into(),
+            scope: Scope::Conversation,
+        }
+    }
+
+    #[test]
+    fn a_person_is_named_with_the_scope_they_chose() {
+        let r = decided(Via::Person, Outcome::Approved, Scope::Always);
+        assert_eq!(outcome_words(&r), "approved (always) by alice");
+        assert_eq!(by_words(r.decision.as_ref().unwrap()), "alice");
+    }
+
+    #[test]
+    fn what_a_grant_approved_names_the_grant_not_the_person() {
+        let r = decided(grant(), Outcome::Approved, Scope::Conversation);
+        assert_eq!(
+            outcome_words(&r),
+            "approved by grant 0193a3f2-7b1c… (made by alice, conversation)"
+        );
+        assert_eq!(
+            by_words(r.decision.as_ref().unwrap()),
+            "via grant 0193a3f2-7b1c… (alice, conversation)"
+        );
+        assert_eq!(
+            ended_note(&r),
+            "already approved by grant 0193a3f2-7b1c… (made by alice, conversation)"
+        );
+    }
+
+    #[test]
+    fn what_the_policy_decided_names_the_rule() {
+        let via = Via::Policy {
+            rule: Some("no-drops".into()),
+            action: PolicyAction::Deny,
+        };
+        let mut r = decided(via, Outcome::Rejected, Scope::Once);
+        if let Some(d) = r.decision.as_mut() {
+            d.responder = "policy:no-drops".into();
+            d.reason = Some("never".into());
+        }
+        assert_eq!(outcome_words(&r), "rejected by policy rule no-drops: never");
+        assert_eq!(by_words(r.decision.as_ref().unwrap()), "policy: no-drops");
+        let default = Via::Policy {
+            rule: None,
+            action: PolicyAction::Allow,
+        };
+        let r = decided(default, Outcome::Approved, Scope::Once);
+        assert_eq!(outcome_words(&r), "approved by the policy default");
+        assert_eq!(by_words(r.decision.as_ref().unwrap()), "policy: default");
+    }
+
+    #[test]
+    fn names_from_the_backend_are_escaped() {
+        let via = Via::Grant {
+            grant_id: "g\u{1b}[2J".into(),
+            granted_by: "al\u{202e}ice".into(),
+            scope: Scope::Always,
+        };
+        let r = decided(via, Outcome::Approved, Scope::Always);
+        let words = outcome_words(&r);
+        assert!(
+            !words.contains('\u{1b}') && !words.contains('\u{202e}'),
+            "{words}"
+        );
+        let by = by_words(r.decision.as_ref().unwrap());
+        assert!(!by.contains('\u{1b}') && !by.contains('\u{202e}'), "{by}");
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::console::text;
 use crate::console::words::outcome_words;
-use crate::protocol::{ApprovalRequest, Status};
+use crate::protocol::{ApprovalRequest, Status, Via};
 use crate::sanitize;
 
 /// Columns of a field's label.
@@ -95,6 +95,14 @@ impl DetailCache {
             ));
             if let Some(d) = &req.decision {
                 field(&mut lines, "decided", &time(d.decided_at));
+                // The whole id, to revoke the grant: the status line names it short.
+                if let Some(g) = &d.grant_id {
+                    let whose = match d.via {
+                        Via::Person => format!("{g} (made by this approval)"),
+                        _ => g.clone(),
+                    };
+                    field(&mut lines, "grant", &whose);
+                }
                 field(
                     &mut lines,
                     "notify agent",
@@ -240,6 +248,53 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_grant_approval_is_the_grant_s_not_a_person_s() {
+        use crate::protocol::{Outcome, Scope};
+        let r = fixtures::req("r1", "t", "a", 0, json!({}));
+        let mut r = fixtures::decided(r, Outcome::Approved, Scope::Always, "alice");
+        if let Some(d) = r.decision.as_mut() {
+            d.grant_id = Some("0193a3f2-7b1c-7cc0-9d1e-0123456789ab".into());
+            d.via = Via::Grant {
+                grant_id: "0193a3f2-7b1c-7cc0-9d1e-0123456789ab".into(),
+                granted_by: "alice".into(),
+                scope: Scope::Always,
+            };
+        }
+        let c = DetailCache::build(&r);
+        let texts: Vec<&str> = c.lines.iter().map(|l| l.text.as_str()).collect();
+        assert!(
+            texts.contains(
+                &"status        approved by grant 0193a3f2-7b1c… (made by alice, always)"
+            ),
+            "{texts:#?}"
+        );
+        assert!(
+            texts.contains(&"grant         0193a3f2-7b1c-7cc0-9d1e-0123456789ab"),
+            "{texts:#?}"
+        );
+        assert!(
+            !texts.iter().any(|t| t.contains(") by alice")),
+            "{texts:#?}"
+        );
+        // The approval that made the grant is the person's.
+        if let Some(d) = r.decision.as_mut() {
+            d.via = Via::Person;
+        }
+        let c = DetailCache::build(&r);
+        let texts: Vec<&str> = c.lines.iter().map(|l| l.text.as_str()).collect();
+        assert!(
+            texts.contains(&"status        approved (always) by alice"),
+            "{texts:#?}"
+        );
+        assert!(
+            texts.contains(
+                &"grant         0193a3f2-7b1c-7cc0-9d1e-0123456789ab (made by this approval)"
+            ),
+            "{texts:#?}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::table::{self, Cell, Col};
 use super::theme::Theme;
 use crate::console::model::State;
 use crate::console::text;
+use crate::console::words;
 use crate::protocol::{ApprovalRequest, Outcome, Scope, Status};
 use crate::sanitize;
 
@@ -78,7 +79,8 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         if compact {
             row.push((sanitize::line(&r.agent).into_owned(), theme.base()));
         }
-        let by = d.map(|d| sanitize::line(&d.responder).into_owned());
+        // Who or what decided: a grant's approvals are never shown as its creator's.
+        let by = d.map(words::by_words);
         row.push((by.unwrap_or_else(|| "—".into()), theme.base()));
         if compact {
             let notify = d.map_or("—", |d| if d.notify_agent { "yes" } else { "no" });

@@ -11,7 +11,8 @@ use crate::protocol::{ApprovalRequest, AuditEntry, Grant};
 pub enum RequestAction<'a> {
     /// Attributed to the filing token.
     Filed,
-    /// Attributed to the decision's responder (a person, a grant's creator, a policy).
+    /// Attributed to the decision's responder (a person, a grant's creator, a policy);
+    /// the entry's `via` says which of them decided.
     Decided,
     /// Attributed to [`SYSTEM_ACTOR`].
     Expired,
@@ -78,6 +79,7 @@ pub fn request_audit(
         args_hash: Some(req.args_hash.clone()),
         grant_id: d.and_then(|d| d.grant_id.clone()),
         policy: req.policy.clone().filter(|_| filed),
+        via: d.map(|d| d.via.clone()),
     }
 }
 
@@ -101,5 +103,6 @@ pub fn grant_audit(g: &Grant, action: GrantAction, at: DateTime<Utc>) -> AuditEn
         args_hash: None,
         grant_id: Some(g.id.clone()),
         policy: None,
+        via: None,
     }
 }

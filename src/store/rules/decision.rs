@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::invalid;
 use crate::protocol::{
-    ApprovalRequest, Decision, DecisionBody, Identity, Outcome, Role, Scope, Status, Verdict,
+    ApprovalRequest, Decision, DecisionBody, Identity, Outcome, Role, Scope, Status, Verdict, Via,
 };
 use crate::store::StoreError;
 
@@ -21,16 +21,16 @@ pub enum DecisionPlan {
 fn describe_final(req: &ApprovalRequest) -> String {
     match (&req.status, &req.decision) {
         (Status::Approved | Status::Rejected, Some(d)) => {
-            let via = d
-                .grant_id
-                .as_ref()
-                .map(|g| format!(" (grant {g})"))
-                .unwrap_or_default();
+            // The grant a person's approval made; a grant's own approvals name it already.
+            let made = match (&d.via, &d.grant_id) {
+                (Via::Person, Some(g)) => format!(" (which made grant {g})"),
+                _ => String::new(),
+            };
             format!(
-                "request {} was already {} by {} at {}{via}",
+                "request {} was already {} by {} at {}{made}",
                 req.id,
                 req.status,
-                d.responder,
+                d.by_words(),
                 d.decided_at.to_rfc3339_opts(SecondsFormat::Millis, true)
             )
         }
@@ -111,6 +111,7 @@ pub fn plan_decision(
         responder: responder.to_owned(),
         decided_at: now,
         grant_id: None,
+        via: Via::Person,
     }))
 }
 

@@ -10,7 +10,7 @@ use super::grant::grant_decision;
 use super::params;
 use super::{MAX_NAME_LEN, MAX_TTL_SECONDS, invalid, new_id, truncate_millis};
 use crate::protocol::{
-    ApprovalRequest, Decision, Grant, NewRequest, Outcome, PolicyAction, PolicyMatch, Scope,
+    ApprovalRequest, Decision, Grant, NewRequest, Outcome, PolicyAction, PolicyMatch, Scope, Via,
 };
 use crate::store::{FileOptions, StoreError};
 
@@ -140,6 +140,10 @@ fn policy_decision(p: &PolicyMatch, now: DateTime<Utc>) -> Option<Decision> {
         responder: p.responder(),
         decided_at: now,
         grant_id: None,
+        via: Via::Policy {
+            rule: p.rule.clone(),
+            action: p.action,
+        },
     })
 }
 
@@ -308,12 +312,27 @@ mod tests {
             .unwrap();
         assert_eq!(denied.outcome, Outcome::Rejected);
         assert_eq!(denied.responder, "policy:r");
+        assert_eq!(
+            denied.via,
+            Via::Policy {
+                rule: Some("r".into()),
+                action: PolicyAction::Deny
+            }
+        );
         let by_grant = filing(PolicyAction::RequireApproval)
             .unwrap()
             .birth_decision(now, || Ok(Some(grant.clone())))
             .unwrap()
             .unwrap();
         assert_eq!(by_grant.grant_id.as_deref(), Some("g"));
+        assert_eq!(
+            by_grant.via,
+            Via::Grant {
+                grant_id: "g".into(),
+                granted_by: "alice".into(),
+                scope: Scope::Always
+            }
+        );
         let born = filing(PolicyAction::RequireApproval)
             .unwrap()
             .into_request(Some(by_grant), now);

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::new_id;
-use crate::protocol::{ApprovalRequest, Decision, Grant, Outcome, Scope};
+use crate::protocol::{ApprovalRequest, Decision, Grant, Outcome, Scope, Via};
 
 /// What a grant is bound to: the filing token, the agent, the tool and, for a
 /// conversation grant, the conversation. The one statement of grant coverage, used by
@@ -75,7 +75,9 @@ impl<'a> GrantScope<'a> {
     }
 }
 
-/// The decision a grant makes on a request it covers.
+/// The decision a grant makes on a request it covers: at filing, or when the grant is
+/// made while the request is pending. It says so (`via`): the responder is the grant's
+/// creator, who never saw this request.
 pub fn grant_decision(g: &Grant, now: DateTime<Utc>) -> Decision {
     Decision {
         outcome: Outcome::Approved,
@@ -85,6 +87,11 @@ pub fn grant_decision(g: &Grant, now: DateTime<Utc>) -> Decision {
         responder: g.created_by.clone(),
         decided_at: now,
         grant_id: Some(g.id.clone()),
+        via: Via::Grant {
+            grant_id: g.id.clone(),
+            granted_by: g.created_by.clone(),
+            scope: g.scope,
+        },
     }
 }
 
@@ -185,6 +192,7 @@ mod tests {
             responder: "alice".into(),
             decided_at: Utc::now(),
             grant_id: None,
+            via: Via::Person,
         };
         let mut once = decision(Scope::Once);
         assert!(grant_for(&req, &mut once).is_none());
@@ -196,6 +204,19 @@ mod tests {
         assert_eq!(g.source_request_id.as_deref(), Some("r1"));
         assert_eq!(g.created_by, "alice");
         assert!(GrantScope::of_grant(&g, "agent1").is_some_and(|s| s.covers(&req)));
+        // The approval that made the grant is the person's; what the grant approves is
+        // the grant's, though it carries the same responder.
+        assert_eq!(conv.via, Via::Person);
+        let by_grant = grant_decision(&g, Utc::now());
+        assert_eq!(by_grant.responder, "alice");
+        assert_eq!(
+            by_grant.via,
+            Via::Grant {
+                grant_id: g.id.clone(),
+                granted_by: "alice".into(),
+                scope: Scope::Conversation
+            }
+        );
         let mut always = decision(Scope::Always);
         assert_eq!(grant_for(&req, &mut always).unwrap().conversation_id, None);
     }

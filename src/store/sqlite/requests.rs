@@ -77,7 +77,8 @@ fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
     let d = req.decision.as_ref();
     tx.prepare_cached(
         "UPDATE requests SET status = ?2, outcome = ?3, scope = ?4, decision_reason = ?5, \
-         notify_agent = ?6, responder = ?7, decided_at = ?8, grant_id = ?9 WHERE id = ?1",
+         notify_agent = ?6, responder = ?7, decided_at = ?8, grant_id = ?9, via = ?10 \
+         WHERE id = ?1",
     )?
     .execute(params![
         req.id,
@@ -89,6 +90,7 @@ fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
         d.map(|d| d.responder.as_str()),
         d.map(|d| d.decided_at.timestamp_millis()),
         d.and_then(|d| d.grant_id.as_deref()),
+        d.map(|d| serde_json::to_string(&d.via)).transpose()?,
     ])?;
     Ok(())
 }

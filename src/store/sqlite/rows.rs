@@ -9,13 +9,13 @@ use crate::protocol::{ApprovalRequest, AuditEntry, Decision, Grant, Outcome, Ris
 
 pub(super) const REQ_COLS: &str = "id, status, tool, params, args_hash, reason, agent, conversation_id, \
     run_id, tool_call_id, risk, filed_by, created_at, expires_at, outcome, scope, \
-    decision_reason, notify_agent, responder, decided_at, grant_id, n, policy";
+    decision_reason, notify_agent, responder, decided_at, grant_id, n, policy, via";
 
 pub(super) const GRANT_COLS: &str = "id, scope, agent, tool, conversation_id, created_by, created_at, \
     source_request_id, revoked_at, revoked_by";
 
 pub(super) const AUDIT_COLS: &str = "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id, \
-     policy";
+     policy, via";
 
 fn conversion(idx: usize, what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -84,6 +84,9 @@ pub(super) fn request_row(row: &Row) -> rusqlite::Result<(i64, ApprovalRequest)>
             responder: row.get::<_, Option<String>>(18)?.unwrap_or_default(),
             decided_at: time_col(row, 19)?,
             grant_id: row.get(20)?,
+            // Every decision since version 4 writes it, and the migration filled in the
+            // older ones; an empty column is a decided row no assent wrote.
+            via: json_col(row, 23)?.unwrap_or_default(),
         }),
     };
     let req = ApprovalRequest {
@@ -147,6 +150,7 @@ pub(super) fn audit_row(row: &Row) -> rusqlite::Result<AuditEntry> {
         args_hash: row.get(10)?,
         grant_id: row.get(11)?,
         policy: json_col(row, 12)?,
+        via: json_col(row, 13)?,
     })
 }
 

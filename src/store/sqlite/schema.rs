@@ -4,15 +4,21 @@
 use anyhow::bail;
 use rusqlite::{Connection, TransactionBehavior};
 
-/// Migration `i` (counting from 0) brings a database from version `i` to `i + 1`; a
-/// change to the schema is a new file at the end, never an edit of a shipped one.
-const MIGRATIONS: [&str; 2] = [
-    include_str!("migrations/0001_init.sql"),
-    include_str!("migrations/0002_policy.sql"),
+/// Each migration with its number, the `NNNN` of its file: it brings a database to
+/// version `NNNN`. A change to the schema is a new file with a higher number, never an
+/// edit of a shipped one. Numbers may have gaps (two changes made side by side take
+/// numbers of their own); they are applied in this order, which must be ascending.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_policy.sql")),
+    (4, include_str!("migrations/0004_decided_via.sql")),
 ];
 
-/// The schema this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+/// The schema this build writes: the number of its last migration.
+pub const SCHEMA_VERSION: i64 = match MIGRATIONS.last() {
+    Some((n, _)) => *n,
+    None => 0,
+};
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction; refuses a database of
 /// another program or of a newer assent.
@@ -49,7 +55,7 @@ pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         Some(v) => bail!("the database has unknown schema version {v}; pass another --db"),
     };
     if applied < SCHEMA_VERSION {
-        for sql in MIGRATIONS.iter().skip(usize::try_from(applied)?) {
+        for (_, sql) in MIGRATIONS.iter().filter(|(n, _)| *n > applied) {
             tx.execute_batch(sql)?;
         }
         // One row, the version reached: what every assent so far reads and writes.
@@ -108,7 +114,7 @@ mod tests {
         let path = dir.path().join("v1.db");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[0].1).unwrap();
             conn.execute_batch(
                 "CREATE TABLE schema_version (version INTEGER NOT NULL);
                  INSERT INTO schema_version (version) VALUES (1);
@@ -130,5 +136,216 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(versions, [SCHEMA_VERSION]);
+    }
+
+    #[test]
+    fn migrations_are_numbered_in_ascending_order() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(MIGRATIONS[0].0, 1);
+    }
+
+    /// A version 2 database: its decisions get the `via` they were made by, on the
+    /// request, its `decided` audit entry and its events, and nothing else changes.
+    #[tokio::test]
+    async fn decisions_made_before_version_4_are_told_apart() {
+        use crate::protocol::{ApprovalRequest, PolicyAction, Scope, Via};
+        use serde_json::json;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        // Params a JSON rewrite could spoil: every event payload must keep its values.
+        let params = json!({"n": 1.5, "big": 9_007_199_254_740_992_u64, "f": 1e300,
+                            "s": "\u{e9}\u{202e}\u{1b}\"q\\", "a": [0.1, -2, null]});
+        let params_text = serde_json::to_string(&params).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].1).unwrap();
+            conn.execute_batch(MIGRATIONS[1].1).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version (version) VALUES (2);",
+            )
+            .unwrap();
+            /// id, outcome, scope, responder, grant_id, policy
+            type Row = (
+                &'static str,
+                Option<&'static str>,
+                Option<&'static str>,
+                Option<&'static str>,
+                Option<&'static str>,
+                Option<&'static str>,
+            );
+            let rows: [Row; 6] = [
+                (
+                    "once",
+                    Some("approved"),
+                    Some("once"),
+                    Some("alice"),
+                    None,
+                    None,
+                ),
+                (
+                    "maker",
+                    Some("approved"),
+                    Some("conversation"),
+                    Some("alice"),
+                    Some("g1"),
+                    None,
+                ),
+                (
+                    "covered",
+                    Some("approved"),
+                    Some("conversation"),
+                    Some("alice"),
+                    Some("g1"),
+                    None,
+                ),
+                (
+                    "allowed",
+                    Some("approved"),
+                    Some("once"),
+                    Some("policy:reads"),
+                    None,
+                    Some(r#"{"rule":"reads","action":"allow","message":null}"#),
+                ),
+                (
+                    "denied",
+                    Some("rejected"),
+                    Some("once"),
+                    Some("policy:default"),
+                    None,
+                    Some(r#"{"rule":null,"action":"deny","message":null}"#),
+                ),
+                (
+                    "waiting",
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(r#"{"rule":"held","action":"require_approval","message":null}"#),
+                ),
+            ];
+            for (id, outcome, scope, responder, grant, policy) in rows {
+                let status = outcome.unwrap_or("pending");
+                conn.execute(
+                    "INSERT INTO requests (id, status, tool, params, args_hash, agent, filed_by,
+                         created_at, outcome, scope, responder, decided_at, grant_id, policy)
+                     VALUES (?1, ?2, 't', ?3, 'sha256:00', 'a', 'agent1', 0, ?4, ?5, ?6,
+                         CASE WHEN ?4 IS NULL THEN NULL ELSE 1 END, ?7, ?8)",
+                    rusqlite::params![
+                        id,
+                        status,
+                        params_text,
+                        outcome,
+                        scope,
+                        responder,
+                        grant,
+                        policy
+                    ],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO audit (at, actor, action, request_id) VALUES (0, 'x', ?1, ?2)",
+                    rusqlite::params![
+                        if outcome.is_some() {
+                            "decided"
+                        } else {
+                            "filed"
+                        },
+                        id
+                    ],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO grants (id, scope, agent, tool, conversation_id, filed_by,
+                     created_by, created_at, source_request_id)
+                 VALUES ('g1', 'conversation', 'a', 't', 'c1', 'agent1', 'alice', 0, 'maker')",
+                [],
+            )
+            .unwrap();
+            // The events as version 2 wrote them: requests without `decision.via`.
+            let read: Vec<(String, String)> = {
+                let mut st = conn
+                    .prepare("SELECT id, status FROM requests ORDER BY n")
+                    .unwrap();
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+            };
+            for (id, status) in read {
+                let mut v = json!({
+                    "id": id, "status": status, "tool": "t", "params": params,
+                    "args_hash": "sha256:00", "agent": "a", "filed_by": "agent1",
+                    "created_at": "1970-01-01T00:00:00Z", "decision": null
+                });
+                if status != "pending" {
+                    v["decision"] = json!({"outcome": status, "scope": "once",
+                        "responder": "alice", "decided_at": "1970-01-01T00:00:00.001Z",
+                        "grant_id": null});
+                }
+                conn.execute(
+                    "INSERT INTO events (kind, at, request_id, payload) VALUES (?1, 0, ?2, ?3)",
+                    rusqlite::params![
+                        if status == "pending" {
+                            "request.created"
+                        } else {
+                            "request.decided"
+                        },
+                        id,
+                        v.to_string()
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let s = SqliteStore::open(&path, Synchronous::Full).unwrap();
+        let via = |r: &ApprovalRequest| r.decision.as_ref().map(|d| d.via.clone());
+        let grant = Via::Grant {
+            grant_id: "g1".into(),
+            granted_by: "alice".into(),
+            scope: Scope::Conversation,
+        };
+        let expected = [
+            ("once", Some(Via::Person)),
+            ("maker", Some(Via::Person)),
+            ("covered", Some(grant)),
+            (
+                "allowed",
+                Some(Via::Policy {
+                    rule: Some("reads".into()),
+                    action: PolicyAction::Allow,
+                }),
+            ),
+            (
+                "denied",
+                Some(Via::Policy {
+                    rule: None,
+                    action: PolicyAction::Deny,
+                }),
+            ),
+            ("waiting", None),
+        ];
+        for (id, want) in &expected {
+            let r = s.get(id).await.unwrap().value;
+            assert_eq!(&via(&r), want, "{id}");
+            assert_eq!(r.params, params, "{id}");
+        }
+        let audit = s.audit_after(0, 100).await.unwrap().entries;
+        for (id, want) in &expected {
+            let e = audit
+                .iter()
+                .find(|e| e.request_id.as_deref() == Some(*id))
+                .unwrap();
+            assert_eq!(&e.via, want, "{id}");
+        }
+        let events = s.events_after(0, 100).await.unwrap();
+        assert_eq!(events.len(), expected.len());
+        for (ev, (id, want)) in events.iter().zip(&expected) {
+            let r = ev.request.as_ref().unwrap();
+            assert_eq!(r.id, *id);
+            assert_eq!(&via(r), want, "{id}");
+            assert_eq!(r.params, params, "the payload keeps its params: {id}");
+        }
     }
 }

@@ -332,3 +332,79 @@ async fn a_filing_is_approved_by_the_oldest_grant_that_covers_it() {
     .await;
     assert_eq!(grant_of(none).as_ref(), Some(&grant_ids[1]));
 }
+
+/// Every decision says how it was made, on the request, in its events and in the audit
+/// log: the approval that makes a grant is the person's; what the grant then approves,
+/// pending or filed later, is the grant's, though it carries the same responder.
+#[tokio::test]
+async fn every_decision_records_how_it_was_made() {
+    use crate::protocol::{PolicyAction, PolicyMatch, Via};
+    let (s, _) = store_at(T0);
+    let first = filed(&s, "agent1", new("t", None)).await;
+    let pending = filed(&s, "agent1", new("t", None)).await;
+    let w = s
+        .decide(&first.id, "alice", approve(&first, Scope::Conversation))
+        .await
+        .unwrap();
+    let made = w.value.decision.clone().unwrap();
+    assert_eq!(made.via, Via::Person);
+    let grant_id = made.grant_id.clone().unwrap();
+    let by_grant = Via::Grant {
+        grant_id: grant_id.clone(),
+        granted_by: "alice".into(),
+        scope: Scope::Conversation,
+    };
+    // The pending request the new grant approved, in its event and as read back.
+    let covered = w.events[2].request.clone().unwrap();
+    assert_eq!(covered.id, pending.id);
+    assert_eq!(covered.decision.unwrap().via, by_grant);
+    let read = s.get(&pending.id).await.unwrap().value.decision.unwrap();
+    assert_eq!(read.via, by_grant);
+    assert_eq!(read.responder, "alice");
+    // Born approved by the grant.
+    let born = filed(&s, "agent1", new("t", None)).await;
+    assert_eq!(born.decision.unwrap().via, by_grant);
+    // Born approved by the policy.
+    let policy = PolicyMatch {
+        rule: Some("reads".into()),
+        action: PolicyAction::Allow,
+        message: None,
+        error: None,
+    };
+    let opts = FileOptions {
+        policy: Some(policy),
+        ..FileOptions::default()
+    };
+    let allowed = s.file("agent1", new("u", None), opts).await.unwrap();
+    let by_policy = Via::Policy {
+        rule: Some("reads".into()),
+        action: PolicyAction::Allow,
+    };
+    let d = allowed.value.request.decision.unwrap();
+    assert_eq!(
+        (d.via, d.responder.as_str()),
+        (by_policy.clone(), "policy:reads")
+    );
+    // The audit log tells them apart; entries that decide nothing carry no `via`.
+    let audit = s.audit_after(0, 100).await.unwrap().entries;
+    let decided: Vec<(&str, Option<&Via>)> = audit
+        .iter()
+        .filter(|e| e.action == "decided")
+        .map(|e| (e.request_id.as_deref().unwrap_or(""), e.via.as_ref()))
+        .collect();
+    assert_eq!(
+        decided,
+        [
+            (first.id.as_str(), Some(&Via::Person)),
+            (pending.id.as_str(), Some(&by_grant)),
+            (born.id.as_str(), Some(&by_grant)),
+            (allowed.value.request.id.as_str(), Some(&by_policy)),
+        ]
+    );
+    assert!(
+        audit
+            .iter()
+            .filter(|e| e.action != "decided")
+            .all(|e| e.via.is_none())
+    );
+}
