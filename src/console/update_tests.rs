@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::action::Msg;
@@ -11,15 +13,31 @@ use super::fixtures::{
     self, ago, answer, api_error, decided, entry, event, listed, loaded, network_error, now, req,
 };
 use super::keymap::Keymap;
-use super::model::{Confirm, Local, Mode, SortKey, State, Tab};
+use super::model::{Confirm, Drawn, Local, Mode, SortKey, State, Tab};
 use super::update::update;
-use super::view::dialog;
+use super::view::{self, dialog};
 use crate::config::KeyBinding;
 use crate::protocol::{
     ApprovalRequest, DecisionBody, EventKind, Outcome, Scope, Status, Verdict, args_hash,
 };
 
+/// Draws a frame, as the driver does before it reads the next key, and tells `update`
+/// what it showed.
+fn frame(state: &mut State) {
+    let mut t = Terminal::new(TestBackend::new(state.width, state.height)).unwrap();
+    let mut drawn = Drawn::default();
+    t.draw(|f| drawn = view::draw(state, f)).unwrap();
+    update(state, Msg::Drawn(drawn));
+}
+
+/// A key pressed with the screen in front of the reviewer (a frame drawn first).
 fn key(state: &mut State, c: char) -> Vec<Effect> {
+    frame(state);
+    blind(state, c)
+}
+
+/// A key pressed with no frame drawn since the last change.
+fn blind(state: &mut State, c: char) -> Vec<Effect> {
     let mods = if c.is_ascii_uppercase() {
         KeyModifiers::SHIFT
     } else {
@@ -54,6 +72,7 @@ fn backend_approved(s: &mut State, id: &str) {
 }
 
 fn code(state: &mut State, code: KeyCode) -> Vec<Effect> {
+    frame(state);
     update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
 }
 
@@ -202,8 +221,24 @@ fn notify_is_per_request_and_off_by_default() {
     key(&mut s, 'n');
     assert!(entry(&s, "req-1").notify());
     assert!(!entry(&s, "req-2").notify());
-    let fx = key(&mut s, 'a');
-    assert!(decision(&fx).1.notify_agent);
+    // Notifying the agent needs a reason to tell it: the approval asks for one.
+    assert!(key(&mut s, 'a').is_empty());
+    assert!(matches!(
+        s.mode,
+        Mode::Reason {
+            verdict: Verdict::Approve,
+            scope: Scope::Once,
+            ..
+        }
+    ));
+    typed(&mut s, "refund ok");
+    let fx = code(&mut s, KeyCode::Enter);
+    let (_, body) = decision(&fx);
+    assert!(body.notify_agent);
+    assert_eq!(
+        (body.outcome, body.reason.as_deref()),
+        (Verdict::Approve, Some("refund ok"))
+    );
     key(&mut s, 'j');
     let fx = key(&mut s, 'a');
     let (id, body) = decision(&fx);
@@ -219,7 +254,8 @@ fn conversation_approval_needs_a_conversation() {
     assert!(message(&s).contains("no conversation"), "{}", message(&s));
     assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
     select(&mut s, "req-1");
-    let fx = key(&mut s, 'c');
+    assert!(key(&mut s, 'c').is_empty(), "asks first");
+    let fx = key(&mut s, 'y');
     assert_eq!(decision(&fx).1.scope, Scope::Conversation);
 }
 
@@ -227,8 +263,14 @@ fn conversation_approval_needs_a_conversation() {
 fn always_asks_first_and_only_y_confirms() {
     let mut s = loaded(80, 24);
     assert!(key(&mut s, 'A').is_empty());
-    assert!(matches!(&s.mode, Mode::Confirm(Confirm::Always { id }) if id == "req-1"));
-    let (_, q) = dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
+    assert!(
+        matches!(&s.mode, Mode::Confirm(Confirm::Always { id, commands: false }) if id == "req-1")
+    );
+    let always = Confirm::Always {
+        id: "req-1".into(),
+        commands: false,
+    };
+    let (_, q) = dialog::question(&s, &always, 70);
     assert_eq!(
         q[0],
         "every future `order_tools.process_refund` call from `order-manager`"
@@ -266,11 +308,21 @@ fn reject_takes_a_reason_enter_sends_esc_cancels() {
     assert_eq!(body.outcome, Verdict::Reject);
     assert_eq!(body.reason.as_deref(), Some("amount too high"));
 
-    // An empty reason is allowed and sent as none.
+    // A blank reason is refused, as `assent reject` refuses it: the prompt stays open.
     select(&mut s, "req-2");
     key(&mut s, 'r');
+    typed(&mut s, "   ");
+    assert!(code(&mut s, KeyCode::Enter).is_empty());
+    assert!(matches!(&s.mode, Mode::Reason { id, .. } if id == "req-2"));
+    assert!(
+        message(&s).contains("a rejection needs a reason"),
+        "{}",
+        message(&s)
+    );
+    assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
+    typed(&mut s, "spam");
     let fx = code(&mut s, KeyCode::Enter);
-    assert_eq!(decision(&fx).1.reason, None);
+    assert_eq!(decision(&fx).1.reason.as_deref(), Some("spam"));
 }
 
 #[test]
@@ -707,10 +759,10 @@ fn a_double_press_never_decides_the_next_request_unseen() {
     assert_eq!(s.queue().selected_id(), Some("req-2"));
     // The first press on the request that slid under the cursor only says so.
     assert!(key(&mut s, 'a').is_empty());
-    assert!(
-        message(&s).contains("cursor moved to email.send"),
-        "{}",
-        message(&s)
+    assert_eq!(
+        message(&s),
+        "The request under the cursor changed: now email.send from support-bot. Read it, \
+         then press a again."
     );
     assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
     assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
@@ -766,7 +818,7 @@ fn notify_is_not_refused_by_the_cursor_moved_guard() {
     assert!(entry(&s, "req-2").notify(), "n decides nothing: allowed");
     assert!(s.queue().moved(), "but it is not reading: the guard stays");
     assert!(key(&mut s, 'a').is_empty());
-    assert!(message(&s).contains("cursor moved"));
+    assert!(message(&s).contains("cursor changed"));
 }
 
 #[test]
@@ -823,8 +875,12 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
     assert_eq!(s.queue().covered_by("req-1", Scope::Conversation), 1);
     assert_eq!(s.queue().covered_by("req-1", Scope::Always), 2);
     assert!(key(&mut s, 'c').is_empty(), "asks first");
-    assert!(matches!(&s.mode, Mode::Confirm(Confirm::Conversation { id }) if id == "req-1"));
-    let (title, q) = dialog::question(&s, &Confirm::Conversation { id: "req-1".into() }, 70);
+    assert!(matches!(&s.mode, Mode::Confirm(Confirm::Conversation { id, .. }) if id == "req-1"));
+    let conv = Confirm::Conversation {
+        id: "req-1".into(),
+        commands: false,
+    };
+    let (title, q) = dialog::question(&s, &conv, 70);
     assert!(title.contains("conversation"), "{title}");
     let q = q.join("\n");
     assert!(
@@ -845,7 +901,11 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
 
     // The always dialog names what it approves at once too.
     let s = with_siblings();
-    let (_, q) = dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
+    let always = Confirm::Always {
+        id: "req-1".into(),
+        commands: false,
+    };
+    let (_, q) = dialog::question(&s, &always, 70);
     let q = q.join("\n");
     assert!(
         q.contains("Also approves 2 other pending `order_tools.process_refund` calls at once"),
@@ -854,14 +914,20 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
 }
 
 #[test]
-fn conversation_approval_is_one_key_when_nothing_else_is_covered() {
+fn conversation_approval_asks_even_when_nothing_else_is_covered() {
     let mut s = with_siblings();
-    // Once the sibling in the conversation has ended, only this request is approved.
+    // Once the sibling in the conversation has ended, only this request is approved now;
+    // the grant still approves every later call, so `c` asks all the same.
     let mut sib = entry(&s, "same-conv").request();
     sib.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 21, sib));
     assert_eq!(s.queue().covered_by("req-1", Scope::Conversation), 0);
-    let fx = key(&mut s, 'c');
+    assert!(key(&mut s, 'c').is_empty());
+    assert!(matches!(
+        s.mode,
+        Mode::Confirm(Confirm::Conversation { .. })
+    ));
+    let fx = key(&mut s, 'y');
     assert_eq!(decision(&fx).1.scope, Scope::Conversation);
 }
 

@@ -15,11 +15,24 @@ use crate::protocol::{EventKind, Outcome, PolicyAction, Scope, Status};
 
 fn render(s: &State) -> String {
     let mut t = Terminal::new(TestBackend::new(s.width, s.height)).unwrap();
-    t.draw(|f| view::draw(s, f)).unwrap();
+    t.draw(|f| {
+        view::draw(s, f);
+    })
+    .unwrap();
     t.backend().to_string()
 }
 
+/// Draws a frame as the driver does before it reads a key, and tells `update` what it
+/// showed (a decision acts only on what was drawn).
+fn frame(s: &mut State) {
+    let mut t = Terminal::new(TestBackend::new(s.width, s.height)).unwrap();
+    let mut drawn = Default::default();
+    t.draw(|f| drawn = view::draw(s, f)).unwrap();
+    update(s, Msg::Drawn(drawn));
+}
+
 fn key(s: &mut State, c: char) {
+    frame(s);
     let mods = if c.is_ascii_uppercase() {
         KeyModifiers::SHIFT
     } else {
@@ -29,6 +42,7 @@ fn key(s: &mut State, c: char) {
 }
 
 fn code(s: &mut State, c: KeyCode) {
+    frame(s);
     update(s, Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
 }
 
