@@ -48,12 +48,14 @@ async fn after_a_refusal_only_the_same_key_decides_the_request_that_slid_under_t
     c.wait_for("Pending 1").await;
     // `r` meant for the first is refused, naming the request now there and the key.
     c.keys(&["r"]).await;
-    c.wait_for("The request under the cursor changed: now second.tool from agent1. Read it, then press r again.")
-        .await;
+    let refused = c.wait_for("second.tool from agent1").await;
     // The reason typed blind: its `a`s must not approve the second.
     type_blind(&mut c, "bad args").await;
     tokio::time::sleep(SETTLE).await;
     assert_eq!(server.status_of(&second.id).await, Status::Pending);
+    let said = "The request under the cursor changed: now second.tool from agent1. Read it, \
+                then press r again.";
+    assert!(refused.contains(said), "{refused}");
     // Only the refused key went through: the `r` of "args" opened the reject prompt.
     let screen = c.wait_for("reason: gs").await;
     assert!(screen.contains("second.tool"), "{screen}");
@@ -79,14 +81,13 @@ async fn a_row_that_ends_under_the_cursor_never_lets_a_blind_reason_approve_the_
     })
     .await;
     c.keys(&["r"]).await;
-    c.wait_for("now staying.tool from agent1. Read it, then press r again.")
-        .await;
-    c.keys(&["b", "a"]).await;
-    c.wait_for("press r again").await;
-    type_blind(&mut c, "d a").await;
+    let refused = c.wait_for("staying.tool from agent1").await;
+    type_blind(&mut c, "bad a").await;
     tokio::time::sleep(SETTLE).await;
     assert_eq!(server.status_of(&second.id).await, Status::Pending);
     assert_eq!(count(&server, Status::Approved).await, 0);
+    let said = "now staying.tool from agent1. Read it, then press r again.";
+    assert!(refused.contains(said), "{refused}");
     server.shutdown().await;
 }
 
@@ -117,13 +118,13 @@ async fn a_paste_never_runs_keys_and_lands_whole_in_the_reason() {
     let mut c = Console::spawn(&server.url, ALICE, 110, 30, "");
     c.wait_for("paste.target").await;
     c.wait_for("assent live").await;
-    assert!(c.bracketed_paste(), "the console turns bracketed paste on");
     // Pasted in the queue: were it keys, `a` would approve, `A` then `y` grant always.
     c.paste("a\nA\ny");
-    c.wait_for("Paste ignored: paste into the reason (r) or the filter (/).")
-        .await;
     tokio::time::sleep(SETTLE).await;
     assert_eq!(server.status_of(&req.id).await, Status::Pending);
+    assert!(c.bracketed_paste(), "the console turns bracketed paste on");
+    c.wait_for("Paste ignored: paste into the reason (r) or the filter (/).")
+        .await;
     assert!(!c.screen().contains("Always approve?"), "{}", c.screen());
     // Pasted into the reason prompt: the field holds it, line breaks made spaces.
     c.keys_then(&["r"], "reason:").await;
@@ -156,6 +157,8 @@ async fn a_rejection_and_a_notifying_approval_carry_a_reason() {
     c.wait_for("assent live").await;
     c.keys_then(&["r"], "reason:").await;
     c.keys(&["\r"]).await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(server.status_of(&drop.id).await, Status::Pending);
     c.wait_for("Not sent: a rejection needs a reason").await;
     c.keys(&[" ", " ", "\r"]).await;
     c.wait_for("Not sent: a rejection needs a reason").await;
@@ -175,7 +178,10 @@ async fn a_rejection_and_a_notifying_approval_carry_a_reason() {
     c.wait_for("email.send").await;
     c.keys(&["j"]).await;
     c.keys_then(&["n"], "notify:on").await;
-    c.keys_then(&["a"], "reason for the agent:").await;
+    c.keys(&["a"]).await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(server.status_of(&send.id).await, Status::Pending);
+    c.wait_for("reason for the agent:").await;
     c.keys(&["\r"]).await;
     c.wait_for("Not sent: notifying the agent needs a reason")
         .await;
@@ -203,7 +209,10 @@ async fn grants_are_confirmed_every_time_and_say_they_cover_every_command() {
     c.wait_for("shell.exec").await;
     c.wait_for("assent live").await;
     // Nothing else pending is covered, and `c` still asks.
-    let screen = c.keys_then(&["c"], "Approve for the conversation?").await;
+    c.keys(&["c"]).await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(server.status_of(&req.id).await, Status::Pending);
+    let screen = c.wait_for("Approve for the conversation?").await;
     assert!(
         screen.contains("This covers every command `agent1` runs with `shell.exec`"),
         "{screen}"
@@ -233,13 +242,21 @@ async fn nothing_is_decided_on_a_terminal_too_small_to_show_it() {
     let req = server.file(&new_request("tiny.tool", "agent1")).await;
     // One row short of the smallest screen that shows the row and the decision keys.
     let mut c = Console::spawn(&server.url, ALICE, 30, 6, "");
+    // Once the console is up, whatever it draws (a console that drew the queue here
+    // would say it is live).
+    eventually("the console up", WAIT, || async {
+        let s = c.screen();
+        (s.contains("live") || s.contains("too small")).then_some(())
+    })
+    .await;
+    tokio::time::sleep(SETTLE).await;
+    c.keys(&["a", "A", "y", "c", "y", "r", "x", "\r"]).await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(server.status_of(&req.id).await, Status::Pending);
     c.wait_for("terminal too small").await;
     c.wait_for("30×7").await;
     c.keys(&["a"]).await;
     c.wait_for("Nothing decided").await;
-    c.keys(&["A", "y", "c", "y", "r", "x", "\r"]).await;
-    tokio::time::sleep(SETTLE).await;
-    assert_eq!(server.status_of(&req.id).await, Status::Pending);
     assert!(!c.screen().contains("tiny.tool"), "{}", c.screen());
     c.keys(&["q"]).await;
     assert_eq!(c.exit_code().await, Some(0));
@@ -300,7 +317,7 @@ async fn back_live_within_two_seconds_of_the_backend_and_not_sent_marks_clear() 
     c.keys(&["a"]).await;
     c.wait_for("not sent").await;
     // An outage long enough for a growing backoff to reach several seconds.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
     let server = Serve::on(dir.path(), &listen, db).await;
     let back = Instant::now();
     let live = poll(Duration::from_secs(20), || async {
