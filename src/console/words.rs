@@ -125,16 +125,19 @@ pub fn paste_ignored(reason_key: &str, filter_key: &str) -> String {
     format!("Paste ignored: paste into the reason ({reason_key}) or the filter ({filter_key}).")
 }
 
-/// The reason prompt's words: what Enter sends.
-pub fn reason_prompt(verdict: Verdict, scope: Scope, tool: &str) -> String {
+/// The reason prompt's words: what Enter sends, naming the tool when one is given.
+pub fn reason_prompt(verdict: Verdict, scope: Scope, tool: Option<&str>) -> String {
+    let tool = tool.map(|t| format!(" {t}")).unwrap_or_default();
     match (verdict, scope) {
-        (Verdict::Reject, _) => format!("Reject {tool}, reason: "),
-        (Verdict::Approve, Scope::Once) => format!("Approve {tool} once, reason for the agent: "),
+        (Verdict::Reject, _) => format!("Reject{tool}, reason: "),
+        (Verdict::Approve, Scope::Once) if tool.is_empty() => "Approve once, reason: ".into(),
+        (Verdict::Approve, Scope::Once) => format!("Approve{tool} once, reason for the agent: "),
+        (Verdict::Approve, Scope::Conversation) if tool.is_empty() => {
+            "Approve for the conversation, reason: ".into()
+        }
         (Verdict::Approve, Scope::Conversation) => {
-            format!("Approve {tool} for the conversation, reason for the agent: ")
+            format!("Approve{tool} for the conversation, reason for the agent: ")
         }
-        (Verdict::Approve, Scope::Always) => {
-            format!("Always approve {tool}, reason for the agent: ")
-        }
+        (Verdict::Approve, Scope::Always) => format!("Always approve{tool}, reason: "),
     }
 }

@@ -28,7 +28,13 @@ pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
                 .get(id)
                 .map(|e| text::fit(&sanitize::line(&e.req().tool), cols / 4))
                 .unwrap_or_default();
-            let prompt = reason_prompt(*verdict, *scope, &tool);
+            // What Enter does stays in the prompt when the tool's name does not fit.
+            let full = reason_prompt(*verdict, *scope, Some(&tool));
+            let prompt = if text::width(&full) > cols / 2 {
+                reason_prompt(*verdict, *scope, None)
+            } else {
+                full
+            };
             input_line(frame, status, &theme, &prompt, input);
         }
         Mode::Filter { input } => input_line(frame, status, &theme, "Filter: ", input),
