@@ -77,19 +77,16 @@ pub fn draw(state: &State, frame: &mut Frame) -> Drawn {
             drawn.selected = state.queue().selected_id().map(str::to_owned);
         }
     }
-    match &state.mode {
-        Mode::Help { scroll } => help::draw(state, frame, frame.area(), *scroll),
-        Mode::Confirm(c) => {
-            if dialog::draw(state, frame, c) {
-                drawn.asked = Some(c.subject().to_owned());
-            }
+    drawn.asked = match &state.mode {
+        Mode::Help { scroll } => {
+            help::draw(state, frame, frame.area(), *scroll);
+            None
         }
+        Mode::Confirm(c) => dialog::draw(state, frame, c).then(|| c.subject().to_owned()),
         // The prompt applies to the request whose row it was drawn under.
-        Mode::Reason { id, .. } if drawn.selected.as_ref() == Some(id) => {
-            drawn.asked = Some(id.clone());
-        }
-        _ => {}
-    }
+        Mode::Reason { id, .. } => (drawn.selected.as_ref() == Some(id)).then(|| id.clone()),
+        _ => None,
+    };
     drawn
 }
 
