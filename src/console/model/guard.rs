@@ -56,19 +56,13 @@ impl Guard {
         self.vacated = None;
     }
 
-    /// The rows changed and the cursor followed: it stood on `before`, it stands on
-    /// `after`; `jumped` when it now stands on another request than before.
-    pub fn followed(
-        &mut self,
-        before: Option<&str>,
-        after: Option<&str>,
-        jumped: bool,
-        now: DateTime<Utc>,
-    ) {
-        match (before, after) {
+    /// The rows changed and the cursor followed: `had`, it stood on a request before;
+    /// `has`, it stands on one now; `jumped`, on another one than before.
+    pub fn followed(&mut self, had: bool, has: bool, jumped: bool, now: DateTime<Utc>) {
+        match (had, has) {
             _ if jumped => self.held = Held::Moved,
-            (Some(_), None) => self.vacated = Some(now),
-            (None, Some(_)) => {
+            (true, false) => self.vacated = Some(now),
+            (false, true) => {
                 let soon = self
                     .vacated
                     .take()
@@ -119,7 +113,7 @@ mod tests {
     fn only_the_refused_key_repeats_the_decision() {
         let mut g = Guard::default();
         assert_eq!(g.check("b", Action::ApproveOnce), Ok(()));
-        g.followed(Some("a"), Some("b"), true, now());
+        g.followed(true, true, true, now());
         assert_eq!(g.check("b", Action::Reject), Err(Action::Reject));
         // "bad args" typed blind: its `a` is refused, naming the key first refused.
         assert_eq!(g.check("b", Action::ApproveOnce), Err(Action::Reject));
@@ -135,14 +129,14 @@ mod tests {
         let secs = Duration::seconds;
         let mut g = Guard::default();
         // The very first request of a session: nothing was under the cursor before.
-        g.followed(None, Some("a"), false, now());
+        g.followed(false, true, false, now());
         assert!(!g.armed());
-        g.followed(Some("a"), None, false, now());
-        g.followed(None, Some("b"), false, now() + secs(1));
-        assert!(g.armed(), "a double press would land on b");
+        g.followed(true, false, false, now());
+        g.followed(false, true, false, now() + secs(1));
+        assert!(g.armed(), "a double press would land on the new one");
         g.clear();
-        g.followed(Some("b"), None, false, now());
-        g.followed(None, Some("c"), false, now() + secs(30));
+        g.followed(true, false, false, now());
+        g.followed(false, true, false, now() + secs(30));
         assert!(!g.armed(), "the empty queue was on screen for a while");
     }
 }
