@@ -287,7 +287,8 @@ async fn a_console_that_cannot_work_says_so_as_the_cli_does_before_taking_the_sc
         let mut c = Console::spawn_with(&["console"], &env, 200, 20, "");
         assert_eq!(c.exit_code().await, Some(u32::from(code)), "{token:?}");
         let said = cli.stderr.trim();
-        let screen = c.screen();
+        // (Its last bytes may still be on their way through the pty.)
+        let screen = c.wait_for(said).await;
         // Printed on the terminal as it was: the console never drew on it.
         assert!(screen.starts_with(said), "{token:?}: {said:?}\n{screen}");
         assert!(!screen.contains("Pending"), "{screen}");

@@ -629,7 +629,13 @@ fn request_ending_while_reason_is_typed_is_not_sent() {
     let mut r1 = entry(&s, "req-1").request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
+    // Still open while typed (the rest of a reason typed blind stays text)...
+    typed(&mut s, "pe");
+    assert!(matches!(&s.mode, Mode::Reason { input, .. } if input.value() == "nope"));
+    // ...and Enter says why nothing is sent, and closes it.
     assert!(code(&mut s, KeyCode::Enter).is_empty());
+    assert!(matches!(s.mode, Mode::Normal));
+    assert!(message(&s).contains("cancelled"), "{}", message(&s));
 }
 
 #[test]

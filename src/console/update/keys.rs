@@ -46,6 +46,12 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             scope,
         } => match key.code {
             KeyCode::Enter => {
+                // A request that ended while its reason was typed: said, and the prompt
+                // closes (it stays open until Enter or Esc, so the rest of a reason typed
+                // blind never lands on the list as keys).
+                if !check_decidable(state, &id) {
+                    return;
+                }
                 if let Some(refused) = reason_refused(state, &id, &input, verdict) {
                     state.mode = Mode::Reason {
                         id,
@@ -129,7 +135,7 @@ fn reason_refused(state: &State, id: &str, input: &Input, verdict: Verdict) -> O
     let reason = Some(input.value().trim()).filter(|r| !r.is_empty());
     check_reason(verdict, notify, reason)
         .err()
-        .map(|e| format!("Not sent: {e} (Esc cancels)"))
+        .map(|e| format!("Not sent: {e}"))
 }
 
 /// A paste goes into the text field open (the reason or the filter), its line breaks and
