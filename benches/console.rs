@@ -86,7 +86,9 @@ fn frame(c: &mut Criterion) {
                     &mut s,
                     Msg::Tick(now() + chrono::Duration::seconds(sec % 30)),
                 );
-                let done = term.draw(|f| view::draw(&s, f));
+                let done = term.draw(|f| {
+                    view::draw(&s, f);
+                });
                 black_box(done.is_ok())
             })
         });

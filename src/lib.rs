@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod console;
+pub mod decision_rules;
 pub mod demo;
 pub mod logging;
 pub mod policy;

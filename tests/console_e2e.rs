@@ -22,12 +22,16 @@ async fn approve_once_with_notify_then_quit_restores_the_terminal() {
     assert!(screen.contains("alice"), "{screen}");
     assert!(screen.contains("notify:off"), "{screen}");
     c.keys_then(&["n"], "notify:on").await;
-    c.keys(&["a"]).await;
+    // Notifying the agent needs a reason to tell it (issue 10).
+    c.keys_then(&["a"], "reason for the agent:").await;
+    c.press("refund approved");
+    c.keys(&["\r"]).await;
     let done = server.settled(&req.id).await;
     let d = done.decision.expect("decision");
     assert_eq!(done.status, Status::Approved);
     assert_eq!(d.scope, Scope::Once);
     assert!(d.notify_agent);
+    assert_eq!(d.reason.as_deref(), Some("refund approved"));
     assert_eq!(d.responder, "alice");
     let screen = c.wait_for("approved (once)").await;
     assert!(screen.contains("Pending 0"), "{screen}");
@@ -149,9 +153,12 @@ async fn unreachable_backend_and_rejected_token_are_said_plainly() {
     let screen = c.wait_for("cannot reach the backend").await;
     assert!(screen.contains("reconnecting in"), "{screen}");
 
+    // A token the backend refuses is said before the screen is taken (issue 10), with
+    // the CLI's exit code: console_safety.rs tests every such case.
     let server = TestServer::start().await;
-    let bad = Console::spawn(&server.url, "not-a-known-token", 100, 30, "");
-    bad.wait_for("rejected the token").await;
+    let mut bad = Console::spawn(&server.url, "not-a-known-token", 100, 30, "");
+    assert_eq!(bad.exit_code().await, Some(3));
+    assert!(bad.screen().contains("token"), "{}", bad.screen());
     server.shutdown().await;
 }
 
@@ -211,12 +218,14 @@ async fn approve_for_the_conversation_creates_a_grant() {
     let server = TestServer::start().await;
     let new = new_request("crm.update_contact", "agent1");
     let req = server.file(&in_conversation("conv-42", new.clone())).await;
-    // Another conversation: a conversation grant does not cover it, so `c` is one key.
+    // Another conversation: a conversation grant does not cover it.
     let other = server.file(&in_conversation("conv-43", new)).await;
     let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
     c.wait_for("crm.update_contact").await;
     c.wait_for("live").await;
-    c.keys(&["c"]).await;
+    // Asked every time: a grant approves more than the request on screen (issue 10).
+    c.keys_then(&["c"], "Approve for the conversation?").await;
+    c.keys(&["y"]).await;
     let done = server.settled(&req.id).await;
     let d = done.decision.expect("decision");
     assert_eq!(done.status, Status::Approved);

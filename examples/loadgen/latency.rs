@@ -88,7 +88,9 @@ pub async fn run(server: &Server, filings: u64, already: u64) -> anyhow::Result<
                 }
                 update(&mut state, msg);
             }
-            term.draw(|f| view::draw(&state, f))?;
+            term.draw(|f| {
+                view::draw(&state, f);
+            })?;
             let done = Instant::now();
             if state.pending_count() as u64 >= already
                 && let Some(r) = ready.take()

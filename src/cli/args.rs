@@ -39,13 +39,12 @@ impl ValueEnum for StatusFilter {
     }
 }
 
-/// A reason must say something: it is recorded, and the agent may be shown it.
+/// A reason must say something: it is recorded, and the agent may be shown it. The rule
+/// is the console's too (`crate::decision_rules`).
 fn non_blank(s: &str) -> Result<String, String> {
-    if s.trim().is_empty() {
-        Err("the reason is empty: say why, in words the agent and the audit log can use".into())
-    } else {
-        Ok(s.to_owned())
-    }
+    crate::decision_rules::non_blank(s)
+        .map(str::to_owned)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, clap::Args)]

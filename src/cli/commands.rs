@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 
 use super::args::{ApproveArgs, AuditArgs, GrantsArgs, ListArgs, RejectArgs, RevokeArgs, ShowArgs};
-use super::failure::{EXIT_FAILURE, Failure};
+use super::failure::{EXIT_FAILURE, Failure, NO_TOKEN};
 use super::lists::{Layout, audit_table, grants_table, requests_table, unreadable_lines};
 use super::render::{self, json_lines, json_pretty, request_text};
 use super::resolve;
@@ -35,10 +35,7 @@ where
         let client = Client::new(&settings)?;
         base_url = client.base_url().to_owned();
         if !client.has_token() {
-            return Err(Failure::Setup(
-                "no token: set ASSENT_TOKEN to a reviewer token (or [console] token_file in the config)"
-                    .into(),
-            ));
+            return Err(Failure::Setup(NO_TOKEN.into()));
         }
         let rt = crate::runtime::current_thread()
             .map_err(|e| Failure::Setup(format!("cannot start the async runtime: {e}")))?;
@@ -101,6 +98,7 @@ pub fn show(g: &GlobalOpts, a: ShowArgs) -> ExitCode {
 
 pub fn approve(g: &GlobalOpts, a: ApproveArgs) -> ExitCode {
     run(g, |client| async move {
+        reason_rule(Verdict::Approve, a.notify, a.reason.as_deref())?;
         let body = |r: &ApprovalRequest| DecisionBody {
             outcome: Verdict::Approve,
             scope: a.scope,
@@ -114,6 +112,7 @@ pub fn approve(g: &GlobalOpts, a: ApproveArgs) -> ExitCode {
 
 pub fn reject(g: &GlobalOpts, a: RejectArgs) -> ExitCode {
     run(g, |client| async move {
+        reason_rule(Verdict::Reject, a.notify, Some(&a.reason))?;
         let body = |r: &ApprovalRequest| DecisionBody {
             outcome: Verdict::Reject,
             scope: Scope::Once,
@@ -123,6 +122,13 @@ pub fn reject(g: &GlobalOpts, a: RejectArgs) -> ExitCode {
         };
         decide(&client, &a.id, body).await
     })
+}
+
+/// The console's rule for reasons, applied before anything is sent (clap's `requires`
+/// says the same for `--notify` at parse time; this is the one rule both tools share).
+fn reason_rule(verdict: Verdict, notify: bool, reason: Option<&str>) -> Result<(), Failure> {
+    crate::decision_rules::check_reason(verdict, notify, reason)
+        .map_err(|e| Failure::Setup(e.to_string()))
 }
 
 /// Fetches the request and decides it with the args_hash of what was fetched: the decision

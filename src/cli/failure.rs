@@ -32,6 +32,11 @@ pub const EXIT_CONFLICT: u8 = 5;
 /// The backend refused the decision as invalid (400/422).
 pub const EXIT_INVALID: u8 = 6;
 
+/// What a reviewer tool says when it has no token (the CLI, and the console before it
+/// takes the screen), with [`EXIT_UNREACHABLE`].
+pub const NO_TOKEN: &str =
+    "no token: set ASSENT_TOKEN to a reviewer token (or [console] token_file in the config)";
+
 /// Why a CLI command failed.
 #[derive(Debug)]
 pub(super) enum Failure {

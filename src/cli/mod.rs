@@ -27,7 +27,7 @@ pub use args::{
 pub use commands::{approve, audit, grants, list, reject, revoke, show, write_stdout};
 pub use failure::{
     EXIT_AUTH, EXIT_CONFLICT, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNREACHABLE,
-    exit_code, explain,
+    NO_TOKEN, exit_code, explain,
 };
 pub use lists::{Layout, audit_table, grants_table, requests_table};
 pub use render::request_text;

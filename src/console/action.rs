@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
+use super::model::Drawn;
 use crate::client::ClientError;
 use crate::protocol::{ApprovalRequest, Event, Grant, Identity};
 
@@ -25,6 +26,11 @@ pub enum Conn {
 #[allow(clippy::large_enum_variant)]
 pub enum Msg {
     Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste): never keys, so it can only land
+    /// in a text field.
+    Paste(String),
+    /// What the frame just drawn showed (sent by the driver after each draw).
+    Drawn(Drawn),
     Resize {
         width: u16,
         height: u16,

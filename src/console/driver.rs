@@ -1,11 +1,15 @@
 //! The driver: owns the terminal and the state, feeds messages to `update`, runs the
 //! effects it returns in spawned tasks, and redraws only when something changed (plus the
-//! once-a-second tick for ages). IO never waits inside the input loop.
+//! once-a-second tick for ages), telling `update` what each frame showed. IO never waits
+//! inside the input loop. The terminal is taken with bracketed paste on, so a paste
+//! arrives as one text (never as keys), and given back with it off on every way out.
 
 use std::io::Write;
 use std::time::Duration;
 
-use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::event::{
+    DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream, KeyEventKind,
+};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -31,6 +35,7 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
             "cannot take over the terminal ({e}): run assent in an interactive terminal"
         )
     })?;
+    paste_mode(true);
     let result = async {
         let size = terminal.size()?;
         update(
@@ -47,13 +52,17 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
         let mut stop = Box::pin(terminated());
         loop {
             if dirty {
-                terminal.draw(|f| view::draw(&state, f))?;
+                let mut drawn = Default::default();
+                terminal.draw(|f| drawn = view::draw(&state, f))?;
+                // Not a change to redraw for: only what a decision may rest on.
+                update(&mut state, Msg::Drawn(drawn));
                 dirty = false;
             }
             let first = tokio::select! {
                 ev = keys.next() => match ev {
                     Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
                     Some(Ok(TermEvent::Resize(width, height))) => Some(Msg::Resize { width, height }),
+                    Some(Ok(TermEvent::Paste(text))) => Some(Msg::Paste(text)),
                     Some(Ok(_)) => None,
                     Some(Err(e)) => return Err(anyhow::anyhow!("reading the terminal failed: {e}")),
                     None => return Ok(()),
@@ -82,9 +91,29 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
         }
     }
     .await;
+    paste_mode(false);
     ratatui::restore();
     stream_task.abort();
     result
+}
+
+/// Turns bracketed paste on (and a panic hook that turns it off before ratatui's restores
+/// the terminal), or off. A terminal left with it on would wrap the shell's pastes in
+/// escape sequences; one that does not know it ignores the sequence.
+fn paste_mode(on: bool) {
+    let mut out = std::io::stdout();
+    if !on {
+        let _ = crossterm::execute!(out, DisableBracketedPaste);
+        return;
+    }
+    if let Err(e) = crossterm::execute!(out, EnableBracketedPaste) {
+        tracing::warn!("cannot turn bracketed paste on: {e}");
+    }
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+        restore(info);
+    }));
 }
 
 /// Starts an effect; true when it asks to quit.

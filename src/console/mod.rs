@@ -15,9 +15,11 @@
 //! alike; `stream.rs` and `driver.rs` are the only parts that do IO.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::GlobalOpts;
-use crate::client::Client;
+use crate::cli;
+use crate::client::{Client, ClientError};
 use crate::config::{ClientSettings, ConsoleConfig};
 
 pub mod action;
@@ -61,12 +63,68 @@ pub fn main(g: &GlobalOpts, _a: ConsoleArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(refused) = rt.block_on(preflight(&settings)) {
+        eprintln!("assent: {}", refused.message);
+        return ExitCode::from(refused.code);
+    }
     match rt.block_on(run(&settings, &console)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("assent: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The longest the console waits at start for the backend to say who the token is; a
+/// backend slower than this is left to the console's own retries, on screen.
+const PREFLIGHT_WAIT: Duration = Duration::from_secs(3);
+
+/// Why the console will not start: the CLI's message and exit code for the same failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub message: String,
+    pub code: u8,
+}
+
+/// Asks the backend who the token is, before the console takes the screen: with no
+/// token, a token it refuses (401) or one that cannot review (an agent's: 403 on a
+/// reviewer's endpoint), the console could never work, so it says so as the CLI does and
+/// exits with the CLI's code. A backend that cannot be reached, or answers anything else,
+/// is not refused here: the console starts, shows it offline and keeps trying.
+pub async fn preflight(settings: &ClientSettings) -> Result<(), Refused> {
+    let client = Client::new(settings).map_err(|e| refused(&e, settings))?;
+    if !client.has_token() {
+        return Err(Refused {
+            message: cli::NO_TOKEN.to_owned(),
+            code: cli::EXIT_UNREACHABLE,
+        });
+    }
+    let me = match tokio::time::timeout(PREFLIGHT_WAIT, client.whoami()).await {
+        Ok(Ok(me)) => me,
+        Ok(Err(e)) if e.is_auth() => return Err(refused(&e, settings)),
+        Ok(Err(e)) => {
+            tracing::info!("whoami at start failed ({e}); starting offline");
+            return Ok(());
+        }
+        Err(_) => return Ok(()),
+    };
+    if me.role.can_review() {
+        return Ok(());
+    }
+    // Not a reviewer by its own account: a reviewer's endpoint gives the backend's own
+    // refusal, worded as the CLI would print it (and, should this backend let the token
+    // review after all, the console starts).
+    match tokio::time::timeout(PREFLIGHT_WAIT, client.grants()).await {
+        Ok(Err(e)) if e.is_auth() => Err(refused(&e, settings)),
+        _ => Ok(()),
+    }
+}
+
+fn refused(e: &ClientError, settings: &ClientSettings) -> Refused {
+    Refused {
+        message: cli::explain(e, &settings.url),
+        code: cli::exit_code(e),
     }
 }
 

@@ -1,11 +1,13 @@
 //! The network task: keeps the console's picture of the backend current and reports it as
 //! messages. On connect it lists the pending requests, then streams `GET /v1/events` from
 //! that list's sequence number, so nothing is missed or doubled. On a drop it resumes the
-//! stream with `Last-Event-ID` = the last event applied, with exponential backoff, and
-//! lists again only when the backend refuses that point (409: its event log was replaced)
-//! or after a long outage. Where streaming fails, or `transport = "poll"`, it polls every
-//! `poll_interval`.
+//! stream with `Last-Event-ID` = the last event applied, retrying at most a second apart
+//! (so a backend that is back is noticed within a second), and lists again only when the
+//! backend refuses that point (409: its event log was replaced) or after a long outage.
+//! Ctrl-r (`Command::Refresh`) retries at once, whatever the wait. Where streaming fails,
+//! or `transport = "poll"`, it polls every `poll_interval`.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -49,14 +51,27 @@ pub struct StreamSettings {
     pub poll_interval: Duration,
 }
 
-/// The backoff between reconnection attempts: 0.5 s doubling to 30 s, forever.
+/// The backoff between reconnection attempts: 0.25 s, then 0.5 s, each stretched by a
+/// random jitter of up to as much again (so many consoles do not retry in step), forever:
+/// never more than a second apart, so a backend that answers again is noticed within a
+/// second. An attempt is one small request, cheap for a backend that is down and for one
+/// coming back (it answers a resume from its log without a relist).
 pub fn backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(30))
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_millis(500))
         .with_factor(2.0)
         .with_jitter()
         .without_max_times()
+}
+
+/// Of a run of failed attempts (about one a second), the log keeps the first and then
+/// one in this many.
+const LOG_EVERY: u32 = 60;
+
+/// Whether failed attempt `n` (from 0) of a run is worth a line in the log.
+fn worth_logging(n: u32) -> bool {
+    n.is_multiple_of(LOG_EVERY)
 }
 
 /// A backend error in words a reviewer can act on.
@@ -96,6 +111,8 @@ pub struct Task {
     dropped_at: Option<Instant>,
     short_streams: u32,
     poll_until: Option<Instant>,
+    /// The waits between attempts (tests make them long, to see Ctrl-r cut one short).
+    backoff: ExponentialBuilder,
 }
 
 impl Task {
@@ -115,7 +132,14 @@ impl Task {
             dropped_at: None,
             short_streams: 0,
             poll_until: None,
+            backoff: backoff(),
         }
+    }
+
+    #[cfg(test)]
+    fn with_backoff(mut self, backoff: ExponentialBuilder) -> Task {
+        self.backoff = backoff;
+        self
     }
 
     async fn send(&self, msg: Msg) -> Result<(), Closed> {
@@ -189,20 +213,37 @@ impl Task {
         let client = self.client.clone();
         let seq = self.seq;
         let since = self.dropped_at.unwrap_or_else(Instant::now);
-        let result = (|| {
+        let failures = AtomicU32::new(0);
+        let retry = (|| {
             let client = client.clone();
             async move { client.events(Some(seq)).await }
         })
-        .retry(backoff())
+        .retry(self.backoff)
         .sleep(tokio::time::sleep)
         .notify(|e: &ClientError, dur: Duration| {
             let error = describe(e, has_token);
-            tracing::warn!("cannot resume the event stream: {error}; next try in {dur:?}");
+            let n = failures.fetch_add(1, Ordering::Relaxed);
+            if worth_logging(n) {
+                tracing::warn!(
+                    "cannot resume the event stream: {error}; next try in {dur:?} (attempt {})",
+                    n + 1
+                );
+            }
             let at = chrono::Utc::now() + chrono::Duration::from_std(dur).unwrap_or_default();
             let _ = tx.try_send(Msg::Conn(Conn::Retrying { at, error }));
         })
-        .when(|e| (e.is_transient() || e.is_auth()) && since.elapsed() < RELIST_AFTER)
-        .await;
+        .when(|e| (e.is_transient() || e.is_auth()) && since.elapsed() < RELIST_AFTER);
+        let result = tokio::select! {
+            r = retry => r,
+            cmd = self.cmds.recv() => return match cmd {
+                // Ctrl-r: at once, and everything listed again (what a refresh means).
+                Some(Command::Refresh) => {
+                    tracing::info!("refresh asked while reconnecting: listing again now");
+                    Ok(None)
+                }
+                None => Err(Closed),
+            },
+        };
         match result {
             Ok(resp) => {
                 tracing::info!(after = seq, "event stream resumed");
@@ -225,24 +266,43 @@ impl Task {
         let tx = self.tx.clone();
         let client = self.client.clone();
         let want_poll = self.want_poll();
-        let result = (|| {
-            let client = client.clone();
-            let tx = tx.clone();
-            async move { open(&client, &tx, want_poll).await }
-        })
-        .retry(backoff())
-        .sleep(tokio::time::sleep)
-        .notify(|e: &OpenError, dur: Duration| {
-            let error = match e {
-                OpenError::Client(e) => describe(e, has_token),
-                OpenError::Closed => String::new(),
-            };
-            tracing::warn!("backend unavailable: {error}; next try in {dur:?}");
-            let at = chrono::Utc::now() + chrono::Duration::from_std(dur).unwrap_or_default();
-            let _ = tx.try_send(Msg::Conn(Conn::Retrying { at, error }));
-        })
-        .when(|e| matches!(e, OpenError::Client(_)))
-        .await;
+        let failures = AtomicU32::new(0);
+        let result = loop {
+            let retry = (|| {
+                let client = client.clone();
+                let tx = tx.clone();
+                async move { open(&client, &tx, want_poll).await }
+            })
+            .retry(self.backoff)
+            .sleep(tokio::time::sleep)
+            .notify(|e: &OpenError, dur: Duration| {
+                let error = match e {
+                    OpenError::Client(e) => describe(e, has_token),
+                    OpenError::Closed => String::new(),
+                };
+                let n = failures.fetch_add(1, Ordering::Relaxed);
+                if worth_logging(n) {
+                    tracing::warn!(
+                        "backend unavailable: {error}; next try in {dur:?} (attempt {})",
+                        n + 1
+                    );
+                }
+                let at = chrono::Utc::now() + chrono::Duration::from_std(dur).unwrap_or_default();
+                let _ = tx.try_send(Msg::Conn(Conn::Retrying { at, error }));
+            })
+            .when(|e| matches!(e, OpenError::Client(_)));
+            tokio::select! {
+                r = retry => break r,
+                cmd = self.cmds.recv() => match cmd {
+                    // Ctrl-r: the wait is cut short; the attempts start again now.
+                    Some(Command::Refresh) => {
+                        tracing::info!("refresh asked while connecting: trying now");
+                        let _ = tx.try_send(Msg::Conn(Conn::Connecting));
+                    }
+                    None => return Err(Closed),
+                },
+            }
+        };
         match result {
             Ok((session, seq)) => {
                 self.seq = seq;
@@ -464,11 +524,71 @@ mod tests {
         assert!(describe(&e, true).contains("reviewer"));
     }
 
+    /// Ctrl-r cuts a wait between attempts short: with a minute's backoff, the next
+    /// attempt still comes at once.
+    #[tokio::test]
+    async fn a_refresh_retries_at_once() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let settings = crate::config::ClientSettings {
+            url: format!("http://127.0.0.1:{port}"),
+            token: Some("t".into()),
+        };
+        let client = Client::new(&settings).unwrap();
+        let (tx, mut rx) = mpsc::channel(64);
+        let (cmd_tx, cmd_rx) = mpsc::channel(8);
+        let stream = StreamSettings {
+            transport: Transport::Sse,
+            poll_interval: Duration::from_secs(60),
+        };
+        let minute = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_secs(60))
+            .without_max_times();
+        let task = tokio::spawn(
+            Task::new(client, stream, tx, cmd_rx)
+                .with_backoff(minute)
+                .run(),
+        );
+        let retrying = |m: &Msg| matches!(m, Msg::Conn(Conn::Retrying { .. }));
+        let within = Duration::from_secs(10);
+        let first = tokio::time::timeout(within, rx.recv()).await.unwrap();
+        assert!(first.as_ref().is_some_and(retrying), "{first:?}");
+        let asked = std::time::Instant::now();
+        cmd_tx.send(Command::Refresh).await.unwrap();
+        let mut saw_connecting = false;
+        for _ in 0..4 {
+            let m = tokio::time::timeout(within, rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            saw_connecting |= matches!(m, Msg::Conn(Conn::Connecting));
+            if retrying(&m) {
+                break;
+            }
+        }
+        assert!(saw_connecting, "the header says it tries again");
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            asked.elapsed()
+        );
+        task.abort();
+    }
+
     #[test]
-    fn backoff_grows_and_never_gives_up() {
-        let delays: Vec<Duration> = backoff().build().take(12).collect();
-        assert_eq!(delays.len(), 12);
-        assert!(delays[11] >= Duration::from_secs(15));
-        assert!(delays.iter().all(|d| *d <= Duration::from_secs(60)));
+    fn retries_stay_within_a_second_and_never_give_up() {
+        let delays: Vec<Duration> = backoff().build().take(10_000).collect();
+        assert_eq!(delays.len(), 10_000);
+        assert!(delays.iter().all(|d| *d >= Duration::from_millis(250)));
+        // A backend that is back is tried within a second of its return.
+        assert!(
+            delays.iter().all(|d| *d < Duration::from_secs(1)),
+            "{delays:?}"
+        );
+        // Jittered: consoles that lost the same backend do not retry in step.
+        let later = &delays[10..];
+        assert!(later.iter().any(|d| *d != later[0]));
     }
 }

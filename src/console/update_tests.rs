@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::action::Msg;
@@ -11,15 +13,31 @@ use super::fixtures::{
     self, ago, answer, api_error, decided, entry, event, listed, loaded, network_error, now, req,
 };
 use super::keymap::Keymap;
-use super::model::{Confirm, Local, Mode, SortKey, State, Tab};
+use super::model::{Confirm, Drawn, Local, Mode, SortKey, State, Tab};
 use super::update::update;
-use super::view::dialog;
+use super::view::{self, dialog};
 use crate::config::KeyBinding;
 use crate::protocol::{
     ApprovalRequest, DecisionBody, EventKind, Outcome, Scope, Status, Verdict, args_hash,
 };
 
+/// Draws a frame, as the driver does before it reads the next key, and tells `update`
+/// what it showed.
+fn frame(state: &mut State) {
+    let mut t = Terminal::new(TestBackend::new(state.width, state.height)).unwrap();
+    let mut drawn = Drawn::default();
+    t.draw(|f| drawn = view::draw(state, f)).unwrap();
+    update(state, Msg::Drawn(drawn));
+}
+
+/// A key pressed with the screen in front of the reviewer (a frame drawn first).
 fn key(state: &mut State, c: char) -> Vec<Effect> {
+    frame(state);
+    blind(state, c)
+}
+
+/// A key pressed with no frame drawn since the last change.
+fn blind(state: &mut State, c: char) -> Vec<Effect> {
     let mods = if c.is_ascii_uppercase() {
         KeyModifiers::SHIFT
     } else {
@@ -54,6 +72,7 @@ fn backend_approved(s: &mut State, id: &str) {
 }
 
 fn code(state: &mut State, code: KeyCode) -> Vec<Effect> {
+    frame(state);
     update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
 }
 
@@ -202,8 +221,24 @@ fn notify_is_per_request_and_off_by_default() {
     key(&mut s, 'n');
     assert!(entry(&s, "req-1").notify());
     assert!(!entry(&s, "req-2").notify());
-    let fx = key(&mut s, 'a');
-    assert!(decision(&fx).1.notify_agent);
+    // Notifying the agent needs a reason to tell it: the approval asks for one.
+    assert!(key(&mut s, 'a').is_empty());
+    assert!(matches!(
+        s.mode,
+        Mode::Reason {
+            verdict: Verdict::Approve,
+            scope: Scope::Once,
+            ..
+        }
+    ));
+    typed(&mut s, "refund ok");
+    let fx = code(&mut s, KeyCode::Enter);
+    let (_, body) = decision(&fx);
+    assert!(body.notify_agent);
+    assert_eq!(
+        (body.outcome, body.reason.as_deref()),
+        (Verdict::Approve, Some("refund ok"))
+    );
     key(&mut s, 'j');
     let fx = key(&mut s, 'a');
     let (id, body) = decision(&fx);
@@ -219,7 +254,8 @@ fn conversation_approval_needs_a_conversation() {
     assert!(message(&s).contains("no conversation"), "{}", message(&s));
     assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
     select(&mut s, "req-1");
-    let fx = key(&mut s, 'c');
+    assert!(key(&mut s, 'c').is_empty(), "asks first");
+    let fx = key(&mut s, 'y');
     assert_eq!(decision(&fx).1.scope, Scope::Conversation);
 }
 
@@ -227,8 +263,14 @@ fn conversation_approval_needs_a_conversation() {
 fn always_asks_first_and_only_y_confirms() {
     let mut s = loaded(80, 24);
     assert!(key(&mut s, 'A').is_empty());
-    assert!(matches!(&s.mode, Mode::Confirm(Confirm::Always { id }) if id == "req-1"));
-    let (_, q) = dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
+    assert!(
+        matches!(&s.mode, Mode::Confirm(Confirm::Always { id, commands: false }) if id == "req-1")
+    );
+    let always = Confirm::Always {
+        id: "req-1".into(),
+        commands: false,
+    };
+    let (_, q) = dialog::question(&s, &always, 70);
     assert_eq!(
         q[0],
         "every future `order_tools.process_refund` call from `order-manager`"
@@ -266,11 +308,21 @@ fn reject_takes_a_reason_enter_sends_esc_cancels() {
     assert_eq!(body.outcome, Verdict::Reject);
     assert_eq!(body.reason.as_deref(), Some("amount too high"));
 
-    // An empty reason is allowed and sent as none.
+    // A blank reason is refused, as `assent reject` refuses it: the prompt stays open.
     select(&mut s, "req-2");
     key(&mut s, 'r');
+    typed(&mut s, "   ");
+    assert!(code(&mut s, KeyCode::Enter).is_empty());
+    assert!(matches!(&s.mode, Mode::Reason { id, .. } if id == "req-2"));
+    assert!(
+        message(&s).contains("a rejection needs a reason"),
+        "{}",
+        message(&s)
+    );
+    assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
+    typed(&mut s, "spam");
     let fx = code(&mut s, KeyCode::Enter);
-    assert_eq!(decision(&fx).1.reason, None);
+    assert_eq!(decision(&fx).1.reason.as_deref(), Some("spam"));
 }
 
 #[test]
@@ -577,7 +629,13 @@ fn request_ending_while_reason_is_typed_is_not_sent() {
     let mut r1 = entry(&s, "req-1").request();
     r1.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 3, r1));
+    // Still open while typed (the rest of a reason typed blind stays text)...
+    typed(&mut s, "pe");
+    assert!(matches!(&s.mode, Mode::Reason { input, .. } if input.value() == "nope"));
+    // ...and Enter says why nothing is sent, and closes it.
     assert!(code(&mut s, KeyCode::Enter).is_empty());
+    assert!(matches!(s.mode, Mode::Normal));
+    assert!(message(&s).contains("cancelled"), "{}", message(&s));
 }
 
 #[test]
@@ -707,10 +765,10 @@ fn a_double_press_never_decides_the_next_request_unseen() {
     assert_eq!(s.queue().selected_id(), Some("req-2"));
     // The first press on the request that slid under the cursor only says so.
     assert!(key(&mut s, 'a').is_empty());
-    assert!(
-        message(&s).contains("cursor moved to email.send"),
-        "{}",
-        message(&s)
+    assert_eq!(
+        message(&s),
+        "The request under the cursor changed: now email.send from support-bot. Read it, \
+         then press a again."
     );
     assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
     assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
@@ -766,7 +824,7 @@ fn notify_is_not_refused_by_the_cursor_moved_guard() {
     assert!(entry(&s, "req-2").notify(), "n decides nothing: allowed");
     assert!(s.queue().moved(), "but it is not reading: the guard stays");
     assert!(key(&mut s, 'a').is_empty());
-    assert!(message(&s).contains("cursor moved"));
+    assert!(message(&s).contains("cursor changed"));
 }
 
 #[test]
@@ -823,8 +881,12 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
     assert_eq!(s.queue().covered_by("req-1", Scope::Conversation), 1);
     assert_eq!(s.queue().covered_by("req-1", Scope::Always), 2);
     assert!(key(&mut s, 'c').is_empty(), "asks first");
-    assert!(matches!(&s.mode, Mode::Confirm(Confirm::Conversation { id }) if id == "req-1"));
-    let (title, q) = dialog::question(&s, &Confirm::Conversation { id: "req-1".into() }, 70);
+    assert!(matches!(&s.mode, Mode::Confirm(Confirm::Conversation { id, .. }) if id == "req-1"));
+    let conv = Confirm::Conversation {
+        id: "req-1".into(),
+        commands: false,
+    };
+    let (title, q) = dialog::question(&s, &conv, 70);
     assert!(title.contains("conversation"), "{title}");
     let q = q.join("\n");
     assert!(
@@ -845,7 +907,11 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
 
     // The always dialog names what it approves at once too.
     let s = with_siblings();
-    let (_, q) = dialog::question(&s, &Confirm::Always { id: "req-1".into() }, 70);
+    let always = Confirm::Always {
+        id: "req-1".into(),
+        commands: false,
+    };
+    let (_, q) = dialog::question(&s, &always, 70);
     let q = q.join("\n");
     assert!(
         q.contains("Also approves 2 other pending `order_tools.process_refund` calls at once"),
@@ -854,14 +920,20 @@ fn conversation_approval_asks_first_when_it_approves_other_pending_requests() {
 }
 
 #[test]
-fn conversation_approval_is_one_key_when_nothing_else_is_covered() {
+fn conversation_approval_asks_even_when_nothing_else_is_covered() {
     let mut s = with_siblings();
-    // Once the sibling in the conversation has ended, only this request is approved.
+    // Once the sibling in the conversation has ended, only this request is approved now;
+    // the grant still approves every later call, so `c` asks all the same.
     let mut sib = entry(&s, "same-conv").request();
     sib.status = Status::Cancelled;
     update(&mut s, event(EventKind::RequestCancelled, 21, sib));
     assert_eq!(s.queue().covered_by("req-1", Scope::Conversation), 0);
-    let fx = key(&mut s, 'c');
+    assert!(key(&mut s, 'c').is_empty());
+    assert!(matches!(
+        s.mode,
+        Mode::Confirm(Confirm::Conversation { .. })
+    ));
+    let fx = key(&mut s, 'y');
     assert_eq!(decision(&fx).1.scope, Scope::Conversation);
 }
 
@@ -923,4 +995,362 @@ fn the_pending_count_leaves_out_ended_rows() {
     assert_eq!(s.queue().len(), 3);
     assert_eq!(s.pending_count(), 2);
     assert_eq!(s.queue().ended_count(), 1);
+}
+
+// ---- Issue 10: the decision-safety contract ----
+
+/// The cursor's request the guard names in its refusal.
+const SLID: &str = "The request under the cursor changed: now email.send from support-bot. Read it, \
+                    then press r again.";
+
+#[test]
+fn after_a_refusal_only_the_same_key_repeats_the_decision() {
+    let mut s = slid(80, 24);
+    assert!(key(&mut s, 'r').is_empty());
+    assert_eq!(message(&s), SLID);
+    assert!(matches!(s.mode, Mode::Normal));
+    // The reason typed blind: "bad a…": its `a` and an `A` are refused again, naming `r`.
+    for c in ['b', 'a', 'd', ' ', 'a', 'A', 'c'] {
+        assert!(key(&mut s, c).is_empty(), "{c}");
+        assert!(matches!(s.mode, Mode::Normal), "{c}");
+    }
+    assert_eq!(message(&s), SLID);
+    assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
+    // The same key does what it was pressed for, on the request now read.
+    key(&mut s, 'r');
+    assert!(matches!(&s.mode, Mode::Reason { id, .. } if id == "req-2"));
+}
+
+#[test]
+fn the_refusal_names_the_key_as_the_help_shows_it() {
+    let mut s = slid(80, 24);
+    key(&mut s, 'A');
+    assert!(message(&s).ends_with("Read it, then press A again."));
+    assert!(matches!(s.mode, Mode::Normal));
+    key(&mut s, 'A');
+    assert!(matches!(s.mode, Mode::Confirm(Confirm::Always { .. })));
+    // Names from the backend are sanitised in the message.
+    let mut s = loaded(80, 24);
+    // Younger than req-1, older than req-2: next under the cursor once req-1 leaves.
+    let evil = req("evil", "t\u{1b}[2J", "a\u{202e}b", 100, json!({}));
+    update(&mut s, event(EventKind::RequestCreated, 9, evil));
+    key(&mut s, 'a');
+    backend_approved(&mut s, "req-1");
+    assert_eq!(s.queue().selected_id(), Some("evil"));
+    key(&mut s, 'a');
+    let m = message(&s);
+    assert!(!m.contains('\u{1b}') && !m.contains('\u{202e}'), "{m:?}");
+}
+
+#[test]
+fn an_arrival_moments_after_the_queue_emptied_under_the_cursor_is_guarded() {
+    let mut s = fixtures::state(80, 24);
+    update(&mut s, listed(vec![req("r1", "t", "a", 0, json!({}))]));
+    key(&mut s, 'a');
+    backend_approved(&mut s, "r1");
+    assert!(s.queue().is_empty());
+    // The second press of a double press meets a request that has just arrived.
+    update(
+        &mut s,
+        event(
+            EventKind::RequestCreated,
+            2,
+            req("r2", "t2", "a", 0, json!({})),
+        ),
+    );
+    assert!(key(&mut s, 'a').is_empty());
+    assert!(message(&s).contains("now t2 from a"), "{}", message(&s));
+
+    // An arrival into a queue empty for a while is not: the screen said it was empty.
+    let mut s = fixtures::state(80, 24);
+    update(&mut s, listed(vec![req("r1", "t", "a", 0, json!({}))]));
+    key(&mut s, 'a');
+    backend_approved(&mut s, "r1");
+    tick(&mut s, 30);
+    update(
+        &mut s,
+        event(
+            EventKind::RequestCreated,
+            2,
+            req("r2", "t2", "a", 0, json!({})),
+        ),
+    );
+    assert_eq!(decision(&key(&mut s, 'a')).0, "r2");
+}
+
+#[test]
+fn a_filter_the_reviewer_types_chooses_the_row_it_brings_under_the_cursor() {
+    let mut s = loaded(80, 24);
+    key(&mut s, '/');
+    typed(&mut s, "email");
+    code(&mut s, KeyCode::Enter);
+    assert_eq!(s.queue().selected_id(), Some("req-2"));
+    assert!(!s.queue().moved());
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-2");
+}
+
+#[test]
+fn a_decision_applies_only_to_a_row_drawn_in_the_last_frame() {
+    // No frame yet: nothing was on screen.
+    let mut s = loaded(80, 24);
+    assert!(blind(&mut s, 'a').is_empty());
+    assert!(message(&s).starts_with("Nothing decided: that request was not on screen"));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Idle));
+    // A frame that drew it.
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-1");
+
+    // A resize: until the next frame, the new size has shown nothing.
+    let mut s = loaded(80, 24);
+    frame(&mut s);
+    update(
+        &mut s,
+        Msg::Resize {
+            width: 100,
+            height: 30,
+        },
+    );
+    assert!(blind(&mut s, 'a').is_empty());
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-1");
+
+    // A frame that drew another row under the cursor than the one there now.
+    let mut s = loaded(80, 24);
+    frame(&mut s);
+    s.select_index(1);
+    assert!(blind(&mut s, 'a').is_empty());
+    assert!(matches!(entry(&s, "req-2").local(), Local::Idle));
+
+    // The help drawn over the list: the row under it was not shown.
+    let mut s = loaded(80, 24);
+    s.mode = Mode::Help { scroll: 0 };
+    frame(&mut s);
+    assert_eq!(s.drawn.selected, None);
+
+    // The confirmation's `y` needs the confirmation drawn; refused, it stays open.
+    let mut s = loaded(80, 24);
+    key(&mut s, 'A');
+    update(
+        &mut s,
+        Msg::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
+    assert!(blind(&mut s, 'y').is_empty());
+    assert!(matches!(s.mode, Mode::Confirm(Confirm::Always { .. })));
+    assert_eq!(decision(&key(&mut s, 'y')).1.scope, Scope::Always);
+}
+
+#[test]
+fn a_terminal_too_small_to_show_the_row_decides_nothing() {
+    assert_eq!(view::min_size(&Keymap::default()), (30, 7));
+    for (w, h) in [(30, 6), (29, 7), (12, 40), (200, 3)] {
+        let mut s = loaded(w, h);
+        for c in ['a', 'c', 'A', 'r'] {
+            assert!(key(&mut s, c).is_empty(), "{w}x{h} {c}");
+            assert!(matches!(s.mode, Mode::Normal), "{w}x{h} {c}");
+        }
+        assert_eq!(
+            message(&s),
+            "Nothing decided: the terminal is too small (needs at least 30×7)"
+        );
+        assert!(matches!(entry(&s, "req-1").local(), Local::Idle));
+        // Keys that decide nothing still work: q quits.
+        assert_eq!(key(&mut s, 'q'), vec![Effect::Quit]);
+    }
+    let mut s = loaded(30, 7);
+    assert_eq!(decision(&key(&mut s, 'a')).0, "req-1");
+    // A confirmation open when the terminal shrinks waits for it to grow back.
+    let mut s = loaded(80, 24);
+    key(&mut s, 'A');
+    update(
+        &mut s,
+        Msg::Resize {
+            width: 30,
+            height: 6,
+        },
+    );
+    assert!(key(&mut s, 'y').is_empty());
+    assert!(matches!(s.mode, Mode::Confirm(_)));
+    assert!(message(&s).contains("too small"));
+    // Longer decision keys need a wider screen.
+    let mut o = BTreeMap::new();
+    o.insert("approve_once".to_owned(), KeyBinding::One("ctrl-o".into()));
+    let wide = view::min_size(&Keymap::with_overrides(&o).unwrap());
+    // "Ctrl-o c A r decide  n notify:off  ": five columns more.
+    assert_eq!(wide, (35, 7));
+}
+
+#[test]
+fn a_paste_goes_into_the_open_field_and_nowhere_else() {
+    let paste = |s: &mut State, t: &str| update(s, Msg::Paste(t.into()));
+    // In the queue: dropped, said so, nothing decided.
+    let mut s = loaded(80, 24);
+    assert!(paste(&mut s, "a\nA\ny").is_empty());
+    assert_eq!(
+        message(&s),
+        "Paste ignored: paste into the reason (r) or the filter (/)."
+    );
+    assert!(matches!(s.mode, Mode::Normal));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Idle));
+    // Over a confirmation: it neither confirms nor cancels.
+    key(&mut s, 'A');
+    assert!(paste(&mut s, "y").is_empty());
+    assert!(matches!(s.mode, Mode::Confirm(_)));
+    code(&mut s, KeyCode::Esc);
+    // Into the reason: line breaks and tabs are spaces, other controls dropped.
+    key(&mut s, 'r');
+    assert!(paste(&mut s, "a\nA\ny").is_empty());
+    assert!(matches!(&s.mode, Mode::Reason { input, .. } if input.value() == "a A y"));
+    paste(&mut s, "\r\nx\ty\r\x1b[2J!");
+    assert!(
+        matches!(&s.mode, Mode::Reason { input, .. } if input.value() == "a A y x y [2J!"),
+        "{:?}",
+        s.mode
+    );
+    // Nothing was sent by the paste; Enter sends what it put in the field.
+    let fx = code(&mut s, KeyCode::Enter);
+    assert_eq!(decision(&fx).1.reason.as_deref(), Some("a A y x y [2J!"));
+    // Into the filter, applied as typed.
+    let mut s = loaded(80, 24);
+    key(&mut s, '/');
+    paste(&mut s, "email\n");
+    assert_eq!(s.queue().filter(), "email ");
+    assert!(matches!(s.mode, Mode::Filter { .. }));
+}
+
+#[test]
+fn an_approval_that_notifies_the_agent_needs_a_reason() {
+    let mut s = loaded(80, 24);
+    key(&mut s, 'n');
+    key(&mut s, 'a');
+    assert!(matches!(
+        s.mode,
+        Mode::Reason {
+            verdict: Verdict::Approve,
+            ..
+        }
+    ));
+    typed(&mut s, "  ");
+    assert!(code(&mut s, KeyCode::Enter).is_empty());
+    assert!(
+        message(&s).contains("notifying the agent needs a reason"),
+        "{}",
+        message(&s)
+    );
+    code(&mut s, KeyCode::Esc);
+    assert_eq!(message(&s), "Approval cancelled: nothing was sent");
+    // Confirmed first, then the reason: a conversation grant that notifies.
+    key(&mut s, 'c');
+    key(&mut s, 'y');
+    assert!(matches!(
+        s.mode,
+        Mode::Reason {
+            verdict: Verdict::Approve,
+            scope: Scope::Conversation,
+            ..
+        }
+    ));
+    typed(&mut s, "fine for this chat");
+    let fx = code(&mut s, KeyCode::Enter);
+    let (_, body) = decision(&fx);
+    assert_eq!(
+        (body.scope, body.notify_agent, body.reason.as_deref()),
+        (Scope::Conversation, true, Some("fine for this chat"))
+    );
+}
+
+#[test]
+fn a_grant_for_a_tool_that_runs_commands_is_marked_so() {
+    let mut s = fixtures::state(80, 24);
+    let mut exec = req(
+        "x1",
+        "shell.exec",
+        "ops",
+        5,
+        json!({"argv": ["ls"], "cwd": "/"}),
+    );
+    exec.conversation_id = Some("c1".into());
+    update(&mut s, listed(vec![exec]));
+    key(&mut s, 'c');
+    assert!(matches!(
+        s.mode,
+        Mode::Confirm(Confirm::Conversation { commands: true, .. })
+    ));
+    code(&mut s, KeyCode::Esc);
+    key(&mut s, 'A');
+    let c = match &s.mode {
+        Mode::Confirm(c) => c.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(c, Confirm::Always { commands: true, .. }));
+    let (_, q) = dialog::question(&s, &c, 76);
+    assert!(
+        q.iter().any(|l| l
+            == "This covers every command `ops` runs with `shell.exec`, in any conversation, \
+                not only this one."),
+        "{q:?}"
+    );
+    // The refund of the fixtures runs no command.
+    let mut s = loaded(80, 24);
+    key(&mut s, 'A');
+    assert!(matches!(
+        s.mode,
+        Mode::Confirm(Confirm::Always {
+            commands: false,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn not_sent_marks_clear_once_the_backend_answers_again() {
+    let mut s = loaded(80, 24);
+    update(&mut s, Msg::Conn(super::action::Conn::Live));
+    key(&mut s, 'a');
+    update(&mut s, answer("req-1", Err(fixtures::refused())));
+    assert!(matches!(
+        entry(&s, "req-1").local(),
+        Local::Failed { unknown: false, .. }
+    ));
+    select(&mut s, "req-2");
+    key(&mut s, 'a');
+    update(
+        &mut s,
+        answer("req-2", Err(fixtures::network_error("timed out"))),
+    );
+    assert!(matches!(
+        entry(&s, "req-2").local(),
+        Local::Failed { unknown: true, .. }
+    ));
+    // Still offline: the marks stay.
+    let offline = super::action::Conn::Retrying {
+        at: now(),
+        error: "down".into(),
+    };
+    update(&mut s, Msg::Conn(offline));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Failed { .. }));
+    update(&mut s, Msg::Conn(super::action::Conn::Live));
+    assert!(matches!(entry(&s, "req-1").local(), Local::Idle));
+    // One that may have arrived keeps saying so: only the backend can tell.
+    assert!(matches!(
+        entry(&s, "req-2").local(),
+        Local::Failed { unknown: true, .. }
+    ));
+}
+
+#[test]
+fn ctrl_r_while_offline_retries_now() {
+    let mut s = loaded(80, 24);
+    let offline = super::action::Conn::Retrying {
+        at: now() + chrono::Duration::seconds(20),
+        error: "down".into(),
+    };
+    update(&mut s, Msg::Conn(offline));
+    frame(&mut s);
+    let fx = update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(fx, vec![Effect::Refresh]);
+    assert_eq!(message(&s), "Retrying now…");
 }

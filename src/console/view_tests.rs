@@ -15,11 +15,24 @@ use crate::protocol::{EventKind, Outcome, PolicyAction, Scope, Status};
 
 fn render(s: &State) -> String {
     let mut t = Terminal::new(TestBackend::new(s.width, s.height)).unwrap();
-    t.draw(|f| view::draw(s, f)).unwrap();
+    t.draw(|f| {
+        view::draw(s, f);
+    })
+    .unwrap();
     t.backend().to_string()
 }
 
+/// Draws a frame as the driver does before it reads a key, and tells `update` what it
+/// showed (a decision acts only on what was drawn).
+fn frame(s: &mut State) {
+    let mut t = Terminal::new(TestBackend::new(s.width, s.height)).unwrap();
+    let mut drawn = Default::default();
+    t.draw(|f| drawn = view::draw(s, f)).unwrap();
+    update(s, Msg::Drawn(drawn));
+}
+
 fn key(s: &mut State, c: char) {
+    frame(s);
     let mods = if c.is_ascii_uppercase() {
         KeyModifiers::SHIFT
     } else {
@@ -29,6 +42,7 @@ fn key(s: &mut State, c: char) {
 }
 
 fn code(s: &mut State, c: KeyCode) {
+    frame(s);
     update(s, Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
 }
 
@@ -469,4 +483,104 @@ fn a_capped_history_does_not_pretend_to_be_the_total() {
     );
     let screen = render(&s);
     assert!(screen.contains("History 2+"), "{screen}");
+}
+
+/// A gate call in a conversation: a tool that runs commands.
+fn shell_exec_queue(w: u16, h: u16) -> State {
+    let mut s = fixtures::state(w, h);
+    live(&mut s);
+    let mut exec = req(
+        "x1",
+        "shell.exec",
+        "deploy-bot",
+        12,
+        json!({"argv": ["rm", "-rf", "build"], "cwd": "/srv/app"}),
+    );
+    exec.conversation_id = Some("conv-31".into());
+    update(&mut s, listed(vec![exec]));
+    s
+}
+
+#[test]
+fn conversation_confirmation_of_a_command_tool_says_it_covers_every_command() {
+    let mut s = shell_exec_queue(80, 24);
+    // Asked though nothing else pending is covered.
+    key(&mut s, 'c');
+    let screen = render(&s);
+    assert!(screen.contains("This covers every command"), "{screen}");
+    assert!(screen.contains("y confirms"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn always_confirmation_of_a_command_tool_says_any_conversation() {
+    let mut s = shell_exec_queue(80, 24);
+    key(&mut s, 'A');
+    let screen = render(&s);
+    assert!(screen.contains("in any"), "{screen}");
+    assert!(
+        screen.contains("conversation, not only this one."),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_confirmation_cut_by_a_small_screen_cannot_be_confirmed() {
+    let mut s = shell_exec_queue(30, 7);
+    key(&mut s, 'A');
+    let screen = render(&s);
+    assert!(screen.contains("cut: enlarge"), "{screen}");
+    assert!(!screen.contains("y confirms"), "{screen}");
+    key(&mut s, 'y');
+    assert!(
+        matches!(s.mode, super::model::Mode::Confirm(_)),
+        "y refused"
+    );
+}
+
+#[test]
+fn too_small_screen_says_what_it_needs_and_why_nothing_was_decided() {
+    let mut s = loaded(30, 6);
+    live(&mut s);
+    let screen = render(&s);
+    assert!(
+        !screen.contains("order_tools"),
+        "no row off the layout:\n{screen}"
+    );
+    key(&mut s, 'a');
+    let refused = render(&s);
+    insta::assert_snapshot!(format!("{screen}\n{refused}"));
+}
+
+#[test]
+fn the_smallest_screen_shows_the_row_its_tool_and_the_decision_keys() {
+    let mut s = loaded(30, 7);
+    live(&mut s);
+    let screen = render(&s);
+    assert!(screen.contains("order_tools"), "{screen}");
+    assert!(screen.contains("a c A r decide  n notify:off"), "{screen}");
+    insta::assert_snapshot!(screen);
+    // The layout gives the list exactly one row there, and none a row shorter.
+    let rows = |w, h| {
+        let a = super::layout::areas(ratatui::layout::Rect::new(0, 0, w, h), false, true);
+        super::layout::list_rows(a.list)
+    };
+    assert_eq!((rows(30, 7), rows(30, 6)), (1, 0));
+}
+
+#[test]
+fn an_approval_that_notifies_asks_for_its_reason() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    key(&mut s, 'n');
+    key(&mut s, 'a');
+    code(&mut s, KeyCode::Enter);
+    let screen = render(&s);
+    assert!(screen.contains("Approve once, reason:"), "{screen}");
+    assert!(
+        screen.contains("Not sent: notifying the agent needs a reason"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
 }

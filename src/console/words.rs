@@ -130,6 +130,54 @@ pub fn conn_words(conn: &Conn, now: DateTime<Utc>) -> (String, Option<String>) {
     }
 }
 
+/// Why a decision key was refused by the cursor guard: the request under the cursor is
+/// not the one the reviewer was looking at. `tool` and `agent` are the backend's (this
+/// sanitises them); `key` as the help shows it.
+pub fn cursor_changed(tool: &str, agent: &str, key: &str) -> String {
+    format!(
+        "The request under the cursor changed: now {} from {}. Read it, then press {key} again.",
+        sanitize::line(tool),
+        sanitize::line(agent)
+    )
+}
+
+/// What a terminal too small to show a decision's subject says instead of the console.
+pub fn too_small(width: u16, height: u16) -> String {
+    format!("terminal too small: needs at least {width}×{height}")
+}
+
+/// Why a decision key did nothing on a terminal too small for its subject.
+pub fn too_small_refusal(width: u16, height: u16) -> String {
+    format!("Nothing decided: the terminal is too small (needs at least {width}×{height})")
+}
+
+/// Why a decision key did nothing on a request the last frame did not show.
+pub fn not_on_screen(key: &str) -> String {
+    format!("Nothing decided: that request was not on screen yet. Read it, then press {key} again.")
+}
+
+/// A paste where no text field is open: dropped, never run as keys.
+pub fn paste_ignored(reason_key: &str, filter_key: &str) -> String {
+    format!("Paste ignored: paste into the reason ({reason_key}) or the filter ({filter_key}).")
+}
+
+/// The reason prompt's words: what Enter sends, naming the tool when one is given.
+pub fn reason_prompt(verdict: Verdict, scope: Scope, tool: Option<&str>) -> String {
+    let tool = tool.map(|t| format!(" {t}")).unwrap_or_default();
+    match (verdict, scope) {
+        (Verdict::Reject, _) => format!("Reject{tool}, reason: "),
+        (Verdict::Approve, Scope::Once) if tool.is_empty() => "Approve once, reason: ".into(),
+        (Verdict::Approve, Scope::Once) => format!("Approve{tool} once, reason for the agent: "),
+        (Verdict::Approve, Scope::Conversation) if tool.is_empty() => {
+            "Approve for the conversation, reason: ".into()
+        }
+        (Verdict::Approve, Scope::Conversation) => {
+            format!("Approve{tool} for the conversation, reason for the agent: ")
+        }
+        (Verdict::Approve, Scope::Always) => format!("Always approve{tool}, reason: "),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

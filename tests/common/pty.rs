@@ -116,6 +116,21 @@ impl Console {
         self.parser.lock().unwrap().screen().alternate_screen()
     }
 
+    /// Whether the console turned bracketed paste on (it does while it holds the screen).
+    pub fn bracketed_paste(&self) -> bool {
+        self.parser.lock().unwrap().screen().bracketed_paste()
+    }
+
+    /// Pastes `text` as a terminal does: between the bracketed-paste markers when the
+    /// console turned them on, as plain typed characters when it did not.
+    pub fn paste(&mut self, text: &str) {
+        if self.bracketed_paste() {
+            self.press(&format!("\x1b[200~{text}\x1b[201~"));
+        } else {
+            self.press(text);
+        }
+    }
+
     /// The window titles the console set (an escape in a request could try).
     pub fn titles(&self) -> Vec<Vec<u8>> {
         self.parser.lock().unwrap().callbacks().titles.clone()

@@ -6,6 +6,7 @@
 pub mod detail;
 pub mod entry;
 pub mod grants;
+pub mod guard;
 pub mod history;
 pub mod queue;
 pub mod selection;
@@ -22,7 +23,7 @@ pub use self::queue::{Queue, SortKey};
 use super::action::Conn;
 use super::keymap::Keymap;
 use super::layout;
-use crate::protocol::{ApprovalRequest, Identity};
+use crate::protocol::{ApprovalRequest, Identity, Scope, Verdict};
 
 /// How long an ended row (expired, cancelled, decided elsewhere) stays on screen.
 pub const LINGER_SECS: i64 = 5;
@@ -53,14 +54,40 @@ impl Tab {
 pub enum Confirm {
     Always {
         id: String,
+        /// The tool runs commands: the grant approves every command line, and says so.
+        commands: bool,
     },
-    /// Asked only when the conversation grant would also approve other pending requests.
+    /// Asked every time: a grant approves more than the request on screen.
     Conversation {
         id: String,
+        commands: bool,
     },
     Revoke {
         grant_id: String,
     },
+}
+
+impl Confirm {
+    /// What the confirmation is about: a request's id, or a grant's.
+    pub fn subject(&self) -> &str {
+        match self {
+            Confirm::Always { id, .. } | Confirm::Conversation { id, .. } => id,
+            Confirm::Revoke { grant_id } => grant_id,
+        }
+    }
+}
+
+/// What the last frame drawn showed that a decision can rest on, as the driver reports it
+/// after each draw (views only read, so they hand it back instead of storing it). A
+/// decision applies only to what is in it: nothing is decided off screen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// The pending request under the cursor, drawn with its tool: its row in the list,
+    /// or its detail view.
+    pub selected: Option<String>,
+    /// What the reason prompt or the confirmation drawn names: a request's id (or a
+    /// grant's, for a revocation).
+    pub asked: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,10 +102,13 @@ pub enum Mode {
     Filter {
         input: Input,
     },
-    /// Typing the reason of a rejection of request `id`.
+    /// Typing the reason of a decision on request `id`: a rejection, or an approval that
+    /// notifies the agent (both need one; Enter sends `verdict` with `scope`).
     Reason {
         id: String,
         input: Input,
+        verdict: Verdict,
+        scope: Scope,
     },
     Confirm(Confirm),
 }
@@ -136,6 +166,8 @@ pub struct State {
     pub message: Option<Message>,
     /// True once the first list of pending requests has arrived.
     pub loaded: bool,
+    /// What the last frame showed (none yet: nothing can be decided before a frame).
+    pub drawn: Drawn,
     /// Until when a tick has nothing to expire or remove (None: sweep on the next tick).
     pub(super) quiet_until: Option<DateTime<Utc>>,
 }
@@ -161,6 +193,7 @@ impl State {
             detail_scroll: 0,
             message: None,
             loaded: false,
+            drawn: Drawn::default(),
             quiet_until: None,
         }
     }
@@ -214,7 +247,7 @@ impl State {
     /// list's cursor on its item; when the item left, the cursor stays at the same
     /// position.
     pub fn refresh(&mut self) {
-        if self.queue.follow() && self.mode.is_detail() && self.tab == Tab::Pending {
+        if self.queue.follow(self.now) && self.mode.is_detail() && self.tab == Tab::Pending {
             // The request being read is gone: back to the list rather than showing
             // another request's detail under the reader's eyes.
             self.mode = Mode::Normal;

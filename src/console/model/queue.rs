@@ -9,7 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::entry::{Entry, Local};
+use super::guard::Guard;
 use super::selection::Selection;
+use crate::console::keymap::Action;
 use crate::protocol::{ApprovalRequest, Decision, Risk, Scope, Status};
 use crate::store::rules::GrantScope;
 
@@ -69,10 +71,14 @@ pub struct Queue {
     /// A paged list of pending requests being taken in (between its first and last page).
     listing: Option<Listing>,
     cursor: Selection,
-    /// The request under the cursor changed because the one there left the queue, not
-    /// because the reviewer moved: the next decision key is refused once, so a request
-    /// is never decided without having been looked at (no double-press "approve all").
-    moved: bool,
+    /// Whether the request under the cursor is one the reviewer chose or read: when it
+    /// slid there unseen, decision keys are refused until the reviewer reads it or
+    /// presses the refused key again, so a request is never decided without having been
+    /// looked at (no double-press "approve all"). See `guard.rs` for when it fires.
+    guard: Guard,
+    /// Requests whose last decision never reached the backend (the connection was
+    /// refused): their "not sent" mark clears once the backend answers again.
+    unsent: HashSet<String>,
 }
 
 /// What the pages of a list taken in so far say: which ids it holds, and whether the
@@ -151,6 +157,13 @@ impl Queue {
         self.filter = filter.to_owned();
         self.needle = filter.to_lowercase();
         self.refilter();
+        // The reviewer's own filter put the cursor where it is now, in front of them: a
+        // row it brings under the cursor is chosen, not slid under it.
+        let before = self.cursor.id().map(str::to_owned);
+        self.follow_cursor();
+        if before.as_deref() != self.cursor.id() {
+            self.guard.clear();
+        }
     }
 
     /// The id of the request under the cursor.
@@ -170,34 +183,82 @@ impl Queue {
 
     /// Moves the cursor to row `index` (clamped): the reviewer chose it.
     pub fn select(&mut self, index: usize) {
-        self.moved = false;
+        self.guard.clear();
         let order = &self.order;
         self.cursor
             .select(index, order.len(), |k| order.get(k).map(|o| &**o));
     }
 
-    /// The cursor slid onto its request without the reviewer moving it there.
+    /// The cursor stands on a request the reviewer has not chosen or read: a decision key
+    /// would be refused.
     pub fn moved(&self) -> bool {
-        self.moved
+        self.guard.armed()
     }
 
     /// The reviewer has looked at the request under the cursor.
     pub fn seen(&mut self) {
-        self.moved = false;
+        self.guard.clear();
+    }
+
+    /// Whether decision `action` may act on the request under the cursor now (see
+    /// [`Guard::check`]); otherwise the key to press again.
+    pub fn guard_check(&mut self, action: Action) -> Result<(), Action> {
+        match self.cursor.id() {
+            Some(id) => self.guard.check(id, action),
+            None => Ok(()),
+        }
     }
 
     /// Keeps the cursor on its request after a change (a binary search by its sort key,
     /// not a scan); when the request left, on the same position. True when the cursor now
-    /// stands on another request, which the reviewer has then not looked at yet.
-    pub fn follow(&mut self) -> bool {
+    /// stands on another request, which the reviewer has then not looked at yet. `now`:
+    /// the console's clock, for an arrival into a queue that just emptied under it.
+    pub fn follow(&mut self, now: DateTime<Utc>) -> bool {
+        // Runs after every message: no copy of the id, only whether there was one.
+        let had = self.cursor.id().is_some();
+        let jumped = self.follow_cursor();
+        self.guard
+            .followed(had, self.cursor.id().is_some(), jumped, now);
+        jumped
+    }
+
+    fn follow_cursor(&mut self) -> bool {
         let (order, index, sort) = (&self.order, &self.index, self.sort);
-        let jumped = self.cursor.follow(
+        self.cursor.follow(
             order.len(),
             |id, hint| find(order, index, sort, id, hint),
             |k| order.get(k).map(|o| &**o),
+        )
+    }
+
+    /// Marks request `id`'s decision as refused at the connection: not sent, and to be
+    /// unmarked once the backend answers again ([`Queue::clear_unsent`]).
+    pub fn set_unsent(&mut self, id: &str, error: String) {
+        self.set_local(
+            id,
+            Local::Failed {
+                error,
+                unknown: false,
+            },
         );
-        self.moved |= jumped;
-        jumped
+        if self.index.contains_key(id) {
+            self.unsent.insert(id.to_owned());
+        }
+    }
+
+    /// The backend answers again: rows whose decision never reached it are plain pending
+    /// rows again (decidable as before, the stale "not sent" mark gone). A row whose
+    /// decision may have arrived (outcome unknown) keeps its mark.
+    pub fn clear_unsent(&mut self) {
+        for id in std::mem::take(&mut self.unsent) {
+            let still = self
+                .index
+                .get(&id)
+                .is_some_and(|e| matches!(e.local(), Local::Failed { unknown: false, .. }));
+            if still {
+                self.set_local(&id, Local::Idle);
+            }
+        }
     }
 
     /// Adds a pending request, in place in the sorted lists (a binary search, not a sort).
@@ -246,6 +307,7 @@ impl Queue {
         let Some(e) = self.index.get_mut(id) else {
             return;
         };
+        self.unsent.remove(id);
         if local.is_ended() {
             self.ended.insert(id.to_owned());
         } else {
@@ -542,118 +604,5 @@ fn key(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::console::fixtures;
-
-    /// The order a from-scratch filter and sort gives, to check the incremental one.
-    fn expected(q: &Queue) -> Vec<String> {
-        let f = q.filter.to_lowercase();
-        let mut v: Vec<&Entry> = q
-            .index
-            .values()
-            .map(|e| &**e)
-            .filter(|e| e.haystack().contains(&f))
-            .collect();
-        v.sort_by(|a, b| Row::key_of(q.sort, a.req()).cmp(&Row::key_of(q.sort, b.req())));
-        v.into_iter().map(|e| e.req().id.clone()).collect()
-    }
-
-    /// The set of ended ids is what a walk of the queue finds.
-    fn ended_in_step(q: &Queue) -> bool {
-        let walked: HashSet<String> = q
-            .index
-            .values()
-            .filter(|e| e.local().is_ended())
-            .map(|e| e.req().id.clone())
-            .collect();
-        walked == q.ended
-    }
-
-    #[test]
-    fn incremental_order_matches_a_full_sort_and_filter() {
-        let mut q = Queue::default();
-        let tools = ["email.send", "db.delete", "shell.run"];
-        let mut x: u64 = 7;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let mut live: Vec<String> = Vec::new();
-        for step in 0..600u64 {
-            match next() % 10 {
-                0..=4 => {
-                    let id = format!("r{step:04}");
-                    let mut r = fixtures::req(
-                        &id,
-                        tools[(next() % 3) as usize],
-                        "a",
-                        (next() % 50) as i64,
-                        serde_json::json!({"n": step}),
-                    );
-                    r.risk = [None, Some(Risk::Low), Some(Risk::High)][(next() % 3) as usize];
-                    r.expires_at = (next() % 2 == 0)
-                        .then(|| fixtures::now() + chrono::Duration::seconds((next() % 90) as i64));
-                    q.insert(r);
-                    live.push(id);
-                }
-                5 | 6 if !live.is_empty() => {
-                    let id = live.swap_remove((next() % live.len() as u64) as usize);
-                    assert!(q.remove(&id).is_some());
-                }
-                7 if live.len() > 20 => {
-                    let gone: Vec<String> = live.drain(..17).collect();
-                    assert_eq!(q.remove_many(&gone).len(), 17);
-                }
-                8 => q.set_sort(q.sort().next()),
-                _ => {
-                    q.set_filter(["", "email", "db.", "shell", "e"][(next() % 5) as usize]);
-                }
-            }
-            q.follow();
-            let shown: Vec<String> = q.shown_ids().map(str::to_owned).collect();
-            assert_eq!(shown, expected(&q), "step {step}");
-            if let Some(i) = q.selected_index() {
-                assert_eq!(q.order.get(i).map(|o| &**o), q.selected_id());
-            }
-        }
-    }
-
-    #[test]
-    fn the_ended_set_follows_every_change_of_a_row() {
-        let now = fixtures::now();
-        let secs = chrono::Duration::seconds;
-        let mut q = Queue::default();
-        q.take_page(fixtures::queue(), true, true, now);
-        q.end("req-1", "expired".into(), now);
-        let failed = Local::Failed {
-            error: "x".into(),
-            unknown: false,
-        };
-        q.set_local("req-2", failed);
-        assert!(ended_in_step(&q) && q.ended_count() == 1);
-        // A list that misses a row ends it; one that lists an ended row again revives it
-        // (the backend says it is pending).
-        let mut rest = fixtures::queue();
-        let gone = rest.remove(1);
-        q.take_page(rest.clone(), true, true, now);
-        assert!(ended_in_step(&q) && q.ended_count() == 1);
-        assert!(q.get("req-2").is_some_and(|e| e.local().is_ended()));
-        rest.push(gone);
-        q.take_page(rest, true, true, now);
-        assert!(ended_in_step(&q) && q.ended_count() == 0);
-        // A replaced row takes its mark with it; so does one swept out.
-        q.end("req-1", "expired".into(), now);
-        q.insert(fixtures::queue().remove(0));
-        assert!(ended_in_step(&q) && q.ended_count() == 0);
-        q.end("req-3", "expired".into(), now);
-        let (gone, next) = q.sweep(now + secs(1), secs(5));
-        assert!(gone.is_empty());
-        assert_eq!(next, Some(now + secs(5)));
-        let (gone, _) = q.sweep(now + secs(5), secs(5));
-        assert_eq!(gone.len(), 1);
-        assert!(ended_in_step(&q) && q.ended_count() == 0 && q.len() == 2);
-    }
-}
+#[path = "queue_tests.rs"]
+mod tests;

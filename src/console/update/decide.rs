@@ -5,7 +5,11 @@
 use super::super::effect::Effect;
 use super::super::keymap::Action;
 use super::super::model::{Level, Local, State};
-use super::super::words::{decision_words, ended_note, no_longer_decidable, outcome_words};
+use super::super::view;
+use super::super::words::{
+    decision_words, ended_note, no_longer_decidable, not_on_screen, outcome_words,
+    too_small_refusal,
+};
 use crate::client::ClientError;
 use crate::protocol::{ApprovalRequest, DecisionBody, Grant, Scope, Verdict};
 use crate::sanitize;
@@ -33,6 +37,26 @@ pub(super) fn check_decidable(state: &mut State, id: &str) -> bool {
         }
         Local::Idle | Local::Failed { .. } => true,
     }
+}
+
+/// Why no decision can be made at this terminal size, if none can: below the smallest
+/// size that shows the selected row, its tool and the decision keys, the screen says only
+/// that it is too small, so nothing on it can be decided.
+pub(super) fn too_small(state: &State) -> Option<String> {
+    let (w, h) = view::min_size(&state.keymap);
+    (state.width < w || state.height < h).then(|| too_small_refusal(w, h))
+}
+
+/// Whether `key` may act on `subject` (a request or grant id) of the open reason prompt or
+/// confirmation: only when the last frame showed that prompt or confirmation.
+pub(super) fn may_act(state: &State, subject: &str, key: &str) -> Result<(), String> {
+    if let Some(text) = too_small(state) {
+        return Err(text);
+    }
+    if state.drawn.asked.as_deref() != Some(subject) {
+        return Err(not_on_screen(key));
+    }
+    Ok(())
 }
 
 /// Sends a decision on request `id`, with the args_hash of the parameters shown.
@@ -159,6 +183,9 @@ fn on_failed(state: &mut State, id: &str, err: &ClientError) {
     let now = state.now;
     match ended {
         Some(note) => state.queue_mut().end(id, note, now),
+        // Refused before the backend took it, for a reason that passes (no connection, a
+        // 5xx): the mark goes once the backend answers again.
+        None if !unknown && err.is_transient() => state.queue_mut().set_unsent(id, error),
         None => state
             .queue_mut()
             .set_local(id, Local::Failed { error, unknown }),

@@ -1,17 +1,19 @@
 //! What a key does: in a confirmation, the reason or filter input, the help, the detail
-//! view and the lists. Changes when a key's meaning changes.
+//! view and the lists; and where a paste goes. Changes when a key's meaning changes.
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
+use tui_input::{Input, InputRequest};
 
+use super::super::action::Conn;
 use super::super::effect::Effect;
 use super::super::keymap::Action;
 use super::super::layout;
 use super::super::model::{Confirm, Level, Mode, State, Tab};
-use super::decide::{check_decidable, send};
+use super::super::words::{cursor_changed, not_on_screen, paste_ignored};
+use super::decide::{check_decidable, may_act, send, too_small};
+use crate::decision_rules::{check_reason, runs_commands};
 use crate::protocol::{Scope, Verdict};
-use crate::sanitize;
 
 pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     if key.kind == KeyEventKind::Release {
@@ -25,23 +27,64 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     match std::mem::replace(&mut state.mode, Mode::Normal) {
         Mode::Confirm(c) => {
             if key.code == KeyCode::Char('y') {
+                // `y` acts only on a confirmation that was on screen; refused, it stays
+                // open, to be read.
+                if let Err(text) = may_act(state, c.subject(), "y") {
+                    state.mode = Mode::Confirm(c);
+                    state.say(Level::Warn, text);
+                    return;
+                }
                 confirmed(state, c, fx);
             } else {
                 state.say(Level::Info, "Cancelled: nothing was sent");
             }
         }
-        Mode::Reason { id, mut input } => match key.code {
+        Mode::Reason {
+            id,
+            mut input,
+            verdict,
+            scope,
+        } => match key.code {
             KeyCode::Enter => {
+                // A request that ended while its reason was typed: said, and the prompt
+                // closes (it stays open until Enter or Esc, so the rest of a reason typed
+                // blind never lands on the list as keys).
+                if !check_decidable(state, &id) {
+                    return;
+                }
+                if let Some(refused) = reason_refused(state, &id, &input, verdict) {
+                    state.mode = Mode::Reason {
+                        id,
+                        input,
+                        verdict,
+                        scope,
+                    };
+                    state.say(Level::Warn, refused);
+                    return;
+                }
                 let reason = input.value().trim().to_owned();
                 let reason = (!reason.is_empty()).then_some(reason);
-                send(state, &id, Verdict::Reject, Scope::Once, reason, fx);
+                send(state, &id, verdict, scope, reason, fx);
             }
-            KeyCode::Esc => state.say(Level::Info, "Rejection cancelled: nothing was sent"),
+            KeyCode::Esc => {
+                let what = match verdict {
+                    Verdict::Reject => "Rejection",
+                    Verdict::Approve => "Approval",
+                };
+                state.say(Level::Info, format!("{what} cancelled: nothing was sent"));
+            }
             _ => {
                 if let Some(req) = to_input_request(&TermEvent::Key(key)) {
                     input.handle(req);
                 }
-                state.mode = Mode::Reason { id, input };
+                // A refusal shown in place of the hints gives way once the reviewer types.
+                state.message = None;
+                state.mode = Mode::Reason {
+                    id,
+                    input,
+                    verdict,
+                    scope,
+                };
             }
         },
         Mode::Filter { mut input } => match key.code {
@@ -79,6 +122,69 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             };
             normal_key(state, action, fx);
         }
+    }
+}
+
+/// Why Enter in the reason prompt sends nothing, if it does not: the prompt was not on
+/// screen, or the reason is blank where the decision needs one (the rule the CLI applies).
+fn reason_refused(state: &State, id: &str, input: &Input, verdict: Verdict) -> Option<String> {
+    if let Err(text) = may_act(state, id, "Enter") {
+        return Some(text);
+    }
+    let notify = state.queue().get(id).is_some_and(|e| e.notify());
+    let reason = Some(input.value().trim()).filter(|r| !r.is_empty());
+    check_reason(verdict, notify, reason)
+        .err()
+        .map(|e| format!("Not sent: {e}"))
+}
+
+/// A paste goes into the text field open (the reason or the filter), its line breaks and
+/// tabs made spaces; anywhere else it is dropped and said so. It is never read as keys, so
+/// it can never decide anything.
+pub(super) fn on_paste(state: &mut State, text: &str) {
+    match std::mem::replace(&mut state.mode, Mode::Normal) {
+        Mode::Reason {
+            id,
+            mut input,
+            verdict,
+            scope,
+        } => {
+            insert(&mut input, text);
+            state.message = None;
+            state.mode = Mode::Reason {
+                id,
+                input,
+                verdict,
+                scope,
+            };
+        }
+        Mode::Filter { mut input } => {
+            insert(&mut input, text);
+            state.queue_mut().set_filter(input.value());
+            state.mode = Mode::Filter { input };
+        }
+        other => {
+            state.mode = other;
+            let text = paste_ignored(
+                &state.keymap.label(Action::Reject),
+                &state.keymap.label(Action::Filter),
+            );
+            state.say(Level::Warn, text);
+        }
+    }
+}
+
+/// Inserts pasted `text` at the cursor of a one-line field: a line break (`\r\n`, `\n` or
+/// `\r`) or a tab becomes one space, other control characters are dropped.
+fn insert(input: &mut Input, text: &str) {
+    let one_line = text.replace("\r\n", " ");
+    for c in one_line.chars() {
+        let c = match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() => continue,
+            c => c,
+        };
+        input.handle(InputRequest::InsertChar(c));
     }
 }
 
@@ -176,7 +282,11 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         Action::Refresh => {
             fx.push(Effect::Refresh);
-            state.say(Level::Info, "Reloading from the backend…");
+            let text = match state.conn {
+                Conn::Retrying { .. } | Conn::Connecting => "Retrying now…",
+                Conn::Live | Conn::Polling { .. } => "Reloading from the backend…",
+            };
+            state.say(Level::Info, text);
         }
         Action::Revoke => {
             if state.tab != Tab::Grants {
@@ -200,7 +310,7 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
                 state.say(
                     Level::Info,
                     if on {
-                        "The agent will be notified of this decision"
+                        "The agent will be notified of this decision, with a reason you give"
                     } else {
                         "The agent will not be notified of this decision"
                     },
@@ -208,41 +318,69 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             }
         }
         Action::ApproveOnce => {
-            if let Some(id) = decidable(state) {
-                send(state, &id, Verdict::Approve, Scope::Once, None, fx);
+            if let Some(id) = decidable(state, action) {
+                approve(state, id, Scope::Once, fx);
             }
         }
         Action::ApproveConversation => {
-            if let Some(id) = decidable(state) {
+            if let Some(id) = decidable(state, action) {
                 let has_conv = state
                     .queue()
                     .get(&id)
                     .is_some_and(|e| e.req().conversation_id.is_some());
-                if !has_conv {
-                    no_conversation(state);
-                } else if state.queue().covered_by(&id, Scope::Conversation) > 0 {
-                    // The grant approves the other pending calls it covers at once: that
-                    // is more than one request, so it is confirmed like `always`.
-                    state.mode = Mode::Confirm(Confirm::Conversation { id });
+                if has_conv {
+                    // A grant approves more than the request on screen (every later call,
+                    // and the pending ones it covers): it is confirmed every time.
+                    let commands = command_tool(state, &id);
+                    state.mode = Mode::Confirm(Confirm::Conversation { id, commands });
                 } else {
-                    send(state, &id, Verdict::Approve, Scope::Conversation, None, fx);
+                    no_conversation(state);
                 }
             }
         }
         Action::ApproveAlways => {
-            if let Some(id) = decidable(state) {
-                state.mode = Mode::Confirm(Confirm::Always { id });
+            if let Some(id) = decidable(state, action) {
+                let commands = command_tool(state, &id);
+                state.mode = Mode::Confirm(Confirm::Always { id, commands });
             }
         }
         Action::Reject => {
-            if let Some(id) = decidable(state) {
-                state.mode = Mode::Reason {
-                    id,
-                    input: Input::default(),
-                };
+            if let Some(id) = decidable(state, action) {
+                ask_reason(state, id, Verdict::Reject, Scope::Once);
             }
         }
     }
+}
+
+/// Whether request `id` is a call that runs commands (its grant then approves every
+/// command line), by the rule the dialogs say it with.
+fn command_tool(state: &State, id: &str) -> bool {
+    state
+        .queue()
+        .get(id)
+        .is_some_and(|e| runs_commands(&e.req().tool, &e.params()))
+}
+
+/// Approves request `id` with `scope`: at once, or, when the agent is to be notified,
+/// once the reason it is told has been typed (an approval that notifies needs one).
+fn approve(state: &mut State, id: String, scope: Scope, fx: &mut Vec<Effect>) {
+    let notify = state.queue().get(&id).is_some_and(|e| e.notify());
+    if notify {
+        ask_reason(state, id, Verdict::Approve, scope);
+    } else {
+        send(state, &id, Verdict::Approve, scope, None, fx);
+    }
+}
+
+fn ask_reason(state: &mut State, id: String, verdict: Verdict, scope: Scope) {
+    // The status line becomes the prompt; what it said before is done with.
+    state.message = None;
+    state.mode = Mode::Reason {
+        id,
+        input: Input::default(),
+        verdict,
+        scope,
+    };
 }
 
 fn no_conversation(state: &mut State) {
@@ -261,28 +399,33 @@ fn seen(state: &mut State) {
     }
 }
 
-/// The id of the selected request if it can be decided now; otherwise says why not.
-fn decidable(state: &mut State) -> Option<String> {
-    let queue = state.queue();
-    if state.tab == Tab::Pending && queue.selected_id().is_some() && queue.moved() {
-        let what = queue
-            .selected()
-            .map(|e| {
-                format!(
-                    "{} from {}",
-                    sanitize::line(&e.req().tool),
-                    sanitize::line(&e.req().agent)
-                )
-            })
-            .unwrap_or_default();
-        state.queue_mut().seen();
-        state.say(
-            Level::Warn,
-            format!("The cursor moved to {what}: read it, then press the key again"),
-        );
+/// The id of the selected request if decision `action` can act on it now; otherwise says
+/// why not: the terminal is too small to show it, the request under the cursor changed
+/// unseen (the cursor guard), it cannot be decided, or the last frame did not show it.
+fn decidable(state: &mut State, action: Action) -> Option<String> {
+    if let Some(text) = too_small(state) {
+        state.say(Level::Warn, text);
         return None;
     }
-    selected_decidable(state)
+    if state.tab == Tab::Pending
+        && let Err(first) = state.queue_mut().guard_check(action)
+    {
+        let (tool, agent) = state
+            .queue()
+            .selected()
+            .map(|e| (e.req().tool.clone(), e.req().agent.clone()))
+            .unwrap_or_default();
+        let text = cursor_changed(&tool, &agent, &state.keymap.label(first));
+        state.say(Level::Warn, text);
+        return None;
+    }
+    let id = selected_decidable(state)?;
+    if state.drawn.selected.as_deref() != Some(id.as_str()) {
+        let text = not_on_screen(&state.keymap.label(action));
+        state.say(Level::Warn, text);
+        return None;
+    }
+    Some(id)
 }
 
 /// Like [`decidable`], without the "cursor moved" guard (for keys that decide nothing).
@@ -303,9 +446,15 @@ fn selected_decidable(state: &mut State) -> Option<String> {
 
 fn confirmed(state: &mut State, c: Confirm, fx: &mut Vec<Effect>) {
     match c {
-        Confirm::Always { id } => send(state, &id, Verdict::Approve, Scope::Always, None, fx),
-        Confirm::Conversation { id } => {
-            send(state, &id, Verdict::Approve, Scope::Conversation, None, fx)
+        Confirm::Always { id, .. } => {
+            if check_decidable(state, &id) {
+                approve(state, id, Scope::Always, fx);
+            }
+        }
+        Confirm::Conversation { id, .. } => {
+            if check_decidable(state, &id) {
+                approve(state, id, Scope::Conversation, fx);
+            }
         }
         Confirm::Revoke { grant_id } => {
             fx.push(Effect::RevokeGrant { id: grant_id });

@@ -10,25 +10,42 @@ mod stream;
 
 use chrono::{DateTime, Utc};
 
-use super::action::Msg;
+use super::action::{Conn, Msg};
 use super::effect::Effect;
 use super::model::{Confirm, LINGER_SECS, Level, Local, Mode, State};
 use super::words::ended_sentence;
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
+    if let Msg::Drawn(drawn) = msg {
+        // A record of the screen, sent after every frame: it changes nothing else, so
+        // none of what follows other messages needs to run.
+        state.drawn = drawn;
+        return fx;
+    }
     if !matches!(msg, Msg::Tick(_)) {
         // Anything but the clock may have changed what the next tick has to sweep.
         state.quiet_until = None;
     }
     match msg {
         Msg::Key(key) => keys::on_key(state, key, &mut fx),
+        Msg::Paste(text) => keys::on_paste(state, &text),
+        Msg::Drawn(_) => {}
         Msg::Resize { width, height } => {
             state.width = width;
             state.height = height;
+            // Until a frame is drawn at the new size, nothing on it has been seen.
+            state.drawn = Default::default();
         }
         Msg::Tick(now) => on_tick(state, now),
-        Msg::Conn(c) => state.conn = c,
+        Msg::Conn(c) => {
+            // The backend answers: decisions it never got are not "not sent" any more,
+            // only pending, as they are.
+            if matches!(c, Conn::Live | Conn::Polling { .. }) {
+                state.queue_mut().clear_unsent();
+            }
+            state.conn = c;
+        }
         Msg::Identity(me) => state.me = Some(me),
         Msg::PendingPage {
             requests,
@@ -54,7 +71,7 @@ fn close_ended_confirm(state: &mut State) {
         return;
     };
     let text = match c {
-        Confirm::Always { id } | Confirm::Conversation { id } => {
+        Confirm::Always { id, .. } | Confirm::Conversation { id, .. } => {
             match state.queue().get(id).map(|e| e.local()) {
                 None => Some("The request left the queue".to_owned()),
                 Some(Local::Ended { note, .. }) => Some(ended_sentence(note)),

@@ -1,4 +1,5 @@
-//! Confirmation of the dangerous: a box that names exactly what `y` will do.
+//! Confirmation of the dangerous: a box that names exactly what `y` will do, and how far
+//! a grant reaches (for a tool that runs commands: every command line, not just this one).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -29,7 +30,7 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
     let agent_cap = (cols / 4).max(8);
     let fitted = |s: &str, cap: usize| text::fit(&sanitize::line(s), cap);
     match c {
-        Confirm::Always { id } | Confirm::Conversation { id } => {
+        Confirm::Always { id, commands } | Confirm::Conversation { id, commands } => {
             let Some(req) = state.queue().get(id).map(|e| e.req()) else {
                 return (
                     " Approve? ".to_owned(),
@@ -55,6 +56,20 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
                 ));
             }
             lines.push("will be approved without asking (this one included).".to_owned());
+            if *commands {
+                // The call on screen is one command line; the grant is for the tool.
+                lines.push(if always {
+                    format!(
+                        "This covers every command `{agent}` runs with `{tool}`, in any \
+                         conversation, not only this one."
+                    )
+                } else {
+                    format!(
+                        "This covers every command `{agent}` runs with `{tool}` in this \
+                         conversation, not only this one."
+                    )
+                });
+            }
             if n > 0 {
                 let where_ = if always { "" } else { " in this conversation" };
                 lines.push(format!(
@@ -93,7 +108,8 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
     }
 }
 
-pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) {
+/// Draws the confirmation; true when the whole question was shown (`y` acts only then).
+pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) -> bool {
     let theme = Theme::new(state.no_color);
     let area = frame.area();
     let w = area.width.min(MAX_WIDTH);
@@ -120,7 +136,7 @@ pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) {
     let inner = block.inner(r);
     frame.render_widget(block, r);
     if inner.height == 0 {
-        return;
+        return false;
     }
     // The instruction has the last row to itself: however long the question, what `y`
     // does and how to cancel stay in sight.
@@ -133,17 +149,24 @@ pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) {
         height: inner.height.saturating_sub(2),
         ..inner
     };
+    let whole = q_rows <= usize::from(rest.height);
     let lines: Vec<Line> = q.into_iter().map(Line::raw).collect();
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), rest);
-    let instruction = text::fit(
-        " confirms, any other key cancels",
-        inner_w.saturating_sub(1),
-    );
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
+    let instruction = if whole {
+        Line::from(vec![
             Span::styled("y", theme.key()),
-            Span::raw(instruction),
-        ])),
-        last,
-    );
+            Span::raw(text::fit(
+                " confirms, any other key cancels",
+                inner_w.saturating_sub(1),
+            )),
+        ])
+    } else {
+        // What `y` would confirm is cut: it confirms nothing until it can be read whole.
+        Line::styled(
+            text::fit("cut: enlarge the terminal; any key but y cancels", inner_w),
+            theme.warn(),
+        )
+    };
+    frame.render_widget(Paragraph::new(instruction), last);
+    whole
 }

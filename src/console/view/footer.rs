@@ -6,22 +6,35 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
-use crate::console::keymap::Action;
+use crate::console::keymap::{Action, Keymap};
 use crate::console::model::{Level, Mode, State, Tab};
 use crate::console::text;
+use crate::console::words::reason_prompt;
+use crate::protocol::Verdict;
 use crate::sanitize;
 
 pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
     let theme = Theme::new(state.no_color);
     let cols = usize::from(status.width);
     match &state.mode {
-        Mode::Reason { id, input } => {
+        Mode::Reason {
+            id,
+            input,
+            verdict,
+            scope,
+        } => {
             let tool = state
                 .queue()
                 .get(id)
                 .map(|e| text::fit(&sanitize::line(&e.req().tool), cols / 4))
                 .unwrap_or_default();
-            let prompt = format!("Reject {tool}, reason: ");
+            // What Enter does stays in the prompt when the tool's name does not fit.
+            let full = reason_prompt(*verdict, *scope, Some(&tool));
+            let prompt = if text::width(&full) > cols / 2 {
+                reason_prompt(*verdict, *scope, None)
+            } else {
+                full
+            };
             input_line(frame, status, &theme, &prompt, input);
         }
         Mode::Filter { input } => input_line(frame, status, &theme, "Filter: ", input),
@@ -36,6 +49,13 @@ pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
                 frame.render_widget(Paragraph::new(line), status);
             }
         }
+    }
+    // With the status line taken by the prompt, a refused Enter (a blank reason) is said
+    // where the hints are, until the reviewer types again.
+    if let (Mode::Reason { .. }, Some(m)) = (&state.mode, &state.message) {
+        let line = Line::styled(text::fit(&m.text, usize::from(keys.width)), theme.warn());
+        frame.render_widget(Paragraph::new(line), keys);
+        return;
     }
     let hints = hints(state);
     let mut spans = Vec::new();
@@ -89,8 +109,14 @@ fn hints(state: &State) -> Vec<(String, String)> {
             ("y".into(), "confirm".into()),
             ("any other key".into(), "cancel".into()),
         ],
-        Mode::Reason { .. } => vec![
-            ("Enter".into(), "reject".into()),
+        Mode::Reason { verdict, .. } => vec![
+            (
+                "Enter".into(),
+                match verdict {
+                    Verdict::Reject => "reject".into(),
+                    Verdict::Approve => "approve".into(),
+                },
+            ),
             ("Esc".into(), "cancel".into()),
         ],
         Mode::Filter { .. } => vec![
@@ -115,19 +141,7 @@ fn hints(state: &State) -> Vec<(String, String)> {
             if selected && !decidable {
                 v.push(("—".to_owned(), "this request has ended".to_owned()));
             } else if selected && narrow {
-                let decide = [
-                    Action::ApproveOnce,
-                    Action::ApproveConversation,
-                    Action::ApproveAlways,
-                    Action::Reject,
-                ]
-                .map(k)
-                .join(" ");
-                v.push((decide, "decide".to_owned()));
-                v.push((
-                    k(Action::ToggleNotify),
-                    format!("notify:{}", if notify { "on" } else { "off" }),
-                ));
+                v.extend(narrow_decision_hints(km, notify));
             } else if selected {
                 v.push(pair(Action::ApproveOnce, "approve"));
                 v.push(pair(Action::ApproveConversation, "conversation"));
@@ -159,4 +173,34 @@ fn hints(state: &State) -> Vec<(String, String)> {
             v
         }
     }
+}
+
+/// The decision keys as a narrow footer shows them: one hint for the four decisions, then
+/// notify with its state.
+fn narrow_decision_hints(km: &Keymap, notify: bool) -> [(String, String); 2] {
+    let decide = [
+        Action::ApproveOnce,
+        Action::ApproveConversation,
+        Action::ApproveAlways,
+        Action::Reject,
+    ]
+    .map(|a| km.label(a))
+    .join(" ");
+    [
+        (decide, "decide".to_owned()),
+        (
+            km.label(Action::ToggleNotify),
+            format!("notify:{}", if notify { "on" } else { "off" }),
+        ),
+    ]
+}
+
+/// Columns the narrow footer needs to show the decision keys and the notify state whole
+/// (as `draw` lays hints out: key, space, words, two spaces), for the smallest screen.
+pub fn decision_keys_width(km: &Keymap) -> usize {
+    // "off" is as wide as any state the hint can show.
+    narrow_decision_hints(km, false)
+        .iter()
+        .map(|(k, what)| text::width(k) + text::width(what) + 3)
+        .sum()
 }
