@@ -5,6 +5,9 @@
 //! logs; what those operations may do is decided by [`super::rules`].
 
 mod grants;
+#[cfg(test)]
+mod life_tests;
+mod lock;
 mod log;
 mod op;
 mod requests;
@@ -16,6 +19,7 @@ mod writer;
 
 pub use schema::SCHEMA_VERSION;
 
+use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
@@ -83,7 +87,8 @@ impl From<serde_json::Error> for StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path`.
+    /// Opens (creating if needed) the database file at `path`, which no other store may
+    /// hold open meanwhile (see `lock.rs`).
     pub fn open(path: &Path, sync: Synchronous) -> anyhow::Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
@@ -95,13 +100,14 @@ impl SqliteStore {
                 dir.display()
             );
         }
+        let lock = lock::acquire(path)?;
         let conn = Connection::open(path).with_context(|| {
             format!(
                 "cannot open the database file {} (is the directory writable?)",
                 path.display()
             )
         })?;
-        Self::init(conn, sync, true).with_context(|| {
+        Self::init(conn, sync, Some(lock)).with_context(|| {
             format!(
                 "cannot use {} as the assent database (pass another --db)",
                 path.display()
@@ -112,12 +118,17 @@ impl SqliteStore {
     /// A throwaway store that keeps nothing after the process ends.
     pub fn open_in_memory() -> anyhow::Result<SqliteStore> {
         let conn = Connection::open_in_memory().context("cannot open an in-memory database")?;
-        Self::init(conn, Synchronous::Normal, false)
+        Self::init(conn, Synchronous::Normal, None)
     }
 
-    fn init(mut conn: Connection, sync: Synchronous, file: bool) -> anyhow::Result<SqliteStore> {
+    /// `lock`: the lock of a database file (None: in memory).
+    fn init(
+        mut conn: Connection,
+        sync: Synchronous,
+        lock: Option<File>,
+    ) -> anyhow::Result<SqliteStore> {
         conn.busy_timeout(Duration::from_secs(5))?;
-        if file {
+        if lock.is_some() {
             let mode: String =
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
@@ -130,7 +141,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", sync.pragma())?;
         schema::migrate(&mut conn)?;
         Ok(SqliteStore {
-            writer: Writer::spawn(conn)?,
+            writer: Writer::spawn(conn, lock)?,
         })
     }
 
