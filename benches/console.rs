@@ -100,6 +100,7 @@ fn events(c: &mut Criterion) {
             at: now(),
             request: Some(new),
             grant: None,
+            database_id: None,
         })));
         let old = workload::approved(workload::pending(k * 2, now(), 400), now());
         msgs.push(Msg::Event(Box::new(Event {
@@ -108,6 +109,7 @@ fn events(c: &mut Criterion) {
             at: now(),
             request: Some(old),
             grant: None,
+            database_id: None,
         })));
     }
     let mut g = c.benchmark_group("stream");

@@ -126,5 +126,6 @@ pub fn event(kind: EventKind, seq: u64, r: ApprovalRequest) -> Msg {
         at: now(),
         request: Some(r),
         grant: None,
+        database_id: None,
     }))
 }

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
@@ -33,7 +33,13 @@ const REPLAY_PAGE: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     pub after: Option<u64>,
+    /// The database the client last saw (`database_id` of a list or an event).
+    pub database_id: Option<String>,
 }
+
+/// The response header naming the database, and the request header in which a client
+/// names the one it last saw.
+pub const DATABASE_ID_HEADER: &str = "assent-database-id";
 
 /// `GET /v1/events` (reviewer).
 pub async fn events(
@@ -54,6 +60,32 @@ pub async fn events(
             )
         },
     )?;
+    let seen_database = optional_header(
+        &headers,
+        DATABASE_ID_HEADER,
+        |v| Some(v.trim().to_owned()),
+        || {
+            ApiError::bad_request(
+                "bad_request",
+                "the Assent-Database-Id header must be visible ASCII",
+            )
+        },
+    )?
+    .or(q.database_id);
+    let database_id: Arc<str> = st.store.database_id().into();
+    if let Some(seen) = seen_database
+        && seen != *database_id
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "database_changed",
+            format!(
+                "this server's database is {database_id}, not {seen}, the one you last saw: \
+                 it was replaced, and its events do not continue the ones you have; list the \
+                 requests again and stream from that list's seq"
+            ),
+        ));
+    }
     // Subscribe before reading the log position: nothing committed after this point
     // can be missed.
     let live = st.hub.subscribe();
@@ -75,6 +107,7 @@ pub async fn events(
         pending: VecDeque::new(),
         // Without a resume point the stream starts now: no replay needed.
         catch_up: start.is_some(),
+        database_id: Arc::clone(&database_id),
     };
     let keepalive = KeepAlive::new()
         .interval(st.limits.keepalive)
@@ -85,6 +118,9 @@ pub async fn events(
     // Ask reverse proxies (nginx) not to buffer the stream.
     resp.headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Ok(v) = HeaderValue::from_str(&database_id) {
+        resp.headers_mut().insert(DATABASE_ID_HEADER, v);
+    }
     Ok(resp)
 }
 
@@ -97,12 +133,15 @@ struct Feed {
     pending: VecDeque<Event>,
     /// Read the log after `last` before taking more live events.
     catch_up: bool,
+    /// Put on every event sent, where an EventSource in a browser can read it.
+    database_id: Arc<str>,
 }
 
 impl Feed {
     fn into_stream(self) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
         futures::stream::unfold(self, |mut feed| async move {
-            let ev = feed.next().await?;
+            let mut ev = feed.next().await?;
+            ev.database_id = Some(feed.database_id.to_string());
             Some((Ok(to_sse(&ev)), feed))
         })
     }
@@ -197,6 +236,7 @@ mod tests {
             last,
             pending: VecDeque::new(),
             catch_up: false,
+            database_id: "test".into(),
         };
         (f, stop)
     }

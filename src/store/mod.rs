@@ -154,4 +154,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The sequence number of the last event (0 when the log is empty).
     async fn current_seq(&self) -> StoreResult<u64>;
+
+    /// The id the database was given when it was created, never changed after: a client
+    /// that sees another one is talking to another database (one put in the place of the
+    /// one it saw), whose sequence numbers do not continue the old ones. A copy of the
+    /// database file keeps the id.
+    fn database_id(&self) -> &str;
 }

@@ -46,6 +46,7 @@ pub(super) fn append_event(
         at,
         request,
         grant,
+        database_id: None,
     })
 }
 
@@ -109,6 +110,7 @@ pub(super) fn events_after(conn: &Connection, after: u64, limit: usize) -> Store
             at,
             request,
             grant,
+            database_id: None,
         });
     }
     Ok(out)

@@ -21,6 +21,7 @@ pub use schema::SCHEMA_VERSION;
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -66,6 +67,8 @@ impl Synchronous {
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: Writer,
+    /// Read once at open: it never changes.
+    database_id: Arc<str>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -139,9 +142,10 @@ impl SqliteStore {
             }
         }
         conn.pragma_update(None, "synchronous", sync.pragma())?;
-        schema::migrate(&mut conn)?;
+        let database_id = schema::migrate(&mut conn)?;
         Ok(SqliteStore {
             writer: Writer::spawn(conn, lock)?,
+            database_id: database_id.into(),
         })
     }
 
@@ -203,7 +207,9 @@ impl Store for SqliteStore {
 
     async fn list(&self, query: ListQuery) -> StoreResult<Written<RequestList>> {
         let start = requests::list_start(&query)?;
-        self.op(move |op| requests::list(op, query, start)).await
+        let mut page = self.op(move |op| requests::list(op, query, start)).await?;
+        page.value.database_id = Some(self.database_id.to_string());
+        Ok(page)
     }
 
     async fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
@@ -213,7 +219,9 @@ impl Store for SqliteStore {
     }
 
     async fn grants(&self) -> StoreResult<GrantList> {
-        Ok(self.op(grants::active).await?.value)
+        let mut list = self.op(grants::active).await?.value;
+        list.database_id = Some(self.database_id.to_string());
+        Ok(list)
     }
 
     async fn revoke_grant(&self, id: &str, actor: &str) -> StoreResult<Written<Grant>> {
@@ -229,5 +237,9 @@ impl Store for SqliteStore {
 
     async fn current_seq(&self) -> StoreResult<u64> {
         Ok(self.op(|op| log::current_seq(op.tx)).await?.value)
+    }
+
+    fn database_id(&self) -> &str {
+        &self.database_id
     }
 }

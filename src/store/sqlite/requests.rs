@@ -296,5 +296,6 @@ pub(super) fn list(op: &mut Op, query: ListQuery, start: i64) -> StoreResult<Req
         requests: rows.into_iter().map(|(_, r)| r).collect(),
         next_cursor,
         seq: current_seq(op.tx)?,
+        database_id: None,
     })
 }

@@ -6,17 +6,18 @@ use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration `i` (counting from 0) brings a database from version `i` to `i + 1`; a
 /// change to the schema is a new file at the end, never an edit of a shipped one.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_policy.sql"),
+    include_str!("migrations/0003_database_id.sql"),
 ];
 
 /// The schema this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database to [`SCHEMA_VERSION`] in one transaction; refuses a database of
-/// another program or of a newer assent.
-pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+/// Brings the database to [`SCHEMA_VERSION`] in one transaction and returns its id;
+/// refuses a database of another program or of a newer assent.
+pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<String> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let has_version_table: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version')",
@@ -59,8 +60,15 @@ pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
             [SCHEMA_VERSION],
         )?;
     }
+    // Made here, once, in the transaction that creates the database or brings it to
+    // version 3; every later open reads it back.
+    tx.execute(
+        "INSERT INTO meta (one, database_id) SELECT 1, ?1 WHERE NOT EXISTS (SELECT 1 FROM meta)",
+        [uuid::Uuid::now_v7().to_string()],
+    )?;
+    let id: String = tx.query_row("SELECT database_id FROM meta", [], |r| r.get(0))?;
     tx.commit()?;
-    Ok(())
+    Ok(id)
 }
 
 #[cfg(test)]
@@ -120,6 +128,12 @@ mod tests {
         let s = SqliteStore::open(&path, Synchronous::Full).unwrap();
         let r = s.get("r1").await.unwrap().value;
         assert_eq!(r.policy, None);
+        // The migration gave the old database its id, once.
+        let id = s.database_id().to_owned();
+        uuid::Uuid::parse_str(&id).unwrap();
+        drop(s);
+        let s = SqliteStore::open(&path, Synchronous::Full).unwrap();
+        assert_eq!(s.database_id(), id);
         drop(s);
         let versions: Vec<i64> = Connection::open(&path)
             .unwrap()
