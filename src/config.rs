@@ -16,6 +16,7 @@ use crate::protocol::Role;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_LIST_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +50,11 @@ pub struct ServerConfig {
     /// SQLite `synchronous` pragma: "full" (fsync on every commit, survives power loss)
     /// or "normal" (survives a crash or kill -9 of the server, faster).
     pub sqlite_synchronous: String,
+    // The store's lifecycle (issue 11): how much one list page may carry, and how long
+    // the event log and the audit log keep their entries.
+    /// Bytes a page of `GET /v1/requests` may carry (params, plus an allowance per
+    /// request); a page ends early, with `next_cursor`, rather than go over.
+    pub list_page_bytes: usize,
     pub tokens: Vec<TokenConfig>,
     /// A TOML file holding the `[policy]` table (instead of `[policy]` in this file).
     /// Relative paths are taken from the config file's directory.
@@ -73,6 +79,7 @@ impl Default for ServerConfig {
             max_wait_seconds: 3600,
             keepalive_seconds: 15,
             sqlite_synchronous: "full".into(),
+            list_page_bytes: DEFAULT_LIST_PAGE_BYTES,
             tokens: Vec::new(),
             policy_file: None,
             policy: None,
@@ -274,6 +281,9 @@ impl Config {
         match self.server.sqlite_synchronous.as_str() {
             "full" | "normal" => {}
             other => bail!("[server] sqlite_synchronous = '{other}': use \"full\" or \"normal\""),
+        }
+        if self.server.list_page_bytes == 0 {
+            bail!("[server] list_page_bytes must be at least 1 (the default is 8388608, 8 MiB)");
         }
         if self.console.poll_interval < Duration::from_millis(100) {
             bail!("[console] poll_interval must be at least 100ms");

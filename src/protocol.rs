@@ -215,6 +215,13 @@ pub struct ApprovalRequest {
     /// matched and the default was require_approval.
     #[serde(default)]
     pub policy: Option<PolicyMatch>,
+    /// In a list asked with `params_max_bytes`: the params are longer than that and left
+    /// out (`params` is null); `GET /v1/requests/{id}` has them. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub params_truncated: bool,
+    /// With `params_truncated`: the length of the params left out, in bytes of JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_size: Option<u64>,
 }
 
 impl ApprovalRequest {

@@ -144,3 +144,90 @@ async fn a_database_has_one_id_for_life_that_lists_and_streams_carry() {
     );
     srv.shutdown().await;
 }
+
+/// A call whose params are `{"blob": "xx…"}`, `bytes` long as JSON.
+fn sized(i: usize, bytes: usize) -> NewRequest {
+    let params = json!({"blob": "x".repeat(bytes - r#"{"blob":""}"#.len())});
+    assert_eq!(serde_json::to_string(&params).unwrap().len(), bytes);
+    NewRequest {
+        tool_call_id: Some(format!("call-{i}")),
+        ..call("t", "bot", params)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() {
+    const BUDGET: usize = 64 * 1024;
+    let srv = TestServer::start_configured(|c| {
+        c.list_page_bytes = BUDGET;
+        c.max_body_bytes = 256 * 1024;
+    })
+    .await;
+    let agent = srv.http(AGENT1);
+    let alice = srv.http(ALICE);
+    // Ten of 20 KiB, one larger than a whole page, one small.
+    let mut filed = Vec::new();
+    for i in 0..10 {
+        filed.push(agent.file(&sized(i, 20 * 1024)).await);
+    }
+    filed.push(agent.file(&sized(10, 100 * 1024)).await);
+    filed.push(agent.file(&sized(11, 100)).await);
+
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..filed.len() {
+        let path = match &cursor {
+            None => "/v1/requests?limit=1000".to_owned(),
+            Some(c) => format!("/v1/requests?limit=1000&cursor={c}"),
+        };
+        let (st, page) = alice.get(&path).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        let requests = page["requests"].as_array().unwrap().clone();
+        let params: usize = requests
+            .iter()
+            .map(|r| serde_json::to_string(&r["params"]).unwrap().len())
+            .sum();
+        assert!(
+            requests.len() == 1 || params <= BUDGET,
+            "{} requests with {params} bytes of params on one page",
+            requests.len()
+        );
+        pages.push(requests.len());
+        seen.extend(requests);
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, filed, "every request once, in order, whole");
+    assert!(pages.len() >= 4, "pages of {pages:?}");
+    // The request larger than a page has one to itself.
+    assert!(pages.contains(&1), "pages of {pages:?}");
+
+    // Params over params_max_bytes are left out, with their size; what is left out costs
+    // the budget nothing, so the whole queue fits one page.
+    let (st, page) = alice
+        .get("/v1/requests?limit=1000&params_max_bytes=1000")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert_eq!(page["next_cursor"], serde_json::Value::Null);
+    let listed = page["requests"].as_array().unwrap();
+    assert_eq!(listed.len(), filed.len());
+    for (got, full) in listed.iter().zip(&filed) {
+        let size = serde_json::to_string(&full["params"]).unwrap().len();
+        if size > 1000 {
+            assert_eq!(got["params"], serde_json::Value::Null);
+            assert_eq!(got["params_truncated"], true);
+            assert_eq!(got["params_size"], size);
+            assert_eq!(got["args_hash"], full["args_hash"]);
+        } else {
+            assert_eq!(got, full, "small params are listed whole");
+            assert!(got.get("params_truncated").is_none());
+        }
+    }
+    // One request is always whole.
+    let (_, one) = alice.fetch(&filed[10]).await;
+    assert_eq!(one, filed[10]);
+    srv.shutdown().await;
+}

@@ -86,6 +86,8 @@ mod fixtures {
                 decided_at: Utc::now(),
                 grant_id: None,
             }),
+            params_truncated: false,
+            params_size: None,
         }
     }
 }

@@ -384,6 +384,8 @@ mod tests {
             expires_at: None,
             policy: None,
             decision: None,
+            params_truncated: false,
+            params_size: None,
         }
     }
 

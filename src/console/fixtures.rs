@@ -51,6 +51,8 @@ pub fn req(id: &str, tool: &str, agent: &str, age_secs: i64, params: Value) -> A
         expires_at: None,
         policy: None,
         decision: None,
+        params_truncated: false,
+        params_size: None,
     }
 }
 

@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, watch};
 use super::auth::Auth;
 use super::extract::BodyLimit;
 use super::wait::Waiters;
+use crate::config::ServerConfig;
 use crate::protocol::Event;
 use crate::store::{Store, Written};
 
@@ -24,6 +25,22 @@ pub struct Limits {
     pub default_ttl: Option<Duration>,
     pub max_wait: Duration,
     pub keepalive: Duration,
+    pub store: StoreLimits,
+}
+
+/// How much a list page may carry and how long the logs keep their entries.
+#[derive(Debug, Clone)]
+pub struct StoreLimits {
+    /// `[server] list_page_bytes`.
+    pub list_page_bytes: usize,
+}
+
+impl StoreLimits {
+    pub fn from_config(cfg: &ServerConfig) -> StoreLimits {
+        StoreLimits {
+            list_page_bytes: cfg.list_page_bytes.max(1),
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -73,7 +73,19 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     /// Newest filed first instead of oldest first (`order=newest`).
     pub newest: bool,
+    /// The page's byte budget: the page ends before the request that would take it over,
+    /// counting each request's params, its reasons and [`LIST_ROW_BYTES`]; the first request is sent
+    /// whatever its size, so paging always moves on.
+    pub max_bytes: usize,
+    /// Requests whose params are longer than this (in bytes of JSON) are listed without
+    /// them (`params_truncated`, `params_size`); None: params are always listed.
+    pub params_max_bytes: Option<usize>,
 }
+
+/// What a listed request costs the page budget beyond its params and its two reasons
+/// (the agent's and the reviewer's, which are counted by length): its other fields and
+/// the JSON around them, generously (names and ids are at most 256 characters).
+pub const LIST_ROW_BYTES: usize = 1024;
 
 /// What went wrong, in terms the HTTP layer maps to a status code. Every message is
 /// meant for a person and says what to do.
