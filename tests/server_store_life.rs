@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use assent::protocol::NewRequest;
 use common::*;
 use reqwest::StatusCode;
@@ -229,5 +231,80 @@ async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() 
     // One request is always whole.
     let (_, one) = alice.fetch(&filed[10]).await;
     assert_eq!(one, filed[10]);
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_past_their_retention_are_compacted_and_a_resume_before_them_is_refused() {
+    let srv = TestServer::start_configured(|c| {
+        c.event_retention = Some(Duration::from_secs(2));
+    })
+    .await;
+    let agent = srv.http(AGENT1);
+    let alice = srv.http(ALICE);
+    let r1 = agent.file(&nth(1)).await;
+    alice.decide(&r1, "approve", "once").await;
+    assert_eq!(
+        events(&srv.url, &[("last-event-id", "0")], "")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Once events 1 and 2 are gone, resuming after 0 or 1 would miss them: 409, list again.
+    eventually(
+        "events 1 and 2 compacted",
+        Duration::from_secs(15),
+        || async {
+            let resp = events(&srv.url, &[("last-event-id", "1")], "").await;
+            (resp.status() == StatusCode::CONFLICT).then_some(())
+        },
+    )
+    .await;
+    for query in ["?after=0", "?after=1"] {
+        let (st, code) = refused(events(&srv.url, &[], query).await).await;
+        assert_eq!(
+            (st, code.as_str()),
+            (StatusCode::CONFLICT, "conflict"),
+            "{query}"
+        );
+    }
+    // The requests, the sequence and the audit log stay.
+    let (_, all) = alice.get("/v1/requests?status=all").await;
+    assert_eq!(all["requests"].as_array().unwrap().len(), 1);
+    assert_eq!(all["seq"], 2);
+    let (_, audit) = alice.get("/v1/audit").await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
+    // From the list's seq the stream goes on.
+    let mut s = SseStream::open(&srv.url, ALICE, Some(2)).await;
+    agent.file(&nth(2)).await;
+    assert_eq!(s.take(1).await[0].id, 3);
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_kept_unless_told_otherwise() {
+    let srv = TestServer::start_configured(|c| {
+        c.audit_retention = Some(Duration::from_secs(1));
+    })
+    .await;
+    let alice = srv.http(ALICE);
+    srv.http(AGENT1).file(&nth(1)).await;
+    eventually(
+        "the audit entry compacted",
+        Duration::from_secs(15),
+        || async {
+            let (_, audit) = alice.get("/v1/audit").await;
+            audit["entries"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    // The event log has its own retention (30 days by default).
+    let mut s = SseStream::open(&srv.url, ALICE, Some(0)).await;
+    assert_eq!(s.take(1).await[0].id, 1);
     srv.shutdown().await;
 }

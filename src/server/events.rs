@@ -99,6 +99,16 @@ pub async fn events(
              the database was replaced; list the requests again and stream from their seq"
         )));
     }
+    if let Some(after) = start {
+        let horizon = st.store.compacted_through().await?;
+        if after < horizon {
+            return Err(ApiError::conflict(format!(
+                "resume point {after} is older than this server's event log, which starts \
+                 after event {horizon} (older events are deleted after [server] \
+                 event_retention): list the requests again and stream from their seq"
+            )));
+        }
+    }
     let feed = Feed {
         store: Arc::clone(&st.store),
         live,
@@ -163,6 +173,11 @@ impl Feed {
             if self.catch_up {
                 match self.store.events_after(self.last, REPLAY_PAGE).await {
                     Ok(page) => {
+                        if page.first().is_some_and(|ev| ev.seq > self.last + 1)
+                            && self.compacted_past_last().await
+                        {
+                            return None;
+                        }
                         self.catch_up = page.len() == REPLAY_PAGE;
                         self.pending.extend(page);
                         continue;
@@ -186,6 +201,30 @@ impl Feed {
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
                 _ = self.shutdown.changed() => return None,
+            }
+        }
+    }
+}
+
+impl Feed {
+    /// True when compaction deleted events after the last one sent (a stream that fell
+    /// that far behind): the stream ends, and the client's resume from its last event is
+    /// refused, so it lists again instead of silently missing them. A gap in the log that
+    /// compaction did not make is a store's own numbering (not SQLite's), and is replayed.
+    async fn compacted_past_last(&self) -> bool {
+        match self.store.compacted_through().await {
+            Ok(horizon) if horizon > self.last => {
+                tracing::info!(
+                    last = self.last,
+                    horizon,
+                    "a stream fell behind the event log's retention; ending it"
+                );
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the event log's start; ending the stream");
+                true
             }
         }
     }
@@ -264,6 +303,26 @@ mod tests {
         // The late ones are not repeated.
         let more = tokio::time::timeout(std::time::Duration::from_millis(100), f.next()).await;
         assert!(more.is_err(), "a duplicate was sent");
+    }
+
+    #[tokio::test]
+    async fn a_stream_behind_the_compacted_log_ends_instead_of_skipping() {
+        let (store, _) = store_with(3).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let all = crate::store::Retention {
+            events: Some(std::time::Duration::ZERO),
+            audit: None,
+        };
+        store.compact(all, 2).await.unwrap();
+        let (tx, rx) = broadcast::channel(16);
+        let (mut f, _stop) = feed(Arc::clone(&store), rx, 1);
+        f.catch_up = true;
+        // Event 2 is gone: the feed ends rather than jump from 1 to 3.
+        assert_eq!(f.next().await, None);
+        // A feed at the compacted horizon misses nothing and goes on.
+        let (mut f, _stop) = feed(store, tx.subscribe(), 2);
+        f.catch_up = true;
+        assert_eq!(next_seq(&mut f).await, 3);
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use super::extract::BodyLimit;
 use super::wait::Waiters;
 use crate::config::ServerConfig;
 use crate::protocol::Event;
-use crate::store::{Store, Written};
+use crate::store::{Retention, Store, Written};
 
 /// Capacity of the live event channel. A subscriber that falls further behind than this
 /// re-reads the durable log instead of losing events, so it bounds the memory a slow
@@ -33,12 +33,18 @@ pub struct Limits {
 pub struct StoreLimits {
     /// `[server] list_page_bytes`.
     pub list_page_bytes: usize,
+    /// `[server] event_retention` and `audit_retention`.
+    pub retention: Retention,
 }
 
 impl StoreLimits {
     pub fn from_config(cfg: &ServerConfig) -> StoreLimits {
         StoreLimits {
             list_page_bytes: cfg.list_page_bytes.max(1),
+            retention: Retention {
+                events: cfg.event_retention,
+                audit: cfg.audit_retention,
+            },
         }
     }
 }

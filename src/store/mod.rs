@@ -87,6 +87,22 @@ pub struct ListQuery {
 /// the JSON around them, generously (names and ids are at most 256 characters).
 pub const LIST_ROW_BYTES: usize = 1024;
 
+/// How long the logs keep their entries; None: forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Retention {
+    pub events: Option<Duration>,
+    pub audit: Option<Duration>,
+}
+
+/// What one step of compaction deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Compacted {
+    pub events: u64,
+    pub audit: u64,
+    /// It stopped at its bound: more may be due.
+    pub more: bool,
+}
+
 /// What went wrong, in terms the HTTP layer maps to a status code. Every message is
 /// meant for a person and says what to do.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -172,4 +188,16 @@ pub trait Store: Send + Sync + 'static {
     /// one it saw), whose sequence numbers do not continue the old ones. A copy of the
     /// database file keeps the id.
     fn database_id(&self) -> &str;
+
+    /// One bounded step of retention: deletes the oldest events older than
+    /// `keep.events` and the oldest audit entries older than `keep.audit`, at most
+    /// `batch` of each, in one transaction (so a crash keeps every entry or deletes a
+    /// prefix, and other operations wait one step at most). Call again while
+    /// [`Compacted::more`]. Events are deleted only from the start of the log; the
+    /// newest one deleted becomes [`Store::compacted_through`].
+    async fn compact(&self, keep: Retention, batch: usize) -> StoreResult<Compacted>;
+
+    /// The newest event sequence number compaction deleted (0: none): a stream can be
+    /// replayed only from this point on, and a resume point before it is refused.
+    async fn compacted_through(&self) -> StoreResult<u64>;
 }

@@ -1,10 +1,15 @@
 //! The store's life beyond single operations (issue 11): one store per database file,
-//! list pages within a byte budget.
+//! list pages within a byte budget, the logs' retention.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use chrono::DateTime;
 use serde_json::json;
 
 use super::{SqliteStore, Synchronous};
-use crate::store::{FileOptions, ListQuery, Store, fixtures};
+use crate::store::{Compacted, FileOptions, ListQuery, Retention, Store, fixtures};
 
 #[tokio::test]
 async fn a_database_file_is_held_by_one_store_at_a_time() {
@@ -100,4 +105,76 @@ async fn a_page_ends_before_the_request_that_would_take_it_over_budget() {
         Some(100 * 1024 + r#"{"x":""}"#.len() as u64)
     );
     assert!(!page.requests[0].params_truncated && page.requests[0].params["x"].is_string());
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+/// A store on `path` whose clock reads `clock` (Unix ms).
+fn store_on(path: &std::path::Path, clock: &Arc<AtomicI64>) -> SqliteStore {
+    let clock = Arc::clone(clock);
+    SqliteStore::open(path, Synchronous::Full)
+        .unwrap()
+        .with_clock(move || DateTime::from_timestamp_millis(clock.load(Ordering::SeqCst)).unwrap())
+}
+
+fn keep(events: Option<u64>, audit: Option<u64>) -> Retention {
+    Retention {
+        events: events.map(Duration::from_secs),
+        audit: audit.map(Duration::from_secs),
+    }
+}
+
+#[tokio::test]
+async fn compaction_deletes_the_oldest_entries_in_steps_and_the_sequence_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let clock = Arc::new(AtomicI64::new(T0));
+    let s = store_on(&path, &clock);
+    // Events 1..=4 at T0, T0+1 s, T0+2 s, T0+3 s, each with its audit entry.
+    for i in 0..4 {
+        clock.store(T0 + i * 1000, Ordering::SeqCst);
+        let new = fixtures::new_request("t", json!({"i": i}));
+        s.file("agent1", new, FileOptions::default()).await.unwrap();
+    }
+    clock.store(T0 + 10_000, Ordering::SeqCst);
+    // Older than 8.5 s: events 1 and 2, one per step.
+    let events = Retention {
+        events: Some(Duration::from_millis(8_500)),
+        audit: None,
+    };
+    let step = s.compact(events, 1).await.unwrap();
+    assert_eq!((step.events, step.audit, step.more), (1, 0, true));
+    let step = s.compact(events, 1).await.unwrap();
+    assert_eq!((step.events, step.more), (1, true));
+    let step = s.compact(events, 1).await.unwrap();
+    assert_eq!((step.events, step.more), (0, false));
+    assert_eq!(s.compacted_through().await.unwrap(), 2);
+    let seqs = |evs: Vec<crate::protocol::Event>| evs.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(s.events_after(0, 100).await.unwrap()), [3, 4]);
+    // The audit log is kept unless told otherwise.
+    assert_eq!(s.audit_after(0, 100).await.unwrap().entries.len(), 4);
+
+    // Everything, and the audit log too: the sequence still says where the log ended,
+    // also after a reopen, and goes on from there.
+    let step = s.compact(keep(Some(1), Some(1)), 1000).await.unwrap();
+    assert_eq!((step.events, step.audit, step.more), (2, 4, false));
+    assert!(s.audit_after(0, 100).await.unwrap().entries.is_empty());
+    drop(s);
+    let s = store_on(&path, &clock);
+    assert_eq!(s.current_seq().await.unwrap(), 4);
+    assert_eq!(s.compacted_through().await.unwrap(), 4);
+    let page = s.list(query(false, usize::MAX, None)).await.unwrap().value;
+    assert_eq!((page.requests.len(), page.seq), (4, 4));
+    let new = fixtures::new_request("t", json!({}));
+    let filed = s.file("agent1", new, FileOptions::default()).await.unwrap();
+    assert_eq!(filed.events[0].seq, 5);
+    // Nothing due: nothing deleted, nothing more.
+    assert_eq!(
+        s.compact(keep(Some(60), Some(60)), 1000).await.unwrap(),
+        Compacted::default()
+    );
+    assert_eq!(
+        s.compact(keep(None, None), 1000).await.unwrap(),
+        Compacted::default()
+    );
 }

@@ -30,7 +30,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::rules::Filing;
-use super::{FileOptions, Filed, ListQuery, Store, StoreError, StoreResult, Written};
+use super::{
+    Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreError, StoreResult, Written,
+};
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
     RequestList,
@@ -241,5 +243,23 @@ impl Store for SqliteStore {
 
     fn database_id(&self) -> &str {
         &self.database_id
+    }
+
+    async fn compact(&self, keep: Retention, batch: usize) -> StoreResult<Compacted> {
+        let cutoff = |now: DateTime<Utc>, keep: Option<Duration>| {
+            keep.and_then(|d| chrono::Duration::from_std(d).ok())
+                .and_then(|d| now.checked_sub_signed(d))
+        };
+        let step = self
+            .op(move |op| {
+                let (events, audit) = (cutoff(op.now, keep.events), cutoff(op.now, keep.audit));
+                log::compact(op.tx, events, audit, batch)
+            })
+            .await?;
+        Ok(step.value)
+    }
+
+    async fn compacted_through(&self) -> StoreResult<u64> {
+        Ok(self.op(|op| log::compacted_through(op.tx)).await?.value)
     }
 }

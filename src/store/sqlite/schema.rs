@@ -6,10 +6,11 @@ use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration `i` (counting from 0) brings a database from version `i` to `i + 1`; a
 /// change to the schema is a new file at the end, never an edit of a shipped one.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_policy.sql"),
     include_str!("migrations/0003_database_id.sql"),
+    include_str!("migrations/0004_event_horizon.sql"),
 ];
 
 /// The schema this build writes.
