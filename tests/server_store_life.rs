@@ -308,3 +308,76 @@ async fn the_audit_log_is_kept_unless_told_otherwise() {
     assert_eq!(s.take(1).await[0].id, 1);
     srv.shutdown().await;
 }
+
+/// (events kept, the oldest kept, the newest kept, the recorded start of the log) of the
+/// database at `db`, read while no server holds it.
+fn event_log(db: &str) -> (i64, i64, i64, i64) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0), \
+         (SELECT events_compacted_through FROM meta) FROM events",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_compaction_loses_no_event_newer_than_the_cutoff() {
+    const EVENTS: i64 = 1500;
+    const OLD: i64 = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let keep_all = write_config(dir.path(), "event_retention = \"none\"", None).unwrap();
+    let db = dir.path().join("log.db");
+    let db = db.to_str().unwrap();
+    let mut srv = Serve::launch(dir.path(), &keep_all, ANY_PORT, Some(db), &[]).await;
+    let agent = srv.http(AGENT1);
+    let filings = (0..EVENTS as usize).map(|i| {
+        let agent = agent.clone();
+        async move { agent.file(&sized(i, 20 * 1024)).await }
+    });
+    futures::future::join_all(filings).await;
+    srv.kill();
+    // The first 1,000 events become two days old.
+    let two_days_ago = chrono::Utc::now().timestamp_millis() - 2 * 24 * 3600 * 1000;
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute(
+            "UPDATE events SET at = ?1 WHERE seq <= ?2",
+            [two_days_ago, OLD],
+        )
+        .unwrap();
+
+    // A server that keeps a day starts compacting at once; kill it at moments along
+    // the way. Whenever it dies, the log is a contiguous tail, its start is recorded,
+    // and every event newer than the cutoff is there.
+    let keep_a_day = dir.path().join("day");
+    std::fs::create_dir(&keep_a_day).unwrap();
+    let keep_a_day = write_config(&keep_a_day, "event_retention = \"1day\"", None).unwrap();
+    for delay_ms in (0..=60).step_by(6).chain([100]) {
+        let mut srv = Serve::launch(dir.path(), &keep_a_day, ANY_PORT, Some(db), &[]).await;
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        srv.kill();
+        let (kept, oldest, newest, start) = event_log(db);
+        assert_eq!(newest, EVENTS, "after {delay_ms} ms");
+        assert!(
+            start <= OLD,
+            "{start} deleted past the cutoff after {delay_ms} ms"
+        );
+        assert_eq!(
+            oldest,
+            start + 1,
+            "not a contiguous tail after {delay_ms} ms"
+        );
+        assert_eq!(kept, EVENTS - start, "after {delay_ms} ms");
+    }
+    // Left alone, it finishes: the log starts after the last old event.
+    let srv = Serve::launch(dir.path(), &keep_a_day, ANY_PORT, Some(db), &[]).await;
+    eventually("compaction done", Duration::from_secs(30), || async {
+        let resp = events(&srv.url, &[("last-event-id", &(OLD - 1).to_string())], "").await;
+        (resp.status() == StatusCode::CONFLICT).then_some(())
+    })
+    .await;
+    let mut s = SseStream::open(&srv.url, ALICE, Some(OLD as u64)).await;
+    assert_eq!(s.take(1).await[0].id, OLD as u64 + 1);
+}
