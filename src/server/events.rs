@@ -5,7 +5,9 @@
 //! event is sent once and in order: anything at or below the last sequence number sent
 //! is dropped, and a gap (events published out of order by concurrent writers, or a
 //! subscriber that lagged behind the channel) is filled by re-reading the log, so a
-//! slow or unlucky client never silently misses an event.
+//! slow or unlucky client never silently misses an event. A resume point the log cannot
+//! serve (another database's, or one whose events retention deleted) is refused with 409,
+//! so the client lists again instead.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -60,55 +62,13 @@ pub async fn events(
             )
         },
     )?;
-    let seen_database = optional_header(
-        &headers,
-        DATABASE_ID_HEADER,
-        |v| Some(v.trim().to_owned()),
-        || {
-            ApiError::bad_request(
-                "bad_request",
-                "the Assent-Database-Id header must be visible ASCII",
-            )
-        },
-    )?
-    .or(q.database_id);
     let database_id: Arc<str> = st.store.database_id().into();
-    if let Some(seen) = seen_database
-        && seen != *database_id
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "database_changed",
-            format!(
-                "this server's database is {database_id}, not {seen}, the one you last saw: \
-                 it was replaced, and its events do not continue the ones you have; list the \
-                 requests again and stream from that list's seq"
-            ),
-        ));
-    }
+    refuse_another_database(&headers, q.database_id, &database_id)?;
     // Subscribe before reading the log position: nothing committed after this point
     // can be missed.
     let live = st.hub.subscribe();
-    let current = st.store.current_seq().await?;
     let start = header_after.or(q.after);
-    if let Some(after) = start
-        && after > current
-    {
-        return Err(ApiError::conflict(format!(
-            "resume point {after} is ahead of this server's event log (last event {current}): \
-             the database was replaced; list the requests again and stream from their seq"
-        )));
-    }
-    if let Some(after) = start {
-        let horizon = st.store.compacted_through().await?;
-        if after < horizon {
-            return Err(ApiError::conflict(format!(
-                "resume point {after} is older than this server's event log, which starts \
-                 after event {horizon} (older events are deleted after [server] \
-                 event_retention): list the requests again and stream from their seq"
-            )));
-        }
-    }
+    let current = check_resume_point(st.store.as_ref(), start).await?;
     let feed = Feed {
         store: Arc::clone(&st.store),
         live,
@@ -132,6 +92,64 @@ pub async fn events(
         resp.headers_mut().insert(DATABASE_ID_HEADER, v);
     }
     Ok(resp)
+}
+
+/// 409 `database_changed` when the client names (by header, else query) a database
+/// that is not this server's: its resume point and the requests it holds are another
+/// database's.
+fn refuse_another_database(
+    headers: &HeaderMap,
+    query: Option<String>,
+    database_id: &str,
+) -> Result<(), ApiError> {
+    let seen = optional_header(
+        headers,
+        DATABASE_ID_HEADER,
+        |v| Some(v.trim().to_owned()),
+        || {
+            ApiError::bad_request(
+                "bad_request",
+                "the Assent-Database-Id header must be visible ASCII",
+            )
+        },
+    )?
+    .or(query);
+    match seen {
+        Some(seen) if seen != database_id => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "database_changed",
+            format!(
+                "this server's database is {database_id}, not {seen}, the one you last saw: \
+                 it was replaced, and its events do not continue the ones you have; list the \
+                 requests again and stream from that list's seq"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The log's last sequence number, once the resume point `start` (if any) is one the log
+/// can serve: not beyond its end (another database), nor before its start (compacted).
+async fn check_resume_point(store: &dyn Store, start: Option<u64>) -> Result<u64, ApiError> {
+    let current = store.current_seq().await?;
+    let Some(after) = start else {
+        return Ok(current);
+    };
+    if after > current {
+        return Err(ApiError::conflict(format!(
+            "resume point {after} is ahead of this server's event log (last event {current}): \
+             the database was replaced; list the requests again and stream from their seq"
+        )));
+    }
+    let horizon = store.compacted_through().await?;
+    if after < horizon {
+        return Err(ApiError::conflict(format!(
+            "resume point {after} is older than this server's event log, which starts after \
+             event {horizon} (older events are deleted after [server] event_retention): list \
+             the requests again and stream from their seq"
+        )));
+    }
+    Ok(current)
 }
 
 struct Feed {
