@@ -109,6 +109,7 @@ fn events(c: &mut Criterion) {
             at: now(),
             request: Some(new),
             grant: None,
+            database_id: None,
         })));
         let old = workload::approved(workload::pending(k * 2, now(), 400), now());
         msgs.push(Msg::Event(Box::new(Event {
@@ -117,6 +118,7 @@ fn events(c: &mut Criterion) {
             at: now(),
             request: Some(old),
             grant: None,
+            database_id: None,
         })));
     }
     let mut g = c.benchmark_group("stream");

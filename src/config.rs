@@ -16,6 +16,8 @@ use crate::protocol::Role;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_LIST_PAGE_BYTES: usize = 8 * 1024 * 1024;
+pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +61,18 @@ pub struct ServerConfig {
     /// SQLite `synchronous` pragma: "full" (fsync on every commit, survives power loss)
     /// or "normal" (survives a crash or kill -9 of the server, faster).
     pub sqlite_synchronous: String,
+    // The store's lifecycle (issue 11): how much one list page may carry, and how long
+    // the event log and the audit log keep their entries.
+    /// Bytes a page of `GET /v1/requests` may carry (params, plus an allowance per
+    /// request); a page ends early, with `next_cursor`, rather than go over.
+    pub list_page_bytes: usize,
+    /// How long the event log keeps an event, e.g. "30days"; None ("none"): forever. A
+    /// stream cannot resume from before the oldest event kept.
+    #[serde(with = "opt_duration")]
+    pub event_retention: Option<Duration>,
+    /// How long the audit log keeps an entry; None (the default): forever.
+    #[serde(with = "opt_duration")]
+    pub audit_retention: Option<Duration>,
     pub tokens: Vec<TokenConfig>,
     /// A TOML file holding the `[policy]` table (instead of `[policy]` in this file).
     /// Relative paths are taken from the config file's directory.
@@ -87,6 +101,9 @@ impl Default for ServerConfig {
             body_read_timeout_seconds: 30,
             max_connections: 10_000,
             sqlite_synchronous: "full".into(),
+            list_page_bytes: DEFAULT_LIST_PAGE_BYTES,
+            event_retention: Some(DEFAULT_EVENT_RETENTION),
+            audit_retention: None,
             tokens: Vec::new(),
             policy_file: None,
             policy: None,
@@ -307,6 +324,17 @@ impl Config {
         if self.server.max_connections == 0 {
             bail!("[server] max_connections must be at least 1");
         }
+        if self.server.list_page_bytes == 0 {
+            bail!("[server] list_page_bytes must be at least 1 (the default is 8388608, 8 MiB)");
+        }
+        for (key, keep) in [
+            ("event_retention", self.server.event_retention),
+            ("audit_retention", self.server.audit_retention),
+        ] {
+            if keep.is_some_and(|d| d < Duration::from_secs(1)) {
+                bail!("[server] {key} must be at least 1s, or \"none\" to keep everything");
+            }
+        }
         if self.console.poll_interval < Duration::from_millis(100) {
             bail!("[console] poll_interval must be at least 100ms");
         }
@@ -404,6 +432,33 @@ mod tests {
         ] {
             let err = Config::parse(&format!("[server]\n{key} = 0"), Path::new("x")).unwrap_err();
             assert!(format!("{err:#}").contains(key), "{key}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn the_store_lifecycle_keys_parse_with_their_defaults() {
+        let day = Duration::from_secs(24 * 3600);
+        let cfg = Config::parse("", Path::new("x")).unwrap().server;
+        assert_eq!(cfg.list_page_bytes, 8 * 1024 * 1024);
+        assert_eq!(cfg.event_retention, Some(30 * day));
+        assert_eq!(cfg.audit_retention, None);
+        let text = "[server]\nlist_page_bytes = 65536\nevent_retention = \"7days\"\n\
+                    audit_retention = \"365days\"";
+        let cfg = Config::parse(text, Path::new("x")).unwrap().server;
+        assert_eq!(cfg.list_page_bytes, 65536);
+        assert_eq!(cfg.event_retention, Some(7 * day));
+        assert_eq!(cfg.audit_retention, Some(365 * day));
+        let forever = "[server]\nevent_retention = \"none\"";
+        let cfg = Config::parse(forever, Path::new("x")).unwrap().server;
+        assert_eq!(cfg.event_retention, None);
+        for bad in [
+            "list_page_bytes = 0",
+            "event_retention = \"0s\"",
+            "audit_retention = \"500ms\"",
+            "event_retention = \"soon\"",
+        ] {
+            let text = format!("[server]\n{bad}");
+            assert!(Config::parse(&text, Path::new("x")).is_err(), "{bad}");
         }
     }
 

@@ -224,6 +224,13 @@ pub struct ApprovalRequest {
     /// matched and the default was require_approval.
     #[serde(default)]
     pub policy: Option<PolicyMatch>,
+    /// In a list asked with `params_max_bytes`: the params are longer than that and left
+    /// out (`params` is null); `GET /v1/requests/{id}` has them. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub params_truncated: bool,
+    /// With `params_truncated`: the length of the params left out, in bytes of JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_size: Option<u64>,
 }
 
 impl ApprovalRequest {
@@ -308,6 +315,11 @@ pub struct RequestList {
     /// The event sequence number current when the list was read: stream from here
     /// (`Last-Event-ID: seq`) and nothing is missed or doubled.
     pub seq: u64,
+    /// The id of the database the list was read from, made once when it was created: a
+    /// new one means another database, whose `seq`s do not continue the old one's. Absent
+    /// from servers before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_id: Option<String>,
 }
 
 /// Response of `GET /v1/grants`.
@@ -315,6 +327,9 @@ pub struct RequestList {
 pub struct GrantList {
     pub grants: Vec<Grant>,
     pub seq: u64,
+    /// As [`RequestList::database_id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_id: Option<String>,
 }
 
 /// Kinds of events on `GET /v1/events` (the SSE `event:` field).
@@ -371,6 +386,10 @@ pub struct Event {
     pub request: Option<ApprovalRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<Grant>,
+    /// On `GET /v1/events`: the id of the database the event is from (as
+    /// [`RequestList::database_id`]). Not part of the stored event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_id: Option<String>,
 }
 
 /// One state change in the audit log (`GET /v1/audit`).

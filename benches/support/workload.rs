@@ -196,6 +196,8 @@ pub fn pending(i: u64, now: DateTime<Utc>, age_secs: i64) -> ApprovalRequest {
         expires_at,
         policy: None,
         decision: None,
+        params_truncated: false,
+        params_size: None,
     }
 }
 

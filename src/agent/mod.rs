@@ -87,6 +87,8 @@ mod fixtures {
                 grant_id: None,
                 via: Default::default(),
             }),
+            params_truncated: false,
+            params_size: None,
         }
     }
 }

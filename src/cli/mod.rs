@@ -58,6 +58,8 @@ mod fixtures {
             expires_at: None,
             policy: None,
             decision: None,
+            params_truncated: false,
+            params_size: None,
         }
     }
 }

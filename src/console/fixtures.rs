@@ -57,6 +57,8 @@ pub fn req(id: &str, tool: &str, agent: &str, age_secs: i64, params: Value) -> A
         expires_at: None,
         policy: None,
         decision: None,
+        params_truncated: false,
+        params_size: None,
     }
 }
 
@@ -150,6 +152,7 @@ pub fn event(kind: EventKind, seq: u64, r: ApprovalRequest) -> Msg {
         at: now(),
         request: Some(r),
         grant: None,
+        database_id: None,
     }))
 }
 

@@ -1,6 +1,7 @@
 //! The JSON endpoints of the approval API (docs/api.md documents each one).
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +17,7 @@ use crate::protocol::{
     Status,
 };
 use crate::store::rules::Filing;
-use crate::store::{FileOptions, ListQuery};
+use crate::store::{FileOptions, ListQuery, StoreError};
 
 /// Page size when a client gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -98,14 +99,16 @@ pub struct ListParams {
     pub cursor: Option<String>,
     /// `oldest` (the default) or `newest`: filing order, or its reverse.
     pub order: Option<String>,
+    /// Params longer than this (bytes of JSON) are left out of the page.
+    pub params_max_bytes: Option<usize>,
 }
 
-/// `GET /v1/requests?status=&limit=&cursor=&order=` (reviewer).
+/// `GET /v1/requests?status=&limit=&cursor=&order=&params_max_bytes=` (reviewer).
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
     ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<Json<RequestList>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require_reviewer()?;
     let status = match p.status.as_deref().unwrap_or("pending") {
         "all" => None,
@@ -135,8 +138,55 @@ pub async fn list(
         limit,
         cursor: p.cursor,
         newest,
+        max_bytes: st.limits.store.list_page_bytes,
+        params_max_bytes: p.params_max_bytes,
     };
-    Ok(Json(st.commit(st.store.list(q).await?)))
+    Ok(json_page(st.commit(st.store.list(q).await?)))
+}
+
+/// The page as its JSON, written into the body one request at a time as the body is
+/// sent: the page is in memory once, as requests, each dropped once written, instead of
+/// also whole as one string of JSON (a page of large params doubled the server's memory).
+fn json_page(list: RequestList) -> Response {
+    const HEAD: &[u8] = b"{\"requests\":[";
+    let RequestList {
+        requests,
+        next_cursor,
+        seq,
+        database_id,
+    } = list;
+    let rest = RequestList {
+        requests: Vec::new(),
+        next_cursor,
+        seq,
+        database_id,
+    };
+    // `{"requests":[],…}`: what follows the requests is the rest after the `[`.
+    let tail = match serde_json::to_vec(&rest) {
+        Ok(json) => match json.strip_prefix(HEAD) {
+            Some(tail) => Bytes::copy_from_slice(tail),
+            None => return Json(RequestList { requests, ..rest }).into_response(),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise a list page");
+            return ApiError::from(StoreError::Backend(e.to_string())).into_response();
+        }
+    };
+    let items = requests.into_iter().enumerate().map(|(i, r)| {
+        let mut buf = Vec::with_capacity(1024);
+        if i > 0 {
+            buf.push(b',');
+        }
+        serde_json::to_writer(&mut buf, &r).map(|()| Bytes::from(buf))
+    });
+    let chunks = std::iter::once(Ok(Bytes::from_static(HEAD)))
+        .chain(items)
+        .chain(std::iter::once(Ok(tail)));
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures::stream::iter(chunks)),
+    )
+        .into_response()
 }
 
 /// `GET /v1/requests/{id}` (agent that filed it, reviewer, admin).

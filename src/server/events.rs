@@ -5,14 +5,16 @@
 //! event is sent once and in order: anything at or below the last sequence number sent
 //! is dropped, and a gap (events published out of order by concurrent writers, or a
 //! subscriber that lagged behind the channel) is filled by re-reading the log, so a
-//! slow or unlucky client never silently misses an event.
+//! slow or unlucky client never silently misses an event. A resume point the log cannot
+//! serve (another database's, or one whose events retention deleted) is refused with 409,
+//! so the client lists again instead.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
@@ -33,7 +35,13 @@ const REPLAY_PAGE: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     pub after: Option<u64>,
+    /// The database the client last saw (`database_id` of a list or an event).
+    pub database_id: Option<String>,
 }
+
+/// The response header naming the database, and the request header in which a client
+/// names the one it last saw.
+pub const DATABASE_ID_HEADER: &str = "assent-database-id";
 
 /// `GET /v1/events` (reviewer).
 pub async fn events(
@@ -54,19 +62,13 @@ pub async fn events(
             )
         },
     )?;
+    let database_id: Arc<str> = st.store.database_id().into();
+    refuse_another_database(&headers, q.database_id, &database_id)?;
     // Subscribe before reading the log position: nothing committed after this point
     // can be missed.
     let live = st.hub.subscribe();
-    let current = st.store.current_seq().await?;
     let start = header_after.or(q.after);
-    if let Some(after) = start
-        && after > current
-    {
-        return Err(ApiError::conflict(format!(
-            "resume point {after} is ahead of this server's event log (last event {current}): \
-             the database was replaced; list the requests again and stream from their seq"
-        )));
-    }
+    let current = check_resume_point(st.store.as_ref(), start).await?;
     let feed = Feed {
         store: Arc::clone(&st.store),
         live,
@@ -75,6 +77,7 @@ pub async fn events(
         pending: VecDeque::new(),
         // Without a resume point the stream starts now: no replay needed.
         catch_up: start.is_some(),
+        database_id: Arc::clone(&database_id),
     };
     let keepalive = KeepAlive::new()
         .interval(st.limits.keepalive)
@@ -85,7 +88,68 @@ pub async fn events(
     // Ask reverse proxies (nginx) not to buffer the stream.
     resp.headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Ok(v) = HeaderValue::from_str(&database_id) {
+        resp.headers_mut().insert(DATABASE_ID_HEADER, v);
+    }
     Ok(resp)
+}
+
+/// 409 `database_changed` when the client names (by header, else query) a database
+/// that is not this server's: its resume point and the requests it holds are another
+/// database's.
+fn refuse_another_database(
+    headers: &HeaderMap,
+    query: Option<String>,
+    database_id: &str,
+) -> Result<(), ApiError> {
+    let seen = optional_header(
+        headers,
+        DATABASE_ID_HEADER,
+        |v| Some(v.trim().to_owned()),
+        || {
+            ApiError::bad_request(
+                "bad_request",
+                "the Assent-Database-Id header must be visible ASCII",
+            )
+        },
+    )?
+    .or(query);
+    match seen {
+        Some(seen) if seen != database_id => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "database_changed",
+            format!(
+                "this server's database is {database_id}, not {seen}, the one you last saw: \
+                 it was replaced, and its events do not continue the ones you have; list the \
+                 requests again and stream from that list's seq"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The log's last sequence number, once the resume point `start` (if any) is one the log
+/// can serve: not beyond its end (another database), nor before its start (compacted).
+async fn check_resume_point(store: &dyn Store, start: Option<u64>) -> Result<u64, ApiError> {
+    let current = store.current_seq().await?;
+    let Some(after) = start else {
+        return Ok(current);
+    };
+    if after > current {
+        return Err(ApiError::conflict(format!(
+            "resume point {after} is ahead of this server's event log (last event {current}): \
+             the database was replaced; list the requests again and stream from their seq"
+        )));
+    }
+    let horizon = store.compacted_through().await?;
+    if after < horizon {
+        return Err(ApiError::conflict(format!(
+            "resume point {after} is older than this server's event log, which starts after \
+             event {horizon} (older events are deleted after [server] event_retention): list \
+             the requests again and stream from their seq"
+        )));
+    }
+    Ok(current)
 }
 
 struct Feed {
@@ -97,12 +161,15 @@ struct Feed {
     pending: VecDeque<Event>,
     /// Read the log after `last` before taking more live events.
     catch_up: bool,
+    /// Put on every event sent, where an EventSource in a browser can read it.
+    database_id: Arc<str>,
 }
 
 impl Feed {
     fn into_stream(self) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
         futures::stream::unfold(self, |mut feed| async move {
-            let ev = feed.next().await?;
+            let mut ev = feed.next().await?;
+            ev.database_id = Some(feed.database_id.to_string());
             Some((Ok(to_sse(&ev)), feed))
         })
     }
@@ -124,6 +191,11 @@ impl Feed {
             if self.catch_up {
                 match self.store.events_after(self.last, REPLAY_PAGE).await {
                     Ok(page) => {
+                        if page.first().is_some_and(|ev| ev.seq > self.last + 1)
+                            && self.compacted_past_last().await
+                        {
+                            return None;
+                        }
                         self.catch_up = page.len() == REPLAY_PAGE;
                         self.pending.extend(page);
                         continue;
@@ -147,6 +219,30 @@ impl Feed {
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
                 _ = self.shutdown.changed() => return None,
+            }
+        }
+    }
+}
+
+impl Feed {
+    /// True when compaction deleted events after the last one sent (a stream that fell
+    /// that far behind): the stream ends, and the client's resume from its last event is
+    /// refused, so it lists again instead of silently missing them. A gap in the log that
+    /// compaction did not make is a store's own numbering (not SQLite's), and is replayed.
+    async fn compacted_past_last(&self) -> bool {
+        match self.store.compacted_through().await {
+            Ok(horizon) if horizon > self.last => {
+                tracing::info!(
+                    last = self.last,
+                    horizon,
+                    "a stream fell behind the event log's retention; ending it"
+                );
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the event log's start; ending the stream");
+                true
             }
         }
     }
@@ -197,6 +293,7 @@ mod tests {
             last,
             pending: VecDeque::new(),
             catch_up: false,
+            database_id: "test".into(),
         };
         (f, stop)
     }
@@ -224,6 +321,26 @@ mod tests {
         // The late ones are not repeated.
         let more = tokio::time::timeout(std::time::Duration::from_millis(100), f.next()).await;
         assert!(more.is_err(), "a duplicate was sent");
+    }
+
+    #[tokio::test]
+    async fn a_stream_behind_the_compacted_log_ends_instead_of_skipping() {
+        let (store, _) = store_with(3).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let all = crate::store::Retention {
+            events: Some(std::time::Duration::ZERO),
+            audit: None,
+        };
+        store.compact(all, 2).await.unwrap();
+        let (tx, rx) = broadcast::channel(16);
+        let (mut f, _stop) = feed(Arc::clone(&store), rx, 1);
+        f.catch_up = true;
+        // Event 2 is gone: the feed ends rather than jump from 1 to 3.
+        assert_eq!(f.next().await, None);
+        // A feed at the compacted horizon misses nothing and goes on.
+        let (mut f, _stop) = feed(store, tx.subscribe(), 2);
+        f.catch_up = true;
+        assert_eq!(next_seq(&mut f).await, 3);
     }
 
     #[tokio::test]

@@ -265,6 +265,7 @@ pub async fn start_with_store(
             // Capped at a day: beyond that a long poll is indistinguishable from a hang.
             max_wait: Duration::from_secs(cfg.max_wait_seconds.min(24 * 3600)),
             keepalive,
+            store: state::StoreLimits::from_config(&cfg),
         }),
         shutdown: stop_rx.clone(),
         policy: Arc::new(policy::PolicyHolder::new(

@@ -10,8 +10,9 @@ use tokio::sync::{broadcast, watch};
 use super::auth::Auth;
 use super::extract::BodyLimit;
 use super::wait::Waiters;
+use crate::config::ServerConfig;
 use crate::protocol::Event;
-use crate::store::{Store, Written};
+use crate::store::{Retention, Store, Written};
 
 /// Capacity of the live event channel. A subscriber that falls further behind than this
 /// re-reads the durable log instead of losing events, so it bounds the memory a slow
@@ -24,6 +25,28 @@ pub struct Limits {
     pub default_ttl: Option<Duration>,
     pub max_wait: Duration,
     pub keepalive: Duration,
+    pub store: StoreLimits,
+}
+
+/// How much a list page may carry and how long the logs keep their entries.
+#[derive(Debug, Clone)]
+pub struct StoreLimits {
+    /// `[server] list_page_bytes`.
+    pub list_page_bytes: usize,
+    /// `[server] event_retention` and `audit_retention`.
+    pub retention: Retention,
+}
+
+impl StoreLimits {
+    pub fn from_config(cfg: &ServerConfig) -> StoreLimits {
+        StoreLimits {
+            list_page_bytes: cfg.list_page_bytes.max(1),
+            retention: Retention {
+                events: cfg.event_retention,
+                audit: cfg.audit_retention,
+            },
+        }
+    }
 }
 
 #[derive(Clone)]

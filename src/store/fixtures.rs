@@ -42,5 +42,7 @@ pub fn request(id: &str, status: Status) -> ApprovalRequest {
         expires_at: None,
         decision: None,
         policy: None,
+        params_truncated: false,
+        params_size: None,
     }
 }

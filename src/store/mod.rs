@@ -73,6 +73,34 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     /// Newest filed first instead of oldest first (`order=newest`).
     pub newest: bool,
+    /// The page's byte budget: the page ends before the request that would take it over,
+    /// counting each request's params, its reasons and [`LIST_ROW_BYTES`]; the first request is sent
+    /// whatever its size, so paging always moves on.
+    pub max_bytes: usize,
+    /// Requests whose params are longer than this (in bytes of JSON) are listed without
+    /// them (`params_truncated`, `params_size`); None: params are always listed.
+    pub params_max_bytes: Option<usize>,
+}
+
+/// What a listed request costs the page budget beyond its params and its two reasons
+/// (the agent's and the reviewer's, which are counted by length): its other fields and
+/// the JSON around them, generously (names and ids are at most 256 characters).
+pub const LIST_ROW_BYTES: usize = 1024;
+
+/// How long the logs keep their entries; None: forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Retention {
+    pub events: Option<Duration>,
+    pub audit: Option<Duration>,
+}
+
+/// What one step of compaction deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Compacted {
+    pub events: u64,
+    pub audit: u64,
+    /// It stopped at its bound: more may be due.
+    pub more: bool,
 }
 
 /// What went wrong, in terms the HTTP layer maps to a status code. Every message is
@@ -154,4 +182,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// The sequence number of the last event (0 when the log is empty).
     async fn current_seq(&self) -> StoreResult<u64>;
+
+    /// The id the database was given when it was created, never changed after: a client
+    /// that sees another one is talking to another database (one put in the place of the
+    /// one it saw), whose sequence numbers do not continue the old ones. A copy of the
+    /// database file keeps the id.
+    fn database_id(&self) -> &str;
+
+    /// One bounded step of retention: deletes the oldest events older than
+    /// `keep.events` and the oldest audit entries older than `keep.audit`, at most
+    /// `batch` of each, in one transaction (so a crash keeps every entry or deletes a
+    /// prefix, and other operations wait one step at most). Call again while
+    /// [`Compacted::more`]. Events are deleted only from the start of the log; the
+    /// newest one deleted becomes [`Store::compacted_through`].
+    async fn compact(&self, keep: Retention, batch: usize) -> StoreResult<Compacted>;
+
+    /// The newest event sequence number compaction deleted (0: none): a stream can be
+    /// replayed only from this point on, and a resume point before it is refused.
+    async fn compacted_through(&self) -> StoreResult<u64>;
 }

@@ -111,6 +111,8 @@ impl Filing {
             created_at: now,
             decision,
             policy: opts.policy,
+            params_truncated: false,
+            params_size: None,
         }
     }
 }

@@ -66,7 +66,11 @@ pub(super) fn active(op: &mut Op) -> StoreResult<GrantList> {
             .collect::<rusqlite::Result<Vec<_>>>()?
     };
     let seq = current_seq(op.tx)?;
-    Ok(GrantList { grants, seq })
+    Ok(GrantList {
+        grants,
+        seq,
+        database_id: None,
+    })
 }
 
 pub(super) fn revoke(op: &mut Op, id: &str, actor: &str) -> StoreResult<Grant> {

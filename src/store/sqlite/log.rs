@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 
 use super::rows::{AUDIT_COLS, audit_row, limit_i64, next_page, time_col, to_i64};
 use crate::protocol::{ApprovalRequest, AuditEntry, AuditPage, Event, EventKind, Grant, Scope};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Compacted, StoreError, StoreResult};
 
 /// What an event carries: the request or the grant as it stands after the change.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,7 @@ pub(super) fn append_event(
         at,
         request,
         grant,
+        database_id: None,
     })
 }
 
@@ -73,12 +74,100 @@ pub(super) fn append_audit(tx: &Connection, e: &AuditEntry) -> StoreResult<()> {
     Ok(())
 }
 
-/// The sequence number of the last event (0 when the log is empty).
+/// The sequence number of the last event (0 when there never was one): the newest kept,
+/// or, when compaction deleted them all, the newest it deleted.
 pub(super) fn current_seq(tx: &Connection) -> StoreResult<u64> {
     let seq: i64 = tx
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events")?
+        .prepare_cached(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events), 0), \
+             (SELECT events_compacted_through FROM meta))",
+        )?
         .query_row([], |r| r.get(0))?;
     Ok(seq.max(0) as u64)
+}
+
+/// The newest sequence number compaction deleted (0: none).
+pub(super) fn compacted_through(tx: &Connection) -> StoreResult<u64> {
+    let seq: i64 = tx
+        .prepare_cached("SELECT events_compacted_through FROM meta")?
+        .query_row([], |r| r.get(0))?;
+    Ok(seq.max(0) as u64)
+}
+
+/// Bytes of event payloads one compaction step deletes at most (beyond its first event):
+/// deleting a large event walks its overflow pages, and the writer waits meanwhile.
+const COMPACT_BYTES: i64 = 32 * 1024 * 1024;
+
+/// One step of compaction, in the caller's transaction: deletes the oldest events while
+/// they are older than `events_before`, at most `batch` of them, and likewise the oldest
+/// audit entries older than `audit_before`. Each log keeps a contiguous tail: an entry is
+/// deleted only with every entry before it, so a resume point either is still served or
+/// is before the log's start. Returns how many of each were deleted, and whether it
+/// stopped at its bound with more due.
+pub(super) fn compact(
+    tx: &Connection,
+    events_before: Option<DateTime<Utc>>,
+    audit_before: Option<DateTime<Utc>>,
+    batch: usize,
+) -> StoreResult<Compacted> {
+    let mut done = Compacted::default();
+    if let Some(before) = events_before {
+        let (last, n, more) = due_prefix(
+            tx,
+            "SELECT seq, at, octet_length(payload) FROM events ORDER BY seq LIMIT ?1",
+            before,
+            batch,
+        )?;
+        if let Some(last) = last {
+            tx.prepare_cached("DELETE FROM events WHERE seq <= ?1")?
+                .execute([last])?;
+            tx.prepare_cached("UPDATE meta SET events_compacted_through = ?1")?
+                .execute([last])?;
+        }
+        (done.events, done.more) = (n, more);
+    }
+    if let Some(before) = audit_before {
+        let (last, n, more) = due_prefix(
+            tx,
+            "SELECT seq, at, 0 FROM audit ORDER BY seq LIMIT ?1",
+            before,
+            batch,
+        )?;
+        if let Some(last) = last {
+            tx.prepare_cached("DELETE FROM audit WHERE seq <= ?1")?
+                .execute([last])?;
+        }
+        done.audit = n;
+        done.more |= more;
+    }
+    Ok(done)
+}
+
+/// The oldest rows `sql` selects (`seq, at, bytes`, oldest first, `LIMIT ?1`) that are
+/// older than `before`, up to the first that is not, `batch` rows, or [`COMPACT_BYTES`]:
+/// the last one's seq, how many, and whether a bound stopped it. Reads from the log's
+/// start, so it costs what it deletes, not the size of the log.
+fn due_prefix(
+    tx: &Connection,
+    sql: &str,
+    before: DateTime<Utc>,
+    batch: usize,
+) -> StoreResult<(Option<i64>, u64, bool)> {
+    let before = before.timestamp_millis();
+    let mut st = tx.prepare_cached(sql)?;
+    let mut rows = st.query([limit_i64(batch)])?;
+    let (mut last, mut n, mut bytes) = (None, 0u64, 0i64);
+    while let Some(row) = rows.next()? {
+        let (seq, at, size): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        if at >= before {
+            return Ok((last, n, false));
+        }
+        if last.is_some() && bytes.saturating_add(size) > COMPACT_BYTES {
+            return Ok((last, n, true));
+        }
+        (last, n, bytes) = (Some(seq), n + 1, bytes.saturating_add(size));
+    }
+    Ok((last, n, n == batch as u64))
 }
 
 pub(super) fn events_after(conn: &Connection, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
@@ -111,6 +200,7 @@ pub(super) fn events_after(conn: &Connection, after: u64, limit: usize) -> Store
             at,
             request,
             grant,
+            database_id: None,
         });
     }
     Ok(out)

@@ -5,6 +5,9 @@
 //! logs; what those operations may do is decided by [`super::rules`].
 
 mod grants;
+#[cfg(test)]
+mod life_tests;
+mod lock;
 mod log;
 mod op;
 mod requests;
@@ -16,7 +19,9 @@ mod writer;
 
 pub use schema::SCHEMA_VERSION;
 
+use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -25,7 +30,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::rules::Filing;
-use super::{FileOptions, Filed, ListQuery, Store, StoreError, StoreResult, Written};
+use super::{
+    Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreError, StoreResult, Written,
+};
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
     RequestList,
@@ -62,6 +69,8 @@ impl Synchronous {
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: Writer,
+    /// Read once at open: it never changes.
+    database_id: Arc<str>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -83,7 +92,8 @@ impl From<serde_json::Error> for StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path`.
+    /// Opens (creating if needed) the database file at `path`, which no other store may
+    /// hold open meanwhile (see `lock.rs`).
     pub fn open(path: &Path, sync: Synchronous) -> anyhow::Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
@@ -95,13 +105,14 @@ impl SqliteStore {
                 dir.display()
             );
         }
+        let lock = lock::acquire(path)?;
         let conn = Connection::open(path).with_context(|| {
             format!(
                 "cannot open the database file {} (is the directory writable?)",
                 path.display()
             )
         })?;
-        Self::init(conn, sync, true).with_context(|| {
+        Self::init(conn, sync, Some(lock)).with_context(|| {
             format!(
                 "cannot use {} as the assent database (pass another --db)",
                 path.display()
@@ -112,12 +123,17 @@ impl SqliteStore {
     /// A throwaway store that keeps nothing after the process ends.
     pub fn open_in_memory() -> anyhow::Result<SqliteStore> {
         let conn = Connection::open_in_memory().context("cannot open an in-memory database")?;
-        Self::init(conn, Synchronous::Normal, false)
+        Self::init(conn, Synchronous::Normal, None)
     }
 
-    fn init(mut conn: Connection, sync: Synchronous, file: bool) -> anyhow::Result<SqliteStore> {
+    /// `lock`: the lock of a database file (None: in memory).
+    fn init(
+        mut conn: Connection,
+        sync: Synchronous,
+        lock: Option<File>,
+    ) -> anyhow::Result<SqliteStore> {
         conn.busy_timeout(Duration::from_secs(5))?;
-        if file {
+        if lock.is_some() {
             let mode: String =
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
@@ -128,9 +144,10 @@ impl SqliteStore {
             }
         }
         conn.pragma_update(None, "synchronous", sync.pragma())?;
-        schema::migrate(&mut conn)?;
+        let database_id = schema::migrate(&mut conn)?;
         Ok(SqliteStore {
-            writer: Writer::spawn(conn)?,
+            writer: Writer::spawn(conn, lock)?,
+            database_id: database_id.into(),
         })
     }
 
@@ -192,7 +209,9 @@ impl Store for SqliteStore {
 
     async fn list(&self, query: ListQuery) -> StoreResult<Written<RequestList>> {
         let start = requests::list_start(&query)?;
-        self.op(move |op| requests::list(op, query, start)).await
+        let mut page = self.op(move |op| requests::list(op, query, start)).await?;
+        page.value.database_id = Some(self.database_id.to_string());
+        Ok(page)
     }
 
     async fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
@@ -202,7 +221,9 @@ impl Store for SqliteStore {
     }
 
     async fn grants(&self) -> StoreResult<GrantList> {
-        Ok(self.op(grants::active).await?.value)
+        let mut list = self.op(grants::active).await?.value;
+        list.database_id = Some(self.database_id.to_string());
+        Ok(list)
     }
 
     async fn revoke_grant(&self, id: &str, actor: &str) -> StoreResult<Written<Grant>> {
@@ -218,5 +239,27 @@ impl Store for SqliteStore {
 
     async fn current_seq(&self) -> StoreResult<u64> {
         Ok(self.op(|op| log::current_seq(op.tx)).await?.value)
+    }
+
+    fn database_id(&self) -> &str {
+        &self.database_id
+    }
+
+    async fn compact(&self, keep: Retention, batch: usize) -> StoreResult<Compacted> {
+        let cutoff = |now: DateTime<Utc>, keep: Option<Duration>| {
+            keep.and_then(|d| chrono::Duration::from_std(d).ok())
+                .and_then(|d| now.checked_sub_signed(d))
+        };
+        let step = self
+            .op(move |op| {
+                let (events, audit) = (cutoff(op.now, keep.events), cutoff(op.now, keep.audit));
+                log::compact(op.tx, events, audit, batch)
+            })
+            .await?;
+        Ok(step.value)
+    }
+
+    async fn compacted_through(&self) -> StoreResult<u64> {
+        Ok(self.op(|op| log::compacted_through(op.tx)).await?.value)
     }
 }

@@ -2,17 +2,19 @@
 //! reading and listing. Each runs in its [`Op`]; what it may do is [`rules`]' to say.
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Params, params};
+use serde_json::Value;
 
 use super::grants;
 use super::log::current_seq;
 use super::op::Op;
-use super::rows::{REQ_COLS, limit_i64, next_page, request_row};
+use super::rows::{LISTED_COLS, REQ_COLS, limit_i64, params_col, request_row, request_with};
 use crate::protocol::{
     ApprovalRequest, DecisionBody, EventKind, Grant, Identity, RequestList, Risk, Status,
 };
 use crate::store::rules::{self, DecisionPlan, Filing, GrantScope, RequestAction};
-use crate::store::{Filed, ListQuery, StoreError, StoreResult};
+use crate::store::{Filed, LIST_ROW_BYTES, ListQuery, StoreError, StoreResult};
 
 /// The requests selected by `tail` (`WHERE …`, `ORDER BY …`), with their insertion numbers.
 fn select(tx: &Connection, tail: &str, p: impl Params) -> StoreResult<Vec<(i64, ApprovalRequest)>> {
@@ -272,31 +274,76 @@ pub(super) fn list_start(query: &ListQuery) -> StoreResult<i64> {
     }
 }
 
-/// A page of `query` starting at `start` (from [`list_start`]).
+/// Params up to this long are read with their row; longer ones only once the page is
+/// known to have room for them, so a page's end costs at most this much reading.
+const INLINE_PARAMS: usize = 64 * 1024;
+
+/// A page of `query` starting at `start` (from [`list_start`]). The rows are read one by
+/// one and the page ends at the first that does not fit (the limit, or the byte budget),
+/// so a page of large requests reads no more of them than it sends.
 pub(super) fn list(op: &mut Op, query: ListQuery, start: i64) -> StoreResult<RequestList> {
     expire_due(op)?;
     let fetch = limit_i64(query.limit.saturating_add(1));
+    let inline = limit_i64(INLINE_PARAMS.min(query.params_max_bytes.unwrap_or(usize::MAX)));
     let (cmp, dir) = if query.newest {
         ("<", "DESC")
     } else {
         (">", "ASC")
     };
-    let mut rows = match query.status {
-        Some(status) => select(
-            op.tx,
-            &format!("WHERE status = ?1 AND n {cmp} ?2 ORDER BY n {dir} LIMIT ?3"),
-            params![status.as_str(), start, fetch],
-        )?,
-        None => select(
-            op.tx,
-            &format!("WHERE n {cmp} ?1 ORDER BY n {dir} LIMIT ?2"),
-            params![start, fetch],
-        )?,
+    let status = if query.status.is_some() {
+        "status = ?4 AND "
+    } else {
+        ""
     };
-    let next_cursor = next_page(&mut rows, query.limit, |(n, _)| n.to_string());
+    let mut st = op.tx.prepare_cached(&format!(
+        "SELECT {LISTED_COLS} FROM requests WHERE {status}n {cmp} ?2 ORDER BY n {dir} LIMIT ?3"
+    ))?;
+    let mut rows = match query.status {
+        Some(s) => st.query(params![inline, start, fetch, s.as_str()])?,
+        None => st.query(params![inline, start, fetch])?,
+    };
+    let mut page: Vec<(i64, ApprovalRequest)> = Vec::new();
+    let mut used = 0usize;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        let n: i64 = row.get(21)?;
+        let size = usize::try_from(row.get::<_, i64>(24)?).unwrap_or(0);
+        let reasons = usize::try_from(row.get::<_, i64>(25)?).unwrap_or(0);
+        let left_out = query.params_max_bytes.is_some_and(|max| size > max);
+        let cost = LIST_ROW_BYTES
+            .saturating_add(reasons)
+            .saturating_add(if left_out { 0 } else { size });
+        if page.len() >= query.limit
+            || (!page.is_empty() && used.saturating_add(cost) > query.max_bytes)
+        {
+            more = true;
+            break;
+        }
+        used = used.saturating_add(cost);
+        let params = match row.get_ref(3)? {
+            _ if left_out => Value::Null,
+            ValueRef::Null => params_of(op.tx, n)?,
+            _ => params_col(row, 3)?,
+        };
+        let (_, mut req) = request_with(row, params)?;
+        if left_out {
+            req.params_truncated = true;
+            req.params_size = Some(size as u64);
+        }
+        page.push((n, req));
+    }
+    drop(rows);
+    let next_cursor = page.last().filter(|_| more).map(|(n, _)| n.to_string());
     Ok(RequestList {
-        requests: rows.into_iter().map(|(_, r)| r).collect(),
+        requests: page.into_iter().map(|(_, r)| r).collect(),
         next_cursor,
         seq: current_seq(op.tx)?,
+        database_id: None,
     })
+}
+
+/// The params of request `n`, read on their own (see [`INLINE_PARAMS`]).
+fn params_of(tx: &Connection, n: i64) -> StoreResult<Value> {
+    let mut st = tx.prepare_cached("SELECT params FROM requests WHERE n = ?1")?;
+    Ok(st.query_row([n], |row| params_col(row, 0))?)
 }

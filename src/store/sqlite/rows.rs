@@ -4,12 +4,34 @@
 use chrono::{DateTime, Utc};
 use rusqlite::Row;
 use rusqlite::types::Type;
+use serde_json::Value;
 
 use crate::protocol::{ApprovalRequest, AuditEntry, Decision, Grant, Outcome, Risk, Scope, Status};
 
-pub(super) const REQ_COLS: &str = "id, status, tool, params, args_hash, reason, agent, conversation_id, \
-    run_id, tool_call_id, risk, filed_by, created_at, expires_at, outcome, scope, \
-    decision_reason, notify_agent, responder, decided_at, grant_id, n, policy, via";
+/// The columns of a request, with `$params` (index 3) for its params.
+macro_rules! req_cols {
+    ($params:literal) => {
+        concat!(
+            "id, status, tool, ",
+            $params,
+            ", args_hash, reason, agent, conversation_id, run_id, tool_call_id, risk, \
+             filed_by, created_at, expires_at, outcome, scope, decision_reason, notify_agent, \
+             responder, decided_at, grant_id, n, policy, via"
+        )
+    };
+}
+
+pub(super) const REQ_COLS: &str = req_cols!("params");
+
+/// The columns of a listed request: its params only when at most `?1` bytes long (a
+/// longer value is read apart, once the page has room for it), then the length of the
+/// params (index 24) and of its two reasons (25), which SQLite knows without reading
+/// the values.
+pub(super) const LISTED_COLS: &str = concat!(
+    req_cols!("CASE WHEN octet_length(params) <= ?1 THEN params END"),
+    ", octet_length(params), \
+     COALESCE(octet_length(reason), 0) + COALESCE(octet_length(decision_reason), 0)"
+);
 
 pub(super) const GRANT_COLS: &str = "id, scope, agent, tool, conversation_id, created_by, created_at, \
     source_request_id, revoked_at, revoked_by";
@@ -71,9 +93,20 @@ fn parse_outcome(s: &str) -> Option<Outcome> {
 
 /// A request row and its insertion number (the list cursor).
 pub(super) fn request_row(row: &Row) -> rusqlite::Result<(i64, ApprovalRequest)> {
-    let params: String = row.get(3)?;
-    let params = serde_json::from_str(&params)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, Type::Text, Box::new(e)))?;
+    let params = params_col(row, 3)?;
+    request_with(row, params)
+}
+
+/// The params JSON in column `idx`, parsed where SQLite holds it (no copy of the text).
+pub(super) fn params_col(row: &Row, idx: usize) -> rusqlite::Result<Value> {
+    let text = row.get_ref(idx)?.as_bytes()?;
+    serde_json::from_slice(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}
+
+/// A request row (of [`REQ_COLS`] or [`LISTED_COLS`]) with `params` read already, and its
+/// insertion number.
+pub(super) fn request_with(row: &Row, params: Value) -> rusqlite::Result<(i64, ApprovalRequest)> {
     let decision = match row.get::<_, Option<String>>(14)? {
         None => None,
         Some(_) => Some(Decision {
@@ -106,6 +139,8 @@ pub(super) fn request_row(row: &Row) -> rusqlite::Result<(i64, ApprovalRequest)>
         expires_at: opt_time_col(row, 13)?,
         decision,
         policy: json_col(row, 22)?,
+        params_truncated: false,
+        params_size: None,
     };
     Ok((row.get(21)?, req))
 }

