@@ -97,6 +97,9 @@ pub struct RequestPage {
     /// The event sequence number current when the list was read (as `RequestList`).
     pub seq: u64,
     pub unreadable: Vec<UnreadableRow>,
+    /// The backend's database (docs/api.md, "Database id"): a client resuming a stream
+    /// names it, so a database replaced under the same address is never taken for the old.
+    pub database_id: Option<String>,
 }
 
 /// A row of a list that could not be parsed as a request.
@@ -377,11 +380,25 @@ impl Client {
     /// Opens `GET /v1/events` from `after` (exclusive). The caller parses the body as SSE
     /// (eventsource-stream) and owns reconnection.
     pub async fn events(&self, after: Option<u64>) -> Result<reqwest::Response, ClientError> {
+        self.events_of(after, None).await
+    }
+
+    /// Like [`Client::events`], resuming only on the database `database_id` (the one the
+    /// caller listed): another database answers 409 `database_changed`, so the caller
+    /// lists again instead of taking it for the old one.
+    pub async fn events_of(
+        &self,
+        after: Option<u64>,
+        database_id: Option<&str>,
+    ) -> Result<reqwest::Response, ClientError> {
         let mut rb = self
             .request(Method::GET, "v1/events", None)?
             .header(header::ACCEPT, "text/event-stream");
         if let Some(a) = after {
             rb = rb.header("Last-Event-ID", a.to_string());
+        }
+        if let Some(db) = database_id {
+            rb = rb.header("Assent-Database-Id", db);
         }
         self.send(rb).await
     }
@@ -412,6 +429,8 @@ fn parse_page(bytes: &[u8]) -> Result<RequestPage, ClientError> {
         #[serde(default)]
         next_cursor: Option<String>,
         seq: u64,
+        #[serde(default)]
+        database_id: Option<String>,
     }
     /// The one field worth saving from a row that does not parse.
     #[derive(serde::Deserialize)]
@@ -425,6 +444,7 @@ fn parse_page(bytes: &[u8]) -> Result<RequestPage, ClientError> {
         next_cursor: rows.next_cursor,
         seq: rows.seq,
         unreadable: Vec::new(),
+        database_id: rows.database_id,
     };
     for row in rows.requests {
         match serde_json::from_str::<ApprovalRequest>(row.get()) {

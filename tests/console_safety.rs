@@ -342,3 +342,35 @@ async fn back_live_within_two_seconds_of_the_backend_and_not_sent_marks_clear() 
     c.keys(&["a"]).await;
     assert_eq!(server.settled(&req.id).await.status, Status::Approved);
 }
+
+/// Issue 11, point 5: a database copied in under the same address is not the old one.
+/// The console resumes only on the database it listed; on another it lists again, so it
+/// never shows requests that no longer exist, nor misses ones that do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_replaced_under_the_same_address_is_listed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_db, new_db) = (dir.path().join("old.db"), dir.path().join("new.db"));
+    let listen = free_addr();
+    let mut server = Serve::on(dir.path(), &listen, old_db.to_str().unwrap()).await;
+    server.file(&new_request("only.in.old", "agent1")).await;
+    let c = Console::spawn(&server.url, ALICE, 120, 30, "");
+    c.wait_for("only.in.old").await;
+    c.wait_for("assent live").await;
+    server.kill();
+    c.wait_for("reconnecting in").await;
+    let other = Serve::on(dir.path(), &listen, new_db.to_str().unwrap()).await;
+    other.file(&new_request("only.in.new", "agent1")).await;
+    let swapped = poll(Duration::from_secs(15), || async {
+        let s = c.screen();
+        (s.contains("only.in.new") && !s.contains("only.in.old") && s.contains("assent live"))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        swapped.is_some(),
+        "still the old database's rows:\n{}",
+        c.screen()
+    );
+    let log = c.log();
+    assert!(log.contains("listing again"), "{log}");
+}

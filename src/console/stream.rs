@@ -8,6 +8,7 @@
 //! or `transport = "poll"`, it polls every `poll_interval`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -105,6 +106,10 @@ pub struct Task {
     cmds: mpsc::Receiver<Command>,
     /// Last event sequence number sent to the console (or listed at).
     seq: u64,
+    /// The backend's database the console listed (docs/api.md, "Database id"), set by
+    /// every list: a resume names it, so a database replaced under the same address
+    /// answers 409 and is listed again instead of being taken for the old one.
+    database_id: Arc<Mutex<Option<String>>>,
     /// The console holds a snapshot that events from `seq` keep current.
     synced: bool,
     /// When the last stream dropped.
@@ -128,6 +133,7 @@ impl Task {
             tx,
             cmds,
             seq: 0,
+            database_id: Arc::default(),
             synced: false,
             dropped_at: None,
             short_streams: 0,
@@ -212,11 +218,13 @@ impl Task {
         let tx = self.tx.clone();
         let client = self.client.clone();
         let seq = self.seq;
+        let db = listed_database(&self.database_id);
         let since = self.dropped_at.unwrap_or_else(Instant::now);
         let failures = AtomicU32::new(0);
         let retry = (|| {
             let client = client.clone();
-            async move { client.events(Some(seq)).await }
+            let db = db.clone();
+            async move { client.events_of(Some(seq), db.as_deref()).await }
         })
         .retry(self.backoff)
         .sleep(tokio::time::sleep)
@@ -267,11 +275,13 @@ impl Task {
         let client = self.client.clone();
         let want_poll = self.want_poll();
         let failures = AtomicU32::new(0);
+        let db = Arc::clone(&self.database_id);
         let result = loop {
             let retry = (|| {
                 let client = client.clone();
                 let tx = tx.clone();
-                async move { open(&client, &tx, want_poll).await }
+                let db = Arc::clone(&db);
+                async move { open(&client, &tx, want_poll, &db).await }
             })
             .retry(self.backoff)
             .sleep(tokio::time::sleep)
@@ -343,6 +353,13 @@ impl Task {
                         return Ok(false);
                     }
                     Some(Ok(sse)) => match serde_json::from_str::<Event>(&sse.data) {
+                        Ok(ev) if database_changed(&self.database_id, ev.database_id.as_deref()) => {
+                            tracing::warn!(
+                                database = ?ev.database_id,
+                                "the backend's database is not the one listed; listing again"
+                            );
+                            return Ok(true);
+                        }
                         Ok(ev) => {
                             self.seq = self.seq.max(ev.seq);
                             self.send(Msg::Event(Box::new(ev))).await?;
@@ -382,7 +399,7 @@ impl Task {
             polls += 1;
             // The history is the heaviest list: reload it now and then, not on every poll.
             let with_history = polls.is_multiple_of(HISTORY_EVERY);
-            match snapshot(&self.client, &self.tx, with_history).await {
+            match snapshot(&self.client, &self.tx, with_history, &self.database_id).await {
                 Ok(seq) => {
                     self.seq = seq;
                     self.send(Msg::Conn(Conn::Polling { why: why.clone() }))
@@ -414,16 +431,18 @@ async fn open(
     client: &Client,
     tx: &mpsc::Sender<Msg>,
     want_poll: bool,
+    database_id: &Mutex<Option<String>>,
 ) -> Result<(Session, u64), OpenError> {
     let me = client.whoami().await?;
     tx.send(Msg::Identity(me))
         .await
         .map_err(|_| OpenError::Closed)?;
-    let seq = snapshot(client, tx, true).await?;
+    let seq = snapshot(client, tx, true, database_id).await?;
     if want_poll {
         return Ok((Session::Poll { why: None }, seq));
     }
-    match client.events(Some(seq)).await {
+    let db = listed_database(database_id);
+    match client.events_of(Some(seq), db.as_deref()).await {
         Ok(resp) => Ok((Session::Stream { resp }, seq)),
         // Listing works but streaming does not (a proxy, an old backend): poll instead.
         Err(e) if !e.is_transient() && !e.is_auth() => Ok((
@@ -441,6 +460,7 @@ async fn snapshot(
     client: &Client,
     tx: &mpsc::Sender<Msg>,
     with_history: bool,
+    database_id: &Mutex<Option<String>>,
 ) -> Result<u64, OpenError> {
     let send = |m: Msg| async { tx.send(m).await.map_err(|_| OpenError::Closed) };
     // Each page goes to the console as it arrives: holding the whole list here first
@@ -451,6 +471,9 @@ async fn snapshot(
     // The stream resumes from the first page's sequence number: events after it replay
     // any change that later pages saw or missed.
     let seq = page.seq;
+    if let Ok(mut db) = database_id.lock() {
+        db.clone_from(&page.database_id);
+    }
     let mut first = true;
     loop {
         let cursor = page.next_cursor.take();
@@ -500,10 +523,33 @@ async fn history(
     Ok((requests, more))
 }
 
+/// The database the console last listed, if the backend names one.
+fn listed_database(database_id: &Mutex<Option<String>>) -> Option<String> {
+    database_id.lock().ok().and_then(|db| db.clone())
+}
+
+/// Does an event come from another database than the one listed? An event or a list
+/// without an id (an older backend) says nothing either way.
+fn database_changed(listed: &Mutex<Option<String>>, event: Option<&str>) -> bool {
+    match (listed_database(listed), event) {
+        (Some(listed), Some(event)) => listed != event,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use backon::BackoffBuilder;
+
+    #[test]
+    fn only_a_named_other_database_is_a_change() {
+        let listed = Mutex::new(Some("db-1".to_owned()));
+        assert!(!database_changed(&listed, Some("db-1")));
+        assert!(database_changed(&listed, Some("db-2")));
+        assert!(!database_changed(&listed, None));
+        assert!(!database_changed(&Mutex::new(None), Some("db-2")));
+    }
 
     #[test]
     fn auth_errors_are_said_plainly() {
