@@ -128,8 +128,14 @@ pub async fn run(
             continue;
         };
         let effects = match ev {
-            Event::Client(line) => session.from_client(line),
-            Event::Server(line) => session.from_server(line),
+            Event::Client(line) => {
+                tracing::trace!(bytes = line.len(), "from the client");
+                session.from_client(line)
+            }
+            Event::Server(line) => {
+                tracing::trace!(bytes = line.len(), "from the server");
+                session.from_server(line)
+            }
             Event::Held(key, end) => {
                 holds.ended(&key);
                 session.hold_ended(&key, end)

@@ -367,17 +367,26 @@ impl Session {
             return vec![Effect::ToClient(line)];
         }
         let text = framing::trim(&line).unwrap_or(&line);
-        let forward = match framing::batch(text) {
-            None => self.server_message(text),
-            Some(Ok(items)) => items.iter().fold(true, |all, m| {
-                self.server_message(m.get().as_bytes()) && all
-            }),
-            Some(Err(_)) => true,
-        };
-        if forward {
-            vec![Effect::ToClient(line)]
-        } else {
-            Vec::new()
+        match framing::batch(text) {
+            None if self.server_message(text) => vec![Effect::ToClient(line)],
+            None => Vec::new(),
+            Some(Ok(items)) => {
+                let keep: Vec<bool> = items
+                    .iter()
+                    .map(|m| self.server_message(m.get().as_bytes()))
+                    .collect();
+                if keep.iter().all(|k| *k) {
+                    return vec![Effect::ToClient(line)];
+                }
+                // Some of it must not pass: the rest goes on, one message a line.
+                items
+                    .iter()
+                    .zip(keep)
+                    .filter(|(_, k)| *k)
+                    .map(|(m, _)| Effect::ToClient(Bytes::copy_from_slice(m.get().as_bytes())))
+                    .collect()
+            }
+            Some(Err(_)) => vec![Effect::ToClient(line)],
         }
     }
 

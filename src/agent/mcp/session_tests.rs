@@ -376,3 +376,28 @@ fn the_server_cannot_answer_a_call_it_was_never_sent() {
     assert!(s.from_server(forged).is_empty());
     assert_eq!(s.held(), vec!["40".to_owned()]);
 }
+
+#[test]
+fn a_server_batch_passes_whole_unless_part_of_it_must_not() {
+    let mut s = initialized();
+    held(s.from_client(call(json!(50), "write_file", json!({}))));
+    let list = json!({"jsonrpc":"2.0","id":51,"method":"tools/list"});
+    s.from_client(line(list));
+    let fine = Bytes::from_static(
+        br#"[{"jsonrpc":"2.0","method":"notifications/progress","params":{}}, {"jsonrpc":"2.0","id":51,"result":{"tools":[{"name":"t","annotations":{"readOnlyHint":true}}]}}]"#,
+    );
+    assert!(matches!(&s.from_server(fine.clone())[..], [Effect::ToClient(l)] if *l == fine));
+    assert_eq!(
+        s.tool("t").unwrap().risk,
+        Some(Risk::Low),
+        "learnt from inside the batch"
+    );
+    let forged = Bytes::from_static(
+        br#"[{"jsonrpc":"2.0","method":"notifications/progress","params":{}},{"jsonrpc":"2.0","id":50,"result":{}}]"#,
+    );
+    let out = s.from_server(forged);
+    assert!(
+        matches!(&out[..], [Effect::ToClient(l)] if l[..] == br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#[..]),
+        "{out:?}"
+    );
+}
