@@ -62,6 +62,7 @@ async fn decide(
 ) -> HoldEnd {
     let new = &hold.new;
     Progress::set(progress, Progress::Filing(Box::new(new.clone())));
+    let started = Instant::now();
     let filed = filing::file(client, new, key, |e, d| {
         tracing::warn!(call = %hold.key, "filing failed ({e}); retrying in {d:?}");
     })
@@ -76,7 +77,10 @@ async fn decide(
     };
     let id = filed.request.id.clone();
     Progress::set(progress, Progress::Filed(id.clone()));
-    tracing::info!(call = %hold.key, %id, status = %filed.request.status, created = filed.created, tool = %new.tool, "filed");
+    tracing::info!(
+        call = %hold.key, %id, status = %filed.request.status, created = filed.created,
+        tool = %new.tool, us = started.elapsed().as_micros(), "filed"
+    );
     if filed.request.status.is_final() {
         return judge(hold, &id, &filed.request);
     }
@@ -132,7 +136,7 @@ pub fn judge(hold: &Hold, filed_id: &str, r: &ApprovalRequest) -> HoldEnd {
                 ));
             }
             if let Some(d) = &r.decision {
-                tracing::info!(id = %r.id, responder = %d.responder, "approved; forwarding");
+                tracing::debug!(id = %r.id, responder = %d.responder, "approved; forwarding");
             }
             HoldEnd::Forward
         }

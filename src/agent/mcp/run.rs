@@ -219,9 +219,10 @@ pub async fn run(
     exit_code(ending, exited, killed)
 }
 
-/// The held calls' tasks, each with the means to release it (None once released).
+/// The held calls' tasks: when each started, and the means to release it (None once
+/// released).
 #[derive(Default)]
-struct Holds(HashMap<String, Option<oneshot::Sender<()>>>);
+struct Holds(HashMap<String, (Instant, Option<oneshot::Sender<()>>)>);
 
 impl Holds {
     fn start(
@@ -233,7 +234,7 @@ impl Holds {
     ) {
         let (release, released) = oneshot::channel();
         let key = h.key.clone();
-        self.0.insert(key.clone(), Some(release));
+        self.0.insert(key.clone(), (Instant::now(), Some(release)));
         let (client, tx) = (client.clone(), tx.clone());
         tokio::spawn(async move {
             let end = hold::run(client, h, wait, released).await;
@@ -242,19 +243,21 @@ impl Holds {
     }
 
     fn release(&mut self, key: &str) {
-        if let Some(r) = self.0.get_mut(key).and_then(Option::take) {
+        if let Some(r) = self.0.get_mut(key).and_then(|(_, r)| r.take()) {
             let _ = r.send(());
         }
     }
 
     fn release_all(&mut self) {
-        for r in self.0.values_mut().filter_map(Option::take) {
+        for r in self.0.values_mut().filter_map(|(_, r)| r.take()) {
             let _ = r.send(());
         }
     }
 
     fn ended(&mut self, key: &str) {
-        self.0.remove(key);
+        if let Some((started, _)) = self.0.remove(key) {
+            tracing::debug!(call = %key, us = started.elapsed().as_micros(), "hold ended");
+        }
     }
 
     fn is_empty(&self) -> bool {
