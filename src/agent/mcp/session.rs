@@ -197,7 +197,7 @@ impl Session {
         self.tools.get(tool)
     }
 
-    /// The keys of the calls still held (for the driver to release at the end).
+    /// The keys of the calls still held, waiting for their decisions.
     pub fn held(&self) -> Vec<String> {
         self.calls
             .iter()
