@@ -26,6 +26,9 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// `assent mcp`: the reason template of the calls it files.
+    #[serde(default)]
+    pub mcp: crate::agent::mcp::McpConfig,
     /// The filing policy, inline; or name a file with `[server] policy_file`.
     #[serde(default)]
     pub policy: Option<crate::policy::PolicyConfig>,

@@ -26,6 +26,8 @@ enum Command {
     Demo(assent::demo::DemoArgs),
     /// Put a command behind the gate: file a request, wait for a decision, then run it or not.
     Gate(assent::agent::gate::GateArgs),
+    /// Put an MCP server behind the gate: its tool calls wait for a decision, all else passes.
+    Mcp(assent::agent::mcp::McpArgs),
     /// Adapters for agent runtimes' hooks.
     #[command(subcommand)]
     Hook(assent::agent::hook::HookCommand),
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(a)) => assent::server::main(&g, a),
         Some(Command::Demo(a)) => assent::demo::main(&g, a),
         Some(Command::Gate(a)) => assent::agent::gate::main(&g, a),
+        Some(Command::Mcp(a)) => assent::agent::mcp::main(&g, a),
         Some(Command::Hook(h)) => assent::agent::hook::main(&g, h),
         Some(Command::List(a)) => assent::cli::list(&g, a),
         Some(Command::Show(a)) => assent::cli::show(&g, a),

@@ -11,6 +11,7 @@
 pub mod filing;
 pub mod gate;
 pub mod hook;
+pub mod mcp;
 pub mod stop;
 
 use crate::GlobalOpts;
