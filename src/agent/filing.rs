@@ -345,17 +345,8 @@ mod tests {
     fn an_approval_must_be_of_exactly_what_was_filed() {
         use crate::protocol::Status;
         use serde_json::json;
-        let new = NewRequest {
-            tool: "shell.exec".into(),
-            params: json!({"argv": ["ls"], "cwd": "/"}),
-            reason: None,
-            agent: "a".into(),
-            conversation_id: None,
-            run_id: None,
-            tool_call_id: None,
-            risk: None,
-            ttl_seconds: None,
-        };
+        let new =
+            crate::store::fixtures::new_request("shell.exec", json!({"argv": ["ls"], "cwd": "/"}));
         let mut r = super::super::fixtures::decided(Status::Approved, false, None);
         r.params = new.params.clone();
         r.args_hash = crate::protocol::args_hash(&new.params);

@@ -497,20 +497,7 @@ fn run(command: &[String]) -> ExitCode {
 }
 
 fn cannot_start(prog: &str, e: &std::io::Error) -> ExitCode {
-    let (code, what) = match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            (EXIT_COMMAND_NOT_FOUND, "not found; check the name and PATH")
-        }
-        std::io::ErrorKind::PermissionDenied => {
-            (EXIT_CANNOT_START, "not executable; check its permissions")
-        }
-        _ => (EXIT_CANNOT_START, "could not be started"),
-    };
-    eprintln!(
-        "assent: approved, but `{}` {what} ({e})",
-        sanitize::line(prog)
-    );
-    ExitCode::from(code)
+    super::cannot_start(&format!("approved, but `{}`", sanitize::line(prog)), e)
 }
 
 #[cfg(test)]
@@ -572,17 +559,10 @@ mod tests {
 
     #[test]
     fn an_approval_of_other_params_is_refused_with_exit_5() {
-        let new = NewRequest {
-            tool: "shell.exec".into(),
-            params: serde_json::json!({"argv": ["ls"], "cwd": "/"}),
-            reason: None,
-            agent: "a".into(),
-            conversation_id: None,
-            run_id: None,
-            tool_call_id: None,
-            risk: None,
-            ttl_seconds: None,
-        };
+        let new = crate::store::fixtures::new_request(
+            "shell.exec",
+            serde_json::json!({"argv": ["ls"], "cwd": "/"}),
+        );
         let mut r = decided(Status::Approved, false, None);
         r.params = new.params.clone();
         r.args_hash = crate::protocol::args_hash(&r.params);

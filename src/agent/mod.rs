@@ -46,6 +46,24 @@ fn check_backend(client: &Client, e: &ClientError) -> String {
     }
 }
 
+/// A command the agent side was to run (the approved command, the MCP server) did not
+/// start: says why after `subject` (already sanitised) and gives the gate's exit code
+/// for it (127 not found, 126 otherwise), as a shell does.
+pub(crate) fn cannot_start(subject: &str, e: &std::io::Error) -> std::process::ExitCode {
+    use gate::{EXIT_CANNOT_START, EXIT_COMMAND_NOT_FOUND};
+    let (code, what) = match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            (EXIT_COMMAND_NOT_FOUND, "not found; check the name and PATH")
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            (EXIT_CANNOT_START, "not executable; check its permissions")
+        }
+        _ => (EXIT_CANNOT_START, "could not be started"),
+    };
+    eprintln!("assent: {subject} {what} ({e})");
+    std::process::ExitCode::from(code)
+}
+
 /// Requests as the backend answers them, for the commands' unit tests.
 #[cfg(test)]
 mod fixtures {

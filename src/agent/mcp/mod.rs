@@ -162,20 +162,10 @@ fn server_name(program: &str) -> String {
 }
 
 fn cannot_start(program: &str, e: &std::io::Error) -> ExitCode {
-    let (code, what) = match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            (EXIT_COMMAND_NOT_FOUND, "not found; check the name and PATH")
-        }
-        std::io::ErrorKind::PermissionDenied => {
-            (EXIT_CANNOT_START, "not executable; check its permissions")
-        }
-        _ => (EXIT_CANNOT_START, "could not be started"),
-    };
-    eprintln!(
-        "assent: the MCP server `{}` {what} ({e})",
-        crate::sanitize::line(program)
-    );
-    ExitCode::from(code)
+    super::cannot_start(
+        &format!("the MCP server `{}`", crate::sanitize::line(program)),
+        e,
+    )
 }
 
 #[cfg(test)]
