@@ -74,7 +74,7 @@ pub fn main(g: &GlobalOpts, _a: ConsoleArgs) -> ExitCode {
 pub async fn run(settings: &ClientSettings, console: &ConsoleConfig) -> anyhow::Result<()> {
     let keymap = keymap::Keymap::with_overrides(&console.keys).map_err(anyhow::Error::msg)?;
     let client = Client::new(settings)?;
-    let state = model::State::new(
+    let mut state = model::State::new(
         model::Settings {
             backend: client.base_url().to_owned(),
             bell: console.bell,
@@ -85,7 +85,9 @@ pub async fn run(settings: &ClientSettings, console: &ConsoleConfig) -> anyhow::
         80,
         24,
     );
-    tracing::info!(backend = %client.base_url(), "console starting");
+    state.depth = view::theme::Depth::from_env();
+    state.copy = console.copy;
+    tracing::info!(backend = %client.base_url(), depth = ?state.depth, "console starting");
     driver::run(
         client,
         state,
