@@ -139,6 +139,9 @@ pub struct ConsoleConfig {
     pub poll_interval: Duration,
     /// Ring the terminal bell when a request arrives into an empty queue.
     pub bell: bool,
+    /// `y` and `Y` copy the selected request's id and params through the terminal (an
+    /// OSC 52 sequence); false turns that off.
+    pub copy: bool,
     /// Overrides of the default key bindings: action name → key or list of keys.
     pub keys: BTreeMap<String, KeyBinding>,
 }
@@ -151,6 +154,7 @@ impl Default for ConsoleConfig {
             transport: Transport::Sse,
             poll_interval: Duration::from_secs(2),
             bell: true,
+            copy: true,
             keys: BTreeMap::new(),
         }
     }
@@ -410,6 +414,7 @@ mod tests {
     fn empty_config_gives_defaults() {
         let cfg = Config::parse("", Path::new("x")).unwrap();
         assert!(cfg.console.bell);
+        assert!(cfg.console.copy);
         assert_eq!(cfg.console.transport, Transport::Sse);
         assert_eq!(cfg.server.keepalive_seconds, 15);
         assert_eq!(cfg.server.header_read_timeout_seconds, 10);

@@ -129,6 +129,11 @@ fn run_effect(
             let mut out = std::io::stdout();
             let _ = out.write_all(b"\x07").and_then(|()| out.flush());
         }
+        Effect::Copy(text) => {
+            let mut out = std::io::stdout();
+            let seq = super::text::osc52(&text);
+            let _ = out.write_all(seq.as_bytes()).and_then(|()| out.flush());
+        }
         Effect::Refresh => {
             let _ = cmd_tx.try_send(Command::Refresh);
         }

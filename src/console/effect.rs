@@ -15,5 +15,8 @@ pub enum Effect {
     /// Reload pending requests, history and grants.
     Refresh,
     Bell,
+    /// Put this text on the clipboard through the terminal (OSC 52, which works over
+    /// SSH): the driver writes the sequence, never the view.
+    Copy(String),
     Quit,
 }

@@ -235,3 +235,29 @@ pub fn policy(rule: &str, action: PolicyAction, message: Option<&str>) -> Policy
         error: None,
     }
 }
+
+/// What `assent gate -- rm -rf '/tmp/old builds'` files from /srv/app: a `shell.exec` with
+/// argv and cwd, high risk, from the `deploy-bot`.
+pub fn gate_request(id: &str, age_secs: i64) -> ApprovalRequest {
+    let mut r = req(
+        id,
+        "shell.exec",
+        "deploy-bot",
+        age_secs,
+        json!({"argv": ["rm", "-rf", "/tmp/old builds"], "cwd": "/srv/app"}),
+    );
+    r.reason = Some("free disk space before the release".into());
+    r.risk = Some(Risk::High);
+    r
+}
+
+/// A tool name of 32 columns, as long as a name the queue must never cut at 120 columns.
+pub const LONG_TOOL: &str = "billing.subscriptions.cancel_all";
+
+/// A request whose parameters fill many rows of the detail (60 fields).
+pub fn long_request(id: &str) -> ApprovalRequest {
+    let params: serde_json::Map<String, Value> = (0..60)
+        .map(|i| (format!("field_{i:02}"), json!(format!("value {i}"))))
+        .collect();
+    req(id, "crm.bulk_update", "crm-bot", 20, Value::Object(params))
+}

@@ -1,7 +1,9 @@
 //! Where each part of the screen goes, as a pure function of the terminal size, so the
-//! views and `update` (page sizes, scroll limits) agree without sharing mutable state.
+//! views and `update` (page sizes, scroll limits, the detail's wrap width) agree without
+//! sharing mutable state. Plain arithmetic, no constraint solver: `update` asks after
+//! every message.
 
-use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::layout::Rect;
 
 /// Where the detail of the selected request is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,20 +40,38 @@ pub struct Areas {
     pub keys: Rect,
 }
 
+/// Columns of a side detail pane on a terminal `width` wide (its left gap included):
+/// about a third, at least 42 (a field and a short value side by side), at most 84 (an
+/// args hash whole on a row). The list gets the rest, so its names come before the
+/// pane's empty right margin: at 120 columns a 32-column tool name fits beside it.
+pub fn side_width(width: u16) -> u16 {
+    (width.saturating_mul(36) / 100).clamp(42, 84).min(width)
+}
+
 /// `detail_view`: the full-screen detail is open. `has_detail`: the tab has a detail
 /// (Pending and History do, Grants does not).
 pub fn areas(area: Rect, detail_view: bool, has_detail: bool) -> Areas {
-    let rows = Layout::default()
-        .direction(Direction::Vertical)
-        .constraints([
-            Constraint::Length(2),
-            Constraint::Length(1),
-            Constraint::Min(0),
-            Constraint::Length(1),
-            Constraint::Length(1),
-        ])
-        .split(area);
-    let (header, tabs, body, status, keys) = (rows[0], rows[1], rows[2], rows[3], rows[4]);
+    let row = |y: u16, height: u16| Rect {
+        x: area.x,
+        y,
+        width: area.width,
+        height,
+    };
+    // Top to bottom: header (2), tabs (1), body, status (1), keys (1). On a screen too
+    // short for all of them the body goes first, then the status line.
+    let mut left = area.height;
+    let mut take = |want: u16| {
+        let got = want.min(left);
+        left -= got;
+        got
+    };
+    let (header_h, tabs_h, keys_h, status_h) = (take(2), take(1), take(1), take(1));
+    let body_h = left;
+    let header = row(area.y, header_h);
+    let tabs = row(header.bottom(), tabs_h);
+    let body = row(tabs.bottom(), body_h);
+    let status = row(body.bottom(), status_h);
+    let keys = row(status.bottom(), keys_h);
     let mut a = Areas {
         header,
         tabs,
@@ -69,25 +89,29 @@ pub fn areas(area: Rect, detail_view: bool, has_detail: bool) -> Areas {
     }
     match placement(area.width, area.height) {
         Placement::Side => {
-            let cols = Layout::default()
-                .direction(Direction::Horizontal)
-                .constraints([Constraint::Percentage(60), Constraint::Percentage(40)])
-                .split(body);
-            a.list = cols[0];
-            let d = cols[1];
+            let side = side_width(body.width);
+            a.list = Rect {
+                width: body.width - side,
+                ..body
+            };
+            // One blank column between the list and the pane.
             a.detail = Some(Rect {
-                x: d.x.saturating_add(1),
-                width: d.width.saturating_sub(1),
-                ..d
+                x: a.list.right().saturating_add(1),
+                width: side.saturating_sub(1),
+                ..body
             });
         }
         Placement::Below => {
-            let parts = Layout::default()
-                .direction(Direction::Vertical)
-                .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
-                .split(body);
-            a.list = parts[0];
-            a.detail = Some(parts[1]);
+            let list_h = ((u32::from(body.height) * 45 + 50) / 100) as u16;
+            a.list = Rect {
+                height: list_h,
+                ..body
+            };
+            a.detail = Some(Rect {
+                y: body.y + list_h,
+                height: body.height - list_h,
+                ..body
+            });
         }
         Placement::OwnView => a.list = body,
     }
@@ -126,11 +150,39 @@ mod tests {
 
     #[test]
     fn tiny_areas_do_not_underflow() {
-        for (w, h) in [(0, 0), (1, 1), (40, 10), (10, 3)] {
-            let a = areas(Rect::new(0, 0, w, h), false, true);
-            assert!(a.list.height <= h);
+        for (w, h) in [(0, 0), (1, 1), (40, 10), (10, 3), (120, 4), (200, 2)] {
+            for (view, has) in [(false, true), (true, true), (false, false)] {
+                let all = Rect::new(0, 0, w, h);
+                let a = areas(all, view, has);
+                let parts = [a.header, a.tabs, a.list, a.status, a.keys];
+                let rows: u16 = [a.header, a.tabs, a.status, a.keys]
+                    .iter()
+                    .map(|r| r.height)
+                    .sum::<u16>()
+                    + a.list.height.max(a.detail.map_or(0, |d| d.height));
+                assert!(rows <= h.max(1) || h == 0, "{w}x{h}: {a:?}");
+                for r in parts.iter().chain(a.detail.iter()) {
+                    assert!(all.union(*r) == all || r.area() == 0, "{w}x{h}: {r:?}");
+                }
+            }
             let d = detail_text(Rect::new(0, 0, w, h));
             assert!(d.height <= h);
         }
+    }
+
+    #[test]
+    fn the_side_pane_leaves_the_names_their_room() {
+        let a = areas(Rect::new(0, 0, 120, 30), false, true);
+        assert_eq!(a.list.width, 77);
+        let d = a.detail.unwrap_or_default();
+        assert_eq!((d.x, d.width), (78, 42));
+        // At 200 an args hash (71 columns) fits a row of the pane.
+        let d = areas(Rect::new(0, 0, 200, 50), false, true)
+            .detail
+            .unwrap_or_default();
+        assert!(d.width >= 71, "{d:?}");
+        // Under the list: 45 % of the body.
+        let a = areas(Rect::new(0, 0, 100, 36), false, true);
+        assert_eq!((a.list.height, a.detail.map(|d| d.height)), (14, Some(17)));
     }
 }

@@ -132,7 +132,7 @@ fn refused(e: &ClientError, settings: &ClientSettings) -> Refused {
 pub async fn run(settings: &ClientSettings, console: &ConsoleConfig) -> anyhow::Result<()> {
     let keymap = keymap::Keymap::with_overrides(&console.keys).map_err(anyhow::Error::msg)?;
     let client = Client::new(settings)?;
-    let state = model::State::new(
+    let mut state = model::State::new(
         model::Settings {
             backend: client.base_url().to_owned(),
             bell: console.bell,
@@ -143,7 +143,9 @@ pub async fn run(settings: &ClientSettings, console: &ConsoleConfig) -> anyhow::
         80,
         24,
     );
-    tracing::info!(backend = %client.base_url(), "console starting");
+    state.depth = view::theme::Depth::from_env();
+    state.copy = console.copy;
+    tracing::info!(backend = %client.base_url(), depth = ?state.depth, "console starting");
     driver::run(
         client,
         state,

@@ -4,6 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
 use serde_json::json;
 
 use super::action::{Conn, Msg};
@@ -227,12 +228,16 @@ fn injected_escape_sequences_are_shown_not_run() {
 fn help_screen() {
     let mut s = loaded(80, 30);
     live(&mut s);
-    key(&mut s, '?');
-    let screen = render(&s);
+    let (screens, text) = help_pages(&mut s);
     for a in super::keymap::Action::ALL {
-        assert!(screen.contains(a.description()) || s.height < 30, "{a:?}");
+        assert!(text.contains(a.description()), "{a:?}: {text}");
     }
-    insta::assert_snapshot!(screen);
+    assert!(
+        screens[0].contains("? or Esc closes this help"),
+        "{}",
+        screens[0]
+    );
+    insta::assert_snapshot!(screens[0]);
 }
 
 #[test]
@@ -323,8 +328,13 @@ fn policy_rule_and_message_beside_the_reason() {
     update(&mut s, listed(vec![held]));
     let queue = render(&s);
     assert!(queue.contains("[big-refunds] cu"), "{queue}");
+    // Wrapped at a word, the rest under the value.
     assert!(
-        queue.contains("policy        big-refunds → require_approval: Refunds over"),
+        queue.contains("policy        big-refunds → require_approval: Refunds "),
+        "{queue}"
+    );
+    assert!(
+        queue.contains("              over $1000 need a manager."),
         "{queue}"
     );
 
@@ -374,14 +384,27 @@ fn a_very_long_tool_name_never_hides_what_y_does() {
 
 #[test]
 fn the_columns_the_issue_lists_show_at_common_sizes() {
-    // 120x40: the queue beside the detail pane is about 72 columns wide.
-    let mut s = loaded(120, 40);
+    // 160x40: the queue beside the detail pane is 103 columns wide.
+    let mut s = loaded(160, 40);
     live(&mut s);
     let queue = render(&s);
     let header = queue.lines().nth(3).unwrap_or_default();
     for col in ["AGE", "TOOL", "AGENT", "PARAMS", "REASON", "RISK", "LEFT"] {
+        assert!(header.contains(col), "{col} missing at 160x40:\n{queue}");
+    }
+    // 120x40: 77 columns beside the pane. The names come first; the reason gives way
+    // (the pane beside shows it whole) rather than cut the summary to nothing.
+    let mut s = loaded(120, 40);
+    live(&mut s);
+    let queue = render(&s);
+    let header = queue.lines().nth(3).unwrap_or_default();
+    for col in ["AGE", "TOOL", "AGENT", "PARAMS", "RISK", "LEFT"] {
         assert!(header.contains(col), "{col} missing at 120x40:\n{queue}");
     }
+    assert!(
+        queue.contains("order_tools.process_refund order-manager"),
+        "{queue}"
+    );
     // History: responder, scope, reason and notify, at 120x40 and at 80x24.
     for (w, h) in [(120, 40), (80, 24)] {
         let mut s = loaded(w, h);
@@ -558,7 +581,7 @@ fn the_smallest_screen_shows_the_row_its_tool_and_the_decision_keys() {
     let mut s = loaded(30, 7);
     live(&mut s);
     let screen = render(&s);
-    assert!(screen.contains("order_tools"), "{screen}");
+    assert!(screen.contains("order_too"), "{screen}");
     assert!(screen.contains("a c A r decide  n notify:off"), "{screen}");
     insta::assert_snapshot!(screen);
     // The layout gives the list exactly one row there, and none a row shorter.
@@ -583,4 +606,303 @@ fn an_approval_that_notifies_asks_for_its_reason() {
         "{screen}"
     );
     insta::assert_snapshot!(screen);
+}
+
+/// The screen's cells, for what the text alone does not show (styles).
+fn cells(s: &State) -> ratatui::buffer::Buffer {
+    let mut t = Terminal::new(TestBackend::new(s.width, s.height)).unwrap();
+    t.draw(|f| {
+        view::draw(s, f);
+    })
+    .unwrap();
+    t.backend().buffer().clone()
+}
+
+/// Whether the cells of the first `text` on row `y` all have `modifier`.
+fn styled(buf: &ratatui::buffer::Buffer, y: u16, text: &str, modifier: Modifier) -> bool {
+    let row: String = (0..buf.area.width)
+        .map(|x| buf[(x, y)].symbol().to_owned())
+        .collect();
+    let Some(at) = row.find(text) else {
+        return false;
+    };
+    let x0 = row[..at].chars().count() as u16;
+    (x0..x0 + text.chars().count() as u16).all(|x| buf[(x, y)].modifier.contains(modifier))
+}
+
+/// The detail pane's scroll position `first-last/total`, from its title row.
+fn position(screen: &str) -> Option<(usize, usize, usize)> {
+    screen.lines().find_map(|l| {
+        l.split_whitespace().find_map(|w| {
+            let (range, total) = w.split_once('/')?;
+            let (a, b) = range.split_once('-')?;
+            Some((a.parse().ok()?, b.parse().ok()?, total.parse().ok()?))
+        })
+    })
+}
+
+/// Every screen of the help, scrolled from top to bottom, and its text with the wrapped
+/// descriptions joined again.
+fn help_pages(s: &mut State) -> (Vec<String>, String) {
+    key(s, '?');
+    let mut screens = vec![render(s)];
+    for _ in 0..80 {
+        key(s, 'j');
+        let screen = render(s);
+        if screens.last() == Some(&screen) {
+            break;
+        }
+        screens.push(screen);
+    }
+    let mut text = String::new();
+    for screen in &screens {
+        for l in screen.lines().skip(1) {
+            let l = l.trim_matches('"').trim_matches('│').trim();
+            text.push(' ');
+            text.push_str(l);
+        }
+    }
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (screens, text)
+}
+
+#[test]
+fn the_help_wraps_at_50_columns_and_says_how_to_close_it() {
+    let mut s = loaded(50, 20);
+    live(&mut s);
+    let (screens, text) = help_pages(&mut s);
+    for a in super::keymap::Action::ALL {
+        assert!(text.contains(a.description()), "{a:?}: {text}");
+    }
+    for screen in &screens {
+        assert!(!screen.contains('…'), "nothing cut:\n{screen}");
+    }
+    assert!(screens.len() > 1, "it scrolls");
+    assert!(
+        screens[0].contains("? or Esc closes this help"),
+        "{}",
+        screens[0]
+    );
+    insta::assert_snapshot!(screens[0]);
+    // Esc closes it; so does any key that does not scroll it.
+    code(&mut s, KeyCode::Esc);
+    assert!(!render(&s).contains("closes this help"));
+    key(&mut s, '?');
+    key(&mut s, 'a');
+    assert!(!render(&s).contains("closes this help"));
+}
+
+#[test]
+fn queue_50x20_keeps_tool_age_risk_and_summary() {
+    let mut s = fixtures::state(50, 20);
+    live(&mut s);
+    let mut list = fixtures::queue();
+    list.push(fixtures::gate_request("req-g", 30));
+    update(&mut s, listed(list));
+    let screen = render(&s);
+    let header = screen.lines().nth(3).unwrap_or_default();
+    for col in ["AGE", "TOOL", "PARAMS", " R "] {
+        assert!(header.contains(col), "{col} missing at 50x20:\n{screen}");
+    }
+    let risk_at = header.find(" R ").map(|i| i + 1).unwrap_or(0);
+    for (tool, letter) in [("db.delete", 'C'), ("email.send", 'L'), ("shell.exec", 'H')] {
+        let row = screen
+            .lines()
+            .find(|l| l.contains(tool))
+            .unwrap_or_default();
+        assert_eq!(row.chars().nth(risk_at), Some(letter), "{tool}:\n{screen}");
+    }
+    assert!(screen.contains("rm -rf '/tmp/old"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn queue_120x30_gives_names_room_before_the_pane() {
+    let mut s = fixtures::state(120, 30);
+    live(&mut s);
+    let mut list = fixtures::queue();
+    list.push(req(
+        "req-l",
+        fixtures::LONG_TOOL,
+        "billing-agent",
+        40,
+        json!({"customer_id": "C-77", "reason": "churned"}),
+    ));
+    list.push(fixtures::gate_request("req-g", 30));
+    update(&mut s, listed(list));
+    let screen = render(&s);
+    for name in [
+        fixtures::LONG_TOOL,
+        "order_tools.process_refund",
+        "order-manager",
+    ] {
+        assert!(
+            screen.contains(&format!("{name} ")),
+            "{name} cut:\n{screen}"
+        );
+    }
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_gate_row_shows_its_command_line() {
+    let mut s = fixtures::state(160, 40);
+    live(&mut s);
+    update(&mut s, listed(vec![fixtures::gate_request("req-g", 30)]));
+    let screen = render(&s);
+    let row = screen.lines().nth(4).unwrap_or_default();
+    assert!(
+        row.contains(" rm -rf '/tmp/old builds'  (in /srv/app)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("argv=["), "{screen}");
+}
+
+#[test]
+fn the_detail_pane_with_the_keys_scrolls_and_says_so() {
+    let mut s = fixtures::state(160, 40);
+    live(&mut s);
+    update(
+        &mut s,
+        listed(vec![
+            fixtures::long_request("req-l"),
+            req("req-2", "t", "a", 5, json!({})),
+        ]),
+    );
+    let before = render(&s);
+    let (first, last, _) = position(&before).unwrap_or_default();
+    assert_eq!(first, 1, "{before}");
+    // Without the keys the pane does not move: PgDn moves the cursor.
+    code(&mut s, KeyCode::PageDown);
+    assert_eq!(s.queue().selected_id(), Some("req-2"));
+    key(&mut s, 'g');
+    assert!(!styled(
+        &cells(&s),
+        3,
+        "crm.bulk_update",
+        Modifier::REVERSED
+    ));
+    key(&mut s, 'l');
+    // The pane with the keys says so: its title reversed.
+    assert!(styled(
+        &cells(&s),
+        3,
+        " crm.bulk_update",
+        Modifier::REVERSED
+    ));
+    code(&mut s, KeyCode::PageDown);
+    let screen = render(&s);
+    assert_eq!(position(&screen).map(|p| p.0), Some(last + 1), "{screen}");
+    let page = last;
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(
+        position(&render(&s)).map(|p| p.0),
+        Some(last + 1 - page / 2)
+    );
+    // The cursor did not move: the same request is shown.
+    assert_eq!(s.queue().selected_id(), Some("req-l"));
+    key(&mut s, 'G');
+    let end = render(&s);
+    assert!(end.contains("args hash"), "{end}");
+    insta::assert_snapshot!(end);
+    // Esc gives the list its keys back: j moves the cursor again.
+    code(&mut s, KeyCode::Esc);
+    key(&mut s, 'j');
+    assert_eq!(s.queue().selected_id(), Some("req-2"));
+}
+
+#[test]
+fn the_detail_wraps_ids_whole_and_params_parse() {
+    let mut s = fixtures::state(120, 30);
+    live(&mut s);
+    let mut r = req(
+        "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d7e8f",
+        "t",
+        "a",
+        5,
+        json!({"note": "bidi \u{202e} and esc \u{1b}[2J"}),
+    );
+    r.conversation_id = Some("0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d0042".into());
+    update(&mut s, listed(vec![r]));
+    key(&mut s, 'l');
+    key(&mut s, 'G');
+    let screen = render(&s);
+    assert!(
+        screen.contains("0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d7e8f "),
+        "the id whole on a row:\n{screen}"
+    );
+    // JSON's escapes in the params (the queue's summary keeps the sanitiser's).
+    let json = screen
+        .lines()
+        .find(|l| l.contains("\"note\""))
+        .unwrap_or_default();
+    assert!(
+        json.contains("\"bidi \\u202e and esc \\u001b[2J\""),
+        "{screen}"
+    );
+}
+
+#[test]
+fn slash_shows_the_old_filter_selected() {
+    let mut s = loaded(80, 24);
+    live(&mut s);
+    key(&mut s, '/');
+    for c in "db".chars() {
+        key(&mut s, c);
+    }
+    code(&mut s, KeyCode::Enter);
+    key(&mut s, '/');
+    let screen = render(&s);
+    assert!(screen.contains("Filter: db"), "{screen}");
+    let buf = cells(&s);
+    assert!(
+        styled(&buf, s.height - 2, "db", Modifier::REVERSED),
+        "selected"
+    );
+    insta::assert_snapshot!(screen);
+    // The first character replaces it; the new text is not selected.
+    key(&mut s, 'e');
+    assert_eq!(s.queue().filter(), "e");
+    assert!(!styled(&cells(&s), s.height - 2, "e ", Modifier::REVERSED));
+    code(&mut s, KeyCode::Enter);
+    // An arrow, or Enter, keeps it.
+    key(&mut s, '/');
+    code(&mut s, KeyCode::Left);
+    key(&mut s, 'x');
+    assert_eq!(s.queue().filter(), "xe");
+    code(&mut s, KeyCode::Enter);
+    key(&mut s, '/');
+    code(&mut s, KeyCode::Enter);
+    assert_eq!(s.queue().filter(), "xe");
+    // Backspace on the selection deletes it all.
+    key(&mut s, '/');
+    code(&mut s, KeyCode::Backspace);
+    assert_eq!(s.queue().filter(), "");
+}
+
+#[test]
+fn the_reject_prompt_names_the_request() {
+    use super::words::reject_prompt;
+    assert_eq!(
+        reject_prompt("refund", "order-bot", 80),
+        "Reject refund from order-bot — reason: "
+    );
+    let long = reject_prompt(&"t".repeat(100), &"a".repeat(100), 60);
+    assert!(crate::text::width(&long) <= 60, "{long}");
+    assert!(
+        long.starts_with("Reject ttt") && long.contains("… from aaa"),
+        "{long}"
+    );
+    assert!(long.ends_with("… — reason: "), "{long}");
+    assert_eq!(
+        reject_prompt("x", "y\u{1b}[2J", 80),
+        "Reject x from y\\u{1b}[2J — reason: "
+    );
+    assert_eq!(
+        reject_prompt("refund", "order-bot", 20),
+        "Reject — reason: "
+    );
 }

@@ -178,6 +178,31 @@ pub fn reason_prompt(verdict: Verdict, scope: Scope, tool: Option<&str>) -> Stri
     }
 }
 
+/// The reject prompt, naming the request: `Reject order_tools.process_refund from
+/// order-bot — reason: `. Fitted to `cols` columns: the tool and the agent are cut with
+/// `…` (the agent to at most a third of the room) before the words around them go.
+pub fn reject_prompt(tool: &str, agent: &str, cols: usize) -> String {
+    use super::text::{fit, width};
+    let (tool, agent) = (sanitize::line(tool), sanitize::line(agent));
+    let frame = width("Reject  from  — reason: ");
+    let room = cols.saturating_sub(frame);
+    if room < 8 {
+        return fit("Reject — reason: ", cols);
+    }
+    let (tw, aw) = (width(&tool), width(&agent));
+    let agent_w = if tw + aw <= room {
+        aw
+    } else {
+        aw.min((room / 3).max(room.saturating_sub(tw)))
+    };
+    let tool_w = room - agent_w;
+    format!(
+        "Reject {} from {} — reason: ",
+        fit(&tool, tool_w),
+        fit(&agent, agent_w)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,8 @@ pub struct Console {
     child: Box<dyn portable_pty::Child + Send + Sync>,
     writer: Box<dyn Write + Send>,
     parser: Arc<Mutex<vt100::Parser<Recorder>>>,
+    /// Every byte the console wrote, for sequences the emulator does not keep (OSC 52).
+    raw: Arc<Mutex<Vec<u8>>>,
     _master: Box<dyn portable_pty::MasterPty + Send>,
     _dir: tempfile::TempDir,
 }
@@ -76,7 +78,10 @@ impl Console {
         cmd.env("ASSENT_LOG_DIR", dir.path());
         cmd.env("ASSENT_LOG", "debug");
         cmd.env("HOME", dir.path());
-        cmd.env("TERM", "xterm-256color");
+        // A test may give its own TERM (the console's colours follow it).
+        if !env.iter().any(|(k, _)| *k == "TERM") {
+            cmd.env("TERM", "xterm-256color");
+        }
         cmd.cwd(dir.path());
         let child = pair.slave.spawn_command(cmd).unwrap();
         drop(pair.slave);
@@ -89,6 +94,8 @@ impl Console {
             Recorder::default(),
         )));
         let p = parser.clone();
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let r = raw.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
@@ -96,12 +103,14 @@ impl Console {
                     break;
                 }
                 p.lock().unwrap().process(&buf[..n]);
+                r.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
         Console {
             child,
             writer,
             parser,
+            raw,
             _master: pair.master,
             _dir: dir,
         }
@@ -109,6 +118,11 @@ impl Console {
 
     pub fn screen(&self) -> String {
         self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Every byte the console has written to the terminal so far.
+    pub fn raw(&self) -> Vec<u8> {
+        self.raw.lock().unwrap().clone()
     }
 
     /// Whether the console is on the alternate screen (it leaves it when it ends).

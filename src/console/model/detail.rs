@@ -1,7 +1,8 @@
 //! The detail text of one request: every id, reason, risk, times, args hash and the full
-//! parameters as pretty-printed JSON. Built once per request (a 1 MB blob is
-//! pretty-printed and sanitised once, not per frame), and cut into just the rows shown.
-//! Changes when what the detail says, or how it wraps, changes.
+//! parameters as pretty-printed JSON (with JSON's own escapes, so it parses). Built once
+//! per request (a 1 MB blob is pretty-printed and escaped once, not per frame), wrapped
+//! once per pane width, and cut into just the rows shown. Changes when what the detail
+//! says, or how it wraps, changes.
 
 use crate::console::text;
 use crate::console::words::outcome_words;
@@ -23,44 +24,41 @@ pub enum Kind {
 pub struct DetailLine {
     pub text: String,
     pub kind: Kind,
-    /// ASCII without a backslash: wrapped rows are plain slices of `cols` bytes.
-    pub ascii: bool,
-    /// Display width, and whether no character is wider than one column: then the row
-    /// count at any width is a division, not a walk over the text.
-    width: usize,
-    narrow: bool,
 }
 
 impl DetailLine {
     fn new(text: String, kind: Kind) -> DetailLine {
-        // A backslash may start an escape that wrapping keeps whole: then rows are not
-        // a plain division of the length.
-        let ascii = text.is_ascii() && !text.contains('\\');
-        let (width, narrow) = if ascii {
-            (text.len(), true)
-        } else {
-            let narrow = !text.contains('\\')
-                && text
-                    .chars()
-                    .all(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) <= 1);
-            (text::width(&text), narrow)
-        };
-        DetailLine {
-            text,
-            kind,
-            ascii,
-            width,
-            narrow,
+        DetailLine { text, kind }
+    }
+
+    /// How far rows after the first are indented at `cols` columns: a field's under its
+    /// value (when that leaves room), a JSON line's a step deeper than the line itself,
+    /// so a wrapped value still reads as part of its key.
+    fn indent(&self, cols: usize) -> usize {
+        match self.kind {
+            Kind::Field if cols >= LABEL_WIDTH + 20 => LABEL_WIDTH,
+            Kind::Json => {
+                let lead = self.text.bytes().take_while(|b| *b == b' ').count();
+                (lead + 2).min(cols / 3)
+            }
+            _ => 0,
         }
     }
 
-    fn rows(&self, cols: usize) -> usize {
-        if self.narrow {
-            self.width.div_ceil(cols.max(1)).max(1)
-        } else {
-            text::wrapped_rows(&self.text, self.ascii, cols)
-        }
+    fn wrap(&self, cols: usize) -> text::Wrap<'_> {
+        text::wrap(&self.text, cols, self.indent(cols))
     }
+}
+
+/// One row of the detail as drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shown<'a> {
+    pub text: &'a str,
+    pub kind: Kind,
+    /// The first row of its line (where a field's label is).
+    pub first: bool,
+    /// Spaces drawn before `text`.
+    pub indent: usize,
 }
 
 /// The sanitised, pretty-printed text of one request's detail.
@@ -69,6 +67,17 @@ pub struct DetailCache {
     pub id: String,
     pub status: Status,
     pub lines: Vec<DetailLine>,
+    /// The line range of the parameters' JSON in `lines`.
+    json: std::ops::Range<usize>,
+    /// The rows each line takes at the width last wrapped for.
+    wrapped: Wrapped,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Wrapped {
+    cols: usize,
+    rows: Vec<usize>,
+    total: usize,
 }
 
 fn field(lines: &mut Vec<DetailLine>, label: &str, value: &str) {
@@ -147,14 +156,18 @@ impl DetailCache {
             "expires",
             &req.expires_at.map_or_else(|| "never".to_owned(), time),
         );
-        let pretty = serde_json::to_string_pretty(&req.params).unwrap_or_default();
+        // JSON's own escapes for anything a terminal must not get raw: what is shown
+        // parses, to the parameters the decision's hash is of.
+        let json = text::params_json(&req.params);
         lines.push(DetailLine::new(
-            format!("params ({} bytes)", pretty.len()),
+            format!("params ({} bytes)", json.len()),
             Kind::Heading,
         ));
-        for l in sanitize::block(&pretty).lines() {
+        let from = lines.len();
+        for l in json.split('\n') {
             lines.push(DetailLine::new(l.to_owned(), Kind::Json));
         }
+        let json = from..lines.len();
         lines.push(DetailLine::new(String::new(), Kind::Heading));
         field(&mut lines, "request", &req.id);
         field(&mut lines, "run", req.run_id.as_deref().unwrap_or(none));
@@ -170,36 +183,75 @@ impl DetailCache {
             id: req.id.clone(),
             status: req.status,
             lines,
+            json,
+            wrapped: Wrapped::default(),
         }
+    }
+
+    /// The parameters as shown: the JSON text `Y` copies.
+    pub fn params_json(&self) -> String {
+        let json = self.lines.get(self.json.clone()).unwrap_or_default();
+        let mut out = String::with_capacity(json.iter().map(|l| l.text.len() + 1).sum());
+        for (i, l) in json.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&l.text);
+        }
+        out
+    }
+
+    /// Wraps the text for a pane `cols` wide, once per width: rows are then counted and
+    /// found without walking the text again.
+    pub fn wrap(&mut self, cols: usize) {
+        if self.wrapped.cols == cols && !self.wrapped.rows.is_empty() {
+            return;
+        }
+        let rows: Vec<usize> = self.lines.iter().map(|l| l.wrap(cols).count()).collect();
+        let total = rows.iter().sum();
+        self.wrapped = Wrapped { cols, rows, total };
+    }
+
+    fn line_rows(&self, i: usize, cols: usize) -> usize {
+        if self.wrapped.cols == cols
+            && let Some(n) = self.wrapped.rows.get(i)
+        {
+            return *n;
+        }
+        self.lines.get(i).map_or(0, |l| l.wrap(cols).count())
     }
 
     /// Rows the text takes when wrapped at `cols` columns.
     pub fn rows(&self, cols: usize) -> usize {
-        self.lines.iter().map(|l| l.rows(cols)).sum()
+        if self.wrapped.cols == cols && self.wrapped.rows.len() == self.lines.len() {
+            return self.wrapped.total;
+        }
+        self.lines.iter().map(|l| l.wrap(cols).count()).sum()
     }
 
-    /// The wrapped rows `skip..skip+take`, with their kind and whether each is the first
-    /// row of its line. Walks line lengths to find the start, so cost is independent of
-    /// how much text lies above the view.
-    pub fn visible(&self, cols: usize, skip: usize, take: usize) -> Vec<(&str, Kind, bool)> {
-        let mut out = Vec::with_capacity(take);
+    /// The wrapped rows `skip..skip+take`. Steps over whole lines by their row counts,
+    /// so the cost does not grow with the text above the view.
+    pub fn visible(&self, cols: usize, skip: usize, take: usize) -> Vec<Shown<'_>> {
+        let mut out = Vec::with_capacity(take.min(256));
         let mut row = 0;
-        for l in &self.lines {
+        for (i, l) in self.lines.iter().enumerate() {
             if out.len() >= take {
                 break;
             }
-            let n = l.rows(cols);
+            let n = self.line_rows(i, cols);
             if row + n <= skip {
                 row += n;
                 continue;
             }
             let from = skip.saturating_sub(row);
             let want = take - out.len();
-            for (i, s) in text::wrapped_slice(&l.text, l.ascii, cols, from, want)
-                .into_iter()
-                .enumerate()
-            {
-                out.push((s, l.kind, from + i == 0));
+            for (k, r) in l.wrap(cols).enumerate().skip(from).take(want) {
+                out.push(Shown {
+                    text: &l.text[r.start..r.end],
+                    kind: l.kind,
+                    first: k == 0,
+                    indent: r.indent,
+                });
             }
             row += n;
         }
@@ -222,7 +274,8 @@ mod tests {
     #[test]
     fn huge_params_build_once_and_slice_cheaply() {
         let blob = "x".repeat(1_000_000);
-        let c = DetailCache::build(&req(json!({"blob": blob, "n": 1})));
+        let mut c = DetailCache::build(&req(json!({"blob": blob, "n": 1})));
+        c.wrap(80);
         let rows = c.rows(80);
         assert!(rows > 12_000, "{rows}");
         let v = c.visible(80, rows - 5, 10);
@@ -231,20 +284,23 @@ mod tests {
     }
 
     #[test]
-    fn fast_row_counts_agree_with_the_exact_walk() {
-        for text in [
-            "plain ascii text",
-            "éèê accents",
-            "e\u{301}e\u{301} combining",
-            "東京 wide",
-            "",
-        ] {
-            let l = DetailLine::new(text.repeat(7), Kind::Json);
-            for cols in [1, 3, 7, 10, 80] {
-                assert_eq!(
-                    l.rows(cols),
-                    text::wrapped_rows(&l.text, l.ascii, cols),
-                    "{text:?} at {cols}"
+    fn row_counts_agree_with_the_rows_shown_at_every_width() {
+        let mut r = req(json!({
+            "command": "rm -rf /tmp/old builds && echo done, and a few more words to wrap",
+            "wide": "東京タワー東京タワー", "esc": "\u{1b}[2J\u{202e}"
+        }));
+        r.id = "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d7e8f".into();
+        let mut c = DetailCache::build(&r);
+        for cols in [1, 3, 7, 20, 41, 80, 200] {
+            let slow = c.rows(cols);
+            c.wrap(cols);
+            assert_eq!(c.rows(cols), slow, "at {cols}");
+            assert_eq!(c.visible(cols, 0, usize::MAX).len(), slow, "at {cols}");
+            for s in c.visible(cols, 0, usize::MAX) {
+                // (One column cannot hold a wide character: it is shown anyway.)
+                assert!(
+                    cols < 2 || s.indent + text::width(s.text) <= cols,
+                    "{s:?} at {cols}"
                 );
             }
         }
@@ -295,6 +351,53 @@ mod tests {
             ),
             "{texts:#?}"
         );
+    }
+
+    #[test]
+    fn ids_and_hashes_are_not_wrapped_in_the_middle() {
+        let mut r = req(json!({}));
+        r.id = "0193f2a4-5b8e-7c1d-9a2e-3f4b5c6d7e8f".into();
+        let c = DetailCache::build(&r);
+        for cols in [41, 48] {
+            let rows = c.visible(cols, 0, usize::MAX);
+            assert!(
+                rows.iter().any(|s| s.text == r.id),
+                "the id whole on a row of its own at {cols}: {rows:?}"
+            );
+        }
+        // Where it fits after its label, it stays there.
+        let rows = c.visible(60, 0, usize::MAX);
+        assert!(
+            rows.iter()
+                .any(|s| s.text == format!("request       {}", r.id))
+        );
+        let rows = c.visible(90, 0, usize::MAX);
+        let hash = rows
+            .iter()
+            .find(|s| s.text.starts_with("args hash"))
+            .unwrap();
+        assert!(hash.text.ends_with(&r.args_hash), "{hash:?}");
+    }
+
+    #[test]
+    fn the_params_shown_parse_and_are_what_y_copies() {
+        let params = json!({"note": "bidi \u{202e} esc \u{1b}[2J", "n": [1, 2]});
+        let c = DetailCache::build(&req(params.clone()));
+        let json = c.params_json();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+            params
+        );
+        assert!(
+            json.contains("\\u202e") && json.contains("\\u001b[2J"),
+            "{json}"
+        );
+        let heading = c
+            .lines
+            .iter()
+            .find(|l| l.text.starts_with("params ("))
+            .unwrap();
+        assert_eq!(heading.text, format!("params ({} bytes)", json.len()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The final requests of the History tab (decided, expired, cancelled), newest first and
-//! capped, with when each was seen to end and the cursor over them. Changes when what the
+//! The final requests of the History tab (decided, expired, cancelled), sorted by when
+//! each ended, newest first, and capped, with when each was seen to end and the cursor
+//! over them. Changes when what the
 //! History tab keeps, or how long, changes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -15,7 +16,8 @@ pub const HISTORY_CAP: usize = 500;
 
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    /// Final requests, newest first (a deque: each decision adds one at the front).
+    /// Final requests by when they ended (`when`), newest first: a deque, as each
+    /// decision nearly always goes to the front.
     list: VecDeque<ApprovalRequest>,
     /// The ids in `list`, so adding a request need not scan it for an older copy.
     ids: HashSet<String>,
@@ -25,7 +27,8 @@ pub struct History {
     /// The backend holds older final requests than `list` (it is capped): the History
     /// tab's count is then "at least".
     more: bool,
-    /// Indices into `list` as shown (filtered by `filter`).
+    /// Indices into `list` as shown, under a filter; with none, `list` is shown as it is
+    /// (and this stays empty: no index per row to rebuild on every decision).
     order: Vec<usize>,
     filter: String,
     /// `order` must be made again: the list changed since.
@@ -58,23 +61,26 @@ impl History {
 
     /// Rows shown (filtered).
     pub fn shown_len(&self) -> usize {
-        self.order.len()
+        if self.filter.is_empty() {
+            self.list.len()
+        } else {
+            self.order.len()
+        }
     }
 
     /// Row `k` as shown.
     pub fn shown(&self, k: usize) -> Option<&ApprovalRequest> {
-        self.list.get(*self.order.get(k)?)
+        if self.filter.is_empty() {
+            self.list.get(k)
+        } else {
+            self.list.get(*self.order.get(k)?)
+        }
     }
 
     /// When a final request ended, as the History tab says: its decision's time, else
     /// when it was seen to end, else its expiry (for an expired one), else its filing.
     pub fn when(&self, r: &ApprovalRequest) -> DateTime<Utc> {
-        r.decision
-            .as_ref()
-            .map(|d| d.decided_at)
-            .or_else(|| self.ended_at.get(&r.id).copied())
-            .or(r.expires_at.filter(|_| r.status == Status::Expired))
-            .unwrap_or(r.created_at)
+        when(r, &self.ended_at)
     }
 
     pub fn selected(&self) -> Option<&ApprovalRequest> {
@@ -83,22 +89,31 @@ impl History {
     }
 
     pub fn selected_index(&self) -> Option<usize> {
-        self.cursor.index(self.order.len(), |k| self.id_at(k))
+        self.cursor.index(self.shown_len(), |k| self.id_at(k))
     }
 
     /// Moves the cursor to row `index` (clamped).
     pub fn select(&mut self, index: usize) {
-        let (list, order) = (&self.list, &self.order);
+        let len = self.shown_len();
+        let (list, order, all) = (&self.list, &self.order, self.filter.is_empty());
         self.cursor
-            .select(index, order.len(), |k| id_at(list, order, k));
+            .select(index, len, |k| id_at(list, order, all, k));
     }
 
-    /// Adds a final request (replacing an older copy of it) as the newest.
+    /// Adds a final request (replacing an older copy of it) in its place by when it
+    /// ended: nearly always the front.
     pub fn add(&mut self, req: ApprovalRequest) {
         if !self.ids.insert(req.id.clone()) {
             self.list.retain(|r| r.id != req.id);
         }
-        self.list.push_front(req);
+        let at = when(&req, &self.ended_at);
+        let ended = &self.ended_at;
+        let pos = if self.list.front().is_none_or(|r| when(r, ended) <= at) {
+            0
+        } else {
+            self.list.partition_point(|r| when(r, ended) > at)
+        };
+        self.list.insert(pos, req);
         while self.list.len() > HISTORY_CAP {
             if let Some(old) = self.list.pop_back() {
                 self.ids.remove(&old.id);
@@ -122,7 +137,12 @@ impl History {
     /// first, capped. `more`: the backend holds older ones than the list.
     pub fn set(&mut self, mut list: Vec<ApprovalRequest>, more: bool) {
         list.retain(|r| r.status.is_final());
-        list.sort_by_key(|r| std::cmp::Reverse(listed_at(r)));
+        // An end time seen here stays for a request the list brings again (the list does
+        // not say when an expiry or cancellation happened).
+        let ids: HashSet<&str> = list.iter().map(|r| r.id.as_str()).collect();
+        self.ended_at.retain(|id, _| ids.contains(id.as_str()));
+        let ended = &self.ended_at;
+        list.sort_by_key(|r| std::cmp::Reverse(when(r, ended)));
         let cut = list.len() > HISTORY_CAP;
         list.truncate(HISTORY_CAP);
         self.ids = list.iter().map(|r| r.id.clone()).collect();
@@ -142,7 +162,7 @@ impl History {
         self.stale = false;
         self.filter = filter.to_owned();
         self.order = if filter.is_empty() {
-            (0..self.list.len()).collect()
+            Vec::new()
         } else {
             let f = filter.to_lowercase();
             self.list
@@ -152,36 +172,47 @@ impl History {
                 .map(|(i, _)| i)
                 .collect()
         };
+        let len = self.shown_len();
         let (list, order, ids) = (&self.list, &self.order, &self.ids);
-        let at = |k| id_at(list, order, k);
+        let all = filter.is_empty();
+        let at = |k| id_at(list, order, all, k);
         self.cursor.follow(
-            order.len(),
+            len,
             // A selection that fell off the end of the history is not searched for.
             |id, hint| {
                 if !ids.contains(id) {
                     return None;
                 }
-                selection::near(id, hint, order.len(), at)
+                selection::near(id, hint, len, at)
             },
             at,
         );
     }
 
     fn id_at(&self, k: usize) -> Option<&str> {
-        id_at(&self.list, &self.order, k)
+        id_at(&self.list, &self.order, self.filter.is_empty(), k)
     }
 }
 
-fn id_at<'a>(list: &'a VecDeque<ApprovalRequest>, order: &[usize], k: usize) -> Option<&'a str> {
-    Some(list.get(*order.get(k)?)?.id.as_str())
+/// The id of row `k` as shown: of `list` itself (`all`, no filter) or through `order`.
+fn id_at<'a>(
+    list: &'a VecDeque<ApprovalRequest>,
+    order: &[usize],
+    all: bool,
+    k: usize,
+) -> Option<&'a str> {
+    let i = if all { k } else { *order.get(k)? };
+    Some(list.get(i)?.id.as_str())
 }
 
-/// The time a listed final request is sorted by: its decision, else its expiry (for an
-/// expired one), else its filing.
-fn listed_at(r: &ApprovalRequest) -> DateTime<Utc> {
+/// When a final request ended, as the History tab sorts and says it: its decision's time,
+/// else when it was seen to end (`ended_at`), else its expiry (for an expired one), else
+/// its filing.
+fn when(r: &ApprovalRequest, ended_at: &HashMap<String, DateTime<Utc>>) -> DateTime<Utc> {
     r.decision
         .as_ref()
         .map(|d| d.decided_at)
+        .or_else(|| ended_at.get(&r.id).copied())
         .or(r.expires_at.filter(|_| r.status == Status::Expired))
         .unwrap_or(r.created_at)
 }
@@ -212,10 +243,50 @@ mod tests {
         assert!(h.more(), "the oldest fell off the end");
         assert!(h.ended_at.is_empty(), "its end time went with it");
 
-        h.add_ended(expired("e1"), seen);
-        h.add_ended(expired("e2"), seen);
+        // Ended after the decisions above (each at `now`), so newest: kept.
+        let later = fixtures::now() + chrono::Duration::seconds(5);
+        h.add_ended(expired("e1"), later);
+        h.add_ended(expired("e2"), later);
         h.set(vec![expired("e1")], false);
         assert_eq!(h.ended_at.keys().collect::<Vec<_>>(), ["e1"]);
         assert!(!h.more());
+    }
+
+    #[test]
+    fn sorted_by_when_each_ended_newest_first_whatever_the_order_they_arrive() {
+        let mut h = History::default();
+        let at = |secs| fixtures::ago(secs);
+        let mut late = fixtures::req("late", "t", "a", 90, serde_json::json!({}));
+        late = decided(late, Outcome::Approved, Scope::Once, "alice");
+        if let Some(d) = late.decision.as_mut() {
+            d.decided_at = at(10);
+        }
+        let mut early = decided(
+            fixtures::req("early", "t", "a", 90, serde_json::json!({})),
+            Outcome::Rejected,
+            Scope::Once,
+            "bob",
+        );
+        if let Some(d) = early.decision.as_mut() {
+            d.decided_at = at(60);
+        }
+        // The later decision arrives first; an expiry seen in between goes in between.
+        h.add(late.clone());
+        h.add(early.clone());
+        h.add_ended(expired("mid"), at(30));
+        h.refresh("");
+        let ids: Vec<&str> = (0..h.shown_len())
+            .filter_map(|k| h.shown(k).map(|r| r.id.as_str()))
+            .collect();
+        assert_eq!(ids, ["late", "mid", "early"]);
+        // A list from the backend, in any order, is sorted the same way, keeping the end
+        // time seen for the expiry.
+        h.set(vec![early, expired("mid"), late], false);
+        h.refresh("");
+        let ids: Vec<&str> = h.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["late", "mid", "early"]);
+        // Filtered, the order stays.
+        h.refresh("t");
+        assert_eq!(h.shown(2).map(|r| r.id.as_str()), Some("early"));
     }
 }

@@ -23,6 +23,7 @@ pub use self::queue::{Queue, SortKey};
 use super::action::Conn;
 use super::keymap::Keymap;
 use super::layout;
+use super::view::theme::Depth;
 use crate::protocol::{ApprovalRequest, Identity, Scope, Verdict};
 
 /// How long an ended row (expired, cancelled, decided elsewhere) stays on screen.
@@ -98,9 +99,11 @@ pub enum Mode {
     Help {
         scroll: usize,
     },
-    /// Typing a filter (applied as typed; Esc clears it).
+    /// Typing a filter (applied as typed; Esc clears it). `replace`: the filter in force
+    /// is shown selected, and the first character typed replaces it.
     Filter {
         input: Input,
+        replace: bool,
     },
     /// Typing the reason of a decision on request `id`: a rejection, or an approval that
     /// notifies the agent (both need one; Enter sends `verdict` with `scope`).
@@ -152,6 +155,10 @@ pub struct State {
     pub conn: Conn,
     pub bell: bool,
     pub no_color: bool,
+    /// How many colours the terminal shows (from TERM and COLORTERM).
+    pub depth: Depth,
+    /// `y` and `Y` copy through the terminal (`[console] copy`).
+    pub copy: bool,
     pub keymap: Keymap,
 
     queue: Queue,
@@ -163,6 +170,8 @@ pub struct State {
     /// The detail text of the selected request (kept in step by `sync_detail`).
     detail: Option<DetailCache>,
     pub detail_scroll: usize,
+    /// The detail pane beside or under the list has the keys (see `detail_focused`).
+    pub detail_focus: bool,
     pub message: Option<Message>,
     /// True once the first list of pending requests has arrived.
     pub loaded: bool,
@@ -183,6 +192,8 @@ impl State {
             conn: Conn::Connecting,
             bell: settings.bell,
             no_color: settings.no_color,
+            depth: Depth::default(),
+            copy: true,
             keymap: settings.keymap,
             queue: Queue::default(),
             history: History::default(),
@@ -191,6 +202,7 @@ impl State {
             mode: Mode::Normal,
             detail: None,
             detail_scroll: 0,
+            detail_focus: false,
             message: None,
             loaded: false,
             drawn: Drawn::default(),
@@ -303,6 +315,7 @@ impl State {
             None => false,
         };
         if fresh {
+            self.wrap_detail();
             return;
         }
         let same_id = self.detail.as_ref().is_some_and(|c| c.id == req.id);
@@ -315,6 +328,23 @@ impl State {
         if !same_id {
             self.detail_scroll = 0;
         }
+        self.wrap_detail();
+    }
+
+    /// Wraps the detail text for the pane it is shown in now (once per width).
+    fn wrap_detail(&mut self) {
+        if let (Some(pane), Some(cache)) = (self.areas().detail, self.detail.as_mut()) {
+            cache.wrap(usize::from(layout::detail_text(pane).width));
+        }
+    }
+
+    /// The detail pane beside or under the list has the keys: the moving keys scroll it
+    /// instead of moving the cursor.
+    pub fn detail_focused(&self) -> bool {
+        self.detail_focus
+            && matches!(self.mode, Mode::Normal)
+            && self.tab != Tab::Grants
+            && self.areas().detail.is_some()
     }
 
     /// Rows of the scrolled detail text and the height it is shown in.

@@ -12,6 +12,7 @@ use super::super::layout;
 use super::super::model::{Confirm, Level, Mode, State, Tab};
 use super::super::words::{cursor_changed, not_on_screen, paste_ignored};
 use super::decide::{check_decidable, may_act, send, too_small};
+use super::view_keys;
 use crate::decision_rules::{check_reason, runs_commands};
 use crate::protocol::{Scope, Verdict};
 
@@ -87,28 +88,8 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                 };
             }
         },
-        Mode::Filter { mut input } => match key.code {
-            KeyCode::Enter => {}
-            KeyCode::Esc => state.queue_mut().set_filter(""),
-            _ => {
-                if let Some(req) = to_input_request(&TermEvent::Key(key)) {
-                    input.handle(req);
-                }
-                state.queue_mut().set_filter(input.value());
-                state.mode = Mode::Filter { input };
-            }
-        },
-        Mode::Help { scroll } => {
-            let scroll = match state.keymap.action_for(&key) {
-                Some(Action::Down) => scroll + 1,
-                Some(Action::Up) => scroll.saturating_sub(1),
-                Some(Action::PageDown) => scroll + 10,
-                Some(Action::PageUp) => scroll.saturating_sub(10),
-                // Any other key closes the help.
-                _ => return,
-            };
-            state.mode = Mode::Help { scroll };
-        }
+        Mode::Filter { input, replace } => view_keys::filter_key(state, input, replace, key),
+        Mode::Help { scroll } => view_keys::help_key(state, scroll, &key),
         Mode::Detail => {
             state.mode = Mode::Detail;
             let Some(action) = state.keymap.action_for(&key) else {
@@ -158,10 +139,17 @@ pub(super) fn on_paste(state: &mut State, text: &str) {
                 scope,
             };
         }
-        Mode::Filter { mut input } => {
+        Mode::Filter { mut input, replace } => {
+            // A paste over the old filter shown selected replaces it, as typing does.
+            if replace {
+                input = tui_input::Input::default();
+            }
             insert(&mut input, text);
             state.queue_mut().set_filter(input.value());
-            state.mode = Mode::Filter { input };
+            state.mode = Mode::Filter {
+                input,
+                replace: false,
+            };
         }
         other => {
             state.mode = other;
@@ -189,32 +177,14 @@ fn insert(input: &mut Input, text: &str) {
 }
 
 fn detail_view_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
-    let (total, height) = state.detail_extent();
-    let max = total.saturating_sub(height);
-    let page = height.max(1);
     // Scrolling the detail is reading it: the request under the cursor has been seen.
-    if matches!(
-        action,
-        Action::Down
-            | Action::Up
-            | Action::ScrollDetailDown
-            | Action::ScrollDetailUp
-            | Action::PageDown
-            | Action::PageUp
-            | Action::Top
-            | Action::Bottom
-    ) {
+    if view_keys::scroll_detail(state, action) {
         seen(state);
+        return;
     }
-    let s = &mut state.detail_scroll;
     match action {
-        Action::Back | Action::OpenDetail => state.mode = Mode::Normal,
-        Action::Down | Action::ScrollDetailDown => *s = (*s + 1).min(max),
-        Action::Up | Action::ScrollDetailUp => *s = s.saturating_sub(1),
-        Action::PageDown => *s = (*s + page).min(max),
-        Action::PageUp => *s = s.saturating_sub(page),
-        Action::Top => *s = 0,
-        Action::Bottom => *s = max,
+        Action::Back | Action::OpenDetail | Action::FocusList => state.mode = Mode::Normal,
+        Action::FocusDetail => {}
         Action::NextTab | Action::PrevTab => {
             state.mode = Mode::Normal;
             normal_key(state, action, fx);
@@ -227,6 +197,12 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
     // A page is the rows the list shows; the selection clamps what runs past an end.
     let page = layout::list_rows(state.areas().list).max(1);
     let idx = state.current_index();
+    // A detail pane with the keys takes the moving keys (view_keys); scrolling it is
+    // reading the request under the cursor.
+    if state.detail_focused() && view_keys::scroll_detail(state, action) {
+        seen(state);
+        return;
+    }
     match action {
         Action::Quit => fx.push(Effect::Quit),
         Action::Help => state.mode = Mode::Help { scroll: 0 },
@@ -238,15 +214,17 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         Action::PageDown => state.select_index(idx.saturating_add(page)),
         // Reading the detail (scrolling it, opening it) counts as having looked at the
         // request under the cursor, as moving onto it does.
-        Action::ScrollDetailDown => {
-            let (total, height) = state.detail_extent();
-            state.detail_scroll = (state.detail_scroll + 1).min(total.saturating_sub(height));
+        Action::ScrollDetailDown | Action::ScrollDetailUp => {
+            view_keys::scroll_detail(state, action);
             seen(state);
         }
-        Action::ScrollDetailUp => {
-            state.detail_scroll = state.detail_scroll.saturating_sub(1);
-            seen(state);
+        Action::HalfPageDown | Action::HalfPageUp => view_keys::half_page_list(state, action),
+        Action::FocusDetail | Action::FocusList => {
+            if view_keys::focus(state, action) {
+                seen(state);
+            }
         }
+        Action::CopyId | Action::CopyParams => view_keys::copy(state, action, fx),
         Action::OpenDetail => {
             if state.detail_request().is_some() {
                 state.mode = Mode::Detail;
@@ -254,7 +232,9 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             }
         }
         Action::Back => {
-            if !state.queue().filter().is_empty() {
+            if view_keys::unfocus(state) {
+                // Esc first gives the list its keys back.
+            } else if !state.queue().filter().is_empty() {
                 state.queue_mut().set_filter("");
                 state.say(Level::Info, "Filter cleared");
             }
@@ -270,11 +250,7 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             state.tab = Tab::ALL[next];
             state.detail_scroll = 0;
         }
-        Action::Filter => {
-            state.mode = Mode::Filter {
-                input: Input::new(state.queue().filter().to_owned()),
-            }
-        }
+        Action::Filter => view_keys::open_filter(state),
         Action::CycleSort => {
             let sort = state.queue().sort().next();
             state.queue_mut().set_sort(sort);

@@ -7,6 +7,7 @@
 mod decide;
 mod keys;
 mod stream;
+mod view_keys;
 
 use chrono::{DateTime, Utc};
 

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::theme::Theme;
 use crate::console::keymap::Action;
 use crate::console::layout;
-use crate::console::model::detail::{Kind, LABEL_WIDTH};
+use crate::console::model::detail::{Kind, LABEL_WIDTH, Shown};
 use crate::console::model::{Local, State, Tab};
 use crate::console::text;
 use crate::console::words::{failed_words, no_longer_decidable, outcome_words, sending_words};
@@ -19,7 +19,7 @@ use crate::sanitize;
 
 /// Draws the detail of the selected request into `pane` (a side pane or the whole view).
 pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
-    let theme = Theme::new(state.no_color);
+    let theme = Theme::of(state);
     let cols = usize::from(pane.width);
     // The scroll position is drawn at the right end of the title row: the title leaves
     // room for it.
@@ -43,9 +43,15 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
         }
         None => " Detail ".to_owned(),
     };
+    // A pane that has the keys says so: its title reversed, as a selected row is.
+    let title_style = if state.detail_focused() {
+        theme.title().patch(theme.selected())
+    } else {
+        theme.title()
+    };
     let block = Block::default()
         .borders(Borders::TOP)
-        .title(Span::styled(title, theme.title()));
+        .title(Span::styled(title, title_style));
     frame.render_widget(block, pane);
 
     let (Some(req), Some(cache)) = (state.detail_request(), state.detail()) else {
@@ -87,18 +93,7 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
     let (total, height) = (cache.rows(cols), usize::from(area.height));
     let scroll = state.detail_scroll.min(total.saturating_sub(height));
     let rows = cache.visible(cols, scroll, height);
-    let lines: Vec<Line> = rows
-        .into_iter()
-        .map(|(s, kind, first)| match kind {
-            Kind::Field if first && s.len() >= LABEL_WIDTH && s.is_char_boundary(LABEL_WIDTH) => {
-                let (l, v) = s.split_at(LABEL_WIDTH);
-                Line::from(vec![Span::styled(l, theme.label()), Span::raw(v)])
-            }
-            Kind::Field => Line::raw(s),
-            Kind::Heading => Line::styled(s, theme.title()),
-            Kind::Json => Line::styled(s, theme.json()),
-        })
-        .collect();
+    let lines: Vec<Line> = rows.into_iter().map(|r| row(r, &theme)).collect();
     frame.render_widget(Paragraph::new(lines), area);
     if let Some(pos) = pos {
         let w = text::width(&pos) as u16;
@@ -112,6 +107,31 @@ pub fn draw(state: &State, frame: &mut Frame, pane: Rect) {
             frame.render_widget(Paragraph::new(Span::styled(pos, theme.dim())), r);
         }
     }
+}
+
+/// One wrapped row of the detail text: a field's label (on its first row) in the label
+/// style, continuation rows indented.
+fn row<'a>(r: Shown<'a>, theme: &Theme) -> Line<'a> {
+    let mut spans = Vec::with_capacity(3);
+    if r.indent > 0 {
+        spans.push(Span::raw(" ".repeat(r.indent)));
+    }
+    match r.kind {
+        Kind::Field if r.first => {
+            // Labels are ASCII: the label is the row's first LABEL_WIDTH bytes, or all of
+            // it when the value went on to a row of its own.
+            let at = LABEL_WIDTH.min(r.text.len());
+            let (l, v) = r
+                .text
+                .split_at(if r.text.is_char_boundary(at) { at } else { 0 });
+            spans.push(Span::styled(l, theme.label()));
+            spans.push(Span::raw(v));
+        }
+        Kind::Field => spans.push(Span::raw(r.text)),
+        Kind::Heading => spans.push(Span::styled(r.text, theme.title())),
+        Kind::Json => spans.push(Span::styled(r.text, theme.json())),
+    }
+    Line::from(spans)
 }
 
 /// ` TOOL · AGENT ` in `cols` columns: both names always show, each cut with `…` when

@@ -35,9 +35,12 @@ pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
             } else {
                 full
             };
-            input_line(frame, status, &theme, &prompt, input);
+            input_line(frame, status, &theme, &prompt, input, false);
         }
-        Mode::Filter { input } => input_line(frame, status, &theme, "Filter: ", input),
+        // The filter in force is shown selected: the first key typed replaces it.
+        Mode::Filter { input, replace } => {
+            input_line(frame, status, &theme, "Filter: ", input, *replace)
+        }
         _ => {
             if let Some(m) = &state.message {
                 let style = match m.level {
@@ -78,6 +81,7 @@ fn input_line(
     theme: &Theme,
     prompt: &str,
     input: &tui_input::Input,
+    selected: bool,
 ) {
     let prompt = if text::width(prompt) > usize::from(area.width) / 2 {
         "Reason: ".to_owned()
@@ -90,7 +94,14 @@ fn input_line(
     let shown: String = sanitize::line(input.value()).chars().skip(scroll).collect();
     let line = Line::from(vec![
         Span::styled(prompt, theme.key()),
-        Span::raw(text::fit(&shown, usize::from(room))),
+        Span::styled(
+            text::fit(&shown, usize::from(room)),
+            if selected {
+                theme.selected()
+            } else {
+                theme.base()
+            },
+        ),
     ]);
     frame.render_widget(Paragraph::new(line), area);
     let cursor = input.visual_cursor().saturating_sub(scroll) as u16;

@@ -42,14 +42,20 @@ pub fn draw(
         .map(|c| (c.title.to_owned(), header_style))
         .collect();
     lines.push(line(&header, &widths, None));
-    let visible = usize::from(area.height) - 1;
-    let offset = selection::scroll_offset(selected, visible);
-    for i in offset..len.min(offset.saturating_add(visible)) {
+    for i in visible(area, len, selected) {
         let Some(cells) = row(i) else { continue };
         let sel = (Some(i) == selected).then_some(selected_style);
         lines.push(line(&cells, &widths, sel));
     }
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// The rows of a list of `len` rows that `draw` shows in `area`, scrolled so `selected`
+/// is visible.
+pub fn visible(area: Rect, len: usize, selected: Option<usize>) -> std::ops::Range<usize> {
+    let rows = usize::from(area.height).saturating_sub(1);
+    let offset = selection::scroll_offset(selected, rows);
+    offset.min(len)..len.min(offset.saturating_add(rows))
 }
 
 /// The width each column gets in `total` columns (what `draw` lays out).
