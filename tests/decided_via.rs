@@ -316,20 +316,6 @@ async fn the_gate_says_a_grant_approved_not_its_maker() {
     );
 }
 
-fn pre_tool_use(session: &str, tool_use_id: &str) -> String {
-    json!({
-        "session_id": session,
-        "transcript_path": "/home/u/.claude/projects/x/s.jsonl",
-        "cwd": "/repo",
-        "permission_mode": "default",
-        "hook_event_name": "PreToolUse",
-        "tool_name": "Bash",
-        "tool_input": {"command": "npm test", "description": "Run the tests"},
-        "tool_use_id": tool_use_id
-    })
-    .to_string()
-}
-
 fn hook(url: &str) -> tokio::process::Command {
     assent(url, Some(AGENT1), &["hook", "claude-code", "--wait", "20"])
 }

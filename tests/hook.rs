@@ -15,21 +15,6 @@ const PERMISSION_REQUEST: &str = r#"{"session_id":"abc123","transcript_path":"/h
  "permission_suggestions":[{"type":"addRules","rules":[{"toolName":"Bash","ruleContent":"rm -rf node_modules"}],
    "behavior":"allow","destination":"localSettings"}]}"#;
 
-/// PreToolUse carries the same common fields plus `tool_use_id`.
-fn pre_tool_use(session: &str, tool_use_id: &str) -> String {
-    json!({
-        "session_id": session,
-        "transcript_path": "/home/u/.claude/projects/x/s.jsonl",
-        "cwd": "/repo",
-        "permission_mode": "default",
-        "hook_event_name": "PreToolUse",
-        "tool_name": "Bash",
-        "tool_input": {"command": "npm test", "description": "Run the tests"},
-        "tool_use_id": tool_use_id
-    })
-    .to_string()
-}
-
 fn hook(url: &str, extra: &[&str]) -> tokio::process::Command {
     let mut args = vec!["hook", "claude-code"];
     args.extend_from_slice(extra);

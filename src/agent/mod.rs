@@ -68,7 +68,6 @@ pub(crate) fn cannot_start(subject: &str, e: &std::io::Error) -> std::process::E
 #[cfg(test)]
 mod fixtures {
     use chrono::Utc;
-    use serde_json::json;
 
     use crate::protocol::{ApprovalRequest, Decision, Outcome, Scope, Status};
 
@@ -81,21 +80,8 @@ mod fixtures {
             _ => None,
         };
         ApprovalRequest {
-            id: "r1".into(),
-            status,
             tool: "shell.exec".into(),
-            params: json!({}),
-            args_hash: crate::protocol::args_hash(&json!({})),
-            reason: None,
-            agent: "a".into(),
-            conversation_id: None,
-            run_id: None,
-            tool_call_id: None,
-            risk: None,
             filed_by: "a".into(),
-            created_at: Utc::now(),
-            expires_at: None,
-            policy: None,
             decision: outcome.map(|outcome| Decision {
                 outcome,
                 scope: Scope::Once,
@@ -106,8 +92,7 @@ mod fixtures {
                 grant_id: None,
                 via: Default::default(),
             }),
-            params_truncated: false,
-            params_size: None,
+            ..crate::store::fixtures::request("r1", status)
         }
     }
 }

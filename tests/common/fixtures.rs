@@ -71,3 +71,18 @@ pub fn decision_because(
 pub fn to_json(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).expect("wire types serialize")
 }
+
+/// A Claude Code PreToolUse hook input (a Bash call) in `session`, as Claude Code sends it.
+pub fn pre_tool_use(session: &str, tool_use_id: &str) -> String {
+    json!({
+        "session_id": session,
+        "transcript_path": "/home/u/.claude/projects/x/s.jsonl",
+        "cwd": "/repo",
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": "npm test", "description": "Run the tests"},
+        "tool_use_id": tool_use_id
+    })
+    .to_string()
+}

@@ -9,7 +9,7 @@ use super::theme::Theme;
 use crate::console::keymap::{Action, Keymap};
 use crate::console::model::{Level, Mode, State, Tab};
 use crate::console::text;
-use crate::console::words::reason_prompt;
+use crate::console::words::{reason_prompt, reject_prompt};
 use crate::protocol::Verdict;
 use crate::sanitize;
 
@@ -23,17 +23,22 @@ pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
             verdict,
             scope,
         } => {
-            let tool = state
-                .queue()
-                .get(id)
-                .map(|e| text::fit(&sanitize::line(&e.req().tool), cols / 4))
-                .unwrap_or_default();
-            // What Enter does stays in the prompt when the tool's name does not fit.
-            let full = reason_prompt(*verdict, *scope, Some(&tool));
-            let prompt = if text::width(&full) > cols / 2 {
-                reason_prompt(*verdict, *scope, None)
-            } else {
-                full
+            let req = state.queue().get(id).map(|e| e.req());
+            let prompt = match (verdict, req) {
+                // A rejection names the request it rejects, tool and agent, fitted.
+                (Verdict::Reject, Some(r)) => reject_prompt(&r.tool, &r.agent, cols / 2),
+                _ => {
+                    let tool = req
+                        .map(|r| text::fit(&sanitize::line(&r.tool), cols / 4))
+                        .unwrap_or_default();
+                    // What Enter does stays in the prompt when the tool's name does not fit.
+                    let full = reason_prompt(*verdict, *scope, Some(&tool));
+                    if text::width(&full) > cols / 2 {
+                        reason_prompt(*verdict, *scope, None)
+                    } else {
+                        full
+                    }
+                }
             };
             input_line(frame, status, &theme, &prompt, input, false);
         }
