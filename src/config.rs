@@ -77,6 +77,12 @@ pub struct ServerConfig {
     #[serde(with = "opt_duration")]
     pub audit_retention: Option<Duration>,
     pub tokens: Vec<TokenConfig>,
+    /// A bearer token that may read `GET /metrics` and nothing else (a Prometheus
+    /// scraper's `bearer_token`); admins' tokens may read it too.
+    pub metrics_token: Option<String>,
+    /// Also serve `GET /metrics` on this address with no token (e.g. "127.0.0.1:9464"),
+    /// for a scraper on a private network; None: only on `listen`, with a token.
+    pub metrics_listen: Option<String>,
     /// A TOML file holding the `[policy]` table (instead of `[policy]` in this file).
     /// Relative paths are taken from the config file's directory.
     pub policy_file: Option<PathBuf>,
@@ -108,6 +114,8 @@ impl Default for ServerConfig {
             event_retention: Some(DEFAULT_EVENT_RETENTION),
             audit_retention: None,
             tokens: Vec::new(),
+            metrics_token: None,
+            metrics_listen: None,
             policy_file: None,
             policy: None,
             config_path: None,

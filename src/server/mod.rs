@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 mod listen;
+pub mod metrics;
 pub mod policy;
 pub mod state;
 pub mod sweeper;
@@ -140,6 +141,9 @@ pub struct ServerHandle {
     stop: watch::Sender<bool>,
     policy: Arc<policy::PolicyHolder>,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    /// `[server] metrics_listen`'s own server, when configured.
+    metrics_server: Option<JoinHandle<std::io::Result<()>>>,
+    metrics_addr: Option<SocketAddr>,
     sweeper: Option<JoinHandle<()>>,
 }
 
@@ -152,6 +156,11 @@ impl ServerHandle {
     /// The policy in force, to reload it (the `serve` command does on SIGHUP).
     pub fn policy(&self) -> Arc<policy::PolicyHolder> {
         Arc::clone(&self.policy)
+    }
+
+    /// The address `[server] metrics_listen` bound, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `http://ADDR`.
@@ -173,6 +182,11 @@ impl ServerHandle {
                     server.abort();
                 }
             }
+        }
+        if let Some(metrics) = self.metrics_server.take()
+            && tokio::time::timeout(SHUTDOWN_GRACE, metrics).await.is_err()
+        {
+            tracing::warn!("the metrics listener did not stop in time");
         }
         if let Some(sweeper) = self.sweeper.take() {
             let _ = sweeper.await;
@@ -252,9 +266,24 @@ pub async fn start_with_store(
         .local_addr()
         .context("cannot read the bound address")?;
 
+    let metrics_listener = match &cfg.metrics_listen {
+        Some(at) => Some(tokio::net::TcpListener::bind(at).await.with_context(|| {
+            format!("cannot listen on [server] metrics_listen = {at} (is it in use?)")
+        })?),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr().context("cannot read the metrics address")?),
+        None => None,
+    };
+
     let (stop, stop_rx) = watch::channel(false);
     let (hub, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let store: Arc<dyn Store> = Arc::new(metrics::Metered::new(store, Arc::clone(&metrics)));
     let st = AppState {
+        metrics,
+        scrape_token: metrics::ScrapeToken::new(cfg.metrics_token.as_deref()),
         store,
         auth: Arc::new(auth),
         hub,
@@ -276,14 +305,24 @@ pub async fn start_with_store(
 
     let policy = Arc::clone(&st.policy);
     let app = router(st.clone());
+    let st_for_metrics = st.clone();
     let sweeper = tokio::spawn(sweeper::run(st, stop_rx.clone()));
     let conn_limits = listen::ConnLimits::from_config(&cfg);
+    let metrics_server = metrics_listener.map(|l| {
+        let app = Router::new()
+            .route("/metrics", get(metrics::scrape_open))
+            .fallback(api::not_found)
+            .with_state(st_for_metrics.clone());
+        tokio::spawn(listen::serve(l, app, conn_limits, stop_rx.clone()))
+    });
     let server = tokio::spawn(listen::serve(listener, app, conn_limits, stop_rx));
     Ok(ServerHandle {
         addr,
         stop,
         policy,
         server: Some(server),
+        metrics_server,
+        metrics_addr,
         sweeper: Some(sweeper),
     })
 }
@@ -303,6 +342,7 @@ fn router(st: AppState) -> Router {
         .route("/v1/audit", get(api::audit))
         .route("/v1/policy/reload", post(policy::reload))
         .route("/v1/events", get(events::events))
+        .route("/metrics", get(metrics::scrape))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

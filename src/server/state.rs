@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::auth::Auth;
 use super::extract::BodyLimit;
+use super::metrics::{Metrics, ScrapeToken};
 use super::wait::Waiters;
 use crate::config::ServerConfig;
 use crate::protocol::Event;
@@ -61,6 +62,10 @@ pub struct AppState {
     pub policy: Arc<super::policy::PolicyHolder>,
     /// Turns true when the server shuts down: streams and long polls end early.
     pub shutdown: watch::Receiver<bool>,
+    /// What `/metrics` reports; fed by [`AppState::commit`].
+    pub metrics: Arc<Metrics>,
+    /// `[server] metrics_token`, the scraper's own token.
+    pub scrape_token: ScrapeToken,
 }
 
 impl AppState {
@@ -80,6 +85,8 @@ impl AppState {
 
     /// Publishes the events of a store call and returns its value.
     pub fn commit<T>(&self, w: Written<T>) -> T {
+        // Counted here, not in publish: these are this instance's own writes.
+        self.metrics.observe(&w.events);
         self.publish(w.events);
         w.value
     }

@@ -56,6 +56,18 @@ impl Waiters {
         }
     }
 
+    /// How many long polls are waiting, over every request.
+    pub fn len(&self) -> usize {
+        self.lock()
+            .values()
+            .map(watch::Sender::receiver_count)
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Answers the waiters of `req`, which has just reached a final state.
     pub fn notify(&self, req: &ApprovalRequest) {
         let slots = self.lock();

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
-    RequestList, Status,
+    RequestList, Risk, Status,
 };
 
 /// The value of an operation and the events it appended to the log, in sequence order.
@@ -200,4 +200,9 @@ pub trait Store: Send + Sync + 'static {
     /// The newest event sequence number compaction deleted (0: none): a stream can be
     /// replayed only from this point on, and a resume point before it is refused.
     async fn compacted_through(&self) -> StoreResult<u64>;
+
+    /// How many requests are pending now, by risk (None: filed without one); requests
+    /// past their expiry are not counted, swept or not. For the metrics gauge: a read
+    /// that writes nothing.
+    async fn pending_counts(&self) -> StoreResult<Vec<(Option<Risk>, u64)>>;
 }

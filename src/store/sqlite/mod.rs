@@ -35,7 +35,7 @@ use super::{
 };
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
-    RequestList,
+    RequestList, Risk,
 };
 use op::Op;
 use writer::Writer;
@@ -243,6 +243,12 @@ impl Store for SqliteStore {
 
     fn database_id(&self) -> &str {
         &self.database_id
+    }
+
+    async fn pending_counts(&self) -> StoreResult<Vec<(Option<Risk>, u64)>> {
+        self.writer
+            .run(|conn, now| requests::pending_counts(conn, now))
+            .await
     }
 
     async fn compact(&self, keep: Retention, batch: usize) -> StoreResult<Compacted> {

@@ -347,3 +347,25 @@ fn params_of(tx: &Connection, n: i64) -> StoreResult<Value> {
     let mut st = tx.prepare_cached("SELECT params FROM requests WHERE n = ?1")?;
     Ok(st.query_row([n], |row| params_col(row, 0))?)
 }
+
+/// Pending requests by risk, leaving out those past their expiry (swept or not).
+pub(super) fn pending_counts(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<(Option<Risk>, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT risk, COUNT(*) FROM requests WHERE status = 'pending' \
+         AND (expires_at IS NULL OR expires_at > ?1) GROUP BY risk",
+    )?;
+    let rows = stmt.query_map([now.timestamp_millis()], |r| {
+        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (risk, n) = row?;
+        // A risk this binary does not know (a newer one wrote it) counts as none rather
+        // than failing the scrape.
+        out.push((risk.as_deref().and_then(Risk::parse), n.max(0) as u64));
+    }
+    Ok(out)
+}
