@@ -377,6 +377,23 @@ impl Client {
         self.json(rb).await
     }
 
+    /// `GET /v1/audit` as the JSON the server sent: the hash chain covers that, not what
+    /// this build's [`AuditEntry`](crate::protocol::AuditEntry) keeps of it.
+    pub async fn audit_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut q: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if let Some(a) = after {
+            q.push(("after", a.to_string()));
+        }
+        let rb = self
+            .request(Method::GET, "v1/audit", Some(Duration::from_secs(60)))?
+            .query(&q);
+        self.json(rb).await
+    }
+
     /// Opens `GET /v1/events` from `after` (exclusive). The caller parses the body as SSE
     /// (eventsource-stream) and owns reconnection.
     pub async fn events(&self, after: Option<u64>) -> Result<reqwest::Response, ClientError> {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub mod audit_chain;
 mod via;
 
 /// Where a request is in its life. Only `Pending` can change, and only once.
@@ -425,6 +426,13 @@ pub struct AuditEntry {
     /// otherwise.
     #[serde(default)]
     pub via: Option<Via>,
+    /// The hash chain ([`audit_chain`]): the `hash` of the entry before this one
+    /// ([`audit_chain::GENESIS`] for the first). Absent on entries written before the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
+    /// SHA-256 of this entry's canonical JSON without `hash`, as `sha256:<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// Response of `GET /v1/audit`.

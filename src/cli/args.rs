@@ -115,13 +115,54 @@ pub struct RevokeArgs {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
     /// Print JSON lines, one audit entry object per line, for export.
     #[arg(long)]
     pub json: bool,
     /// Show ids whole instead of as a unique prefix.
     #[arg(long)]
     pub full_ids: bool,
+}
+
+/// `assent audit verify|export`; with neither, `assent audit` prints the log.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain, from the server or from an export, and name the
+    /// first entry that breaks it (exit 7).
+    Verify(AuditVerifyArgs),
+    /// Write the audit log out, as the server serves it: JSON lines (which `audit verify
+    /// --file` checks) or CSV.
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditVerifyArgs {
+    /// An export (`assent audit export --format jsonl`) to check instead of the server's
+    /// log; `-` reads stdin.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One entry per line, the JSON object `GET /v1/audit` serves, hash chain included.
+    Jsonl,
+    /// A header line and one row per entry; cells a spreadsheet would run as a formula
+    /// (starting `=`, `+`, `-`, `@`) are written with a leading `'`.
+    Csv,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditExportArgs {
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+    /// Only entries at or after this time: RFC 3339 (`2026-12-01T00:00:00Z`) or an age
+    /// (`24h`, `7days`).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
 }
 
 #[cfg(test)]

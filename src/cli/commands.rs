@@ -9,8 +9,12 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
-use super::args::{ApproveArgs, AuditArgs, GrantsArgs, ListArgs, RejectArgs, RevokeArgs, ShowArgs};
-use super::failure::{EXIT_FAILURE, Failure, NO_TOKEN};
+use super::args::{
+    ApproveArgs, AuditArgs, AuditCommand, AuditVerifyArgs, GrantsArgs, ListArgs, RejectArgs,
+    RevokeArgs, ShowArgs,
+};
+use super::audit_log;
+use super::failure::{EXIT_CHAIN_BROKEN, EXIT_FAILURE, Failure, NO_TOKEN};
 use super::lists::{Layout, audit_table, grants_table, requests_table, unreadable_lines};
 use super::render::{self, json_lines, json_pretty, request_text};
 use super::resolve;
@@ -176,6 +180,17 @@ pub fn revoke(g: &GlobalOpts, a: RevokeArgs) -> ExitCode {
 }
 
 pub fn audit(g: &GlobalOpts, a: AuditArgs) -> ExitCode {
+    match a.command {
+        Some(AuditCommand::Verify(v)) => return audit_verify(g, v),
+        Some(AuditCommand::Export(e)) => {
+            return run(g, |client| async move {
+                let entries = audit_log::all_entries(&client).await?;
+                let entries = audit_log::since(entries, e.since.as_deref())?;
+                audit_log::export(&entries, e.format)
+            });
+        }
+        None => {}
+    }
     run(g, |client| async move {
         let entries = all_audit(&client).await?;
         if a.json {
@@ -183,6 +198,37 @@ pub fn audit(g: &GlobalOpts, a: AuditArgs) -> ExitCode {
         }
         Ok(audit_table(&entries, Layout::here(a.full_ids)))
     })
+}
+
+/// `assent audit verify`: exit 0 when the chain holds, [`EXIT_CHAIN_BROKEN`] at the
+/// first entry that breaks it.
+fn audit_verify(g: &GlobalOpts, v: AuditVerifyArgs) -> ExitCode {
+    let intact = std::cell::Cell::new(true);
+    let code = match &v.file {
+        // A file needs no backend and no token.
+        Some(path) => match audit_log::read_export(path) {
+            Ok(entries) => {
+                let (words, ok) = audit_log::verify_words(entries, &path.display().to_string());
+                intact.set(ok);
+                print_out(&words)
+            }
+            Err(f) => f.report(""),
+        },
+        None => {
+            let intact = &intact;
+            run(g, |client| async move {
+                let entries = audit_log::all_entries(&client).await?;
+                let (words, ok) = audit_log::verify_words(entries, client.base_url());
+                intact.set(ok);
+                Ok(words)
+            })
+        }
+    };
+    if intact.get() {
+        code
+    } else {
+        ExitCode::from(EXIT_CHAIN_BROKEN)
+    }
 }
 
 pub(super) async fn all_audit(client: &Client) -> Result<Vec<AuditEntry>, ClientError> {

@@ -10,6 +10,7 @@
 //! | 4 | not found (404), or an id prefix that matches several ([`EXIT_NOT_FOUND`]) |
 //! | 5 | conflict (409: already decided, expired or cancelled) ([`EXIT_CONFLICT`]) |
 //! | 6 | refused as invalid (400/422: args_hash mismatch, conversation scope without a conversation) ([`EXIT_INVALID`]) |
+//! | 7 | `audit verify`: the audit log's hash chain is broken ([`EXIT_CHAIN_BROKEN`]) |
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ pub const EXIT_NOT_FOUND: u8 = 4;
 pub const EXIT_CONFLICT: u8 = 5;
 /// The backend refused the decision as invalid (400/422).
 pub const EXIT_INVALID: u8 = 6;
+/// `assent audit verify` found an entry that breaks the hash chain.
+pub const EXIT_CHAIN_BROKEN: u8 = 7;
 
 /// What a reviewer tool says when it has no token (the CLI, and the console before it
 /// takes the screen), with [`EXIT_UNREACHABLE`].

@@ -559,6 +559,8 @@ mod tests {
             grant_id: None,
             policy: None,
             via: None,
+            prev_hash: None,
+            hash: None,
         }
     }
 

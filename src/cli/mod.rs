@@ -14,6 +14,7 @@
 //! - `failure`: exit codes and error messages (the exit codes are listed there)
 
 mod args;
+mod audit_log;
 mod commands;
 mod failure;
 mod lists;
@@ -26,8 +27,8 @@ pub use args::{
 };
 pub use commands::{approve, audit, grants, list, reject, revoke, show, write_stdout};
 pub use failure::{
-    EXIT_AUTH, EXIT_CONFLICT, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNREACHABLE,
-    NO_TOKEN, exit_code, explain,
+    EXIT_AUTH, EXIT_CHAIN_BROKEN, EXIT_CONFLICT, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_FOUND,
+    EXIT_UNREACHABLE, NO_TOKEN, exit_code, explain,
 };
 pub use lists::{Layout, audit_table, grants_table, requests_table};
 pub use render::request_text;

@@ -80,6 +80,8 @@ pub fn request_audit(
         grant_id: d.and_then(|d| d.grant_id.clone()),
         policy: req.policy.clone().filter(|_| filed),
         via: d.map(|d| d.via.clone()),
+        prev_hash: None,
+        hash: None,
     }
 }
 
@@ -104,5 +106,7 @@ pub fn grant_audit(g: &Grant, action: GrantAction, at: DateTime<Utc>) -> AuditEn
         grant_id: Some(g.id.clone()),
         policy: None,
         via: None,
+        prev_hash: None,
+        hash: None,
     }
 }

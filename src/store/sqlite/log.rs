@@ -71,6 +71,24 @@ pub(super) fn append_audit(tx: &Connection, e: &AuditEntry) -> StoreResult<()> {
         e.policy.as_ref().map(serde_json::to_string).transpose()?,
         e.via.as_ref().map(serde_json::to_string).transpose()?,
     ])?;
+    link_audit(tx, tx.last_insert_rowid())
+}
+
+/// Links the entry just written at `seq` into the hash chain: hashed as it reads back,
+/// which is what `GET /v1/audit` will serve (times in milliseconds, JSON columns parsed),
+/// after the newest entry's hash kept in meta.
+fn link_audit(tx: &Connection, seq: i64) -> StoreResult<()> {
+    let head: Option<String> = tx
+        .prepare_cached("SELECT audit_head FROM meta")?
+        .query_row([], |r| r.get(0))?;
+    let mut entry = tx
+        .prepare_cached(&format!("SELECT {AUDIT_COLS} FROM audit WHERE seq = ?1"))?
+        .query_row([seq], audit_row)?;
+    crate::protocol::audit_chain::link(&mut entry, head.as_deref());
+    tx.prepare_cached("UPDATE audit SET prev_hash = ?2, hash = ?3 WHERE seq = ?1")?
+        .execute(params![seq, entry.prev_hash, entry.hash])?;
+    tx.prepare_cached("UPDATE meta SET audit_head = ?1")?
+        .execute([&entry.hash])?;
     Ok(())
 }
 

@@ -37,7 +37,7 @@ pub(super) const GRANT_COLS: &str = "id, scope, agent, tool, conversation_id, cr
     source_request_id, revoked_at, revoked_by";
 
 pub(super) const AUDIT_COLS: &str = "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id, \
-     policy, via";
+     policy, via, prev_hash, hash";
 
 fn conversion(idx: usize, what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -186,6 +186,8 @@ pub(super) fn audit_row(row: &Row) -> rusqlite::Result<AuditEntry> {
         grant_id: row.get(11)?,
         policy: json_col(row, 12)?,
         via: json_col(row, 13)?,
+        prev_hash: row.get(14)?,
+        hash: row.get(15)?,
     })
 }
 
