@@ -62,6 +62,11 @@ pub enum Msg {
         id: String,
         result: Result<ApprovalRequest, ClientError>,
     },
+    /// The answer to the fetch of a request listed without its parameters.
+    Fetched {
+        id: String,
+        result: Result<ApprovalRequest, ClientError>,
+    },
     /// The answer to a revocation the console sent.
     Revoked {
         grant_id: String,

@@ -37,6 +37,8 @@ pub mod words;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod update_params_tests;
+#[cfg(test)]
 mod update_tests;
 #[cfg(test)]
 mod view_tests;
@@ -152,6 +154,7 @@ pub async fn run(settings: &ClientSettings, console: &ConsoleConfig) -> anyhow::
         stream::StreamSettings {
             transport: console.transport,
             poll_interval: console.poll_interval,
+            params_max_bytes: Some(console.params_max_bytes),
         },
     )
     .await
