@@ -29,6 +29,7 @@ pub mod keymap;
 pub mod layout;
 pub mod model;
 pub mod stream;
+pub mod streamed;
 pub mod text;
 pub mod update;
 pub mod view;

@@ -254,3 +254,35 @@ fn a_truncated_final_request_in_the_history_is_fetched_for_its_detail() {
     assert!(screen.contains("params (200057 bytes)"), "{screen}");
     assert!(s.detail().is_some_and(|d| d.has_params()));
 }
+
+#[test]
+fn a_request_decided_elsewhere_keeps_its_streamed_params_for_the_history_detail() {
+    let mut s = fixtures::state(160, 30);
+    update(&mut s, listed(vec![]));
+    let params = json!({"order_id": "A-77", "amount": 12});
+    let r = req("r1", "order_tools.process_refund", "bot", 5, params.clone());
+    update(
+        &mut s,
+        fixtures::event(crate::protocol::EventKind::RequestCreated, 1, r.clone()),
+    );
+    let done = decided(r, Outcome::Approved, Scope::Once, "bob");
+    update(
+        &mut s,
+        fixtures::event(crate::protocol::EventKind::RequestDecided, 2, done),
+    );
+    // Kept as the text it came in, parsed for the detail of the one selected.
+    assert!(s.history().get(0).is_some_and(|h| h.params.is_null()));
+    assert!(s.history().params_text("r1").is_some());
+    press(&mut s, KeyCode::Tab);
+    let d = s.detail().unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&d.params_json()).unwrap(),
+        params
+    );
+    // The filter reads the text too.
+    press(&mut s, KeyCode::Char('/'));
+    for c in "a-77".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    assert_eq!(s.history().shown_len(), 1);
+}

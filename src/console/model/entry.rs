@@ -50,8 +50,9 @@ pub struct Entry {
     /// The args_hash of the parameters shown, sent with every decision: computed when the
     /// request is first selected (see `State::sync_detail`), not on arrival: canonical
     /// JSON and SHA-256 were most of the cost of taking in a request from the stream, and
-    /// a request is only decided once it is under the cursor.
-    hash: OnceLock<String>,
+    /// a request is only decided once it is under the cursor. None: the text held does
+    /// not parse (it came from the wire as it was sent), and nothing is decided on it.
+    hash: OnceLock<Option<String>>,
     /// Sanitised one-line summary of the parameters, made when the row is first drawn:
     /// most of a long queue is never on screen.
     summary: OnceLock<String>,
@@ -76,11 +77,18 @@ enum Params {
 
 impl Entry {
     pub fn new(mut req: ApprovalRequest) -> Entry {
+        let text = take_params(&mut req);
+        Entry::with_text(req, text)
+    }
+
+    /// A request whose parameters arrive as JSON text (from the stream, as the server
+    /// sent them), `req.params` null: they are kept as that text, never parsed on arrival.
+    pub fn with_text(mut req: ApprovalRequest, text: Box<str>) -> Entry {
         let params = if req.params_truncated {
             req.params = serde_json::Value::Null;
             Params::LeftOut(req.params_size.unwrap_or(0))
         } else {
-            Params::Whole(take_params(&mut req))
+            Params::Whole(text)
         };
         let haystack = haystack(&req, params.text()).into();
         Entry {
@@ -122,8 +130,11 @@ impl Entry {
     /// them: absent parameters are never hashed (the full ones fetched are, in
     /// `model::full`).
     pub fn hash(&self) -> Option<&str> {
-        match self.params {
-            Params::Whole(_) => Some(self.hash.get_or_init(|| args_hash(&self.params()))),
+        match &self.params {
+            Params::Whole(text) => self
+                .hash
+                .get_or_init(|| parse(text).map(|v| args_hash(&v)))
+                .as_deref(),
             Params::LeftOut(_) => None,
         }
     }
@@ -139,16 +150,18 @@ impl Entry {
     /// The one-line summary of the parameters (of a request listed without them, that
     /// they were not loaded, and their size).
     pub fn summary(&self) -> &str {
-        self.summary.get_or_init(|| match self.params {
-            Params::Whole(_) => text::summary(&self.params()),
-            Params::LeftOut(size) => words::params_left_out(size, None),
+        self.summary.get_or_init(|| match &self.params {
+            Params::Whole(t) => {
+                parse(t).map_or_else(|| UNREADABLE.to_owned(), |v| text::summary(&v))
+            }
+            Params::LeftOut(size) => words::params_left_out(*size, None),
         })
     }
 
     /// The parameters, parsed from the text kept (written by this console from a parsed
     /// value, so it parses back to the same value); null for a request listed without.
     pub fn params(&self) -> serde_json::Value {
-        serde_json::from_str(self.params.text()).unwrap_or(serde_json::Value::Null)
+        parse(self.params.text()).unwrap_or(serde_json::Value::Null)
     }
 
     /// The whole request, parameters included (left out, as listed, when it was listed
@@ -157,6 +170,15 @@ impl Entry {
         let mut r = self.req.clone();
         r.params = self.params();
         r
+    }
+
+    /// The request (`params` null) and its parameters' text (`null` when left out).
+    pub fn into_parts(self) -> (ApprovalRequest, Box<str>) {
+        let text = match self.params {
+            Params::Whole(t) => t,
+            Params::LeftOut(_) => "null".into(),
+        };
+        (self.req, text)
     }
 
     pub fn into_request(self) -> ApprovalRequest {
@@ -211,6 +233,13 @@ impl Params {
             Params::LeftOut(_) => "null",
         }
     }
+}
+
+/// What a row says of parameters whose text does not parse (nothing is decided on them).
+const UNREADABLE: &str = "! params unreadable: not decidable";
+
+fn parse(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(text).ok()
 }
 
 fn take_params(req: &mut ApprovalRequest) -> Box<str> {

@@ -333,9 +333,17 @@ impl State {
             return;
         }
         let same_id = self.detail.as_ref().is_some_and(|c| c.id == req.id);
-        // A queued request keeps its parameters as text: build from the whole request.
+        // A queued request keeps its parameters as text, and so does a History one that
+        // came from the stream: build from the whole request.
         let cache = match (self.tab, self.queue.selected()) {
             (Tab::Pending, Some(e)) if e.left_out().is_none() => DetailCache::build(&e.request()),
+            (Tab::History, _) if !req.params_truncated => match self.history.params_text(&req.id) {
+                Some(t) => {
+                    let params = crate::console::streamed::parse_params(Some(t));
+                    DetailCache::build_with(req, ParamsShown::Whole(&params))
+                }
+                None => DetailCache::build(req),
+            },
             _ => DetailCache::build_with(req, ParamsShown::of(req, full)),
         };
         self.detail = Some(cache);

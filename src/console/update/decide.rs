@@ -67,6 +67,17 @@ pub(super) fn params_shown(state: &mut State, id: &str, key: &str) -> bool {
     if state.params_held(id) && state.drawn.params {
         return true;
     }
+    if state
+        .queue()
+        .get(id)
+        .is_some_and(|e| e.left_out().is_none())
+    {
+        state.say(
+            Level::Warn,
+            "Not decided: its params cannot be read (not JSON): nothing is decided on them",
+        );
+        return false;
+    }
     let size = state.full_of(id).map_or(0, Full::size);
     let text = params_not_shown(size, state.full_of(id).map(Full::fetch), key);
     // A failed fetch is started again (the words above say so).

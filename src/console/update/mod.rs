@@ -111,7 +111,8 @@ fn on_tick(state: &mut State, now: DateTime<Utc>) {
         state.quiet_until = Some(next.unwrap_or(DateTime::<Utc>::MAX_UTC));
         for e in gone {
             if e.req().status.is_final() {
-                state.history_mut().add(e.into_request());
+                let (req, text) = e.into_parts();
+                state.history_mut().add_text(req, text, None);
             }
         }
     }
