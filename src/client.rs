@@ -268,6 +268,19 @@ impl Client {
         limit: Option<usize>,
         cursor: Option<&str>,
     ) -> Result<RequestPage, ClientError> {
+        self.list_capped(status, limit, cursor, None).await
+    }
+
+    /// Like [`Client::list`], leaving out params longer than `params_max_bytes` bytes of
+    /// JSON (`params_truncated`, `params_size`): fetch such a request with
+    /// [`Client::get`] before showing or deciding it.
+    pub async fn list_capped(
+        &self,
+        status: Option<Status>,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+        params_max_bytes: Option<usize>,
+    ) -> Result<RequestPage, ClientError> {
         let mut q: Vec<(&str, String)> = vec![(
             "status",
             status.map_or("all".to_owned(), |s| s.as_str().to_owned()),
@@ -277,6 +290,9 @@ impl Client {
         }
         if let Some(c) = cursor {
             q.push(("cursor", c.to_owned()));
+        }
+        if let Some(max) = params_max_bytes {
+            q.push(("params_max_bytes", max.to_string()));
         }
         let rb = self
             .request(Method::GET, "v1/requests", Some(Duration::from_secs(60)))?
@@ -291,7 +307,18 @@ impl Client {
         status: Option<Status>,
         limit: usize,
     ) -> Result<RequestPage, ClientError> {
-        let q = [
+        self.list_newest_capped(status, limit, None).await
+    }
+
+    /// Like [`Client::list_newest`], leaving out params longer than `params_max_bytes`
+    /// (see [`Client::list_capped`]).
+    pub async fn list_newest_capped(
+        &self,
+        status: Option<Status>,
+        limit: usize,
+        params_max_bytes: Option<usize>,
+    ) -> Result<RequestPage, ClientError> {
+        let mut q = vec![
             (
                 "status",
                 status.map_or("all".to_owned(), |s| s.as_str().to_owned()),
@@ -299,6 +326,9 @@ impl Client {
             ("limit", limit.to_string()),
             ("order", "newest".to_owned()),
         ];
+        if let Some(max) = params_max_bytes {
+            q.push(("params_max_bytes", max.to_string()));
+        }
         let rb = self
             .request(Method::GET, "v1/requests", Some(Duration::from_secs(60)))?
             .query(&q);
@@ -408,9 +438,23 @@ impl Client {
         after: Option<u64>,
         database_id: Option<&str>,
     ) -> Result<reqwest::Response, ClientError> {
+        self.events_capped(after, database_id, None).await
+    }
+
+    /// Like [`Client::events_of`], leaving out of each event's request params longer than
+    /// `params_max_bytes` (as [`Client::list_capped`] does).
+    pub async fn events_capped(
+        &self,
+        after: Option<u64>,
+        database_id: Option<&str>,
+        params_max_bytes: Option<usize>,
+    ) -> Result<reqwest::Response, ClientError> {
         let mut rb = self
             .request(Method::GET, "v1/events", None)?
             .header(header::ACCEPT, "text/event-stream");
+        if let Some(max) = params_max_bytes {
+            rb = rb.query(&[("params_max_bytes", max)]);
+        }
         if let Some(a) = after {
             rb = rb.header("Last-Event-ID", a.to_string());
         }

@@ -152,7 +152,14 @@ pub struct ConsoleConfig {
     pub copy: bool,
     /// Overrides of the default key bindings: action name → key or list of keys.
     pub keys: BTreeMap<String, KeyBinding>,
+    /// Lists and the event stream leave out params longer than this many bytes of JSON;
+    /// the console fetches them for the request it shows.
+    pub params_max_bytes: usize,
 }
+
+/// `[console] params_max_bytes` unless set: 64 KiB, far above what a reviewer reads on a
+/// screen, far below the 1 MiB requests that made one list weigh 400 MB (issue 11).
+pub const DEFAULT_PARAMS_MAX_BYTES: usize = 64 * 1024;
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
@@ -164,6 +171,7 @@ impl Default for ConsoleConfig {
             bell: true,
             copy: true,
             keys: BTreeMap::new(),
+            params_max_bytes: DEFAULT_PARAMS_MAX_BYTES,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the bytes it writes to the terminal. The screen is kept by a terminal emulator (vt100)
 //! fed with every byte, so the cells that changed each second can be counted too.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +30,7 @@ pub struct Idle {
 
 pub struct Console {
     child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn std::io::Write + Send>,
     pid: u32,
     screen: Arc<Mutex<vt100::Parser>>,
     bytes: Arc<AtomicU64>,
@@ -42,9 +43,18 @@ const ROWS: u16 = 50;
 
 impl Console {
     pub fn spawn(bin: &std::path::Path, server: &Server) -> anyhow::Result<Console> {
+        Console::spawn_with(bin, server, "")
+    }
+
+    /// With `config` as its config file (e.g. a `[console]` table).
+    pub fn spawn_with(
+        bin: &std::path::Path,
+        server: &Server,
+        config: &str,
+    ) -> anyhow::Result<Console> {
         let dir = tempfile::tempdir()?;
         let cfg = dir.path().join("config.toml");
-        std::fs::write(&cfg, "")?;
+        std::fs::write(&cfg, config)?;
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows: ROWS,
@@ -77,6 +87,10 @@ impl Console {
             .master
             .try_clone_reader()
             .map_err(|e| anyhow::anyhow!("cannot read the pseudo-terminal: {e}"))?;
+        let writer = pair
+            .master
+            .take_writer()
+            .map_err(|e| anyhow::anyhow!("cannot write to the pseudo-terminal: {e}"))?;
         let screen = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
         let bytes = Arc::new(AtomicU64::new(0));
         let (s, b) = (Arc::clone(&screen), Arc::clone(&bytes));
@@ -95,6 +109,7 @@ impl Console {
         });
         Ok(Console {
             child,
+            writer,
             pid,
             screen,
             bytes,
@@ -142,6 +157,26 @@ impl Console {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Moves the cursor down `rows` times, each time waiting (up to `within`) until the
+    /// screen no longer says `loading…`: a reviewer reading one large request after
+    /// another, each fetched in full while shown. How many loaded in time.
+    pub async fn walk(&mut self, rows: usize, within: Duration) -> anyhow::Result<usize> {
+        let mut loaded = 0;
+        for _ in 0..rows {
+            self.writer.write_all(b"j")?;
+            self.writer.flush()?;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let start = Instant::now();
+            while self.contents().contains("loading…") && start.elapsed() < within {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if !self.contents().contains("loading…") {
+                loaded += 1;
+            }
+        }
+        Ok(loaded)
     }
 
     pub fn memory(&self, pending: usize, load_time: Duration) -> anyhow::Result<Memory> {

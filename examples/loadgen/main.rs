@@ -67,6 +67,18 @@ struct Args {
     /// Shorter runs (smaller counts, 15 s idle instead of 60 s): a smoke test, not figures.
     #[arg(long)]
     quick: bool,
+    /// `console`: pad each request's params with this many bytes (issue 11: 400 requests
+    /// of about 1 MiB, `--large-params 1048576`), and measure the console's memory holding
+    /// them and after reading some of them one by one (no idle figure).
+    #[arg(long, value_name = "BYTES")]
+    large_params: Option<usize>,
+    /// `console` with `--large-params`: how many requests [default: 400].
+    #[arg(long, value_name = "N")]
+    pending: Option<usize>,
+    /// `console`: the console's `[console] params_max_bytes` [default: the console's own].
+    /// A value above the params' size has it list them whole: the figure without the fix.
+    #[arg(long, value_name = "BYTES")]
+    params_max_bytes: Option<usize>,
 }
 
 struct Row {
@@ -239,7 +251,53 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         });
     }
 
-    if want(Which::Console) {
+    if want(Which::Console)
+        && let Some(pad) = args.large_params
+    {
+        let n = args.pending.unwrap_or(400);
+        let cfg = args
+            .params_max_bytes
+            .map(|max| format!("[console]\nparams_max_bytes = {max}\n"))
+            .unwrap_or_default();
+        eprintln!("console: the real binary in a 200x50 pty, {n} pending of {pad} bytes of params");
+        let s = Server::start_padded(&bin, n as u64, Some(pad)).await?;
+        let mut c = console_pty::Console::spawn_with(&bin, &s, &cfg)?;
+        let load = c.loaded(n, Duration::from_secs(300)).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let m = c.memory(n, load)?;
+        let size = if pad >= 1 << 20 {
+            format!("{:.0} MiB", pad as f64 / f64::from(1 << 20))
+        } else {
+            format!("{pad} B")
+        };
+        rows.push(Row {
+            figure: format!("console resident memory holding {n} pending of {size} params"),
+            target: "< 300 MB",
+            measured: format!(
+                "{:.0} MB resident (peak {:.0} MB); loaded in {:.1} s",
+                m.rss as f64 / 1e6,
+                m.peak as f64 / 1e6,
+                m.load_time.as_secs_f64()
+            ),
+            met: m.rss < 300_000_000,
+        });
+        let rows_read = if q { 5 } else { 20 };
+        let loaded = c.walk(rows_read, Duration::from_secs(10)).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let w = c.memory(n, load)?;
+        rows.push(Row {
+            figure: format!(
+                "the same after reading {rows_read} of them one by one (each fetched in full)"
+            ),
+            target: "< 300 MB",
+            measured: format!(
+                "{:.0} MB resident (peak {:.0} MB); {loaded}/{rows_read} shown in full within 10 s",
+                w.rss as f64 / 1e6,
+                w.peak as f64 / 1e6,
+            ),
+            met: w.rss < 300_000_000 && loaded == rows_read,
+        });
+    } else if want(Which::Console) {
         let n = if q { 20_000 } else { 100_000 };
         let idle = if q { 15 } else { 60 };
         eprintln!("console: the real binary in a 200x50 pty, {n} pending, {idle} s idle");

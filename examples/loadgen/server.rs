@@ -55,10 +55,20 @@ impl Server {
     /// A fresh database in a new temporary directory, seeded with `pending` requests,
     /// and a server on it.
     pub async fn start(bin: &Path, pending: u64) -> anyhow::Result<Server> {
+        Server::start_padded(bin, pending, None).await
+    }
+
+    /// Like [`Server::start`], each request's params padded with a string of `pad`
+    /// bytes (`"blob"`): a queue of large requests.
+    pub async fn start_padded(
+        bin: &Path,
+        pending: u64,
+        pad: Option<usize>,
+    ) -> anyhow::Result<Server> {
         let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
         let db = dir.path().join("assent.db");
         let ids = if pending > 0 {
-            seed(&db, pending).await?
+            seed(&db, pending, pad).await?
         } else {
             Vec::new()
         };
@@ -78,8 +88,9 @@ impl Server {
     }
 }
 
-/// Files `n` pending requests as the agent, straight into the database file; their ids.
-pub async fn seed(db: &Path, n: u64) -> anyhow::Result<Vec<String>> {
+/// Files `n` pending requests as the agent, straight into the database file, their params
+/// padded with `pad` bytes if asked; their ids.
+pub async fn seed(db: &Path, n: u64, pad: Option<usize>) -> anyhow::Result<Vec<String>> {
     let started = Instant::now();
     let path = db.to_owned();
     // The agent token's name: an agent reads and waits only on the requests it filed.
@@ -93,8 +104,12 @@ pub async fn seed(db: &Path, n: u64) -> anyhow::Result<Vec<String>> {
         .map(|i| {
             let store = Arc::clone(&store);
             async move {
+                let mut new = workload::new_request(i);
+                if let (Some(bytes), Some(map)) = (pad, new.params.as_object_mut()) {
+                    map.insert("blob".to_owned(), "x".repeat(bytes).into());
+                }
                 let filed = store
-                    .file(agent, workload::new_request(i), FileOptions::default())
+                    .file(agent, new, FileOptions::default())
                     .await
                     .map_err(|e| anyhow::anyhow!("seeding request {i}: {e}"))?;
                 Ok(filed.value.request.id)

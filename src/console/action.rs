@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
 use super::model::Drawn;
+use super::streamed::Streamed;
 use crate::client::ClientError;
-use crate::protocol::{ApprovalRequest, Event, Grant, Identity};
+use crate::protocol::{ApprovalRequest, Grant, Identity};
 
 /// How the console is connected to the backend, as the header shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +57,14 @@ pub enum Msg {
     },
     /// Every active grant.
     Grants(Vec<Grant>),
-    Event(Box<Event>),
+    Event(Box<Streamed>),
     /// The answer to a decision the console sent.
     Decided {
+        id: String,
+        result: Result<ApprovalRequest, ClientError>,
+    },
+    /// The answer to the fetch of a request listed without its parameters.
+    Fetched {
         id: String,
         result: Result<ApprovalRequest, ClientError>,
     },

@@ -50,6 +50,7 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut dirty = true;
         let mut stop = Box::pin(terminated());
+        let mut fetching = Fetching::default();
         loop {
             if dirty {
                 let mut drawn = Default::default();
@@ -83,7 +84,7 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
             for msg in batch {
                 dirty = true;
                 for fx in update(&mut state, msg) {
-                    if run_effect(fx, &client, &tx, &cmd_tx) {
+                    if run_effect(fx, &client, &tx, &cmd_tx, &mut fetching) {
                         return Ok(());
                     }
                 }
@@ -95,6 +96,28 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
     ratatui::restore();
     stream_task.abort();
     result
+}
+
+/// The fetch of a request in full under way, if any: one at a time, as only the request
+/// shown needs its parameters. A newer fetch aborts it (the reviewer moved on), so moving
+/// quickly over many large requests never holds more than one of them in flight.
+#[derive(Default)]
+struct Fetching(Option<tokio::task::JoinHandle<()>>);
+
+impl Fetching {
+    fn start(&mut self, client: &Client, tx: &mpsc::Sender<Msg>, id: String) {
+        if let Some(old) = self.0.take() {
+            old.abort();
+        }
+        let (client, tx) = (client.clone(), tx.clone());
+        self.0 = Some(tokio::spawn(async move {
+            let result = client.get(&id).await;
+            if let Err(e) = &result {
+                tracing::warn!(%id, "fetching the request in full failed: {e}");
+            }
+            let _ = tx.send(Msg::Fetched { id, result }).await;
+        }));
+    }
 }
 
 /// Turns bracketed paste on (and a panic hook that turns it off before ratatui's restores
@@ -122,8 +145,10 @@ fn run_effect(
     client: &Client,
     tx: &mpsc::Sender<Msg>,
     cmd_tx: &mpsc::Sender<Command>,
+    fetching: &mut Fetching,
 ) -> bool {
     match fx {
+        Effect::FetchRequest { id } => fetching.start(client, tx, id),
         Effect::Quit => return true,
         Effect::Bell => {
             let mut out = std::io::stdout();

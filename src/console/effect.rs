@@ -12,6 +12,11 @@ pub enum Effect {
     RevokeGrant {
         id: String,
     },
+    /// Fetch request `id` in full (`GET /v1/requests/{id}`): it was listed without its
+    /// parameters, and it is shown now. A newer fetch replaces one still under way.
+    FetchRequest {
+        id: String,
+    },
     /// Reload pending requests, history and grants.
     Refresh,
     Bell,

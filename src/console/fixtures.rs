@@ -146,14 +146,17 @@ pub fn decided(
 }
 
 pub fn event(kind: EventKind, seq: u64, r: ApprovalRequest) -> Msg {
-    Msg::Event(Box::new(Event {
-        seq,
-        kind,
-        at: now(),
-        request: Some(r),
-        grant: None,
-        database_id: None,
-    }))
+    Msg::Event(Box::new(
+        Event {
+            seq,
+            kind,
+            at: now(),
+            request: Some(r),
+            grant: None,
+            database_id: None,
+        }
+        .into(),
+    ))
 }
 
 /// An active `always` grant of `tool` to `agent`, made by alice a minute ago.

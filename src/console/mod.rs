@@ -29,6 +29,7 @@ pub mod keymap;
 pub mod layout;
 pub mod model;
 pub mod stream;
+pub mod streamed;
 pub mod text;
 pub mod update;
 pub mod view;
@@ -36,6 +37,8 @@ pub mod words;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod update_params_tests;
 #[cfg(test)]
 mod update_tests;
 #[cfg(test)]
@@ -152,6 +155,7 @@ pub async fn run(settings: &ClientSettings, console: &ConsoleConfig) -> anyhow::
         stream::StreamSettings {
             transport: console.transport,
             poll_interval: console.poll_interval,
+            params_max_bytes: Some(console.params_max_bytes),
         },
     )
     .await

@@ -17,9 +17,10 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::action::{Conn, Msg};
+use super::streamed::Streamed;
 use crate::client::{Client, ClientError};
 use crate::config::Transport;
-use crate::protocol::{Event, Status};
+use crate::protocol::Status;
 
 /// Longest silence on the event stream before it is taken for dead (the server sends a
 /// keep-alive at least every 15 s).
@@ -50,6 +51,9 @@ pub enum Command {
 pub struct StreamSettings {
     pub transport: Transport,
     pub poll_interval: Duration,
+    /// Lists and the event stream leave out params longer than this (`[console]
+    /// params_max_bytes`): the console fetches them for the request it shows.
+    pub params_max_bytes: Option<usize>,
 }
 
 /// The backoff between reconnection attempts: 0.25 s, then 0.5 s, each stretched by a
@@ -218,13 +222,14 @@ impl Task {
         let tx = self.tx.clone();
         let client = self.client.clone();
         let seq = self.seq;
+        let max = self.settings.params_max_bytes;
         let db = listed_database(&self.database_id);
         let since = self.dropped_at.unwrap_or_else(Instant::now);
         let failures = AtomicU32::new(0);
         let retry = (|| {
             let client = client.clone();
             let db = db.clone();
-            async move { client.events_of(Some(seq), db.as_deref()).await }
+            async move { client.events_capped(Some(seq), db.as_deref(), max).await }
         })
         .retry(self.backoff)
         .sleep(tokio::time::sleep)
@@ -274,6 +279,7 @@ impl Task {
         let tx = self.tx.clone();
         let client = self.client.clone();
         let want_poll = self.want_poll();
+        let max = self.settings.params_max_bytes;
         let failures = AtomicU32::new(0);
         let db = Arc::clone(&self.database_id);
         let result = loop {
@@ -281,7 +287,7 @@ impl Task {
                 let client = client.clone();
                 let tx = tx.clone();
                 let db = Arc::clone(&db);
-                async move { open(&client, &tx, want_poll, &db).await }
+                async move { open(&client, &tx, want_poll, &db, max).await }
             })
             .retry(self.backoff)
             .sleep(tokio::time::sleep)
@@ -352,7 +358,7 @@ impl Task {
                         tracing::info!("event stream broke: {e}");
                         return Ok(false);
                     }
-                    Some(Ok(sse)) => match serde_json::from_str::<Event>(&sse.data) {
+                    Some(Ok(sse)) => match read_event(&sse.data) {
                         Ok(ev) if database_changed(&self.database_id, ev.database_id.as_deref()) => {
                             tracing::warn!(
                                 database = ?ev.database_id,
@@ -399,7 +405,8 @@ impl Task {
             polls += 1;
             // The history is the heaviest list: reload it now and then, not on every poll.
             let with_history = polls.is_multiple_of(HISTORY_EVERY);
-            match snapshot(&self.client, &self.tx, with_history, &self.database_id).await {
+            let max = self.settings.params_max_bytes;
+            match snapshot(&self.client, &self.tx, with_history, &self.database_id, max).await {
                 Ok(seq) => {
                     self.seq = seq;
                     self.send(Msg::Conn(Conn::Polling { why: why.clone() }))
@@ -432,17 +439,21 @@ async fn open(
     tx: &mpsc::Sender<Msg>,
     want_poll: bool,
     database_id: &Mutex<Option<String>>,
+    params_max_bytes: Option<usize>,
 ) -> Result<(Session, u64), OpenError> {
     let me = client.whoami().await?;
     tx.send(Msg::Identity(me))
         .await
         .map_err(|_| OpenError::Closed)?;
-    let seq = snapshot(client, tx, true, database_id).await?;
+    let seq = snapshot(client, tx, true, database_id, params_max_bytes).await?;
     if want_poll {
         return Ok((Session::Poll { why: None }, seq));
     }
     let db = listed_database(database_id);
-    match client.events_of(Some(seq), db.as_deref()).await {
+    match client
+        .events_capped(Some(seq), db.as_deref(), params_max_bytes)
+        .await
+    {
         Ok(resp) => Ok((Session::Stream { resp }, seq)),
         // Listing works but streaming does not (a proxy, an old backend): poll instead.
         Err(e) if !e.is_transient() && !e.is_auth() => Ok((
@@ -461,12 +472,18 @@ async fn snapshot(
     tx: &mpsc::Sender<Msg>,
     with_history: bool,
     database_id: &Mutex<Option<String>>,
+    params_max_bytes: Option<usize>,
 ) -> Result<u64, OpenError> {
     let send = |m: Msg| async { tx.send(m).await.map_err(|_| OpenError::Closed) };
     // Each page goes to the console as it arrives: holding the whole list here first
     // (parsed) doubled the console's memory at its peak, and the allocator kept it.
     let mut page = client
-        .list(Some(Status::Pending), Some(LIST_PAGE), None)
+        .list_capped(
+            Some(Status::Pending),
+            Some(LIST_PAGE),
+            None,
+            params_max_bytes,
+        )
         .await?;
     // The stream resumes from the first page's sequence number: events after it replay
     // any change that later pages saw or missed.
@@ -486,7 +503,12 @@ async fn snapshot(
         first = false;
         let Some(c) = cursor else { break };
         page = client
-            .list(Some(Status::Pending), Some(LIST_PAGE), Some(&c))
+            .list_capped(
+                Some(Status::Pending),
+                Some(LIST_PAGE),
+                Some(&c),
+                params_max_bytes,
+            )
             .await?;
     }
     let grants = client.grants().await?;
@@ -496,7 +518,7 @@ async fn snapshot(
     }
     // The History tab is an aid, not the queue: when it cannot be read, the console
     // still works (and events still add to it).
-    match history(client).await {
+    match history(client, params_max_bytes).await {
         Ok((requests, more)) => send(Msg::History { requests, more }).await?,
         Err(e) => tracing::warn!("cannot load the history: {e}"),
     }
@@ -507,6 +529,7 @@ async fn snapshot(
 /// whether the backend holds older ones.
 async fn history(
     client: &Client,
+    params_max_bytes: Option<usize>,
 ) -> Result<(Vec<crate::protocol::ApprovalRequest>, bool), ClientError> {
     let mut requests = Vec::new();
     let mut more = false;
@@ -516,11 +539,19 @@ async fn history(
         Status::Expired,
         Status::Cancelled,
     ] {
-        let page = client.list_newest(Some(status), HISTORY_PER_STATUS).await?;
+        let page = client
+            .list_newest_capped(Some(status), HISTORY_PER_STATUS, params_max_bytes)
+            .await?;
         more |= page.next_cursor.is_some();
         requests.extend(page.requests);
     }
     Ok((requests, more))
+}
+
+/// One event of the stream, from the text of its `data:` field: the work the console does
+/// for each event before `update` (the stream bench times the two together).
+pub fn read_event(data: &str) -> Result<Streamed, serde_json::Error> {
+    Streamed::read(data)
 }
 
 /// The database the console last listed, if the backend names one.
@@ -588,6 +619,7 @@ mod tests {
         let stream = StreamSettings {
             transport: Transport::Sse,
             poll_interval: Duration::from_secs(60),
+            params_max_bytes: None,
         };
         let minute = ExponentialBuilder::default()
             .with_min_delay(Duration::from_secs(60))

@@ -4,8 +4,47 @@
 use chrono::{DateTime, Utc};
 
 use super::action::Conn;
+use super::model::full::Fetch;
 use crate::protocol::{ApprovalRequest, Decision, Outcome, Scope, Status, Verdict, Via, short_id};
 use crate::sanitize;
+
+/// A size in bytes of JSON, as a person reads it: `1.0 MiB`, `640 B`.
+pub fn size_words(bytes: u64) -> String {
+    bytesize::ByteSize(bytes).display().iec().to_string()
+}
+
+/// What stands in for parameters a request was listed without (`fetch`: where the fetch
+/// of the full request stands, for the request shown): `params: 1.0 MiB, not loaded`,
+/// `params: 1.0 MiB, loading…`, `! params: 1.0 MiB, not loaded: <why>`.
+pub fn params_left_out(size: u64, fetch: Option<&Fetch>) -> String {
+    let size = size_words(size);
+    match fetch {
+        None => format!("params: {size}, not loaded"),
+        Some(Fetch::Loading) => format!("params: {size}, loading…"),
+        Some(Fetch::Failed(why)) => format!("! params: {size}, not loaded: {why}"),
+        Some(Fetch::Loaded(_)) => format!("params: {size}"),
+    }
+}
+
+/// Why a decision on a request whose parameters are not shown in full is refused
+/// (`retried`: a failed fetch was started again).
+pub fn params_not_shown(size: u64, fetch: Option<&Fetch>, key: &str) -> String {
+    let size = size_words(size);
+    match fetch {
+        Some(Fetch::Failed(why)) => format!(
+            "Not decided: its params ({size}) could not be loaded ({why}); loading them \
+             again: decide once they are shown"
+        ),
+        Some(Fetch::Loaded(_)) => {
+            format!(
+                "Not decided: its params ({size}) just loaded: read them, then press {key} again"
+            )
+        }
+        Some(Fetch::Loading) | None => format!(
+            "Not decided: its params ({size}) are still loading: decide once they are shown"
+        ),
+    }
+}
 
 /// A decision in words: `approved (once)`, `approved (conversation)`, `rejected` (a
 /// rejection has no scope worth saying: it is always for this call only).

@@ -25,7 +25,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ApiQuery, optional_header};
 use super::state::AppState;
-use crate::protocol::Event;
+use crate::protocol::{ApprovalRequest, Event};
 use crate::store::Store;
 
 /// Events read from the log per query while catching up.
@@ -37,6 +37,9 @@ pub struct EventsQuery {
     pub after: Option<u64>,
     /// The database the client last saw (`database_id` of a list or an event).
     pub database_id: Option<String>,
+    /// Leave out of each event's request params longer than this many bytes of JSON, as
+    /// a list does (`params_truncated`, `params_size`).
+    pub params_max_bytes: Option<usize>,
 }
 
 /// The response header naming the database, and the request header in which a client
@@ -78,6 +81,7 @@ pub async fn events(
         // Without a resume point the stream starts now: no replay needed.
         catch_up: start.is_some(),
         database_id: Arc::clone(&database_id),
+        params_max_bytes: q.params_max_bytes,
     };
     let keepalive = KeepAlive::new()
         .interval(st.limits.keepalive)
@@ -163,6 +167,8 @@ struct Feed {
     catch_up: bool,
     /// Put on every event sent, where an EventSource in a browser can read it.
     database_id: Arc<str>,
+    /// Params longer than this are left out of the events sent (`?params_max_bytes=`).
+    params_max_bytes: Option<usize>,
 }
 
 impl Feed {
@@ -170,6 +176,9 @@ impl Feed {
         futures::stream::unfold(self, |mut feed| async move {
             let mut ev = feed.next().await?;
             ev.database_id = Some(feed.database_id.to_string());
+            if let (Some(max), Some(req)) = (feed.params_max_bytes, ev.request.as_mut()) {
+                leave_out_params(req, max);
+            }
             Some((Ok(to_sse(&ev)), feed))
         })
     }
@@ -248,6 +257,33 @@ impl Feed {
     }
 }
 
+/// Leaves `req`'s params out when they are longer than `max` bytes of JSON, as a list
+/// asked with `params_max_bytes` does: the same length the store reports (its params are
+/// kept as this compact JSON), counted without writing them out.
+fn leave_out_params(req: &mut ApprovalRequest, max: usize) {
+    let mut size = ByteCount(0);
+    if serde_json::to_writer(&mut size, &req.params).is_err() || size.0 <= max {
+        return;
+    }
+    req.params = serde_json::Value::Null;
+    req.params_truncated = true;
+    req.params_size = Some(size.0 as u64);
+}
+
+/// A writer that only counts what it is given.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn to_sse(ev: &Event) -> SseEvent {
     let data = serde_json::to_string(ev).unwrap_or_else(|e| {
         tracing::error!(error = %e, seq = ev.seq, "cannot serialise an event");
@@ -294,6 +330,7 @@ mod tests {
             pending: VecDeque::new(),
             catch_up: false,
             database_id: "test".into(),
+            params_max_bytes: None,
         };
         (f, stop)
     }
@@ -359,5 +396,21 @@ mod tests {
             v
         };
         assert_eq!(got, (1..=10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn params_over_the_limit_are_left_out_with_their_size() {
+        let params = serde_json::json!({"blob": "x".repeat(100)});
+        let text = serde_json::to_string(&params).unwrap();
+        let mut req = fixtures::request("r1", crate::protocol::Status::Pending);
+        req.params = params.clone();
+        leave_out_params(&mut req, text.len());
+        assert!(
+            !req.params_truncated && req.params == params,
+            "at the limit: whole"
+        );
+        leave_out_params(&mut req, text.len() - 1);
+        assert!(req.params_truncated && req.params.is_null());
+        assert_eq!(req.params_size, Some(text.len() as u64));
     }
 }

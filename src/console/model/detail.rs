@@ -4,8 +4,11 @@
 //! once per pane width, and cut into just the rows shown. Changes when what the detail
 //! says, or how it wraps, changes.
 
+use serde_json::Value;
+
+use super::full::{Fetch, Full};
 use crate::console::text;
-use crate::console::words::outcome_words;
+use crate::console::words::{self, outcome_words};
 use crate::protocol::{ApprovalRequest, Status, Via};
 use crate::sanitize;
 
@@ -61,11 +64,66 @@ pub struct Shown<'a> {
     pub indent: usize,
 }
 
+/// The parameters a detail shows: whole (listed with them, or fetched in full), or left
+/// out, with where their fetch stands.
+#[derive(Debug, Clone, Copy)]
+pub enum ParamsShown<'a> {
+    Whole(&'a Value),
+    LeftOut { size: u64, fetch: Option<&'a Fetch> },
+}
+
+impl<'a> ParamsShown<'a> {
+    /// The parameters of `req` as shown: `full`, the fetch of its full parameters, when it
+    /// was listed without them.
+    pub fn of(req: &'a ApprovalRequest, full: Option<&'a Full>) -> ParamsShown<'a> {
+        if !req.params_truncated {
+            return ParamsShown::Whole(&req.params);
+        }
+        match full.and_then(Full::loaded) {
+            Some(l) => ParamsShown::Whole(&l.params),
+            None => ParamsShown::LeftOut {
+                size: req.params_size.unwrap_or(0),
+                fetch: full.map(Full::fetch),
+            },
+        }
+    }
+
+    /// What the detail text depends on: a detail built with another key is stale.
+    fn key(&self) -> ParamsKey {
+        match self {
+            ParamsShown::Whole(_) => ParamsKey::Whole,
+            ParamsShown::LeftOut { fetch: None, .. } => ParamsKey::NotLoaded,
+            ParamsShown::LeftOut {
+                fetch: Some(Fetch::Loading),
+                ..
+            } => ParamsKey::Loading,
+            ParamsShown::LeftOut {
+                fetch: Some(Fetch::Failed(_)),
+                ..
+            } => ParamsKey::Failed,
+            ParamsShown::LeftOut {
+                fetch: Some(Fetch::Loaded(_)),
+                ..
+            } => ParamsKey::Whole,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParamsKey {
+    Whole,
+    NotLoaded,
+    Loading,
+    Failed,
+}
+
 /// The sanitised, pretty-printed text of one request's detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetailCache {
     pub id: String,
     pub status: Status,
+    /// What was shown of its parameters.
+    params: ParamsKey,
     pub lines: Vec<DetailLine>,
     /// The line range of the parameters' JSON in `lines`.
     json: std::ops::Range<usize>,
@@ -95,6 +153,19 @@ impl DetailCache {
     /// What matters for the decision comes first (tool, agent, conversation, reason, risk,
     /// expiry, then the parameters); identifiers and the args hash follow the parameters.
     pub fn build(req: &ApprovalRequest) -> DetailCache {
+        DetailCache::build_with(req, ParamsShown::of(req, None))
+    }
+
+    /// Whether this is the detail of `req` as it stands, with `full`, the fetch of its
+    /// parameters.
+    pub fn is_of(&self, req: &ApprovalRequest, full: Option<&Full>) -> bool {
+        self.id == req.id
+            && self.status == req.status
+            && self.params == ParamsShown::of(req, full).key()
+    }
+
+    /// The detail of `req`, showing `params` for its parameters.
+    pub fn build_with(req: &ApprovalRequest, params: ParamsShown<'_>) -> DetailCache {
         let mut lines = Vec::new();
         let none = "—";
         if req.status.is_final() {
@@ -158,16 +229,28 @@ impl DetailCache {
         );
         // JSON's own escapes for anything a terminal must not get raw: what is shown
         // parses, to the parameters the decision's hash is of.
-        let json = text::params_json(&req.params);
-        lines.push(DetailLine::new(
-            format!("params ({} bytes)", json.len()),
-            Kind::Heading,
-        ));
-        let from = lines.len();
-        for l in json.split('\n') {
-            lines.push(DetailLine::new(l.to_owned(), Kind::Json));
-        }
-        let json = from..lines.len();
+        let json = match params {
+            ParamsShown::Whole(v) => {
+                let json = text::params_json(v);
+                lines.push(DetailLine::new(
+                    format!("params ({} bytes)", json.len()),
+                    Kind::Heading,
+                ));
+                let from = lines.len();
+                for l in json.split('\n') {
+                    lines.push(DetailLine::new(l.to_owned(), Kind::Json));
+                }
+                from..lines.len()
+            }
+            // Nothing stands in their place that could be read as them.
+            ParamsShown::LeftOut { size, fetch } => {
+                lines.push(DetailLine::new(
+                    words::params_left_out(size, fetch),
+                    Kind::Heading,
+                ));
+                lines.len()..lines.len()
+            }
+        };
         lines.push(DetailLine::new(String::new(), Kind::Heading));
         field(&mut lines, "request", &req.id);
         field(&mut lines, "run", req.run_id.as_deref().unwrap_or(none));
@@ -182,10 +265,16 @@ impl DetailCache {
         DetailCache {
             id: req.id.clone(),
             status: req.status,
+            params: params.key(),
             lines,
             json,
             wrapped: Wrapped::default(),
         }
+    }
+
+    /// Whether the parameters are shown (not left out of a list and not yet loaded).
+    pub fn has_params(&self) -> bool {
+        self.params == ParamsKey::Whole
     }
 
     /// The parameters as shown: the JSON text `Y` copies.

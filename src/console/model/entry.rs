@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 
-use crate::console::text;
+use crate::console::{text, words};
 use crate::protocol::{ApprovalRequest, Scope, Verdict, args_hash};
 
 /// Where a pending request is on the console's side.
@@ -46,12 +46,13 @@ pub struct Entry {
     /// maps) they were the largest part of a 100,000-request queue. They are parsed again
     /// only for the rows drawn, the detail and the decision's hash.
     req: ApprovalRequest,
-    params: Box<str>,
+    params: Params,
     /// The args_hash of the parameters shown, sent with every decision: computed when the
     /// request is first selected (see `State::sync_detail`), not on arrival: canonical
     /// JSON and SHA-256 were most of the cost of taking in a request from the stream, and
-    /// a request is only decided once it is under the cursor.
-    hash: OnceLock<String>,
+    /// a request is only decided once it is under the cursor. None: the text held does
+    /// not parse (it came from the wire as it was sent), and nothing is decided on it.
+    hash: OnceLock<Option<String>>,
     /// Sanitised one-line summary of the parameters, made when the row is first drawn:
     /// most of a long queue is never on screen.
     summary: OnceLock<String>,
@@ -63,10 +64,33 @@ pub struct Entry {
     notify: bool,
 }
 
+/// The parameters as the queue holds them.
+#[derive(Debug, Clone)]
+enum Params {
+    /// Listed with them: their compact JSON text.
+    Whole(Box<str>),
+    /// Listed without them (`params_truncated`), this many bytes of JSON: the queue never
+    /// holds them; the request shown fetches them (`model::full`), and only those fetched
+    /// are shown, hashed and decided on.
+    LeftOut(u64),
+}
+
 impl Entry {
     pub fn new(mut req: ApprovalRequest) -> Entry {
-        let params = take_params(&mut req);
-        let haystack = haystack(&req, &params).into();
+        let text = take_params(&mut req);
+        Entry::with_text(req, text)
+    }
+
+    /// A request whose parameters arrive as JSON text (from the stream, as the server
+    /// sent them), `req.params` null: they are kept as that text, never parsed on arrival.
+    pub fn with_text(mut req: ApprovalRequest, text: Box<str>) -> Entry {
+        let params = if req.params_truncated {
+            req.params = serde_json::Value::Null;
+            Params::LeftOut(req.params_size.unwrap_or(0))
+        } else {
+            Params::Whole(text)
+        };
+        let haystack = haystack(&req, params.text()).into();
         Entry {
             req,
             params,
@@ -102,27 +126,59 @@ impl Entry {
         matches!(self.local, Local::Idle | Local::Failed { .. }) && self.req.is_past_expiry(now)
     }
 
-    /// The args_hash of the parameters this entry holds.
-    pub fn hash(&self) -> &str {
-        self.hash.get_or_init(|| args_hash(&self.params()))
+    /// The args_hash of the parameters this entry holds; None when it was listed without
+    /// them: absent parameters are never hashed (the full ones fetched are, in
+    /// `model::full`).
+    pub fn hash(&self) -> Option<&str> {
+        match &self.params {
+            Params::Whole(text) => self
+                .hash
+                .get_or_init(|| parse(text).map(|v| args_hash(&v)))
+                .as_deref(),
+            Params::LeftOut(_) => None,
+        }
     }
 
-    /// The one-line summary of the parameters.
+    /// Listed without its parameters: their size in bytes of JSON.
+    pub fn left_out(&self) -> Option<u64> {
+        match self.params {
+            Params::Whole(_) => None,
+            Params::LeftOut(size) => Some(size),
+        }
+    }
+
+    /// The one-line summary of the parameters (of a request listed without them, that
+    /// they were not loaded, and their size).
     pub fn summary(&self) -> &str {
-        self.summary.get_or_init(|| text::summary(&self.params()))
+        self.summary.get_or_init(|| match &self.params {
+            Params::Whole(t) => {
+                parse(t).map_or_else(|| UNREADABLE.to_owned(), |v| text::summary(&v))
+            }
+            Params::LeftOut(size) => words::params_left_out(*size, None),
+        })
     }
 
     /// The parameters, parsed from the text kept (written by this console from a parsed
-    /// value, so it parses back to the same value).
+    /// value, so it parses back to the same value); null for a request listed without.
     pub fn params(&self) -> serde_json::Value {
-        serde_json::from_str(&self.params).unwrap_or(serde_json::Value::Null)
+        parse(self.params.text()).unwrap_or(serde_json::Value::Null)
     }
 
-    /// The whole request, parameters included.
+    /// The whole request, parameters included (left out, as listed, when it was listed
+    /// without them).
     pub fn request(&self) -> ApprovalRequest {
         let mut r = self.req.clone();
         r.params = self.params();
         r
+    }
+
+    /// The request (`params` null) and its parameters' text (`null` when left out).
+    pub fn into_parts(self) -> (ApprovalRequest, Box<str>) {
+        let text = match self.params {
+            Params::Whole(t) => t,
+            Params::LeftOut(_) => "null".into(),
+        };
+        (self.req, text)
     }
 
     pub fn into_request(self) -> ApprovalRequest {
@@ -137,11 +193,15 @@ impl Entry {
     /// made again only if what it holds besides them changed.
     pub(super) fn set_req(&mut self, mut req: ApprovalRequest) {
         req.params = serde_json::Value::Null;
+        // What this entry holds of the parameters stays, and so does what the request
+        // says of it, whatever the copy says (a decision's answer has them whole).
+        req.params_truncated = self.req.params_truncated;
+        req.params_size = self.req.params_size;
         let (old, new) = (&self.req, &req);
         let rehay = (&old.tool, &old.agent, &old.reason) != (&new.tool, &new.agent, &new.reason);
         self.req = req;
         if rehay {
-            self.haystack = haystack(&self.req, &self.params).into();
+            self.haystack = haystack(&self.req, self.params.text()).into();
         }
     }
 
@@ -163,6 +223,23 @@ impl Entry {
         self.notify = !self.notify;
         self.notify
     }
+}
+
+impl Params {
+    /// The JSON text held: a request listed without its parameters holds none (`null`).
+    fn text(&self) -> &str {
+        match self {
+            Params::Whole(t) => t,
+            Params::LeftOut(_) => "null",
+        }
+    }
+}
+
+/// What a row says of parameters whose text does not parse (nothing is decided on them).
+const UNREADABLE: &str = "! params unreadable: not decidable";
+
+fn parse(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(text).ok()
 }
 
 fn take_params(req: &mut ApprovalRequest) -> Box<str> {
@@ -212,7 +289,26 @@ mod tests {
         let e = Entry::new(r);
         assert!(e.req().params.is_null(), "the tree is not kept twice");
         assert_eq!(e.params(), params);
-        assert_eq!(e.hash(), args_hash(&params));
+        assert_eq!(e.hash(), Some(args_hash(&params).as_str()));
         assert_eq!(e.request().params, params);
+    }
+
+    #[test]
+    fn parameters_left_out_are_never_hashed() {
+        let mut r = req("f", "t", "a", 0, serde_json::Value::Null);
+        r.params_truncated = true;
+        r.params_size = Some(3 << 20);
+        let mut e = Entry::new(r.clone());
+        assert_eq!(e.hash(), None);
+        assert_eq!(e.left_out(), Some(3 << 20));
+        assert_eq!(e.summary(), "params: 3.0 MiB, not loaded");
+        // A later copy with them whole (a decision's answer) does not make them held.
+        let mut whole = r;
+        whole.params_truncated = false;
+        whole.params_size = None;
+        whole.params = json!({"x": 1});
+        e.set_req(whole);
+        assert_eq!(e.hash(), None);
+        assert!(e.request().params_truncated && e.request().params.is_null());
     }
 }

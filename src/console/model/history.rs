@@ -24,6 +24,11 @@ pub struct History {
     /// When requests in `list` were seen to expire or be cancelled (the request itself
     /// does not say); an entry leaves with its request.
     ended_at: HashMap<String, DateTime<Utc>>,
+    /// The params of requests in `list` that came from the stream, as the JSON text they
+    /// came in (their `params` null): parsed only for the detail of the one selected, as
+    /// most of the requests that pass through the History are never looked at (parsing
+    /// them on arrival was half the cost of a decision's event). Leaves with its request.
+    texts: HashMap<String, Box<str>>,
     /// The backend holds older final requests than `list` (it is capped): the History
     /// tab's count is then "at least".
     more: bool,
@@ -105,6 +110,7 @@ impl History {
     pub fn add(&mut self, req: ApprovalRequest) {
         if !self.ids.insert(req.id.clone()) {
             self.list.retain(|r| r.id != req.id);
+            self.texts.remove(&req.id);
         }
         let at = when(&req, &self.ended_at);
         let ended = &self.ended_at;
@@ -118,6 +124,7 @@ impl History {
             if let Some(old) = self.list.pop_back() {
                 self.ids.remove(&old.id);
                 self.ended_at.remove(&old.id);
+                self.texts.remove(&old.id);
                 self.more = true;
             }
         }
@@ -131,6 +138,24 @@ impl History {
             self.ended_at.insert(req.id.clone(), at);
         }
         self.add(req);
+    }
+
+    /// Adds a final request whose params are the JSON text `params` (`req.params` null),
+    /// kept as that text; `at`, as for [`History::add_ended`].
+    pub fn add_text(&mut self, req: ApprovalRequest, params: Box<str>, at: Option<DateTime<Utc>>) {
+        let id = req.id.clone();
+        match at {
+            Some(at) => self.add_ended(req, at),
+            None => self.add(req),
+        }
+        if self.ids.contains(&id) {
+            self.texts.insert(id, params);
+        }
+    }
+
+    /// The params of request `id` kept as text, if they were (see [`History::add_text`]).
+    pub fn params_text(&self, id: &str) -> Option<&str> {
+        self.texts.get(id).map(|t| &**t)
     }
 
     /// Replaces the history with a list from the backend: its final requests, newest
@@ -148,6 +173,8 @@ impl History {
         self.ids = list.iter().map(|r| r.id.clone()).collect();
         let ids = &self.ids;
         self.ended_at.retain(|id, _| ids.contains(id));
+        // A list's requests come with their params parsed.
+        self.texts.clear();
         self.list = list.into();
         self.more = more || cut;
         self.stale = true;
@@ -165,10 +192,14 @@ impl History {
             Vec::new()
         } else {
             let f = filter.to_lowercase();
+            let texts = &self.texts;
             self.list
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| haystack(r, &r.params.to_string()).contains(&f))
+                .filter(|(_, r)| match texts.get(&r.id) {
+                    Some(t) => haystack(r, t).contains(&f),
+                    None => haystack(r, &r.params.to_string()).contains(&f),
+                })
                 .map(|(i, _)| i)
                 .collect()
         };

@@ -5,6 +5,7 @@
 
 pub mod detail;
 pub mod entry;
+pub mod full;
 pub mod grants;
 pub mod guard;
 pub mod history;
@@ -16,7 +17,9 @@ use ratatui::layout::Rect;
 use tui_input::Input;
 
 pub use self::detail::DetailCache;
+use self::detail::ParamsShown;
 pub use self::entry::{Entry, Local};
+pub use self::full::{Fetch, Full};
 pub use self::grants::Grants;
 pub use self::history::{HISTORY_CAP, History};
 pub use self::queue::{Queue, SortKey};
@@ -24,6 +27,7 @@ use super::action::Conn;
 use super::keymap::Keymap;
 use super::layout;
 use super::view::theme::Depth;
+use crate::client::ClientError;
 use crate::protocol::{ApprovalRequest, Identity, Scope, Verdict};
 
 /// How long an ended row (expired, cancelled, decided elsewhere) stays on screen.
@@ -89,6 +93,9 @@ pub struct Drawn {
     /// What the reason prompt or the confirmation drawn names: a request's id (or a
     /// grant's, for a revocation).
     pub asked: Option<String>,
+    /// The selected request was drawn with its parameters held in full (listed whole, or
+    /// fetched): a decision never rests on a frame that said "loading…".
+    pub params: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +176,9 @@ pub struct State {
     pub mode: Mode,
     /// The detail text of the selected request (kept in step by `sync_detail`).
     detail: Option<DetailCache>,
+    /// The full parameters of the request in the detail, when it was listed without them
+    /// (kept in step by `sync_detail`: one request's at most).
+    full: Option<Full>,
     pub detail_scroll: usize,
     /// The detail pane beside or under the list has the keys (see `detail_focused`).
     pub detail_focus: bool,
@@ -201,6 +211,7 @@ impl State {
             tab: Tab::Pending,
             mode: Mode::Normal,
             detail: None,
+            full: None,
             detail_scroll: 0,
             detail_focus: false,
             message: None,
@@ -296,7 +307,8 @@ impl State {
     }
 
     /// Keeps the cached detail in step with the selected request; pretty-printing happens
-    /// once per request (and again only when its status changes).
+    /// once per request (and again only when its status, or where the fetch of its
+    /// parameters stands, changes).
     pub fn sync_detail(&mut self) {
         // The hash a decision will carry is taken when the request is first selected, of
         // the parameters then shown, so a later copy of the request cannot change it.
@@ -305,13 +317,15 @@ impl State {
         {
             let _ = e.hash();
         }
+        self.sync_full();
         let Some(req) = self.detail_request() else {
             self.detail = None;
             self.detail_scroll = 0;
             return;
         };
+        let full = self.full.as_ref().filter(|f| f.id() == req.id);
         let fresh = match &self.detail {
-            Some(c) => c.id == req.id && c.status == req.status,
+            Some(c) => c.is_of(req, full),
             None => false,
         };
         if fresh {
@@ -319,16 +333,93 @@ impl State {
             return;
         }
         let same_id = self.detail.as_ref().is_some_and(|c| c.id == req.id);
-        // A queued request keeps its parameters as text: build from the whole request.
+        // A queued request keeps its parameters as text, and so does a History one that
+        // came from the stream: build from the whole request.
         let cache = match (self.tab, self.queue.selected()) {
-            (Tab::Pending, Some(e)) => DetailCache::build(&e.request()),
-            _ => DetailCache::build(req),
+            (Tab::Pending, Some(e)) if e.left_out().is_none() => DetailCache::build(&e.request()),
+            (Tab::History, _) if !req.params_truncated => match self.history.params_text(&req.id) {
+                Some(t) => {
+                    let params = crate::console::streamed::parse_params(Some(t));
+                    DetailCache::build_with(req, ParamsShown::Whole(&params))
+                }
+                None => DetailCache::build(req),
+            },
+            _ => DetailCache::build_with(req, ParamsShown::of(req, full)),
         };
         self.detail = Some(cache);
         if !same_id {
             self.detail_scroll = 0;
         }
         self.wrap_detail();
+    }
+
+    /// Keeps `full` on the request in the detail when it was listed without its
+    /// parameters: a fetch is asked for the one newly shown, and the parameters of the one
+    /// shown before are let go (one request's at most are held, however many are listed).
+    fn sync_full(&mut self) {
+        let want = self
+            .detail_request()
+            .filter(|r| r.params_truncated)
+            .map(|r| (r.id.as_str(), r.params_size.unwrap_or(0)));
+        match (want, &self.full) {
+            (Some((id, _)), Some(f)) if f.id() == id => {}
+            (Some((id, size)), _) => self.full = Some(Full::new(id, size)),
+            (None, _) => self.full = None,
+        }
+    }
+
+    /// The full parameters held for request `id` (the one in the detail), if any.
+    pub fn full_of(&self, id: &str) -> Option<&Full> {
+        self.full.as_ref().filter(|f| f.id() == id)
+    }
+
+    /// The request whose full parameters are to be fetched now, once.
+    pub(super) fn take_fetch(&mut self) -> Option<String> {
+        let f = self.full.as_mut()?;
+        f.take_wanted().then(|| f.id().to_owned())
+    }
+
+    /// Fetches the full parameters of the request shown again, if the last fetch failed;
+    /// true when it does.
+    pub(super) fn retry_full(&mut self) -> bool {
+        self.full.as_mut().is_some_and(Full::retry)
+    }
+
+    /// Takes the backend's answer to the fetch of request `id`; an answer for a request
+    /// no longer shown is dropped (its parameters are not held).
+    pub(super) fn take_fetched(&mut self, id: &str, result: Result<ApprovalRequest, ClientError>) {
+        let Some(listed) = self.detail_request().map(|r| r.args_hash.clone()) else {
+            return;
+        };
+        if let Some(f) = self.full.as_mut().filter(|f| f.id() == id) {
+            f.answer(result, &listed);
+        }
+    }
+
+    /// Whether the parameters of queued request `id` are held in full: listed whole, or
+    /// fetched.
+    pub fn params_held(&self, id: &str) -> bool {
+        self.decision_hash(id).is_some()
+    }
+
+    /// The args_hash a decision on queued request `id` carries: of the parameters it was
+    /// listed with, or of those fetched in full; None while they are not held, and then
+    /// nothing can be decided.
+    pub fn decision_hash(&self, id: &str) -> Option<&str> {
+        let e = self.queue.get(id)?;
+        match e.left_out() {
+            None => e.hash(),
+            Some(_) => self.full_of(id)?.loaded().map(|l| l.hash.as_str()),
+        }
+    }
+
+    /// The summary a queued request's row shows: for one listed without its parameters,
+    /// theirs once fetched, else where their fetch stands.
+    pub fn summary_of<'a>(&'a self, e: &'a Entry) -> &'a str {
+        match self.full_of(&e.req().id) {
+            Some(f) if e.left_out().is_some() => f.words(),
+            _ => e.summary(),
+        }
     }
 
     /// Wraps the detail text for the pane it is shown in now (once per width).

@@ -263,8 +263,17 @@ impl Queue {
 
     /// Adds a pending request, in place in the sorted lists (a binary search, not a sort).
     pub fn insert(&mut self, req: ApprovalRequest) {
-        let id = req.id.clone();
-        let entry = Box::new(Entry::new(req));
+        self.insert_entry(Entry::new(req));
+    }
+
+    /// Adds a pending request whose parameters arrived as JSON text (`req.params` null).
+    pub fn insert_text(&mut self, req: ApprovalRequest, params: Box<str>) {
+        self.insert_entry(Entry::with_text(req, params));
+    }
+
+    fn insert_entry(&mut self, entry: Entry) {
+        let id = entry.req().id.clone();
+        let entry = Box::new(entry);
         let row = Row::of(&entry);
         if let Some(old) = self.index.insert(id.clone(), entry) {
             // Replaced: take the old copy out of the lists before placing the new one.

@@ -4,11 +4,11 @@
 
 use super::super::effect::Effect;
 use super::super::keymap::Action;
-use super::super::model::{Level, Local, State};
+use super::super::model::{Full, Level, Local, State};
 use super::super::view;
 use super::super::words::{
     decision_words, ended_note, no_longer_decidable, not_on_screen, outcome_words,
-    too_small_refusal,
+    params_not_shown, too_small_refusal,
 };
 use crate::client::ClientError;
 use crate::protocol::{ApprovalRequest, DecisionBody, Grant, Scope, Verdict};
@@ -59,6 +59,33 @@ pub(super) fn may_act(state: &State, subject: &str, key: &str) -> Result<(), Str
     Ok(())
 }
 
+/// Whether the parameters of request `id` (under the cursor) are held in full and were so
+/// in the last frame drawn; otherwise says why no decision is made with `key`, and tries a
+/// failed fetch of them again. A request listed without its parameters is decided only on
+/// those fetched in full, and only once they were on screen.
+pub(super) fn params_shown(state: &mut State, id: &str, key: &str) -> bool {
+    if state.params_held(id) && state.drawn.params {
+        return true;
+    }
+    if state
+        .queue()
+        .get(id)
+        .is_some_and(|e| e.left_out().is_none())
+    {
+        state.say(
+            Level::Warn,
+            "Not decided: its params cannot be read (not JSON): nothing is decided on them",
+        );
+        return false;
+    }
+    let size = state.full_of(id).map_or(0, Full::size);
+    let text = params_not_shown(size, state.full_of(id).map(Full::fetch), key);
+    // A failed fetch is started again (the words above say so).
+    state.retry_full();
+    state.say(Level::Warn, text);
+    false
+}
+
 /// Sends a decision on request `id`, with the args_hash of the parameters shown.
 pub(super) fn send(
     state: &mut State,
@@ -76,12 +103,20 @@ pub(super) fn send(
     let Some(e) = state.queue().get(id) else {
         return;
     };
+    let notify_agent = e.notify();
+    // Never the hash of parameters left out of a list: of those fetched in full, or none.
+    let Some(args_hash) = state.decision_hash(id).map(str::to_owned) else {
+        let size = state.full_of(id).map_or(0, Full::size);
+        let text = params_not_shown(size, state.full_of(id).map(Full::fetch), "the key");
+        state.say(Level::Warn, text);
+        return;
+    };
     let body = DecisionBody {
         outcome: verdict,
         scope,
         reason,
-        notify_agent: e.notify(),
-        args_hash: e.hash().to_owned(),
+        notify_agent,
+        args_hash,
     };
     state
         .queue_mut()
@@ -99,8 +134,9 @@ pub(super) fn on_decided(
 ) {
     let now = state.now;
     match result {
-        Ok(req) => {
-            state.queue_mut().remove(&id);
+        Ok(mut req) => {
+            let left_out = state.queue_mut().remove(&id).and_then(|e| e.left_out());
+            held_as_listed(&mut req, left_out);
             let words = match &req.decision {
                 Some(d) => decision_words(d),
                 None => req.status.to_string(),
@@ -132,7 +168,10 @@ pub(super) fn on_decided(
                 state.queue_mut().end(&id, note, now);
             }
             if req.status.is_final() {
-                state.history_mut().add(*req);
+                let left_out = state.queue().get(&id).and_then(|e| e.left_out());
+                let mut req = *req;
+                held_as_listed(&mut req, left_out);
+                state.history_mut().add(req);
             }
         }
         Err(ClientError::Api {
@@ -148,6 +187,17 @@ pub(super) fn on_decided(
             state.queue_mut().end(&id, note, now);
         }
         Err(err) => on_failed(state, &id, &err),
+    }
+}
+
+/// The backend answers a decision with the whole request: a request listed without its
+/// parameters (`left_out`, their size) goes to the history without them too, so the
+/// History tab holds no more than the list did (the detail fetches them again).
+fn held_as_listed(req: &mut ApprovalRequest, left_out: Option<u64>) {
+    if let Some(size) = left_out {
+        req.params = serde_json::Value::Null;
+        req.params_truncated = true;
+        req.params_size = Some(size);
     }
 }
 

@@ -11,7 +11,7 @@ use super::super::keymap::Action;
 use super::super::layout;
 use super::super::model::{Confirm, Level, Mode, State, Tab};
 use super::super::words::{cursor_changed, not_on_screen, paste_ignored};
-use super::decide::{check_decidable, may_act, send, too_small};
+use super::decide::{check_decidable, may_act, params_shown, send, too_small};
 use super::view_keys;
 use crate::decision_rules::{check_reason, runs_commands};
 use crate::protocol::{Scope, Verdict};
@@ -258,6 +258,8 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         Action::Refresh => {
             fx.push(Effect::Refresh);
+            // The parameters shown, if their fetch failed, are fetched again too.
+            state.retry_full();
             let text = match state.conn {
                 Conn::Retrying { .. } | Conn::Connecting => "Retrying now…",
                 Conn::Live | Conn::Polling { .. } => "Reloading from the backend…",
@@ -331,10 +333,13 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
 /// Whether request `id` is a call that runs commands (its grant then approves every
 /// command line), by the rule the dialogs say it with.
 fn command_tool(state: &State, id: &str) -> bool {
-    state
-        .queue()
-        .get(id)
-        .is_some_and(|e| runs_commands(&e.req().tool, &e.params()))
+    let Some(e) = state.queue().get(id) else {
+        return false;
+    };
+    match state.full_of(id).and_then(|f| f.loaded()) {
+        Some(full) => runs_commands(&e.req().tool, &full.params),
+        None => runs_commands(&e.req().tool, &e.params()),
+    }
 }
 
 /// Approves request `id` with `scope`: at once, or, when the agent is to be notified,
@@ -399,6 +404,9 @@ fn decidable(state: &mut State, action: Action) -> Option<String> {
     if state.drawn.selected.as_deref() != Some(id.as_str()) {
         let text = not_on_screen(&state.keymap.label(action));
         state.say(Level::Warn, text);
+        return None;
+    }
+    if !params_shown(state, &id, &state.keymap.label(action)) {
         return None;
     }
     Some(id)

@@ -57,10 +57,14 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Grants(grants) => state.grants_mut().set(grants),
         Msg::Event(ev) => stream::on_event(state, *ev, &mut fx),
         Msg::Decided { id, result } => decide::on_decided(state, id, result),
+        Msg::Fetched { id, result } => state.take_fetched(&id, result),
         Msg::Revoked { grant_id, result } => decide::on_revoked(state, &grant_id, result),
     }
     state.refresh();
     close_ended_confirm(state);
+    if let Some(id) = state.take_fetch() {
+        fx.push(Effect::FetchRequest { id });
+    }
     fx
 }
 
@@ -107,7 +111,8 @@ fn on_tick(state: &mut State, now: DateTime<Utc>) {
         state.quiet_until = Some(next.unwrap_or(DateTime::<Utc>::MAX_UTC));
         for e in gone {
             if e.req().status.is_final() {
-                state.history_mut().add(e.into_request());
+                let (req, text) = e.into_parts();
+                state.history_mut().add_text(req, text, None);
             }
         }
     }

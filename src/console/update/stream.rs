@@ -4,8 +4,9 @@
 
 use super::super::effect::Effect;
 use super::super::model::{Local, State};
+use super::super::streamed::Streamed;
 use super::super::words::ended_note;
-use crate::protocol::{ApprovalRequest, Event, EventKind};
+use crate::protocol::{ApprovalRequest, EventKind};
 
 /// Takes one page of the list of pending requests; after the last one, rings the bell if
 /// the list brought requests into a queue that was empty.
@@ -26,21 +27,25 @@ pub(super) fn on_pending(
     state.loaded = true;
 }
 
-pub(super) fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
+pub(super) fn on_event(state: &mut State, ev: Streamed, fx: &mut Vec<Effect>) {
+    // The request's parameters stay text: a queued request keeps them so.
+    let (ev, params) = ev.into_parts();
     match ev.kind {
         EventKind::RequestCreated => {
             let Some(req) = ev.request else { return };
             // Born decided (by a grant or the policy): it never waits, but the History
             // tab must show what was let through or refused without a person.
             if req.status.is_final() {
-                state.history_mut().add(req);
+                let text = params.unwrap_or_else(|| "null".into());
+                state.history_mut().add_text(req, text, None);
                 return;
             }
             if state.queue().contains(&req.id) {
                 return;
             }
             let was_empty = state.queue().is_empty();
-            state.queue_mut().insert(req);
+            let text = params.unwrap_or_else(|| "null".into());
+            state.queue_mut().insert_text(req, text);
             if was_empty && state.bell {
                 fx.push(Effect::Bell);
             }
@@ -62,7 +67,8 @@ pub(super) fn on_event(state: &mut State, ev: Event, fx: &mut Vec<Effect>) {
                 }
             }
             if req.status.is_final() {
-                state.history_mut().add_ended(req, ev.at);
+                let text = params.unwrap_or_else(|| "null".into());
+                state.history_mut().add_text(req, text, Some(ev.at));
             }
         }
         EventKind::GrantCreated => {

@@ -116,6 +116,9 @@ pub(super) fn copy(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
             None => return state.say(Level::Warn, "No request selected: nothing copied"),
         },
         (_, _) => match state.detail() {
+            Some(d) if !d.has_params() => {
+                return state.say(Level::Warn, "Its params are not loaded: nothing copied");
+            }
             Some(d) => {
                 let json = d.params_json();
                 let said = format!("copied params ({} bytes)", json.len());

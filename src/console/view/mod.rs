@@ -75,6 +75,10 @@ pub fn draw(state: &State, frame: &mut Frame) -> Drawn {
         };
         if shown {
             drawn.selected = state.queue().selected_id().map(str::to_owned);
+            drawn.params = drawn
+                .selected
+                .as_deref()
+                .is_some_and(|id| state.params_held(id));
         }
     }
     drawn.asked = match &state.mode {

@@ -188,7 +188,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             let r = e.req();
             need.tool = need.tool.max(text::width(&sanitize::line(&r.tool)));
             need.agent = need.agent.max(text::width(&sanitize::line(&r.agent)));
-            need.params = need.params.max(text::width(e.summary()));
+            need.params = need.params.max(text::width(state.summary_of(e)));
             let reason = r
                 .reason
                 .as_deref()
@@ -217,9 +217,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         let (summary, sstyle) = match e.local() {
             // Still decidable: the backend, not this clock, says when it expired.
             Local::Idle if e.expiring(state.now) => {
-                (format!("expiring… {}", e.summary()), theme.warn())
+                (format!("expiring… {}", state.summary_of(e)), theme.warn())
             }
-            Local::Idle => (e.summary().to_owned(), theme.base()),
+            Local::Idle => (state.summary_of(e).to_owned(), theme.base()),
             Local::Sending { verdict, scope } => (sending_words(*verdict, *scope), theme.busy()),
             Local::Failed { error, unknown } => (
                 format!(
