@@ -13,7 +13,7 @@ mod via;
 /// Where a request is in its life. Only `Pending` can change, and only once.
 ///
 /// The command line takes the wire names (`clap::ValueEnum`, named as serde names them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum Status {
@@ -71,6 +71,7 @@ impl std::fmt::Display for Status {
     Serialize,
     Deserialize,
     clap::ValueEnum,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
@@ -105,7 +106,7 @@ impl std::fmt::Display for Risk {
 }
 
 /// What a decision did to the request (past tense, as stored).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Approved,
@@ -124,6 +125,7 @@ impl Outcome {
 /// How far an approval reaches. `Conversation` and `Always` create standing grants.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, clap::ValueEnum,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
@@ -155,7 +157,7 @@ impl std::fmt::Display for Scope {
 }
 
 /// The verb a reviewer sends (imperative, as in the decision body).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Approve,
@@ -172,7 +174,7 @@ impl Verdict {
 }
 
 /// The recorded decision on a request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     pub outcome: Outcome,
     pub scope: Scope,
@@ -194,7 +196,7 @@ pub struct Decision {
 pub use via::{SHORT_ID_LEN, Via, short_id};
 
 /// A durable approval request, as every endpoint returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApprovalRequest {
     pub id: String,
     pub status: Status,
@@ -242,7 +244,7 @@ impl ApprovalRequest {
 }
 
 /// Body of `POST /v1/requests`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     pub tool: String,
@@ -264,7 +266,7 @@ pub struct NewRequest {
 }
 
 /// Body of `POST /v1/requests/{id}/decision`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     pub outcome: Verdict,
@@ -278,7 +280,7 @@ pub struct DecisionBody {
 }
 
 /// A standing approval created by a `conversation` or `always` decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Grant {
     pub id: String,
     /// `conversation` or `always`.
@@ -306,7 +308,7 @@ impl Grant {
 }
 
 /// Response of `GET /v1/requests`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestList {
     pub requests: Vec<ApprovalRequest>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -323,7 +325,7 @@ pub struct RequestList {
 }
 
 /// Response of `GET /v1/grants`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GrantList {
     pub grants: Vec<Grant>,
     pub seq: u64,
@@ -333,7 +335,7 @@ pub struct GrantList {
 }
 
 /// Kinds of events on `GET /v1/events` (the SSE `event:` field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventKind {
     #[serde(rename = "request.created")]
     RequestCreated,
@@ -376,7 +378,7 @@ impl EventKind {
 }
 
 /// One entry of the durable event log; the SSE `data:` of `GET /v1/events`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub seq: u64,
     #[serde(rename = "type")]
@@ -393,7 +395,7 @@ pub struct Event {
 }
 
 /// One state change in the audit log (`GET /v1/audit`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: u64,
     pub at: DateTime<Utc>,
@@ -428,7 +430,7 @@ pub struct AuditEntry {
 }
 
 /// Response of `GET /v1/audit`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -437,7 +439,7 @@ pub struct AuditPage {
 }
 
 /// Roles a token can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Agent,
@@ -456,7 +458,7 @@ impl Role {
 }
 
 /// Response of `GET /v1/whoami`: who the presented token is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Identity {
     pub name: String,
     pub role: Role,
@@ -464,21 +466,21 @@ pub struct Identity {
 
 /// Every error response: `{"error":{"code":"…","message":"…"}}`. A 409 on a decision or
 /// cancel also carries the request as it now stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorResponse {
     pub error: ErrorBody,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<ApprovalRequest>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
 }
 
 /// What a policy rule does with a call (see `crate::policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyAction {
     /// Born approved; the responder is `policy:<rule>`.
@@ -510,7 +512,7 @@ impl std::fmt::Display for PolicyAction {
 }
 
 /// Which policy rule decided a filing, as recorded on the request and in the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyMatch {
     /// The rule's name; null when the policy's default applied.
     #[serde(default)]

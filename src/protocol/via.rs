@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Decision, PolicyAction, Scope};
 
 /// How a decision was made (`decision.via` on the wire, `{"kind": …}`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Via {
     /// A reviewer decided this request: `responder` is their token's name.

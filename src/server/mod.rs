@@ -8,7 +8,9 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod hooks;
 mod listen;
+pub mod openapi;
 pub mod policy;
 pub mod state;
 pub mod sweeper;
@@ -24,7 +26,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tower_http::trace::TraceLayer;
@@ -290,20 +291,9 @@ pub async fn start_with_store(
 
 fn router(st: AppState) -> Router {
     let max_body = st.limits.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/v1/whoami", get(api::whoami))
-        .route("/v1/requests", post(api::file).get(api::list))
-        .route("/v1/requests/{id}", get(api::get))
-        .route("/v1/requests/{id}/wait", get(wait::wait))
-        .route("/v1/requests/{id}/decision", post(api::decide))
-        .route("/v1/requests/{id}/cancel", post(api::cancel))
-        .route("/v1/grants", get(api::grants))
-        .route("/v1/grants/{id}", axum::routing::delete(api::revoke))
-        .route("/v1/audit", get(api::audit))
-        .route("/v1/policy/reload", post(policy::reload))
-        .route("/v1/events", get(events::events))
-        .fallback(api::not_found)
+    // Every route comes from the one table that also describes it (GET /v1/openapi.json).
+    let (api, _) = openapi::routes().split_for_parts();
+    api.fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
