@@ -13,7 +13,18 @@ mod via;
 /// Where a request is in its life. Only `Pending` can change, and only once.
 ///
 /// The command line takes the wire names (`clap::ValueEnum`, named as serde names them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum Status {
@@ -124,7 +135,16 @@ impl Outcome {
 
 /// How far an approval reaches. `Conversation` and `Always` create standing grants.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
@@ -179,17 +199,21 @@ pub struct Decision {
     pub outcome: Outcome,
     pub scope: Scope,
     #[serde(default)]
+    #[schema(required)]
     pub reason: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub notify_agent: bool,
     pub responder: String,
     pub decided_at: DateTime<Utc>,
     #[serde(default)]
+    #[schema(required)]
     pub grant_id: Option<String>,
     /// How the decision was made: by a person, by a standing grant, or by the policy.
     /// `responder` alone cannot say (a grant's approvals carry its creator's name);
     /// servers before this field sent none, which reads as `person`.
     #[serde(default)]
+    #[schema(required)]
     pub via: Via,
 }
 
@@ -202,29 +226,39 @@ pub struct ApprovalRequest {
     pub status: Status,
     pub tool: String,
     #[serde(default)]
+    #[schema(required)]
     pub params: Value,
     pub args_hash: String,
     #[serde(default)]
+    #[schema(required)]
     pub reason: Option<String>,
     pub agent: String,
     #[serde(default)]
+    #[schema(required)]
     pub conversation_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub run_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub tool_call_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub risk: Option<Risk>,
     #[serde(default)]
+    #[schema(required)]
     pub filed_by: String,
     pub created_at: DateTime<Utc>,
     #[serde(default)]
+    #[schema(required)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(required)]
     pub decision: Option<Decision>,
     /// The policy rule that matched when the request was filed; null when no rule
     /// matched and the default was require_approval.
     #[serde(default)]
+    #[schema(required)]
     pub policy: Option<PolicyMatch>,
     /// In a list asked with `params_max_bytes`: the params are longer than that and left
     /// out (`params` is null); `GET /v1/requests/{id}` has them. Absent when false.
@@ -232,6 +266,7 @@ pub struct ApprovalRequest {
     pub params_truncated: bool,
     /// With `params_truncated`: the length of the params left out, in bytes of JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub params_size: Option<u64>,
 }
 
@@ -289,15 +324,19 @@ pub struct Grant {
     pub tool: String,
     /// Set for conversation grants only.
     #[serde(default)]
+    #[schema(required)]
     pub conversation_id: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     /// The request whose decision created this grant.
     #[serde(default)]
+    #[schema(required)]
     pub source_request_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(required)]
     pub revoked_by: Option<String>,
 }
 
@@ -313,6 +352,7 @@ pub struct RequestList {
     pub requests: Vec<ApprovalRequest>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default)]
+    #[schema(required)]
     pub next_cursor: Option<String>,
     /// The event sequence number current when the list was read: stream from here
     /// (`Last-Event-ID: seq`) and nothing is missed or doubled.
@@ -321,6 +361,7 @@ pub struct RequestList {
     /// new one means another database, whose `seq`s do not continue the old one's. Absent
     /// from servers before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub database_id: Option<String>,
 }
 
@@ -331,6 +372,7 @@ pub struct GrantList {
     pub seq: u64,
     /// As [`RequestList::database_id`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub database_id: Option<String>,
 }
 
@@ -385,12 +427,15 @@ pub struct Event {
     pub kind: EventKind,
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub request: Option<ApprovalRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub grant: Option<Grant>,
     /// On `GET /v1/events`: the id of the database the event is from (as
     /// [`RequestList::database_id`]). Not part of the stored event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub database_id: Option<String>,
 }
 
@@ -404,28 +449,38 @@ pub struct AuditEntry {
     /// filed | decided | expired | cancelled | grant_created | grant_revoked
     pub action: String,
     #[serde(default)]
+    #[schema(required)]
     pub request_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub tool: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub agent: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub outcome: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub scope: Option<Scope>,
     #[serde(default)]
+    #[schema(required)]
     pub reason: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub args_hash: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub grant_id: Option<String>,
     /// On `filed` entries: the policy verdict the call got; null otherwise.
     #[serde(default)]
+    #[schema(required)]
     pub policy: Option<PolicyMatch>,
     /// On `decided` entries: how the decision was made (as `decision.via`), so the
     /// approvals a grant made read apart from the approval that made the grant; null
     /// otherwise.
     #[serde(default)]
+    #[schema(required)]
     pub via: Option<Via>,
 }
 
@@ -435,6 +490,7 @@ pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// Pass as `after` for the next page; absent on the last page.
     #[serde(default)]
+    #[schema(required)]
     pub next_after: Option<u64>,
 }
 
@@ -470,6 +526,7 @@ pub struct Identity {
 pub struct ErrorResponse {
     pub error: ErrorBody,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub request: Option<ApprovalRequest>,
 }
 
@@ -480,7 +537,9 @@ pub struct ErrorBody {
 }
 
 /// What a policy rule does with a call (see `crate::policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyAction {
     /// Born approved; the responder is `policy:<rule>`.
@@ -516,12 +575,15 @@ impl std::fmt::Display for PolicyAction {
 pub struct PolicyMatch {
     /// The rule's name; null when the policy's default applied.
     #[serde(default)]
+    #[schema(required)]
     pub rule: Option<String>,
     pub action: PolicyAction,
     #[serde(default)]
+    #[schema(required)]
     pub message: Option<String>,
     /// Why the call failed closed, when its rule's condition could not be evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
 }
 

@@ -152,7 +152,8 @@ async fn a_grants_approval_says_it_was_the_grant() {
         "{answer}"
     );
     assert!(
-        reason.starts_with("Approved by grant ") && reason.ends_with(" (alice, conversation) in assent"),
+        reason.starts_with("Approved by grant ")
+            && reason.ends_with(" (alice, conversation) in assent"),
         "{reason}"
     );
     srv.shutdown().await;
@@ -262,10 +263,16 @@ async fn a_caller_that_hangs_up_has_its_request_cancelled() {
         .json(&pre_tool_use_input("s", "toolu_gone"))
         .timeout(Duration::from_millis(500));
     assert!(rb.send().await.unwrap_err().is_timeout());
-    let cancelled = eventually("the hung-up call's request cancelled", Duration::from_secs(10), || async {
-        let (_, list) = alice.get("/v1/requests?status=cancelled").await;
-        list["requests"].as_array().and_then(|rs| rs.first().cloned())
-    })
+    let cancelled = eventually(
+        "the hung-up call's request cancelled",
+        Duration::from_secs(10),
+        || async {
+            let (_, list) = alice.get("/v1/requests?status=cancelled").await;
+            list["requests"]
+                .as_array()
+                .and_then(|rs| rs.first().cloned())
+        },
+    )
     .await;
     assert_eq!(cancelled["tool_call_id"], "toolu_gone");
     assert_eq!(cancelled["status"], "cancelled");
@@ -286,7 +293,8 @@ when = 'params.command.startsWith("rm ")'
 action = "deny"
 message = "never rm here"
 "#;
-    let srv = TestServer::start_from_file(&write_config(dir.path(), "", Some(policy)).unwrap()).await;
+    let srv =
+        TestServer::start_from_file(&write_config(dir.path(), "", Some(policy)).unwrap()).await;
     let agent = srv.http(AGENT1);
     let (st, answer) = agent.post(HOOK, &permission_request("p")).await;
     assert_eq!(st, StatusCode::OK);
@@ -311,7 +319,11 @@ async fn wrong_roles_and_bad_bodies_are_refused_with_the_apis_errors() {
     let agent = srv.http(AGENT1);
     for (body, status, code) in [
         (b"[1]".to_vec(), StatusCode::BAD_REQUEST, "invalid_body"),
-        (b"{\"x\":".to_vec(), StatusCode::BAD_REQUEST, "malformed_json"),
+        (
+            b"{\"x\":".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
         (
             br#"{"hook_event_name":"PreToolUse"}"#.to_vec(),
             StatusCode::BAD_REQUEST,
@@ -422,8 +434,14 @@ async fn codex_permission_request_input_and_every_answer_fit_codexs_schema() {
         .post(&format!("{HOOK}?wait=0"), &codex_permission_request())
         .await;
     answers.push(none);
-    assert_eq!(answers[0]["hookSpecificOutput"]["decision"]["behavior"], "allow");
-    assert_eq!(answers[1]["hookSpecificOutput"]["decision"]["behavior"], "deny");
+    assert_eq!(
+        answers[0]["hookSpecificOutput"]["decision"]["behavior"],
+        "allow"
+    );
+    assert_eq!(
+        answers[1]["hookSpecificOutput"]["decision"]["behavior"],
+        "deny"
+    );
     assert_eq!(answers[2], json!({}));
     for a in &answers {
         let errors: Vec<String> = codex.iter_errors(a).map(|e| e.to_string()).collect();

@@ -56,7 +56,11 @@ async fn every_described_route_is_served() {
             continue;
         }
         let (st, body) = root.send(rb).await;
-        assert_ne!(st, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {body}");
+        assert_ne!(
+            st,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {body}"
+        );
         if st == StatusCode::NOT_FOUND {
             assert!(
                 !error_message(&body).starts_with("no endpoint"),
@@ -89,7 +93,13 @@ fn no_route_is_added_outside_the_described_table() {
     assert!(files.len() > 5, "{files:?}");
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        for call in [".route(", ".route_service(", ".nest(", ".nest_service(", ".merge("] {
+        for call in [
+            ".route(",
+            ".route_service(",
+            ".nest(",
+            ".nest_service(",
+            ".merge(",
+        ] {
             assert!(
                 !text.contains(call),
                 "{} calls {call}: add the route with `.routes(routes!(handler))` in \
@@ -132,7 +142,10 @@ fn every_documented_error_code_and_status_is_described() {
     for row in table {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         let (status, codes) = (cells[1], cells[2]);
-        assert!(statuses.contains(status), "status {status} is not described ({statuses:?})");
+        assert!(
+            statuses.contains(status),
+            "status {status} is not described ({statuses:?})"
+        );
         for code in codes.split('`').skip(1).step_by(2) {
             assert!(
                 spec.contains(&format!("`{code}`")),
@@ -157,10 +170,26 @@ fn the_harness_validator_fails_on_a_wrong_answer() {
     assert!(err.contains("error"), "{err}");
     // A path the description has, with a method it does not: only the router's 405.
     assert!(check("PUT", "/v1/whoami", 200, &good).is_err());
-    assert!(check("PUT", "/v1/whoami", 405, &json!({"error": {"code": "method_not_allowed", "message": "x"}})).is_ok());
+    assert!(
+        check(
+            "PUT",
+            "/v1/whoami",
+            405,
+            &json!({"error": {"code": "method_not_allowed", "message": "x"}})
+        )
+        .is_ok()
+    );
     // An error body that is not the API's.
     assert!(check("GET", "/v1/whoami", 401, &json!({"error": "nope"})).is_err());
-    assert!(check("GET", "/v1/whoami", 401, &json!({"error": {"code": "unauthorized", "message": "x"}})).is_ok());
+    assert!(
+        check(
+            "GET",
+            "/v1/whoami",
+            401,
+            &json!({"error": {"code": "unauthorized", "message": "x"}})
+        )
+        .is_ok()
+    );
     // A request whose decision says it was made by nothing known.
     let mut req = json!({
         "id": "0193a3f2-7b1c-7cc0-9d1e-0123456789ab", "status": "approved", "tool": "Bash",
@@ -179,10 +208,21 @@ fn the_harness_validator_fails_on_a_wrong_answer() {
     req["status"] = json!("maybe");
     assert!(check("GET", "/v1/requests/x", 200, &req).is_err());
     // Paths are matched to their templates; an unknown path is the router's 404.
-    assert_eq!(template_of("/v1/requests/abc/wait").as_deref(), Some("/v1/requests/{id}/wait"));
+    assert_eq!(
+        template_of("/v1/requests/abc/wait").as_deref(),
+        Some("/v1/requests/{id}/wait")
+    );
     assert_eq!(template_of("/v1/requests").as_deref(), Some("/v1/requests"));
     assert_eq!(template_of("/v2/nothing"), None);
-    assert!(check("GET", "/v2/nothing", 404, &json!({"error": {"code": "not_found", "message": "x"}})).is_ok());
+    assert!(
+        check(
+            "GET",
+            "/v2/nothing",
+            404,
+            &json!({"error": {"code": "not_found", "message": "x"}})
+        )
+        .is_ok()
+    );
     assert!(check("GET", "/v2/nothing", 200, &json!({})).is_err());
 }
 

@@ -25,11 +25,8 @@
 //!   visibly, rather than silently sending nothing to a reviewer. Trouble at run time never
 //!   blocks work by accident; `--on-timeout deny` exists for that.
 //!
-//! Mapping to a request: tool = `tool_name`, params = `tool_input` (so args_hash binds the
-//! decision to exactly the input Claude Code will run), conversation_id = `session_id`,
-//! tool_call_id = `tool_use_id`, run_id = `agent_id` (the subagent, when inside one). The
-//! `cwd` cannot go into params without changing the hashed arguments, and the request has
-//! no other free field, so it is kept in the reason: `<description> (cwd: /repo)`.
+//! The shapes and the mapping to a request and back are in [`claude_code`], written once
+//! for this command and the server's http hook (`POST /v1/hooks/claude-code`).
 //!
 //! Idempotency: with a `tool_use_id`, the backend finds the request by (agent, tool_call_id)
 //! and a second hook run for the same call never files twice. Every attempt of one run

@@ -26,6 +26,7 @@ pub enum Via {
     /// when the policy's default applied.
     Policy {
         #[serde(default)]
+        #[schema(required)]
         rule: Option<String>,
         action: PolicyAction,
     },

@@ -135,16 +135,34 @@ impl Modify for Common {
                         .or_insert_with(|| RefOr::T(error(what)));
                 };
                 if authenticated {
-                    add("401", "`unauthorized`: no token, a header that is not `Bearer …`, or an unknown token");
-                    add("500", "`internal`: the database failed; details are in the server log");
+                    add(
+                        "401",
+                        "`unauthorized`: no token, a header that is not `Bearer …`, or an unknown token",
+                    );
+                    add(
+                        "500",
+                        "`internal`: the database failed; details are in the server log",
+                    );
                 }
                 if has_body {
-                    add("400", "`malformed_json` (not JSON) or `invalid_body` (JSON of the wrong shape)");
+                    add(
+                        "400",
+                        "`malformed_json` (not JSON) or `invalid_body` (JSON of the wrong shape)",
+                    );
                     add("408", "`body_timeout`: the body did not arrive in time");
-                    add("413", "`payload_too_large`: the body is over `[server] max_body_bytes`");
-                    add("415", "`unsupported_media_type`: no `Content-Type: application/json`");
+                    add(
+                        "413",
+                        "`payload_too_large`: the body is over `[server] max_body_bytes`",
+                    );
+                    add(
+                        "415",
+                        "`unsupported_media_type`: no `Content-Type: application/json`",
+                    );
                 }
-                add("default", "`not_found` for an unknown path, `method_not_allowed` for a method the path does not take");
+                add(
+                    "default",
+                    "`not_found` for an unknown path, `method_not_allowed` for a method the path does not take",
+                );
             }
         }
     }

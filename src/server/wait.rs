@@ -58,7 +58,9 @@ impl Waiters {
 
     /// Whether anyone waits on `id` now.
     pub fn is_waited(&self, id: &str) -> bool {
-        self.lock().get(id).is_some_and(|tx| tx.receiver_count() > 0)
+        self.lock()
+            .get(id)
+            .is_some_and(|tx| tx.receiver_count() > 0)
     }
 
     /// Answers the waiters of `req`, which has just reached a final state.

@@ -69,10 +69,9 @@ fn standalone(schema: &Value) -> Value {
 
 fn compile(schema: &Value) -> Arc<jsonschema::Validator> {
     let doc = standalone(schema);
-    Arc::new(
-        jsonschema::draft202012::new(&doc)
-            .unwrap_or_else(|e| panic!("the description has a schema that does not compile: {e}\n{doc}")),
-    )
+    Arc::new(jsonschema::draft202012::new(&doc).unwrap_or_else(|e| {
+        panic!("the description has a schema that does not compile: {e}\n{doc}")
+    }))
 }
 
 /// The JSON schema of the error body, for the answers of the router's own fallbacks.
@@ -82,7 +81,11 @@ fn error_schema() -> Value {
 
 /// The validator for `method` on `template` answering `status`; Err when the description
 /// does not describe that answer.
-fn validator(method: &str, template: &str, status: u16) -> Result<Option<Arc<jsonschema::Validator>>, String> {
+fn validator(
+    method: &str,
+    template: &str,
+    status: u16,
+) -> Result<Option<Arc<jsonschema::Validator>>, String> {
     let key = (method.to_owned(), template.to_owned(), status);
     if let Some(v) = VALIDATORS.lock().unwrap().get(&key) {
         return Ok(v.clone());
@@ -91,7 +94,9 @@ fn validator(method: &str, template: &str, status: u16) -> Result<Option<Arc<jso
     let compiled = if op.is_null() {
         // The router answers a method a path does not take itself (405).
         if status != 405 {
-            return Err(format!("{method} {template} is not described, yet answered {status}"));
+            return Err(format!(
+                "{method} {template} is not described, yet answered {status}"
+            ));
         }
         Some(compile(&error_schema()))
     } else {
@@ -99,8 +104,13 @@ fn validator(method: &str, template: &str, status: u16) -> Result<Option<Arc<jso
         let resp = match responses.get(status.to_string()) {
             Some(r) => r,
             None => responses.get("default").ok_or_else(|| {
-                format!("{method} {template}: status {status} is not described (described: {})",
-                    responses.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default())
+                format!(
+                    "{method} {template}: status {status} is not described (described: {})",
+                    responses
+                        .as_object()
+                        .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default()
+                )
             })?,
         };
         let schema = &resp["content"]["application/json"]["schema"];

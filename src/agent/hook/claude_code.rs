@@ -95,6 +95,7 @@ pub struct HookOutput {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(nullable = false)]
     pub hook_specific_output: Option<HookSpecificOutput>,
 }
 
@@ -277,7 +278,7 @@ pub fn no_decision(on_timeout: OnTimeout, why: &str) -> HookDecision {
             reason: format!("{why}; decide here"),
         },
         OnTimeout::Deny => HookDecision::Deny {
-            message: format!("{why}; denied, as assent does when no reviewer decides"),
+            message: format!("{why}; denied"),
         },
     }
 }
