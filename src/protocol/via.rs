@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Decision, PolicyAction, Scope};
 
 /// How a decision was made (`decision.via` on the wire, `{"kind": …}`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Via {
     /// A reviewer decided this request: `responder` is their token's name.
@@ -26,6 +26,7 @@ pub enum Via {
     /// when the policy's default applied.
     Policy {
         #[serde(default)]
+        #[schema(required)]
         rule: Option<String>,
         action: PolicyAction,
     },

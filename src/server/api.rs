@@ -6,18 +6,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery, JsonBody, optional_header};
 use super::state::AppState;
 use crate::protocol::{
-    ApprovalRequest, AuditPage, DecisionBody, Grant, GrantList, Identity, NewRequest, RequestList,
-    Status,
+    ApprovalRequest, AuditPage, DecisionBody, ErrorResponse, Grant, GrantList, Identity,
+    NewRequest, RequestList, Status,
 };
 use crate::store::rules::Filing;
-use crate::store::{FileOptions, ListQuery, StoreError};
+use crate::store::{FileOptions, Filed, ListQuery, StoreError};
 
 /// Page size when a client gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -36,28 +35,61 @@ fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// The answer of `GET /healthz`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`: a server that answers is up.
+    pub status: String,
+    /// The server's version.
+    pub version: String,
 }
 
+/// `GET /healthz` (no token).
+#[utoipa::path(get, path = "/healthz", tag = "server", security(()),
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
+}
+
+/// `GET /v1/whoami` (any role).
+#[utoipa::path(get, path = "/v1/whoami", tag = "server",
+    responses((status = 200, description = "Who the token is", body = Identity)))]
 pub async fn whoami(caller: Caller) -> Json<Identity> {
     Json(caller.0)
 }
 
 /// `POST /v1/requests` (agent).
+#[utoipa::path(post, path = "/v1/requests", tag = "requests",
+    request_body = NewRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "A retry with the same key and body gets the first answer")),
+    responses(
+        (status = 201, description = "Filed: pending, or decided at once by the policy or a grant",
+            body = ApprovalRequest,
+            headers(("Location" = String, description = "`/v1/requests/{id}`"))),
+        (status = 200, description = "A replay (same tool_call_id or Idempotency-Key): the request filed first",
+            body = ApprovalRequest),
+        (status = 400, description = "`malformed_json`, `invalid_body`, or `bad_request` (an Idempotency-Key that is not visible ASCII)",
+            body = ErrorResponse),
+        (status = 403, description = "`forbidden`: not an agent or admin token", body = ErrorResponse),
+        (status = 422, description = "`invalid_request`, `idempotency_mismatch`, `inexact_number`, `duplicate_key` or `params_too_deep`",
+            body = ErrorResponse),
+    ))]
 pub async fn file(
     State(st): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let mut new: NewRequest = body
+    let new: NewRequest = body
         .parse()
         .map_err(|refused| Filing::too_deep_params(body.bytes()).map_or(refused, ApiError::from))?;
     caller.require_agent()?;
     // Before the policy sees the params: its verdict would be on a value other than sent.
     Filing::check_sent_params(body.bytes())?;
-    let applied = st.policy.apply(&mut new, caller.name());
     let idempotency_key = optional_header(
         &headers,
         "idempotency-key",
@@ -69,13 +101,7 @@ pub async fn file(
             )
         },
     )?;
-    let opts = FileOptions {
-        idempotency_key,
-        // A rule's TTL beats the server's default; the request's own ttl_seconds beats both.
-        default_ttl: applied.ttl.or(st.limits.default_ttl),
-        policy: applied.recorded,
-    };
-    let filed = st.commit(st.store.file(caller.name(), new, opts).await?);
+    let filed = file_as(&st, &caller, new, idempotency_key).await?;
     let req = filed.request;
     if filed.created {
         tracing::debug!(id = %req.id, tool = %req.tool, filer = caller.name(), status = %req.status, "filed");
@@ -91,11 +117,34 @@ pub async fn file(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Files `new` for `caller` (an agent, its params checked as sent) the one way every
+/// filing goes, whichever endpoint took it: the policy's verdict, then the store, and its
+/// events published.
+pub async fn file_as(
+    st: &AppState,
+    caller: &Caller,
+    mut new: NewRequest,
+    idempotency_key: Option<String>,
+) -> Result<Filed, ApiError> {
+    let applied = st.policy.apply(&mut new, caller.name());
+    let opts = FileOptions {
+        idempotency_key,
+        // A rule's TTL beats the server's default; the request's own ttl_seconds beats both.
+        default_ttl: applied.ttl.or(st.limits.default_ttl),
+        policy: applied.recorded,
+    };
+    Ok(st.commit(st.store.file(caller.name(), new, opts).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `pending` (the default), `approved`, `rejected`, `expired`, `cancelled` or `all`.
     pub status: Option<String>,
+    /// Page size: 1 to 1000 (larger is capped), 100 by default.
     pub limit: Option<usize>,
+    /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
     /// `oldest` (the default) or `newest`: filing order, or its reverse.
     pub order: Option<String>,
@@ -104,6 +153,13 @@ pub struct ListParams {
 }
 
 /// `GET /v1/requests?status=&limit=&cursor=&order=&params_max_bytes=` (reviewer).
+#[utoipa::path(get, path = "/v1/requests", tag = "requests", params(ListParams),
+    responses(
+        (status = 200, description = "A page of requests", body = RequestList),
+        (status = 400, description = "`bad_query`: an unknown status or order, a limit of 0, a bad cursor",
+            body = ErrorResponse),
+        (status = 403, description = "`forbidden`: not a reviewer or admin token", body = ErrorResponse),
+    ))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -190,6 +246,13 @@ fn json_page(list: RequestList) -> Response {
 }
 
 /// `GET /v1/requests/{id}` (agent that filed it, reviewer, admin).
+#[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests",
+    params(("id" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The request", body = ApprovalRequest),
+        (status = 403, description = "`forbidden`: another agent's request", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no such request", body = ErrorResponse),
+    ))]
 pub async fn get(
     State(st): State<AppState>,
     caller: Caller,
@@ -201,6 +264,17 @@ pub async fn get(
 }
 
 /// `POST /v1/requests/{id}/decision` (reviewer).
+#[utoipa::path(post, path = "/v1/requests/{id}/decision", tag = "requests",
+    params(("id" = String, Path, description = "The request's id")),
+    request_body = DecisionBody,
+    responses(
+        (status = 200, description = "Decided", body = ApprovalRequest),
+        (status = 403, description = "`forbidden`: not a reviewer or admin token", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no such request", body = ErrorResponse),
+        (status = 409, description = "`not_pending`: already final; `request` is the request as it now stands",
+            body = ErrorResponse),
+        (status = 422, description = "`args_hash_mismatch` or `invalid_scope`", body = ErrorResponse),
+    ))]
 pub async fn decide(
     State(st): State<AppState>,
     caller: Caller,
@@ -217,6 +291,16 @@ pub async fn decide(
 }
 
 /// `POST /v1/requests/{id}/cancel` (the agent that filed it, or admin).
+#[utoipa::path(post, path = "/v1/requests/{id}/cancel", tag = "requests",
+    params(("id" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "Cancelled", body = ApprovalRequest),
+        (status = 403, description = "`forbidden`: not an agent or admin token, or another agent's request",
+            body = ErrorResponse),
+        (status = 404, description = "`not_found`: no such request", body = ErrorResponse),
+        (status = 409, description = "`not_pending`: already final; `request` is the request as it now stands",
+            body = ErrorResponse),
+    ))]
 pub async fn cancel(
     State(st): State<AppState>,
     caller: Caller,
@@ -229,6 +313,11 @@ pub async fn cancel(
 }
 
 /// `GET /v1/grants` (reviewer).
+#[utoipa::path(get, path = "/v1/grants", tag = "grants",
+    responses(
+        (status = 200, description = "Every grant, active and revoked", body = GrantList),
+        (status = 403, description = "`forbidden`: not a reviewer or admin token", body = ErrorResponse),
+    ))]
 pub async fn grants(
     State(st): State<AppState>,
     caller: Caller,
@@ -238,6 +327,13 @@ pub async fn grants(
 }
 
 /// `DELETE /v1/grants/{id}` (reviewer).
+#[utoipa::path(delete, path = "/v1/grants/{id}", tag = "grants",
+    params(("id" = String, Path, description = "The grant's id")),
+    responses(
+        (status = 200, description = "Revoked (or already revoked)", body = Grant),
+        (status = 403, description = "`forbidden`: not a reviewer or admin token", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no such grant", body = ErrorResponse),
+    ))]
 pub async fn revoke(
     State(st): State<AppState>,
     caller: Caller,
@@ -249,14 +345,23 @@ pub async fn revoke(
     Ok(Json(g))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// Entries after this sequence number (the page before's `next_after`).
     pub after: Option<u64>,
+    /// Page size: 1 to 1000 (larger is capped), 100 by default.
     pub limit: Option<usize>,
 }
 
 /// `GET /v1/audit?after=&limit=` (reviewer).
+#[utoipa::path(get, path = "/v1/audit", tag = "events", params(AuditParams),
+    responses(
+        (status = 200, description = "A page of the audit log", body = AuditPage),
+        (status = 400, description = "`bad_query`", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: not a reviewer or admin token", body = ErrorResponse),
+    ))]
 pub async fn audit(
     State(st): State<AppState>,
     caller: Caller,

@@ -31,9 +31,11 @@ use crate::store::Store;
 /// Events read from the log per query while catching up.
 const REPLAY_PAGE: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Resume after this sequence number (`Last-Event-ID` wins).
     pub after: Option<u64>,
     /// The database the client last saw (`database_id` of a list or an event).
     pub database_id: Option<String>,
@@ -47,6 +49,23 @@ pub struct EventsQuery {
 pub const DATABASE_ID_HEADER: &str = "assent-database-id";
 
 /// `GET /v1/events` (reviewer).
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence number"),
+        ("Assent-Database-Id" = Option<String>, Header, description = "The database the client last saw"),
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events: `id:` the seq, `event:` the type, `data:` an `Event` \
+            as JSON; a `keep-alive` comment at least every 15 s",
+            content_type = "text/event-stream", body = crate::protocol::Event,
+            headers(("Assent-Database-Id" = String, description = "The server's database id"))),
+        (status = 400, description = "`bad_query`, `bad_last_event_id` or `bad_request`",
+            body = crate::protocol::ErrorResponse),
+        (status = 403, description = "`forbidden`: not a reviewer or admin token", body = crate::protocol::ErrorResponse),
+        (status = 409, description = "`conflict` (a resume point the log cannot serve) or `database_changed`",
+            body = crate::protocol::ErrorResponse),
+    ))]
 pub async fn events(
     State(st): State<AppState>,
     caller: Caller,

@@ -390,13 +390,35 @@ fn authorize(auth: &Auth, scrape: &ScrapeToken, headers: &HeaderMap) -> Result<(
 }
 
 /// `GET /metrics` on the API's address: metrics_token or admin.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    description = "Prometheus metrics (OpenMetrics text): `[server] metrics_token` or an \
+                   admin's token. docs/api.md lists the metrics.",
+    responses(
+        (status = 200, description = "The metrics",
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+        (status = 401, description = "`unauthorized`: no token, or one the server does not know",
+            body = crate::protocol::ErrorResponse),
+        (status = 403, description = "`forbidden`: an agent's or reviewer's token",
+            body = crate::protocol::ErrorResponse),
+    ))]
 pub async fn scrape(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&st.auth, &st.scrape_token, &headers)?;
     answer(&st).await
 }
 
-/// `GET /metrics` on `[server] metrics_listen`: no token, the address is the boundary.
-pub async fn scrape_open(State(st): State<AppState>) -> Result<Response, ApiError> {
+/// Everything on `[server] metrics_listen`: `GET /metrics` with no token (the address is
+/// the boundary), and 404 for any other path or method, so nothing else is served there.
+pub async fn scrape_open(
+    State(st): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
+    if method != axum::http::Method::GET || uri.path() != "/metrics" {
+        return Err(ApiError::not_found(format!(
+            "{method} {}: this address serves only GET /metrics",
+            crate::sanitize::line(uri.path())
+        )));
+    }
     answer(&st).await
 }
 

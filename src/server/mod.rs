@@ -8,8 +8,10 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod hooks;
 mod listen;
 pub mod metrics;
+pub mod openapi;
 pub mod policy;
 pub mod state;
 pub mod sweeper;
@@ -25,7 +27,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tower_http::trace::TraceLayer;
@@ -310,8 +311,7 @@ pub async fn start_with_store(
     let conn_limits = listen::ConnLimits::from_config(&cfg);
     let metrics_server = metrics_listener.map(|l| {
         let app = Router::new()
-            .route("/metrics", get(metrics::scrape_open))
-            .fallback(api::not_found)
+            .fallback(metrics::scrape_open)
             .with_state(st_for_metrics.clone());
         tokio::spawn(listen::serve(l, app, conn_limits, stop_rx.clone()))
     });
@@ -329,21 +329,9 @@ pub async fn start_with_store(
 
 fn router(st: AppState) -> Router {
     let max_body = st.limits.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/v1/whoami", get(api::whoami))
-        .route("/v1/requests", post(api::file).get(api::list))
-        .route("/v1/requests/{id}", get(api::get))
-        .route("/v1/requests/{id}/wait", get(wait::wait))
-        .route("/v1/requests/{id}/decision", post(api::decide))
-        .route("/v1/requests/{id}/cancel", post(api::cancel))
-        .route("/v1/grants", get(api::grants))
-        .route("/v1/grants/{id}", axum::routing::delete(api::revoke))
-        .route("/v1/audit", get(api::audit))
-        .route("/v1/policy/reload", post(policy::reload))
-        .route("/v1/events", get(events::events))
-        .route("/metrics", get(metrics::scrape))
-        .fallback(api::not_found)
+    // Every route comes from the one table that also describes it (GET /v1/openapi.json).
+    let (api, _) = openapi::routes().split_for_parts();
+    api.fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())

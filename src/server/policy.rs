@@ -9,7 +9,6 @@ use std::sync::{Arc, RwLock};
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::json;
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -99,11 +98,29 @@ impl PolicyHolder {
     }
 }
 
+/// The answer of `POST /v1/policy/reload`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Reloaded {
+    /// Always `reloaded`.
+    pub status: String,
+    /// How many rules the new policy has.
+    pub rules: usize,
+    /// What a call no rule matches gets.
+    pub default: PolicyAction,
+}
+
 /// `POST /v1/policy/reload` (admin).
+#[utoipa::path(post, path = "/v1/policy/reload", tag = "server",
+    responses(
+        (status = 200, description = "The new policy is in force", body = Reloaded),
+        (status = 403, description = "`forbidden`: not an admin token", body = crate::protocol::ErrorResponse),
+        (status = 422, description = "`policy_invalid`: refused; the old policy stays in force",
+            body = crate::protocol::ErrorResponse),
+    ))]
 pub async fn reload(
     State(st): State<AppState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Reloaded>, ApiError> {
     caller.require_admin("reloading the policy")?;
     let holder = Arc::clone(&st.policy);
     let result = tokio::task::spawn_blocking(move || holder.reload())
@@ -118,11 +135,11 @@ pub async fn reload(
     match result {
         Ok(p) => {
             tracing::info!(rules = p.len(), actor = caller.name(), "policy reloaded");
-            Ok(Json(json!({
-                "status": "reloaded",
-                "rules": p.len(),
-                "default": p.default_action(),
-            })))
+            Ok(Json(Reloaded {
+                status: "reloaded".to_owned(),
+                rules: p.len(),
+                default: p.default_action(),
+            }))
         }
         Err(e) => {
             tracing::error!("policy reload refused, the old policy stays in force: {e:#}");

@@ -68,6 +68,13 @@ impl Waiters {
         self.len() == 0
     }
 
+    /// Whether anyone waits on `id` now.
+    pub fn is_waited(&self, id: &str) -> bool {
+        self.lock()
+            .get(id)
+            .is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
     /// Answers the waiters of `req`, which has just reached a final state.
     pub fn notify(&self, req: &ApprovalRequest) {
         let slots = self.lock();
@@ -115,13 +122,25 @@ impl Drop for Registration {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
+    /// Seconds to wait (default 30, at most `[server] max_wait_seconds`); 0 answers at once.
     pub timeout_s: Option<u64>,
 }
 
 /// `GET /v1/requests/{id}/wait?timeout_s=N` (agent that filed it, or admin).
+#[utoipa::path(get, path = "/v1/requests/{id}/wait", tag = "requests",
+    params(("id" = String, Path, description = "The request's id"), WaitQuery),
+    responses(
+        (status = 200, description = "The request once final, or still pending at the timeout",
+            body = ApprovalRequest),
+        (status = 400, description = "`bad_query`", body = crate::protocol::ErrorResponse),
+        (status = 403, description = "`forbidden`: not an agent or admin token, or another agent's request",
+            body = crate::protocol::ErrorResponse),
+        (status = 404, description = "`not_found`: no such request", body = crate::protocol::ErrorResponse),
+    ))]
 pub async fn wait(
     State(st): State<AppState>,
     caller: Caller,
@@ -135,13 +154,27 @@ pub async fn wait(
         .min(st.limits.max_wait);
     // max_wait is at most a day (see start), so this cannot overflow.
     let deadline = Instant::now() + timeout;
-    let mut reg = st.waiters.register(&id);
-    let mut req = st.commit(st.store.get(&id).await?);
-    caller.require_can_read(&req)?;
+    until_final(&st, &id, deadline, |req| caller.require_can_read(req))
+        .await
+        .map(Json)
+}
+
+/// Request `id` once it is final, or as it stands at `deadline` or when the server shuts
+/// down; `may_read` refuses a caller who may not see it (checked on the first read).
+/// Registers before it reads, so a decision committed in between still wakes it.
+pub async fn until_final(
+    st: &AppState,
+    id: &str,
+    deadline: Instant,
+    may_read: impl FnOnce(&ApprovalRequest) -> Result<(), ApiError>,
+) -> Result<ApprovalRequest, ApiError> {
+    let mut reg = st.waiters.register(id);
+    let mut req = st.commit(st.store.get(id).await?);
+    may_read(&req)?;
     let mut shutdown = st.shutdown.clone();
     loop {
         if req.status.is_final() || Instant::now() >= deadline || *shutdown.borrow() {
-            return Ok(Json(req));
+            return Ok(req);
         }
         // Also wake when the TTL runs out, so expiry is answered on time even between
         // sweeps: the read expires the request and publishes the event.
@@ -155,11 +188,11 @@ pub async fn wait(
             None => deadline,
         };
         tokio::select! {
-            r = reg.finished() => return Ok(Json((*r).clone())),
+            r = reg.finished() => return Ok((*r).clone()),
             _ = tokio::time::sleep_until(wake) => {
-                req = st.commit(st.store.get(&id).await?);
+                req = st.commit(st.store.get(id).await?);
             }
-            _ = shutdown.changed() => return Ok(Json(req)),
+            _ = shutdown.changed() => return Ok(req),
         }
     }
 }

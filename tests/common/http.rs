@@ -47,8 +47,13 @@ impl Http {
             .timeout(REQUEST_WITHIN)
     }
 
+    /// Sends `rb` and fails the test when the answer is not one the server's OpenAPI
+    /// description allows (tests/common/openapi.rs).
     pub async fn send(&self, rb: RequestBuilder) -> (StatusCode, Value) {
-        let resp = rb.send().await.expect("request sent");
+        let (client, req) = rb.build_split();
+        let req = req.expect("request builds");
+        let (method, path) = (req.method().clone(), req.url().path().to_owned());
+        let resp = client.execute(req).await.expect("request sent");
         let status = resp.status();
         let bytes = resp.bytes().await.expect("body read");
         let body = if bytes.is_empty() {
@@ -58,6 +63,12 @@ impl Http {
                 panic!("non-JSON body ({e}): {}", String::from_utf8_lossy(&bytes))
             })
         };
+        if let Err(e) = super::openapi::check(method.as_str(), &path, status.as_u16(), &body) {
+            panic!(
+                "{method} {path} answered {status} with what the OpenAPI description does not \
+                 allow: {e}\n{body}"
+            );
+        }
         (status, body)
     }
 

@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod http;
 pub mod identities;
 pub mod in_process;
+pub mod openapi;
 pub mod proxy;
 pub mod pty;
 pub mod run;

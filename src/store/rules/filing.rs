@@ -51,6 +51,12 @@ impl Filing {
         params::check_member(body, PARAMS).map_err(|f| invalid(f.code(), f.message()))
     }
 
+    /// As [`Filing::check_sent_params`], for a body that carries the params under another
+    /// name (`tool_input` in a Claude Code hook input).
+    pub fn check_sent_params_in(body: &[u8], member: &str) -> Result<(), StoreError> {
+        params::check_member(body, member).map_err(|f| invalid(f.code(), f.message()))
+    }
+
     /// For a filing body serde_json refused: the refusal of its params when they nest past
     /// [`params::MAX_PARAMS_DEPTH`] (serde_json's own limit is deeper, and its message
     /// names no field); None when the parser's verdict is the one to give.
