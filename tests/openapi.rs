@@ -248,3 +248,19 @@ fn the_hook_answers_are_described_exactly() {
         assert!(check("POST", p, 200, &bad).is_err(), "{bad}");
     }
 }
+
+/// The check is wired into the harness: an answer the description does not allow fails
+/// the test that received it. A stand-in for a server that drifted from its description
+/// (a role the API does not have) answers here; the real server is tested everywhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "the OpenAPI description does not allow")]
+async fn an_answer_that_does_not_fit_fails_the_test_that_got_it() {
+    let drifted = axum::Router::new().route(
+        "/v1/whoami",
+        axum::routing::get(|| async { axum::Json(json!({"name": "x", "role": "superuser"})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, drifted).await });
+    Http::new(&url, None).get("/v1/whoami").await;
+}
