@@ -82,7 +82,7 @@ pub async fn events(
     let keepalive = KeepAlive::new()
         .interval(st.limits.keepalive)
         .text("keep-alive");
-    let mut resp = Sse::new(feed.into_stream())
+    let mut resp = Sse::new(feed.into_stream(Arc::clone(&st.tokens)))
         .keep_alive(keepalive)
         .into_response();
     // Ask reverse proxies (nginx) not to buffer the stream.
@@ -166,11 +166,20 @@ struct Feed {
 }
 
 impl Feed {
-    fn into_stream(self) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
-        futures::stream::unfold(self, |mut feed| async move {
-            let mut ev = feed.next().await?;
-            ev.database_id = Some(feed.database_id.to_string());
-            Some((Ok(to_sse(&ev)), feed))
+    /// The events as sent: each approved request with its token (the stream is for
+    /// reviewers only).
+    fn into_stream(
+        self,
+        tokens: Arc<super::token::Tokens>,
+    ) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
+        futures::stream::unfold(self, move |mut feed| {
+            let tokens = Arc::clone(&tokens);
+            async move {
+                let mut ev = feed.next().await?;
+                ev.database_id = Some(feed.database_id.to_string());
+                tokens.attach_event(&mut ev);
+                Some((Ok(to_sse(&ev)), feed))
+            }
         })
     }
 

@@ -12,6 +12,7 @@ mod listen;
 pub mod policy;
 pub mod state;
 pub mod sweeper;
+pub mod token;
 pub mod wait;
 
 use std::io::Write;
@@ -252,6 +253,9 @@ pub async fn start_with_store(
         .local_addr()
         .context("cannot read the bound address")?;
 
+    let tokens = token::Tokens::load(store.as_ref(), &cfg)
+        .await
+        .context("cannot set up the approval-token signing key")?;
     let (stop, stop_rx) = watch::channel(false);
     let (hub, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
     let st = AppState {
@@ -268,6 +272,7 @@ pub async fn start_with_store(
             store: state::StoreLimits::from_config(&cfg),
         }),
         shutdown: stop_rx.clone(),
+        tokens: Arc::new(tokens),
         policy: Arc::new(policy::PolicyHolder::new(
             cfg.policy.clone(),
             cfg.config_path.clone(),
@@ -276,6 +281,7 @@ pub async fn start_with_store(
 
     let policy = Arc::clone(&st.policy);
     let app = router(st.clone());
+    tokio::spawn(token::refresh_loop(st.clone(), stop_rx.clone()));
     let sweeper = tokio::spawn(sweeper::run(st, stop_rx.clone()));
     let conn_limits = listen::ConnLimits::from_config(&cfg);
     let server = tokio::spawn(listen::serve(listener, app, conn_limits, stop_rx));
@@ -303,6 +309,8 @@ fn router(st: AppState) -> Router {
         .route("/v1/audit", get(api::audit))
         .route("/v1/policy/reload", post(policy::reload))
         .route("/v1/events", get(events::events))
+        .route("/.well-known/jwks.json", get(token::jwks))
+        .route("/v1/keys/rotate", post(token::rotate))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

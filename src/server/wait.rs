@@ -129,7 +129,7 @@ pub async fn wait(
     let mut shutdown = st.shutdown.clone();
     loop {
         if req.status.is_final() || Instant::now() >= deadline || *shutdown.borrow() {
-            return Ok(Json(req));
+            return Ok(Json(st.tokens.attached(req)));
         }
         // Also wake when the TTL runs out, so expiry is answered on time even between
         // sweeps: the read expires the request and publishes the event.
@@ -143,11 +143,11 @@ pub async fn wait(
             None => deadline,
         };
         tokio::select! {
-            r = reg.finished() => return Ok(Json((*r).clone())),
+            r = reg.finished() => return Ok(Json(st.tokens.attached((*r).clone()))),
             _ = tokio::time::sleep_until(wake) => {
                 req = st.commit(st.store.get(&id).await?);
             }
-            _ = shutdown.changed() => return Ok(Json(req)),
+            _ = shutdown.changed() => return Ok(Json(st.tokens.attached(req))),
         }
     }
 }
