@@ -447,3 +447,52 @@ async fn pyjwt_verifies_a_token_with_the_served_jwks() {
     );
     s.shutdown().await;
 }
+
+/// README's verifier is the code the PyJWT test runs, word for word.
+#[test]
+fn the_readme_shows_the_verifier_the_test_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("tests/token/verify.py")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = script.find("def verify(").unwrap();
+    let end = script[start..].find("\n\n").unwrap() + start;
+    let function = &script[start..end];
+    assert!(function.lines().count() <= 10, "ten lines:\n{function}");
+    assert!(readme.contains(function), "README lacks:\n{function}");
+}
+
+/// The gate hands the approved command its token, which verifies for that very command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_gives_the_command_its_token() {
+    let s = Serve::start().await;
+    let out_file = s.dir.join("token.txt");
+    let script = format!(
+        "printf %s \"$ASSENT_APPROVAL_TOKEN\" > '{}'",
+        out_file.display()
+    );
+    let args = ["gate", "--", "sh", "-c", &script];
+    let mut cmd = assent(&s.url, Some(AGENT1), &args);
+    // One inherited from an outer gate is not this command's.
+    cmd.env("ASSENT_APPROVAL_TOKEN", "stale");
+    let run = start(cmd, None, 30);
+    let r = s.pending(1).await.remove(0);
+    let decided = s
+        .decide(&r.id, &decision(Verdict::Approve, &r.args_hash))
+        .await;
+    let out = run.finish().await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let token = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(token, token_of(&decided));
+    let keys = jwks(&s.url).await;
+    let claims = verify(
+        &token,
+        &keys,
+        &Expect {
+            tool: Some("shell.exec".into()),
+            params: Some(r.params.clone()),
+            issuer: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(claims.sub, r.id);
+}
