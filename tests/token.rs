@@ -2,6 +2,7 @@
 //! verified offline with the served JWKS (by the crate's verifier, by `assent token
 //! verify`, and by PyJWT), refused for anything else, kept across a key rotation until
 //! they expire, and never shown to another agent.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

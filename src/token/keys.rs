@@ -282,7 +282,7 @@ mod tests {
             kids(t1 + margin - chrono::Duration::seconds(1)),
             [new.kid.clone(), old.kid.clone()]
         );
-        assert_eq!(kids(t1 + margin), [new.kid.clone()]);
+        assert_eq!(kids(t1 + margin), [new.kid]);
     }
 
     #[test]
