@@ -142,6 +142,8 @@ pub struct ServerHandle {
     policy: Arc<policy::PolicyHolder>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     sweeper: Option<JoinHandle<()>>,
+    /// Re-reads the signing keys; holds the store, so shutdown waits for it too.
+    key_refresh: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -177,6 +179,9 @@ impl ServerHandle {
         }
         if let Some(sweeper) = self.sweeper.take() {
             let _ = sweeper.await;
+        }
+        if let Some(refresh) = self.key_refresh.take() {
+            let _ = refresh.await;
         }
         Ok(())
     }
@@ -281,7 +286,7 @@ pub async fn start_with_store(
 
     let policy = Arc::clone(&st.policy);
     let app = router(st.clone());
-    tokio::spawn(token::refresh_loop(st.clone(), stop_rx.clone()));
+    let key_refresh = tokio::spawn(token::refresh_loop(st.clone(), stop_rx.clone()));
     let sweeper = tokio::spawn(sweeper::run(st, stop_rx.clone()));
     let conn_limits = listen::ConnLimits::from_config(&cfg);
     let server = tokio::spawn(listen::serve(listener, app, conn_limits, stop_rx));
@@ -291,6 +296,7 @@ pub async fn start_with_store(
         policy,
         server: Some(server),
         sweeper: Some(sweeper),
+        key_refresh: Some(key_refresh),
     })
 }
 
