@@ -59,6 +59,9 @@ Exit codes:
   130, 143, 129  stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP before a decision; the
                  request was cancelled on the backend (best effort, within 3 s)
 
+The approved command gets the approval's token in ASSENT_APPROVAL_TOKEN, for the
+tool it calls to verify (`assent token verify`, or any JWT library).
+
 Example:
   assent gate --reason \"free disk space\" --ttl 10m -- rm -rf /var/cache/build";
 
