@@ -382,6 +382,17 @@ impl Client {
         self.json(rb).await
     }
 
+    /// `POST /v1/keys/rotate` (admin): a new approval-token signing key; the answer as
+    /// the server gave it (the new `kid` and the published ones).
+    pub async fn rotate_keys(&self) -> Result<serde_json::Value, ClientError> {
+        let rb = self.request(
+            Method::POST,
+            "v1/keys/rotate",
+            Some(Duration::from_secs(30)),
+        )?;
+        self.json(rb).await
+    }
+
     pub async fn grants(&self) -> Result<GrantList, ClientError> {
         let rb = self.request(Method::GET, "v1/grants", Some(Duration::from_secs(30)))?;
         self.json(rb).await

@@ -83,6 +83,15 @@ pub struct ServerConfig {
     /// Also serve `GET /metrics` on this address with no token (e.g. "127.0.0.1:9464"),
     /// for a scraper on a private network; None: only on `listen`, with a token.
     pub metrics_listen: Option<String>,
+    /// The server's name: the `iss` of its approval tokens.
+    pub name: String,
+    /// How long an approval token is valid after the approval, e.g. "5m".
+    #[serde(with = "humantime_serde_compat")]
+    pub approval_token_ttl: Duration,
+    /// An Ed25519 private key in PKCS#8 PEM that signs approval tokens; None: a key made
+    /// at first start and kept in the database. Relative paths are taken from the config
+    /// file's directory.
+    pub signing_key_file: Option<PathBuf>,
     /// A TOML file holding the `[policy]` table (instead of `[policy]` in this file).
     /// Relative paths are taken from the config file's directory.
     pub policy_file: Option<PathBuf>,
@@ -116,6 +125,9 @@ impl Default for ServerConfig {
             tokens: Vec::new(),
             metrics_token: None,
             metrics_listen: None,
+            name: "assent".into(),
+            approval_token_ttl: crate::token::DEFAULT_TTL,
+            signing_key_file: None,
             policy_file: None,
             policy: None,
             config_path: None,
@@ -256,6 +268,11 @@ impl Config {
         {
             cfg.server.policy_file = Some(dir.join(pf));
         }
+        if let (Some(kf), Some(dir)) = (&cfg.server.signing_key_file, origin.parent())
+            && kf.is_relative()
+        {
+            cfg.server.signing_key_file = Some(dir.join(kf));
+        }
         cfg.origin = Some(origin.to_path_buf());
         cfg.validate()
             .with_context(|| format!("{}: invalid configuration", origin.display()))?;
@@ -298,6 +315,16 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.server.name.trim().is_empty() {
+            bail!("[server] name is empty: it is the issuer of the approval tokens");
+        }
+        let ttl = self.server.approval_token_ttl;
+        if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(24 * 3600) {
+            bail!(
+                "[server] approval_token_ttl must be from 1s to 24h (a token is for the call \
+                 about to be made, not a standing pass)"
+            );
+        }
         let mut names = std::collections::HashSet::new();
         for (i, t) in self.server.tokens.iter().enumerate() {
             if t.name.trim().is_empty() {

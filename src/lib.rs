@@ -18,6 +18,7 @@ pub mod sanitize;
 pub mod server;
 pub mod store;
 pub mod text;
+pub mod token;
 
 /// Options every subcommand understands.
 #[derive(Debug, Clone, Default, clap::Args)]

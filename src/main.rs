@@ -48,6 +48,9 @@ enum Command {
     /// Check and explain the filing policy.
     #[command(subcommand)]
     Policy(assent::policy::cmd::PolicyCommand),
+    /// Approval tokens: verify one offline, rotate the server's signing key.
+    #[command(subcommand)]
+    Token(assent::token::cmd::TokenCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Some(Command::Revoke(a)) => assent::cli::revoke(&g, a),
         Some(Command::Audit(a)) => assent::cli::audit(&g, a),
         Some(Command::Policy(p)) => assent::policy::cmd::main(&g, p),
+        Some(Command::Token(t)) => assent::token::cmd::main(&g, t),
         // Rendered whole, then written once: `assent man | head` closes the pipe early,
         // which write_stdout takes as the success it is.
         Some(Command::Completions { shell }) => {

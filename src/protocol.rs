@@ -216,6 +216,11 @@ pub struct Decision {
     #[serde(default)]
     #[schema(required)]
     pub via: Via,
+    /// On an approval, while it is valid: a JWT the tool can verify offline against the
+    /// server's JWKS (docs/api.md, "Approval tokens"); only the filing agent and reviewers
+    /// see it. Absent on rejections, once expired, and from servers before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_token: Option<String>,
 }
 
 pub use via::{SHORT_ID_LEN, Via, short_id};

@@ -212,6 +212,7 @@ pub fn queue(n: u64, now: DateTime<Utc>) -> Vec<ApprovalRequest> {
 pub fn approved(mut req: ApprovalRequest, at: DateTime<Utc>) -> ApprovalRequest {
     req.status = Status::Approved;
     req.decision = Some(Decision {
+        approval_token: None,
         outcome: Outcome::Approved,
         scope: Scope::Once,
         reason: None,

@@ -59,6 +59,9 @@ Exit codes:
   130, 143, 129  stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP before a decision; the
                  request was cancelled on the backend (best effort, within 3 s)
 
+The approved command gets the approval's token in ASSENT_APPROVAL_TOKEN, for the
+tool it calls to verify (`assent token verify`, or any JWT library).
+
 Example:
   assent gate --reason \"free disk space\" --ttl 10m -- rm -rf /var/cache/build";
 
@@ -94,9 +97,14 @@ pub struct GateArgs {
 /// What the gate does once the backend has spoken.
 #[derive(Debug, PartialEq, Eq)]
 enum Next {
-    Run,
+    /// Run the command, with the approval's token (None from a server before tokens).
+    Run(Option<String>),
     Exit(u8),
 }
+
+/// The environment variable that hands the approval token to the approved command, so a
+/// script can pass it on to the tool it calls, which verifies it (docs/api.md).
+pub const APPROVAL_TOKEN_ENV: &str = "ASSENT_APPROVAL_TOKEN";
 
 pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
     let log = crate::logging::to_file("gate");
@@ -117,10 +125,10 @@ pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
     let next = rt.block_on(file_and_wait(&client, &a));
     drop(rt);
     match next {
-        Next::Run => {
+        Next::Run(token) => {
             // Flush the log now: on Unix nothing of ours runs after the exec.
             drop(log);
-            run(&a.command)
+            run(&a.command, token.as_deref())
         }
         Next::Exit(code) => ExitCode::from(code),
     }
@@ -342,7 +350,7 @@ fn next_after(new: &NewRequest, filed: &str, r: &ApprovalRequest) -> Next {
             if let Some(d) = &r.decision {
                 tracing::info!(id = %r.id, responder = %d.responder, via = ?d.via, "approved");
             }
-            Next::Run
+            Next::Run(r.decision.as_ref().and_then(|d| d.approval_token.clone()))
         }
         Status::Rejected => {
             eprintln!("{}", rejection_line(r));
@@ -468,13 +476,19 @@ fn shell_words(argv: &[String]) -> String {
 
 /// Runs the approved command. On Unix the gate becomes the command (exec), which returns
 /// only when the command could not be started.
-fn run(command: &[String]) -> ExitCode {
+fn run(command: &[String], approval_token: Option<&str>) -> ExitCode {
     let Some((prog, args)) = command.split_first() else {
         eprintln!("assent: no command given; put it after `--`");
         return ExitCode::from(EXIT_NOT_FILED);
     };
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args);
+    // Only this approval's token: one inherited from a gate around this one is not for
+    // this command.
+    match approval_token {
+        Some(t) => cmd.env(APPROVAL_TOKEN_ENV, t),
+        None => cmd.env_remove(APPROVAL_TOKEN_ENV),
+    };
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -566,7 +580,7 @@ mod tests {
         let mut r = decided(Status::Approved, false, None);
         r.params = new.params.clone();
         r.args_hash = crate::protocol::args_hash(&r.params);
-        assert_eq!(next_after(&new, "r1", &r), Next::Run);
+        assert_eq!(next_after(&new, "r1", &r), Next::Run(None));
         assert_eq!(next_after(&new, "r0", &r), Next::Exit(EXIT_CANCELLED));
         r.params = serde_json::json!({"argv": ["rm", "-rf", "/"], "cwd": "/"});
         r.args_hash = crate::protocol::args_hash(&r.params);

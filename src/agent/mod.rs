@@ -83,6 +83,7 @@ mod fixtures {
             tool: "shell.exec".into(),
             filed_by: "a".into(),
             decision: outcome.map(|outcome| Decision {
+                approval_token: None,
                 outcome,
                 scope: Scope::Once,
                 reason: reason.map(str::to_owned),

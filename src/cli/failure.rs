@@ -11,6 +11,20 @@
 //! | 5 | conflict (409: already decided, expired or cancelled) ([`EXIT_CONFLICT`]) |
 //! | 6 | refused as invalid (400/422: args_hash mismatch, conversation scope without a conversation) ([`EXIT_INVALID`]) |
 //! | 7 | `audit verify`: the audit log's hash chain is broken ([`EXIT_CHAIN_BROKEN`]) |
+//!
+//! `assent token verify` (`crate::token::cmd`) uses 0, 1 and 2 as above (2: the JWKS or
+//! the params could not be read) and one code per reason a token is refused
+//! (`crate::token::verify::Refusal`):
+//!
+//! | code | the token is refused because it is |
+//! | --- | --- |
+//! | 10 | not an approval token (malformed, not EdDSA, no `kid`) |
+//! | 11 | signed by another key (its `kid` is not in the JWKS) |
+//! | 12 | altered: the signature does not match |
+//! | 13 | expired |
+//! | 14 | for another tool (`--tool`) |
+//! | 15 | for other params (`--params-file`) |
+//! | 16 | from another server (`--issuer`) |
 
 use std::process::ExitCode;
 

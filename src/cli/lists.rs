@@ -497,6 +497,7 @@ mod tests {
             r.reason = None;
             r.status = Status::Approved;
             r.decision = Some(Decision {
+                approval_token: None,
                 outcome: Outcome::Approved,
                 scope: Scope::Conversation,
                 reason: None,

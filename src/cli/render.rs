@@ -317,6 +317,7 @@ mod tests {
         let mut r = req("r1", "why", now);
         r.status = Status::Approved;
         let decision = |via| Decision {
+            approval_token: None,
             outcome: Outcome::Approved,
             scope: Scope::Conversation,
             reason: None,
@@ -358,6 +359,7 @@ mod tests {
         );
         assert!(!grant.contains("approved by alice"), "{grant}");
         r.decision = Some(Decision {
+            approval_token: None,
             responder: "policy:reads".into(),
             scope: Scope::Once,
             grant_id: None,

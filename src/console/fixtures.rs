@@ -133,6 +133,7 @@ pub fn decided(
         Outcome::Rejected => Status::Rejected,
     };
     r.decision = Some(Decision {
+        approval_token: None,
         outcome,
         scope,
         reason: None,

@@ -102,7 +102,7 @@ pub async fn file(
         },
     )?;
     let filed = file_as(&st, &caller, new, idempotency_key).await?;
-    let req = filed.request;
+    let req = st.tokens.attached(filed.request);
     if filed.created {
         tracing::debug!(id = %req.id, tool = %req.tool, filer = caller.name(), status = %req.status, "filed");
         let location = format!("/v1/requests/{}", req.id);
@@ -197,7 +197,9 @@ pub async fn list(
         max_bytes: st.limits.store.list_page_bytes,
         params_max_bytes: p.params_max_bytes,
     };
-    Ok(json_page(st.commit(st.store.list(q).await?)))
+    let mut page = st.commit(st.store.list(q).await?);
+    page.requests.iter_mut().for_each(|r| st.tokens.attach(r));
+    Ok(json_page(page))
 }
 
 /// The page as its JSON, written into the body one request at a time as the body is
@@ -260,7 +262,7 @@ pub async fn get(
 ) -> Result<Json<ApprovalRequest>, ApiError> {
     let req = st.commit(st.store.get(&id).await?);
     caller.require_can_read(&req)?;
-    Ok(Json(req))
+    Ok(Json(st.tokens.attached(req)))
 }
 
 /// `POST /v1/requests/{id}/decision` (reviewer).
@@ -283,7 +285,9 @@ pub async fn decide(
 ) -> Result<Json<ApprovalRequest>, ApiError> {
     caller.require_reviewer()?;
     let result = st.store.decide(&id, caller.name(), body).await;
-    let req = st.commit(result?);
+    let req = st
+        .tokens
+        .attached(st.commit(result.map_err(|e| st.tokens.attach_error(e.into()))?));
     if let Some(d) = &req.decision {
         tracing::info!(id = %req.id, responder = %d.responder, outcome = d.outcome.as_str(), scope = %d.scope, "decided");
     }
@@ -307,7 +311,8 @@ pub async fn cancel(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApprovalRequest>, ApiError> {
     caller.require_agent()?;
-    let req = st.commit(st.store.cancel(&id, &caller.0).await?);
+    let result = st.store.cancel(&id, &caller.0).await;
+    let req = st.commit(result.map_err(|e| st.tokens.attach_error(e.into()))?);
     tracing::info!(id = %req.id, by = caller.name(), "cancelled");
     Ok(Json(req))
 }

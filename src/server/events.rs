@@ -105,7 +105,7 @@ pub async fn events(
     let keepalive = KeepAlive::new()
         .interval(st.limits.keepalive)
         .text("keep-alive");
-    let mut resp = Sse::new(feed.into_stream())
+    let mut resp = Sse::new(feed.into_stream(Arc::clone(&st.tokens)))
         .keep_alive(keepalive)
         .into_response();
     // Ask reverse proxies (nginx) not to buffer the stream.
@@ -191,14 +191,23 @@ struct Feed {
 }
 
 impl Feed {
-    fn into_stream(self) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
-        futures::stream::unfold(self, |mut feed| async move {
-            let mut ev = feed.next().await?;
-            ev.database_id = Some(feed.database_id.to_string());
-            if let (Some(max), Some(req)) = (feed.params_max_bytes, ev.request.as_mut()) {
-                leave_out_params(req, max);
+    /// The events as sent: each approved request with its token (the stream is for
+    /// reviewers only).
+    fn into_stream(
+        self,
+        tokens: Arc<super::token::Tokens>,
+    ) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
+        futures::stream::unfold(self, move |mut feed| {
+            let tokens = Arc::clone(&tokens);
+            async move {
+                let mut ev = feed.next().await?;
+                ev.database_id = Some(feed.database_id.to_string());
+                tokens.attach_event(&mut ev);
+                if let (Some(max), Some(req)) = (feed.params_max_bytes, ev.request.as_mut()) {
+                    leave_out_params(req, max);
+                }
+                Some((Ok(to_sse(&ev)), feed))
             }
-            Some((Ok(to_sse(&ev)), feed))
         })
     }
 

@@ -36,7 +36,7 @@ use crate::protocol::{
     NewRequest, Outcome, RequestList, Risk, Via,
 };
 use crate::store::{
-    Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreResult, Written,
+    Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreResult, StoredKey, Written,
 };
 
 /// The content type `prometheus-client`'s text encoder writes.
@@ -538,6 +538,15 @@ impl Store for Metered {
         self.time("pending_counts", self.inner.pending_counts())
             .await
     }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        self.time("signing_keys", self.inner.signing_keys()).await
+    }
+
+    async fn add_signing_key(&self, key: StoredKey) -> StoreResult<()> {
+        self.time("add_signing_key", self.inner.add_signing_key(key))
+            .await
+    }
 }
 
 /// Statuses a request leaves pending for; used by the tests to tell the counters apart.
@@ -568,6 +577,7 @@ mod tests {
             decided_at: r.created_at + chrono::Duration::seconds(after_s),
             grant_id: None,
             via,
+            approval_token: None,
         });
         r
     }

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod policy;
 pub mod state;
 pub mod sweeper;
+pub mod token;
 pub mod wait;
 
 use std::io::Write;
@@ -146,6 +147,8 @@ pub struct ServerHandle {
     metrics_server: Option<JoinHandle<std::io::Result<()>>>,
     metrics_addr: Option<SocketAddr>,
     sweeper: Option<JoinHandle<()>>,
+    /// Re-reads the signing keys; holds the store, so shutdown waits for it too.
+    key_refresh: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -191,6 +194,9 @@ impl ServerHandle {
         }
         if let Some(sweeper) = self.sweeper.take() {
             let _ = sweeper.await;
+        }
+        if let Some(refresh) = self.key_refresh.take() {
+            let _ = refresh.await;
         }
         Ok(())
     }
@@ -278,6 +284,9 @@ pub async fn start_with_store(
         None => None,
     };
 
+    let tokens = token::Tokens::load(store.as_ref(), &cfg)
+        .await
+        .context("cannot set up the approval-token signing key")?;
     let (stop, stop_rx) = watch::channel(false);
     let (hub, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
     let metrics = Arc::new(metrics::Metrics::new());
@@ -298,6 +307,7 @@ pub async fn start_with_store(
             store: state::StoreLimits::from_config(&cfg),
         }),
         shutdown: stop_rx.clone(),
+        tokens: Arc::new(tokens),
         policy: Arc::new(policy::PolicyHolder::new(
             cfg.policy.clone(),
             cfg.config_path.clone(),
@@ -307,6 +317,7 @@ pub async fn start_with_store(
     let policy = Arc::clone(&st.policy);
     let app = router(st.clone());
     let st_for_metrics = st.clone();
+    let key_refresh = tokio::spawn(token::refresh_loop(st.clone(), stop_rx.clone()));
     let sweeper = tokio::spawn(sweeper::run(st, stop_rx.clone()));
     let conn_limits = listen::ConnLimits::from_config(&cfg);
     let metrics_server = metrics_listener.map(|l| {
@@ -324,6 +335,7 @@ pub async fn start_with_store(
         metrics_server,
         metrics_addr,
         sweeper: Some(sweeper),
+        key_refresh: Some(key_refresh),
     })
 }
 

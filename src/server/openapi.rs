@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::state::AppState;
-use super::{api, events, hooks, metrics, policy, wait};
+use super::{api, events, hooks, metrics, policy, token, wait};
 use crate::protocol::ErrorResponse;
 
 /// The security scheme every `/v1` call but this one names.
@@ -66,6 +66,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::events))
         .routes(routes!(hooks::claude_code))
         .routes(routes!(metrics::scrape))
+        .routes(routes!(token::jwks))
+        .routes(routes!(token::rotate))
 }
 
 /// The description, as served.

@@ -60,6 +60,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The filing policy in force; swapped whole on reload.
     pub policy: Arc<super::policy::PolicyHolder>,
+    /// Approval tokens: the signing keys, and what goes on an approved request.
+    pub tokens: Arc<super::token::Tokens>,
     /// Turns true when the server shuts down: streams and long polls end early.
     pub shutdown: watch::Receiver<bool>,
     /// What `/metrics` reports; fed by [`AppState::commit`].

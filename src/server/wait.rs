@@ -156,7 +156,7 @@ pub async fn wait(
     let deadline = Instant::now() + timeout;
     until_final(&st, &id, deadline, |req| caller.require_can_read(req))
         .await
-        .map(Json)
+        .map(|req| Json(st.tokens.attached(req)))
 }
 
 /// Request `id` once it is final, or as it stands at `deadline` or when the server shuts

@@ -132,6 +132,31 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A key that signs approval tokens, as the store keeps it (`crate::token` makes and
+/// uses them). Ed25519: `public_key` is the 32-byte public key, `private_key` the 32-byte
+/// seed, or None for a key read from `[server] signing_key_file`, which only the file
+/// holds (its public half is kept so the JWKS can go on publishing it after a change).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The RFC 7638 thumbprint of the public key: the JWKS `kid`, the tokens' `kid`.
+    pub kid: String,
+    /// When the key came into use (the next key's `created_at` is when it left it).
+    pub created_at: DateTime<Utc>,
+    pub public_key: Vec<u8>,
+    pub private_key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The seed never reaches a log.
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .field("private_key", &self.private_key.as_ref().map(|_| "…"))
+            .finish_non_exhaustive()
+    }
+}
+
 /// The domain operations of the approval backend. Implementations must make each call
 /// atomic and durable before it returns, append exactly the events they return, and
 /// change nothing when they return an error (an expiry seen by a failed call is left to
@@ -205,4 +230,13 @@ pub trait Store: Send + Sync + 'static {
     /// past their expiry are not counted, swept or not. For the metrics gauge: a read
     /// that writes nothing.
     async fn pending_counts(&self) -> StoreResult<Vec<(Option<Risk>, u64)>>;
+
+    /// Every approval-token signing key, ordered by `created_at` (then by when it was
+    /// added), oldest first: the last one is the key in use.
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+
+    /// Records `key` as the newest signing key, durably, before it returns. A `kid`
+    /// stored already is not added twice: its `created_at` becomes `key.created_at`
+    /// (a key file put back in place is in use again from then); its other columns stay.
+    async fn add_signing_key(&self, key: StoredKey) -> StoreResult<()>;
 }

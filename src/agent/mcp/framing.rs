@@ -233,6 +233,37 @@ pub fn tool_error(id: &RawValue, text: &str) -> Vec<u8> {
     })
 }
 
+/// The `_meta` key under which the gateway hands a call's approval token to the server
+/// (a prefixed name, as the MCP spec's `_meta` key rules allow).
+pub const APPROVAL_TOKEN_META: &str = "assent/approval_token";
+
+/// The request `line` with `params._meta[key] = value` added (a `_meta` already there
+/// keeps its other keys). Every other value, `arguments` above all, is copied as it came,
+/// byte for byte; only the order of the members around them may change. None when `line`
+/// is not an object with object params (a tools/call the session read always is).
+pub fn with_meta(line: &[u8], key: &str, value: &str) -> Option<Vec<u8>> {
+    type Members = std::collections::BTreeMap<String, Box<RawValue>>;
+    let mut msg: Members = serde_json::from_slice(line).ok()?;
+    let mut params: Members = match msg.get("params") {
+        Some(p) => serde_json::from_str(p.get()).ok()?,
+        None => Members::new(),
+    };
+    let mut meta: Map<String, Value> = match params.get("_meta") {
+        Some(m) => serde_json::from_str(m.get()).ok()?,
+        None => Map::new(),
+    };
+    meta.insert(key.to_owned(), Value::String(value.to_owned()));
+    params.insert(
+        "_meta".to_owned(),
+        serde_json::value::to_raw_value(&meta).ok()?,
+    );
+    msg.insert(
+        "params".to_owned(),
+        serde_json::value::to_raw_value(&params).ok()?,
+    );
+    serde_json::to_vec(&msg).ok()
+}
+
 /// A JSON-RPC error answer to request `id` (None: the id could not be read).
 pub fn rpc_error(id: Option<&RawValue>, code: i64, message: &str) -> Vec<u8> {
     encode(&Reply {
@@ -246,6 +277,22 @@ pub fn rpc_error(id: Option<&RawValue>, code: i64, message: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_goes_in_meta_and_the_arguments_stay_as_sent() {
+        let line = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"w","arguments":{"b":1.50,"a":"x"},"_meta":{"progressToken":3}}}"#;
+        let out = with_meta(line, APPROVAL_TOKEN_META, "tok").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(r#""arguments":{"b":1.50,"a":"x"}"#), "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["params"]["_meta"]["assent/approval_token"], "tok");
+        assert_eq!(v["params"]["_meta"]["progressToken"], 3);
+        assert_eq!(
+            (v["id"].clone(), v["method"].clone()),
+            (json!(7), json!("tools/call"))
+        );
+        assert!(with_meta(b"[1]", APPROVAL_TOKEN_META, "tok").is_none());
+    }
     use tokio_util::bytes::BytesMut;
     use tokio_util::codec::Decoder;
 

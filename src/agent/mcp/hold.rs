@@ -138,7 +138,10 @@ pub fn judge(hold: &Hold, filed_id: &str, r: &ApprovalRequest) -> HoldEnd {
             if let Some(d) = &r.decision {
                 tracing::debug!(id = %r.id, responder = %d.responder, "approved; forwarding");
             }
-            HoldEnd::Forward
+            match r.decision.as_ref().and_then(|d| d.approval_token.clone()) {
+                Some(token) => HoldEnd::ForwardWithToken(token),
+                None => HoldEnd::Forward,
+            }
         }
         Status::Rejected => HoldEnd::Answer(format!(
             "{} The tool {tool} was not called (assent request {}).",

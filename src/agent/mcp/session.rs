@@ -62,6 +62,9 @@ pub struct Hold {
 pub enum HoldEnd {
     /// Approved, and checked: pass the call on to the server unchanged.
     Forward,
+    /// As `Forward`, with the approval's token added to the call's `params._meta`
+    /// (`framing::APPROVAL_TOKEN_META`), for a server that verifies it.
+    ForwardWithToken(String),
     /// Not to be called: answer the client with this text as an `isError` tool result.
     Answer(String),
     /// Taken back after the client cancelled it (nothing to answer).
@@ -454,7 +457,7 @@ impl Session {
     /// The hold of call `key` ended.
     pub fn hold_ended(&mut self, key: &str, end: HoldEnd) -> Vec<Effect> {
         let Some(Call::Held { id, line }) = self.calls.remove(key) else {
-            if end == HoldEnd::Forward {
+            if matches!(end, HoldEnd::Forward | HoldEnd::ForwardWithToken(_)) {
                 // Approved just as the client cancelled it: the client has stopped
                 // waiting, so the tool is not called.
                 tracing::info!(id = %key, "approved after the client cancelled it; not called");
@@ -464,6 +467,12 @@ impl Session {
         match end {
             HoldEnd::Forward => {
                 self.calls.insert(key.to_owned(), Call::Forwarded);
+                vec![Effect::ToServer(line)]
+            }
+            HoldEnd::ForwardWithToken(token) => {
+                self.calls.insert(key.to_owned(), Call::Forwarded);
+                let line = framing::with_meta(&line, framing::APPROVAL_TOKEN_META, &token)
+                    .map_or(line, Bytes::from);
                 vec![Effect::ToServer(line)]
             }
             HoldEnd::Answer(text) => vec![to_client(framing::tool_error(&id, &text))],

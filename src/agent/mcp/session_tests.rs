@@ -197,6 +197,27 @@ fn an_approved_call_goes_to_the_server_as_it_came() {
 }
 
 #[test]
+fn an_approval_token_goes_to_the_server_in_meta_with_the_arguments_as_sent() {
+    let mut s = initialized();
+    let raw = Bytes::from_static(
+        br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"write_file","arguments":{"z":1,"a":"\u00e9"}}}"#,
+    );
+    held(s.from_client(raw));
+    let out = s.hold_ended("9", HoldEnd::ForwardWithToken("tok.en.x".into()));
+    let [Effect::ToServer(l)] = &out[..] else {
+        panic!("not forwarded: {out:?}")
+    };
+    let text = std::str::from_utf8(l).unwrap();
+    assert!(
+        text.contains(r#""arguments":{"z":1,"a":"\u00e9"}"#),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(v["params"]["_meta"]["assent/approval_token"], "tok.en.x");
+    assert_eq!(v["id"], 9);
+}
+
+#[test]
 fn a_refused_call_is_answered_as_a_tool_error() {
     let mut s = initialized();
     held(s.from_client(call(json!("abc"), "write_file", json!({}))));

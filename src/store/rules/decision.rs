@@ -104,6 +104,7 @@ pub fn plan_decision(
         ));
     }
     Ok(DecisionPlan::Apply(Decision {
+        approval_token: None,
         outcome,
         scope: body.scope,
         reason: body.reason.clone(),

@@ -141,6 +141,7 @@ fn policy_decision(p: &PolicyMatch, now: DateTime<Utc>) -> Option<Decision> {
         ),
     };
     Some(Decision {
+        approval_token: None,
         outcome,
         scope: Scope::Once,
         reason,

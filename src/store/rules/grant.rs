@@ -80,6 +80,7 @@ impl<'a> GrantScope<'a> {
 /// creator, who never saw this request.
 pub fn grant_decision(g: &Grant, now: DateTime<Utc>) -> Decision {
     Decision {
+        approval_token: None,
         outcome: Outcome::Approved,
         scope: g.scope,
         reason: None,
@@ -185,6 +186,7 @@ mod tests {
         let mut req = crate::store::fixtures::request("r1", crate::protocol::Status::Pending);
         req.conversation_id = Some("c1".into());
         let decision = |scope| Decision {
+            approval_token: None,
             outcome: Outcome::Approved,
             scope,
             reason: None,

@@ -5,6 +5,7 @@
 //! logs; what those operations may do is decided by [`super::rules`].
 
 mod grants;
+mod keys;
 #[cfg(test)]
 mod life_tests;
 mod lock;
@@ -31,7 +32,8 @@ use rusqlite::Connection;
 
 use super::rules::Filing;
 use super::{
-    Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreError, StoreResult, Written,
+    Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreError, StoreResult, StoredKey,
+    Written,
 };
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
@@ -267,5 +269,13 @@ impl Store for SqliteStore {
 
     async fn compacted_through(&self) -> StoreResult<u64> {
         Ok(self.op(|op| log::compacted_through(op.tx)).await?.value)
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        self.writer.run(|conn, _| keys::all(conn)).await
+    }
+
+    async fn add_signing_key(&self, key: StoredKey) -> StoreResult<()> {
+        self.writer.run(move |conn, _| keys::add(conn, &key)).await
     }
 }

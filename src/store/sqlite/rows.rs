@@ -110,6 +110,7 @@ pub(super) fn request_with(row: &Row, params: Value) -> rusqlite::Result<(i64, A
     let decision = match row.get::<_, Option<String>>(14)? {
         None => None,
         Some(_) => Some(Decision {
+            approval_token: None,
             outcome: parse_col(row, 14, "outcome", parse_outcome)?,
             scope: parse_col(row, 15, "scope", Scope::parse)?,
             reason: row.get(16)?,

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_database_id.sql")),
     (4, include_str!("migrations/0004_event_horizon.sql")),
     (5, include_str!("migrations/0005_decided_via.sql")),
+    (6, include_str!("migrations/0006_signing_keys.sql")),
     (7, include_str!("migrations/0007_audit_chain.sql")),
 ];
 
