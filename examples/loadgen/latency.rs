@@ -49,6 +49,8 @@ pub async fn run(server: &Server, filings: u64, already: u64) -> anyhow::Result<
             StreamSettings {
                 transport: Transport::Sse,
                 poll_interval: Duration::from_secs(2),
+                // As the console streams.
+                params_max_bytes: Some(assent::config::DEFAULT_PARAMS_MAX_BYTES),
             },
             tx,
             cmd_rx,
