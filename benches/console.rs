@@ -149,6 +149,15 @@ fn events(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    // For comparison only (BENCHMARKS.md, before → after): reading the same texts as the
+    // protocol's `Event`, parameters parsed into a tree, as the console's stream did.
+    g.bench_function("read_10000_events_as_protocol_events", |b| {
+        b.iter(|| {
+            for text in &data {
+                black_box(serde_json::from_str::<Event>(text).is_ok());
+            }
+        })
+    });
     g.finish();
 }
 

@@ -68,7 +68,7 @@ impl Streamed {
 
     /// The event's request, its parameters left as text; and its `at`.
     pub fn into_parts(self) -> (Event, Option<Box<str>>) {
-        let params = self.params.map(|p| Box::<str>::from(p));
+        let params = self.params.map(Box::<str>::from);
         (self.event, params)
     }
 }
