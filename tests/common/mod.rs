@@ -19,6 +19,7 @@ pub mod http;
 pub mod identities;
 pub mod in_process;
 pub mod proxy;
+pub mod postgres;
 pub mod pty;
 pub mod run;
 pub mod server;
