@@ -224,3 +224,23 @@ async fn a_grant_made_on_one_instance_approves_what_the_other_files() {
     assert_eq!(later.status, Status::Approved);
     assert_eq!(a.grants().await.unwrap().grants.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_pages_with_its_cursor_and_reports_the_sequence() {
+    let Some((a, _)) = two("list").await else { return };
+    for _ in 0..3 {
+        a.file("agent1", refund("bot"), FileOptions::default()).await.unwrap();
+    }
+    let q = |cursor: Option<String>| assent::store::ListQuery {
+        status: Some(Status::Pending),
+        limit: 2,
+        cursor,
+        newest: false,
+        max_bytes: 1 << 20,
+        params_max_bytes: None,
+    };
+    let first = a.list(q(None)).await.unwrap().value;
+    assert_eq!((first.requests.len(), first.seq), (2, 3));
+    let second = a.list(q(first.next_cursor.clone())).await.unwrap().value;
+    assert_eq!((second.requests.len(), second.next_cursor), (1, None));
+}

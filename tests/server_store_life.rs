@@ -89,6 +89,7 @@ async fn refused(resp: reqwest::Response) -> (StatusCode, String) {
     )
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_has_one_id_for_life_that_lists_and_streams_carry() {
     let (_dir, db) = temp_db();
@@ -146,6 +147,7 @@ async fn a_database_has_one_id_for_life_that_lists_and_streams_carry() {
     );
     srv.shutdown().await;
 }
+}
 
 /// A call whose params are `{"blob": "xx…"}`, `bytes` long as JSON.
 fn sized(i: usize, bytes: usize) -> NewRequest {
@@ -157,6 +159,7 @@ fn sized(i: usize, bytes: usize) -> NewRequest {
     }
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() {
     const BUDGET: usize = 64 * 1024;
@@ -233,7 +236,9 @@ async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() 
     assert_eq!(one, filed[10]);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_past_their_retention_are_compacted_and_a_resume_before_them_is_refused() {
     let srv = TestServer::start_configured(|c| {
@@ -281,7 +286,9 @@ async fn events_past_their_retention_are_compacted_and_a_resume_before_them_is_r
     assert_eq!(s.take(1).await[0].id, 3);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_is_kept_unless_told_otherwise() {
     let srv = TestServer::start_configured(|c| {
@@ -307,6 +314,7 @@ async fn the_audit_log_is_kept_unless_told_otherwise() {
     let mut s = SseStream::open(&srv.url, ALICE, Some(0)).await;
     assert_eq!(s.take(1).await[0].id, 1);
     srv.shutdown().await;
+}
 }
 
 /// (events kept, the oldest kept, the newest kept, the recorded start of the log) of the

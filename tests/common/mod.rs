@@ -24,6 +24,7 @@ pub mod pty;
 pub mod run;
 pub mod server;
 pub mod sse;
+pub mod store;
 
 use std::time::Duration;
 
@@ -42,6 +43,8 @@ pub use self::{
     server::{ANY_PORT, Serve},
     sse::{SseEvent, SseStream},
 };
+#[allow(unused_imports)]
+pub(crate) use store::each_store;
 
 /// How long the harness waits before it looks again.
 pub const POLL: Duration = Duration::from_millis(50);

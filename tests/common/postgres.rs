@@ -30,6 +30,26 @@ pub fn pg_bin() -> Option<PathBuf> {
         .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
 }
 
+/// PostgreSQL refuses to run as root: a root test process runs the server binaries as
+/// the `postgres` user (the tests' temp directory then given to it).
+const UNPRIVILEGED: &str = "postgres";
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// `program` as a command, run as [`UNPRIVILEGED`] when this process is root.
+fn pg_command(program: &Path) -> Command {
+    if is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", UNPRIVILEGED, "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
 /// A cluster of this process's own: stopped and deleted by a watcher once the process
 /// has exited (however it exits), or by [`Cluster::stop`].
 pub struct Cluster {
@@ -45,6 +65,13 @@ impl Cluster {
     pub fn start(bin: &Path) -> anyhow::Result<Cluster> {
         let dir = tempfile::Builder::new().prefix("assent-pg-").tempdir()?.keep();
         let data = dir.join("data");
+        if is_root() {
+            let owned = Command::new("chown")
+                .args(["-R", UNPRIVILEGED])
+                .arg(&dir)
+                .status()?;
+            anyhow::ensure!(owned.success(), "cannot give {} to {UNPRIVILEGED}", dir.display());
+        }
         let run = |cmd: &mut Command| -> anyhow::Result<()> {
             let out = cmd.stdin(Stdio::null()).output()?;
             if !out.status.success() {
@@ -57,7 +84,7 @@ impl Cluster {
             }
             Ok(())
         };
-        run(Command::new(bin.join("initdb"))
+        run(pg_command(&bin.join("initdb"))
             .arg("-D")
             .arg(&data)
             .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]))?;
@@ -73,8 +100,9 @@ impl Cluster {
             .arg("-c")
             .arg(format!(
                 "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-                 '{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
+                 {runas} '{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
                 pid = std::process::id(),
+                runas = if is_root() { format!("runuser -u {UNPRIVILEGED} --") } else { String::new() },
                 pg_ctl = bin.join("pg_ctl").display(),
                 data = data.display(),
                 dir = dir.display(),
@@ -89,7 +117,7 @@ impl Cluster {
 
     fn pg_ctl(&self, args: &[&str]) -> anyhow::Result<()> {
         let log = self.data.with_file_name("postgres.log");
-        let out = Command::new(self.bin.join("pg_ctl"))
+        let out = pg_command(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(&self.data)
             .arg("-l")
@@ -143,6 +171,16 @@ fn server() -> Option<&'static str> {
             }
         })
         .as_deref()
+}
+
+/// Whether the tests can reach PostgreSQL (starting the throwaway cluster if need be).
+pub fn available() -> bool {
+    server().is_some()
+}
+
+/// Whether `db` names a PostgreSQL database.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
 /// Whether the PostgreSQL tests must run (CI): then a skip is a failure.

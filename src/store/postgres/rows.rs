@@ -27,7 +27,7 @@ pub(super) const REQ_COLS: &str = req_cols!("params");
 /// The columns of a listed request: its params only when at most `$1` bytes long, then
 /// the length of the params (index 24) and of its two reasons (25).
 pub(super) const LISTED_COLS: &str = concat!(
-    req_cols!("CASE WHEN octet_length(params) <= $1 THEN params END"),
+    req_cols!("CASE WHEN octet_length(params) <= $1::BIGINT THEN params END"),
     ", octet_length(params)::BIGINT, \
      (COALESCE(octet_length(reason), 0) + COALESCE(octet_length(decision_reason), 0))::BIGINT"
 );
