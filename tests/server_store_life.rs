@@ -160,6 +160,7 @@ fn sized(i: usize, bytes: usize) -> NewRequest {
 }
 
 each_store! {
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() {
     const BUDGET: usize = 64 * 1024;
@@ -237,7 +238,9 @@ async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() 
     srv.shutdown().await;
 }
 }
+}
 
+each_store! {
 each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_past_their_retention_are_compacted_and_a_resume_before_them_is_refused() {
@@ -287,7 +290,9 @@ async fn events_past_their_retention_are_compacted_and_a_resume_before_them_is_r
     srv.shutdown().await;
 }
 }
+}
 
+each_store! {
 each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_is_kept_unless_told_otherwise() {
@@ -314,6 +319,7 @@ async fn the_audit_log_is_kept_unless_told_otherwise() {
     let mut s = SseStream::open(&srv.url, ALICE, Some(0)).await;
     assert_eq!(s.take(1).await[0].id, 1);
     srv.shutdown().await;
+}
 }
 }
 
