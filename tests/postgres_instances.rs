@@ -4,6 +4,8 @@
 //! acknowledged and a stream resumes on the other. And while PostgreSQL is down, writes
 //! get 503 and service returns on its own once it is back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -24,7 +26,9 @@ async fn two(test: &str) -> Option<(Serve, Serve, tempfile::TempDir)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_on_a_sees_what_b_commits_within_100_ms() {
-    let Some((a, b, _dir)) = two("stream_across").await else { return };
+    let Some((a, b, _dir)) = two("stream_across").await else {
+        return;
+    };
     let mut stream = SseStream::open(&a.url, ALICE, None).await;
     let agent = b.http(AGENT1);
     let mut took = Vec::new();
@@ -45,7 +49,9 @@ async fn a_stream_on_a_sees_what_b_commits_within_100_ms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_on_a_is_answered_when_b_decides() {
-    let Some((a, b, _dir)) = two("wait_across").await else { return };
+    let Some((a, b, _dir)) = two("wait_across").await else {
+        return;
+    };
     let req = a.http(AGENT1).file(&refund("bot")).await;
     let waiter = {
         let (http, req) = (a.http(AGENT1), req.clone());
@@ -56,17 +62,30 @@ async fn a_waiter_on_a_is_answered_when_b_decides() {
     assert_eq!(st, StatusCode::OK);
     let decided = Instant::now();
     let (st, answer) = waiter.await.unwrap();
-    assert_eq!((st, answer["status"].as_str()), (StatusCode::OK, Some("approved")));
-    assert!(decided.elapsed() < Duration::from_millis(500), "{:?}", decided.elapsed());
+    assert_eq!(
+        (st, answer["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    assert!(
+        decided.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        decided.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_50_deciders_split_over_a_and_b_exactly_one_wins() {
-    let Some((a, b, _dir)) = two("race_across").await else { return };
+    let Some((a, b, _dir)) = two("race_across").await else {
+        return;
+    };
     let req = a.http(AGENT1).file(&refund("bot")).await;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
-            let http = if i % 2 == 0 { a.http(ALICE) } else { b.http(BOB) };
+            let http = if i % 2 == 0 {
+                a.http(ALICE)
+            } else {
+                b.http(BOB)
+            };
             let req = req.clone();
             let outcome = if i % 3 == 0 { "reject" } else { "approve" };
             tokio::spawn(async move { http.decide(&req, outcome, "once").await })
@@ -100,21 +119,37 @@ async fn of_50_deciders_split_over_a_and_b_exactly_one_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grant_made_on_a_approves_a_request_filed_on_b() {
-    let Some((a, b, _dir)) = two("grant_across").await else { return };
-    let first = a.http(AGENT1).file(&in_conversation("c1", refund("bot"))).await;
-    let waiting = b.http(AGENT1).file(&in_conversation("c1", refund("bot"))).await;
-    let (st, _) = a.http(ALICE).decide(&first, "approve", "conversation").await;
+    let Some((a, b, _dir)) = two("grant_across").await else {
+        return;
+    };
+    let first = a
+        .http(AGENT1)
+        .file(&in_conversation("c1", refund("bot")))
+        .await;
+    let waiting = b
+        .http(AGENT1)
+        .file(&in_conversation("c1", refund("bot")))
+        .await;
+    let (st, _) = a
+        .http(ALICE)
+        .decide(&first, "approve", "conversation")
+        .await;
     assert_eq!(st, StatusCode::OK);
     let (_, now) = b.http(ALICE).fetch(&waiting).await;
     assert_eq!(now["status"], "approved");
     assert_eq!(now["decision"]["via"]["kind"], "grant");
-    let later = b.http(AGENT1).file(&in_conversation("c1", refund("bot"))).await;
+    let later = b
+        .http(AGENT1)
+        .file(&in_conversation("c1", refund("bot")))
+        .await;
     assert_eq!(later["status"], "approved");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_expires_once_with_both_sweepers_running() {
-    let Some((a, b, _dir)) = two("expiry_across").await else { return };
+    let Some((a, b, _dir)) = two("expiry_across").await else {
+        return;
+    };
     let mut new = refund("bot");
     new.ttl_seconds = Some(1);
     let req = a.http(AGENT1).file(&new).await;
@@ -143,15 +178,23 @@ async fn a_request_expires_once_with_both_sweepers_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_under_load_loses_nothing_a_acknowledged_and_b_serves_on() {
-    let Some((mut a, b, _dir)) = two("kill_across").await else { return };
+    let Some((mut a, b, _dir)) = two("kill_across").await else {
+        return;
+    };
     let filers: Vec<_> = (0..8)
         .map(|i| {
-            let url = if i % 2 == 0 { a.url.clone() } else { b.url.clone() };
+            let url = if i % 2 == 0 {
+                a.url.clone()
+            } else {
+                b.url.clone()
+            };
             tokio::spawn(async move {
                 let http = Http::new(&url, Some(AGENT1));
                 let mut acknowledged = Vec::new();
                 for _ in 0..100 {
-                    let rb = http.request(reqwest::Method::POST, "/v1/requests").json(&refund("bot"));
+                    let rb = http
+                        .request(reqwest::Method::POST, "/v1/requests")
+                        .json(&refund("bot"));
                     match rb.send().await {
                         Ok(resp) if resp.status() == StatusCode::CREATED => {
                             let v: Value = resp.json().await.unwrap();
@@ -178,13 +221,12 @@ async fn killing_a_under_load_loses_nothing_a_acknowledged_and_b_serves_on() {
         }
         acknowledged.extend(acks);
     }
-    assert!((1..400).contains(&on_a), "A was killed during the load: {on_a}");
-    let listed: std::collections::HashSet<String> = b
-        .all()
-        .await
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    assert!(
+        (1..400).contains(&on_a),
+        "A was killed during the load: {on_a}"
+    );
+    let listed: std::collections::HashSet<String> =
+        b.all().await.into_iter().map(|r| r.id).collect();
     for id in &acknowledged {
         assert!(listed.contains(id), "acknowledged {id} lost");
     }
@@ -192,7 +234,9 @@ async fn killing_a_under_load_loses_nothing_a_acknowledged_and_b_serves_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_was_on_a_resumes_on_b_with_no_gap_and_the_same_database() {
-    let Some((mut a, b, _dir)) = two("resume_across").await else { return };
+    let Some((mut a, b, _dir)) = two("resume_across").await else {
+        return;
+    };
     let agent = b.http(AGENT1);
     for _ in 0..3 {
         agent.file(&refund("bot")).await;
@@ -205,7 +249,10 @@ async fn a_stream_that_was_on_a_resumes_on_b_with_no_gap_and_the_same_database()
         agent.file(&refund("bot")).await;
     }
     let (st, list) = b.http(ALICE).get("/v1/requests").await;
-    assert_eq!((st, list["database_id"].as_str()), (StatusCode::OK, Some(database_id.as_str())));
+    assert_eq!(
+        (st, list["database_id"].as_str()),
+        (StatusCode::OK, Some(database_id.as_str()))
+    );
     let mut on_b = SseStream::open(&b.url, ALICE, Some(seen[2].id)).await;
     let ids: Vec<u64> = on_b.take(3).await.iter().map(|e| e.id).collect();
     assert_eq!(ids, [4, 5, 6]);
@@ -234,12 +281,21 @@ async fn with_postgres_down_writes_get_503_and_service_returns_when_it_is_back()
         assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["error"]["code"], "unavailable");
         assert!(error_message(&body).contains("PostgreSQL"), "{body}");
-        assert!(start.elapsed() < Duration::from_secs(8), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            start.elapsed()
+        );
         let (st, _) = srv.http(ALICE).decide(&before, "approve", "once").await;
         assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
     }
     // The stream was not cut: it is still open (no event, no end) while PostgreSQL is down.
-    assert!(stream.next_within(Duration::from_millis(300)).await.is_none());
+    assert!(
+        stream
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
 
     cluster.pg_ctl_start().unwrap();
     let back = Instant::now();
@@ -250,7 +306,10 @@ async fn with_postgres_down_writes_get_503_and_service_returns_when_it_is_back()
     .await;
     assert!(back.elapsed() < Duration::from_secs(5));
     // The stream goes on from where it was, with the filing made after the return.
-    let ev = stream.next_within(Duration::from_secs(5)).await.expect("the stream goes on");
+    let ev = stream
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("the stream goes on");
     assert_eq!(ev.data["request"]["id"], after["id"]);
     cluster.pg_ctl_stop().unwrap();
 }

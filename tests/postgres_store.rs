@@ -4,6 +4,8 @@
 //! one request, and each request expires once. The HTTP behaviour both stores share is
 //! in the server suites, which run on each.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;
@@ -21,7 +23,9 @@ async fn db(test: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_at_once_migrate_once_and_share_the_database_id() {
-    let Some(url) = db("migrate_once").await else { return };
+    let Some(url) = db("migrate_once").await else {
+        return;
+    };
     let opens = (0..4).map(|_| {
         let url = url.clone();
         tokio::spawn(async move { PgStore::open(&url, None).await.unwrap() })
@@ -37,7 +41,9 @@ async fn instances_starting_at_once_migrate_once_and_share_the_database_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newer_and_foreign_databases_are_refused() {
-    let Some(url) = db("refused").await else { return };
+    let Some(url) = db("refused").await else {
+        return;
+    };
     drop(PgStore::open(&url, None).await.unwrap());
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -50,12 +56,17 @@ async fn newer_and_foreign_databases_are_refused() {
     let err = format!("{:#}", PgStore::open(&url, None).await.unwrap_err());
     assert!(err.contains("newer than this assent"), "{err}");
 
-    let Some(foreign) = db("refused_foreign").await else { return };
+    let Some(foreign) = db("refused_foreign").await else {
+        return;
+    };
     let (client, conn) = tokio_postgres::connect(&foreign, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(conn);
-    client.batch_execute("CREATE TABLE t (x INT)").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE t (x INT)")
+        .await
+        .unwrap();
     let err = format!("{:#}", PgStore::open(&foreign, None).await.unwrap_err());
     assert!(err.contains("not an assent database"), "{err}");
 }
@@ -85,12 +96,18 @@ async fn two(test: &str) -> Option<(Arc<PgStore>, Arc<PgStore>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sequence_numbers_commit_in_order_across_writers() {
-    let Some((a, b)) = two("seq_order").await else { return };
+    let Some((a, b)) = two("seq_order").await else {
+        return;
+    };
     // A reader polls the log while 8 writers over both stores file: every read must
     // continue the last one with no gap (a gap would be an event that committed late).
     let writers: Vec<_> = (0..8)
         .map(|i| {
-            let s = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let s = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move {
                 for _ in 0..25 {
                     s.file("agent1", refund("bot"), FileOptions::default())
@@ -128,7 +145,9 @@ async fn sequence_numbers_commit_in_order_across_writers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_50_deciders_over_two_instances_one_wins() {
-    let Some((a, b)) = two("deciders").await else { return };
+    let Some((a, b)) = two("deciders").await else {
+        return;
+    };
     let r = a
         .file("agent1", refund("bot"), FileOptions::default())
         .await
@@ -137,12 +156,22 @@ async fn of_50_deciders_over_two_instances_one_wins() {
         .request;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
-            let s = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let s = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             let (id, hash) = (r.id.clone(), r.args_hash.clone());
             tokio::spawn(async move {
                 let who = format!("reviewer{i}");
-                let verdict = if i % 3 == 0 { Verdict::Reject } else { Verdict::Approve };
-                s.decide(&id, &who, decision(verdict, &hash)).await.map(|w| w.value)
+                let verdict = if i % 3 == 0 {
+                    Verdict::Reject
+                } else {
+                    Verdict::Approve
+                };
+                s.decide(&id, &who, decision(verdict, &hash))
+                    .await
+                    .map(|w| w.value)
             })
         })
         .collect();
@@ -166,14 +195,23 @@ async fn of_50_deciders_over_two_instances_one_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_filings_of_one_call_make_one_request() {
-    let Some((a, b)) = two("idempotent").await else { return };
+    let Some((a, b)) = two("idempotent").await else {
+        return;
+    };
     let tasks: Vec<_> = (0..20)
         .map(|i| {
-            let s = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let s = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move {
                 let mut new = refund("bot");
                 new.tool_call_id = Some("call-1".into());
-                s.file("agent1", new, FileOptions::default()).await.unwrap().value
+                s.file("agent1", new, FileOptions::default())
+                    .await
+                    .unwrap()
+                    .value
             })
         })
         .collect();
@@ -190,14 +228,25 @@ async fn concurrent_filings_of_one_call_make_one_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_expires_once_whichever_instance_sweeps() {
-    let Some((a, b)) = two("expiry").await else { return };
+    let Some((a, b)) = two("expiry").await else {
+        return;
+    };
     let mut new = refund("bot");
     new.ttl_seconds = Some(1);
-    let r = a.file("agent1", new, FileOptions::default()).await.unwrap().value.request;
+    let r = a
+        .file("agent1", new, FileOptions::default())
+        .await
+        .unwrap()
+        .value
+        .request;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let sweeps: Vec<_> = (0..10)
         .map(|i| {
-            let s = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let s = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move { s.expire_due().await.unwrap().events.len() })
         })
         .collect();
@@ -211,25 +260,49 @@ async fn a_request_expires_once_whichever_instance_sweeps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_grant_made_on_one_instance_approves_what_the_other_files() {
-    let Some((a, b)) = two("grant").await else { return };
+    let Some((a, b)) = two("grant").await else {
+        return;
+    };
     let conv = |n: &str| in_conversation("c1", refund(n));
-    let first = a.file("agent1", conv("bot"), FileOptions::default()).await.unwrap().value.request;
-    let waiting = b.file("agent1", conv("bot"), FileOptions::default()).await.unwrap().value.request;
+    let first = a
+        .file("agent1", conv("bot"), FileOptions::default())
+        .await
+        .unwrap()
+        .value
+        .request;
+    let waiting = b
+        .file("agent1", conv("bot"), FileOptions::default())
+        .await
+        .unwrap()
+        .value
+        .request;
     let mut body = decision(Verdict::Approve, &first.args_hash);
     body.scope = Scope::Conversation;
     a.decide(&first.id, "alice", body).await.unwrap();
     // Filed on B before the grant: approved by it. Filed on B after: born approved.
-    assert_eq!(b.get(&waiting.id).await.unwrap().value.status, Status::Approved);
-    let later = b.file("agent1", conv("bot"), FileOptions::default()).await.unwrap().value.request;
+    assert_eq!(
+        b.get(&waiting.id).await.unwrap().value.status,
+        Status::Approved
+    );
+    let later = b
+        .file("agent1", conv("bot"), FileOptions::default())
+        .await
+        .unwrap()
+        .value
+        .request;
     assert_eq!(later.status, Status::Approved);
     assert_eq!(a.grants().await.unwrap().grants.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_pages_with_its_cursor_and_reports_the_sequence() {
-    let Some((a, _)) = two("list").await else { return };
+    let Some((a, _)) = two("list").await else {
+        return;
+    };
     for _ in 0..3 {
-        a.file("agent1", refund("bot"), FileOptions::default()).await.unwrap();
+        a.file("agent1", refund("bot"), FileOptions::default())
+            .await
+            .unwrap();
     }
     let q = |cursor: Option<String>| assent::store::ListQuery {
         status: Some(Status::Pending),

@@ -89,7 +89,6 @@ async fn refused(resp: reqwest::Response) -> (StatusCode, String) {
     )
 }
 
-each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_has_one_id_for_life_that_lists_and_streams_carry() {
     let (_dir, db) = temp_db();
@@ -147,7 +146,6 @@ async fn a_database_has_one_id_for_life_that_lists_and_streams_carry() {
     );
     srv.shutdown().await;
 }
-}
 
 /// A call whose params are `{"blob": "xx…"}`, `bytes` long as JSON.
 fn sized(i: usize, bytes: usize) -> NewRequest {
@@ -159,7 +157,6 @@ fn sized(i: usize, bytes: usize) -> NewRequest {
     }
 }
 
-each_store! {
 each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() {
@@ -238,9 +235,7 @@ async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() 
     srv.shutdown().await;
 }
 }
-}
 
-each_store! {
 each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_past_their_retention_are_compacted_and_a_resume_before_them_is_refused() {
@@ -290,9 +285,7 @@ async fn events_past_their_retention_are_compacted_and_a_resume_before_them_is_r
     srv.shutdown().await;
 }
 }
-}
 
-each_store! {
 each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_is_kept_unless_told_otherwise() {
@@ -319,7 +312,6 @@ async fn the_audit_log_is_kept_unless_told_otherwise() {
     let mut s = SseStream::open(&srv.url, ALICE, Some(0)).await;
     assert_eq!(s.take(1).await[0].id, 1);
     srv.shutdown().await;
-}
 }
 }
 

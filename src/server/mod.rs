@@ -80,6 +80,13 @@ async fn serve(g: &GlobalOpts, a: ServeArgs) -> anyhow::Result<()> {
         cfg.listen = listen;
     }
     if let Some(db) = a.db {
+        if postgres::is_url(&db) && postgres::redact(&db) != db {
+            bail!(
+                "--db carries a password, which every user of this machine can read in the \
+                 process list: pass postgres://USER@HOST:PORT/DB and the password in \
+                 PGPASSWORD or [server] database_password_file"
+            );
+        }
         // The flag names the one database to use, whichever kind the config names.
         cfg.db = Some(db);
         cfg.database_url = None;

@@ -63,14 +63,21 @@ pub struct Cluster {
 impl Cluster {
     /// initdb and start, in a temporary directory on a free port.
     pub fn start(bin: &Path) -> anyhow::Result<Cluster> {
-        let dir = tempfile::Builder::new().prefix("assent-pg-").tempdir()?.keep();
+        let dir = tempfile::Builder::new()
+            .prefix("assent-pg-")
+            .tempdir()?
+            .keep();
         let data = dir.join("data");
         if is_root() {
             let owned = Command::new("chown")
                 .args(["-R", UNPRIVILEGED])
                 .arg(&dir)
                 .status()?;
-            anyhow::ensure!(owned.success(), "cannot give {} to {UNPRIVILEGED}", dir.display());
+            anyhow::ensure!(
+                owned.success(),
+                "cannot give {} to {UNPRIVILEGED}",
+                dir.display()
+            );
         }
         let run = |cmd: &mut Command| -> anyhow::Result<()> {
             let out = cmd.stdin(Stdio::null()).output()?;
@@ -84,11 +91,18 @@ impl Cluster {
             }
             Ok(())
         };
-        run(pg_command(&bin.join("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        run(pg_command(&bin.join("initdb")).arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let cluster = Cluster {
             bin: bin.to_owned(),
             data: data.clone(),
@@ -102,7 +116,11 @@ impl Cluster {
                 "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
                  {runas} '{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
                 pid = std::process::id(),
-                runas = if is_root() { format!("runuser -u {UNPRIVILEGED} --") } else { String::new() },
+                runas = if is_root() {
+                    format!("runuser -u {UNPRIVILEGED} --")
+                } else {
+                    String::new()
+                },
                 pg_ctl = bin.join("pg_ctl").display(),
                 data = data.display(),
                 dir = dir.display(),

@@ -57,7 +57,9 @@ impl From<tokio_postgres::Error> for Fail {
     fn from(e: tokio_postgres::Error) -> Self {
         let Some(code) = e.code() else {
             // No SQLSTATE: the connection broke, or a value did not convert.
-            if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
+            if e.is_closed()
+                || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+            {
                 return Fail::unavailable(e);
             }
             return Fail::corrupt(e.to_string());

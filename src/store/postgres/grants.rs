@@ -112,7 +112,11 @@ pub(super) async fn revoke(op: &mut Op<'_>, id: &str, actor: &str) -> PgResult<G
         op.tx
             .execute(&st, &[&id, &op.now.timestamp_millis(), &actor])
             .await?;
-        op.grant_changed(GrantAction::Revoked { by: actor }, EventKind::GrantRevoked, &g);
+        op.grant_changed(
+            GrantAction::Revoked { by: actor },
+            EventKind::GrantRevoked,
+            &g,
+        );
     }
     Ok(g)
 }

@@ -47,11 +47,17 @@ impl<'a> Op<'a> {
     }
 
     pub fn request_event(&mut self, kind: EventKind, req: &ApprovalRequest) {
-        self.pending.push(event(kind, self.now, Some(req.clone()), None));
+        self.pending
+            .push(event(kind, self.now, Some(req.clone()), None));
     }
 
     /// Audits `action` on `req` and appends its event `kind`.
-    pub fn request_changed(&mut self, action: RequestAction, kind: EventKind, req: &ApprovalRequest) {
+    pub fn request_changed(
+        &mut self,
+        action: RequestAction,
+        kind: EventKind,
+        req: &ApprovalRequest,
+    ) {
         self.audit_request(action, req);
         self.request_event(kind, req);
     }
@@ -59,7 +65,8 @@ impl<'a> Op<'a> {
     /// Audits `action` on `g` and appends its event `kind`.
     pub fn grant_changed(&mut self, action: GrantAction, kind: EventKind, g: &Grant) {
         self.audits.push(rules::grant_audit(g, action, self.now));
-        self.pending.push(event(kind, self.now, None, Some(g.clone())));
+        self.pending
+            .push(event(kind, self.now, None, Some(g.clone())));
     }
 
     /// Appends what the operation has recorded so far, taking the log's lock (held to
@@ -104,8 +111,11 @@ impl<'a> Op<'a> {
                      grant_id, payload, ord)",
                 )
                 .await?;
-            tx.execute(&st, &[&n, &kinds, &ats, &request_ids, &grant_ids, &payloads])
-                .await
+            tx.execute(
+                &st,
+                &[&n, &kinds, &ats, &request_ids, &grant_ids, &payloads],
+            )
+            .await
         };
         let audits = append_audits(tx, &self.audits);
         let notify = async {
@@ -182,7 +192,13 @@ async fn append_audits(
     // Serialising plain data to a String cannot fail; None keeps the column NULL.
     let policy: Vec<Option<String>> = entries
         .iter()
-        .map(|e| json(e.policy.as_ref().and_then(|p| serde_json::to_string(p).ok())))
+        .map(|e| {
+            json(
+                e.policy
+                    .as_ref()
+                    .and_then(|p| serde_json::to_string(p).ok()),
+            )
+        })
         .collect();
     let via: Vec<Option<String>> = entries
         .iter()
@@ -191,8 +207,19 @@ async fn append_audits(
     tx.execute(
         &st,
         &[
-            &at, &actor, &action, &request_id, &tool, &agent, &outcome, &scope, &reason,
-            &args_hash, &grant_id, &policy, &via,
+            &at,
+            &actor,
+            &action,
+            &request_id,
+            &tool,
+            &agent,
+            &outcome,
+            &scope,
+            &reason,
+            &args_hash,
+            &grant_id,
+            &policy,
+            &via,
         ],
     )
     .await

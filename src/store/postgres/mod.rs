@@ -28,9 +28,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::rules::{Filing, truncate_millis};
-use super::{
-    Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreResult, Written,
-};
+use super::{Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreResult, Written};
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
     RequestList,
@@ -171,13 +169,6 @@ impl PgStore {
         })
     }
 
-    /// Replaces the clock (tests drive expiry with it).
-    #[cfg(test)]
-    fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
     fn now(&self) -> DateTime<Utc> {
         truncate_millis((self.clock)())
     }
@@ -225,7 +216,10 @@ impl Changes {
     }
 }
 
-async fn read<T>(store: &PgStore, f: impl AsyncFnOnce(&deadpool_postgres::Client) -> PgResult<T>) -> StoreResult<T> {
+async fn read<T>(
+    store: &PgStore,
+    f: impl AsyncFnOnce(&deadpool_postgres::Client) -> PgResult<T>,
+) -> StoreResult<T> {
     let run = async {
         let client = store.pool.get().await?;
         f(&client).await
@@ -251,7 +245,13 @@ impl Store for PgStore {
         responder: &str,
         body: DecisionBody,
     ) -> StoreResult<Written<ApprovalRequest>> {
-        transact!(self, |op| requests::decide(&mut op, id, responder, body.clone()).await)
+        transact!(self, |op| requests::decide(
+            &mut op,
+            id,
+            responder,
+            body.clone()
+        )
+        .await)
     }
 
     async fn cancel(&self, id: &str, actor: &Identity) -> StoreResult<Written<ApprovalRequest>> {
@@ -268,7 +268,8 @@ impl Store for PgStore {
 
     async fn list(&self, query: ListQuery) -> StoreResult<Written<RequestList>> {
         let start = requests::list_start(&query)?;
-        let mut page = transact!(self, |op| requests::list(&mut op, query.clone(), start).await)?;
+        let mut page = transact!(self, |op| requests::list(&mut op, query.clone(), start)
+            .await)?;
         page.value.database_id = Some(self.database_id.to_string());
         Ok(page)
     }

@@ -37,7 +37,11 @@ async fn select_one(
     tail: &str,
     p: &Params<'_>,
 ) -> PgResult<Option<ApprovalRequest>> {
-    Ok(select(tx, tail, p).await?.into_iter().next().map(|(_, r)| r))
+    Ok(select(tx, tail, p)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, r)| r))
 }
 
 fn not_found(id: &str) -> StoreError {
@@ -285,7 +289,11 @@ async fn approve_covered(op: &mut Op<'_>, g: &Grant, filer: &str) -> PgResult<()
     Ok(())
 }
 
-pub(super) async fn cancel(op: &mut Op<'_>, id: &str, actor: &Identity) -> PgResult<ApprovalRequest> {
+pub(super) async fn cancel(
+    op: &mut Op<'_>,
+    id: &str,
+    actor: &Identity,
+) -> PgResult<ApprovalRequest> {
     expire_due(op).await?;
     let mut req = require(op.tx, id, true).await?;
     rules::cancel(&mut req, actor)?;
@@ -352,7 +360,11 @@ pub(super) async fn list(op: &mut Op<'_>, query: ListQuery, start: i64) -> PgRes
         ))
         .await?;
     let rows = match query.status {
-        Some(s) => op.tx.query(&st, &[&inline, &start, &fetch, &s.as_str()]).await?,
+        Some(s) => {
+            op.tx
+                .query(&st, &[&inline, &start, &fetch, &s.as_str()])
+                .await?
+        }
         None => op.tx.query(&st, &[&inline, &start, &fetch]).await?,
     };
     let mut page: Vec<(i64, ApprovalRequest)> = Vec::new();

@@ -16,7 +16,7 @@ pub const SCHEMA_VERSION: i64 = match MIGRATIONS.last() {
 };
 
 /// The advisory lock key of migrations ("assent" in ASCII, in a bigint).
-const MIGRATION_LOCK: i64 = 0x61_7373_656e_74;
+const MIGRATION_LOCK: i64 = 0x6173_7365_6e74;
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction and returns its id;
 /// refuses a database of another program or of a newer assent.
@@ -26,10 +26,7 @@ pub(super) async fn migrate(client: &mut Client) -> anyhow::Result<String> {
         .await
         .context("cannot take the migration lock")?;
     let has_version: bool = tx
-        .query_one(
-            "SELECT to_regclass('schema_version') IS NOT NULL",
-            &[],
-        )
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
         .await?
         .try_get(0)?;
     if !has_version {
