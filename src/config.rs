@@ -41,8 +41,15 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: String,
-    /// SQLite file; `:memory:` for a throwaway store. None: the platform data dir.
+    /// SQLite file; `:memory:` for a throwaway store; or a PostgreSQL URL. None: the
+    /// platform data dir.
     pub db: Option<String>,
+    /// A PostgreSQL URL (postgres://USER@HOST:PORT/DB): several instances may share it.
+    /// Used unless `db` (or `--db`) is a URL itself.
+    pub database_url: Option<String>,
+    /// A file whose first line is the PostgreSQL password (else PGPASSWORD); relative to
+    /// the config file's directory.
+    pub database_password_file: Option<PathBuf>,
     pub max_body_bytes: usize,
     /// TTL given to requests filed without `ttl_seconds`, e.g. "30m". None: no expiry.
     #[serde(with = "opt_duration")]
@@ -110,6 +117,8 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: DEFAULT_LISTEN.into(),
             db: None,
+            database_url: None,
+            database_password_file: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             default_ttl: None,
             max_wait_seconds: 3600,

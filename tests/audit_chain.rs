@@ -115,6 +115,7 @@ async fn a_deleted_row_breaks_the_chain_at_the_next_one() {
     srv.shutdown().await;
 }
 
+each_store! {
 #[tokio::test]
 async fn an_export_verifies_offline_and_an_edit_of_it_does_not() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,6 +163,7 @@ async fn an_export_verifies_offline_and_an_edit_of_it_does_not() {
         out.stdout
     );
 }
+}
 
 /// The export `lines` as JSON lines with field `key` of entry `n` set to `value`.
 fn out_with(lines: &[Value], n: usize, key: &str, value: &str) -> String {
@@ -170,6 +172,7 @@ fn out_with(lines: &[Value], n: usize, key: &str, value: &str) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
+each_store! {
 #[tokio::test]
 async fn export_since_and_csv() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,4 +201,5 @@ async fn export_since_and_csv() {
     let out = cli(&srv.url, &["audit", "export", "--since", "soonish"]).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     srv.shutdown().await;
+}
 }

@@ -91,6 +91,7 @@ fn by_grant(grant_id: &str) -> Value {
     json!({"kind": "grant", "grant_id": grant_id, "granted_by": "alice", "scope": "conversation"})
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_and_its_audit_entries_say_how_it_was_decided() {
     let s = Serve::with_policy().await;
@@ -163,7 +164,9 @@ async fn the_request_and_its_audit_entries_say_how_it_was_decided() {
         "{page}"
     );
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_list_and_audit_name_the_grant_and_the_rule_not_a_person() {
     let s = Serve::with_policy().await;
@@ -271,6 +274,7 @@ async fn show_list_and_audit_name_the_grant_and_the_rule_not_a_person() {
         out.stdout
     );
 }
+}
 
 /// A shell command that leaves a marker file when it runs.
 fn marked(dir: &std::path::Path) -> (Vec<String>, std::path::PathBuf) {
@@ -287,6 +291,7 @@ fn gate(url: &str, extra: &[&str], command: &[String]) -> tokio::process::Comman
     assent(url, Some(AGENT1), &args)
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate_says_a_grant_approved_not_its_maker() {
     let s = Serve::start().await;
@@ -315,6 +320,7 @@ async fn the_gate_says_a_grant_approved_not_its_maker() {
         out.stderr
     );
 }
+}
 
 fn hook(url: &str) -> tokio::process::Command {
     assent(url, Some(AGENT1), &["hook", "claude-code", "--wait", "20"])
@@ -327,6 +333,7 @@ fn hook_answer(out: &Out) -> Value {
     v["hookSpecificOutput"].clone()
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hook_tells_claude_code_a_grant_approved() {
     let s = Serve::start().await;
@@ -346,6 +353,7 @@ async fn the_hook_tells_claude_code_a_grant_approved() {
         second["permissionDecisionReason"],
         format!("Approved by grant {grant} (alice, conversation) in assent")
     );
+}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,6 +507,7 @@ const LIES: [Lie; 4] = [
     Lie::AtFiling,
 ];
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate_runs_only_an_approval_of_exactly_what_it_filed() {
     let dir = tempfile::tempdir().unwrap();
@@ -527,7 +536,9 @@ async fn the_gate_runs_only_an_approval_of_exactly_what_it_filed() {
         task.abort();
     }
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hook_passes_on_only_an_approval_of_exactly_its_tool_input() {
     let (url, task) = fake_backend(Lie::Not).await;
@@ -549,7 +560,9 @@ async fn the_hook_passes_on_only_an_approval_of_exactly_its_tool_input() {
         task.abort();
     }
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_revoked_grant_by_prefix_answers_as_by_its_id() {
     let s = Serve::start().await;
@@ -575,6 +588,7 @@ async fn revoking_a_revoked_grant_by_prefix_answers_as_by_its_id() {
     let out = cli(&s, &["revoke", "ffffffff-ffff"], None).await;
     assert_eq!(out.code, Some(4), "{out:?}");
 }
+}
 
 /// `assent ARGS` with its stdout a pipe whose reader is gone before it writes a byte: as
 /// `assent man | head` once head has what it wanted.
@@ -599,6 +613,7 @@ fn man_and_completions_into_a_closed_pipe_succeed_quietly() {
     }
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_into_a_closed_pipe_succeeds_quietly() {
     let s = Serve::start().await;
@@ -622,12 +637,14 @@ async fn a_table_into_a_closed_pipe_succeeds_quietly() {
     assert!(out.status.success(), "{out:?}");
     assert!(out.stderr.is_empty(), "{out:?}");
 }
+}
 
 /// `t` as the CLI writes every time.
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_time_is_rfc3339_in_utc() {
     let s = Serve::start().await;
@@ -664,7 +681,9 @@ async fn every_time_is_rfc3339_in_utc() {
         again.stdout
     );
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_at_80_columns_keeps_risk_ahead_of_reason_and_says_time_left() {
     let s = Serve::start().await;
@@ -701,7 +720,9 @@ async fn list_at_80_columns_keeps_risk_ahead_of_reason_and_says_time_left() {
         );
     }
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_escapes_c1_bidi_and_invisible_characters() {
     let s = Serve::start().await;
@@ -740,4 +761,5 @@ async fn json_escapes_c1_bidi_and_invisible_characters() {
             assert!(out.stdout.contains(r"\u202e") && out.stdout.contains("é 東京"));
         }
     }
+}
 }

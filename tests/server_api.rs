@@ -9,6 +9,7 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_get_list_decide_round_trip() {
     let srv = TestServer::start().await;
@@ -42,7 +43,9 @@ async fn file_get_list_decide_round_trip() {
     assert!(list["requests"].as_array().unwrap().is_empty());
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_whoami() {
     let srv = TestServer::start().await;
@@ -73,7 +76,9 @@ async fn health_and_whoami() {
     assert_eq!(me.role, assent::protocol::Role::Admin);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_unknown_tokens_get_401_and_wrong_roles_403() {
     let srv = TestServer::start().await;
@@ -139,7 +144,9 @@ async fn missing_or_unknown_tokens_get_401_and_wrong_roles_403() {
     assert_eq!(now, req);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_can_do_both_sides() {
     let srv = TestServer::start().await;
@@ -152,7 +159,9 @@ async fn an_admin_can_do_both_sides() {
     assert_eq!(d["decision"]["responder"], "root");
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ids_and_routes_are_json_404s() {
     let srv = TestServer::start().await;
@@ -187,7 +196,9 @@ async fn unknown_ids_and_routes_are_json_404s() {
     assert_eq!(body["error"]["code"], "method_not_allowed");
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filing_returns_every_field_and_validates() {
     let srv = TestServer::start().await;
@@ -244,7 +255,9 @@ async fn filing_returns_every_field_and_validates() {
     }
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_get_400_with_a_clear_message() {
     let srv = TestServer::start().await;
@@ -314,7 +327,9 @@ async fn malformed_bodies_get_400_with_a_clear_message() {
     assert!(error_message(&e).contains("cursor"));
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_limit_get_413() {
     let srv = TestServer::start_configured(|c| c.max_body_bytes = 4096).await;
@@ -336,7 +351,9 @@ async fn bodies_over_the_limit_get_413() {
     srv.shutdown().await;
     srv2.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filing_is_idempotent_by_tool_call_id_and_idempotency_key() {
     let srv = TestServer::start().await;
@@ -391,7 +408,9 @@ async fn filing_is_idempotent_by_tool_call_id_and_idempotency_key() {
     assert_eq!(all["requests"].as_array().unwrap().len(), 5);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_filters_pages_and_reports_the_sequence() {
     let srv = TestServer::start().await;
@@ -478,7 +497,9 @@ async fn list_filters_pages_and_reports_the_sequence() {
     assert!(error_message(&e).contains("newest"));
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_conflicts_and_idempotent_repeats() {
     let srv = TestServer::start().await;
@@ -547,7 +568,9 @@ async fn decisions_conflicts_and_idempotent_repeats() {
     }
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_fifty_concurrent_deciders_exactly_one_wins() {
     let extra: Vec<(String, String)> = (0..50)
@@ -602,7 +625,9 @@ async fn of_fifty_concurrent_deciders_exactly_one_wins() {
     assert_eq!(decided, 1);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_by_filer_or_admin_only() {
     let srv = TestServer::start().await;
@@ -641,7 +666,9 @@ async fn cancel_by_filer_or_admin_only() {
     assert_eq!(actors, ["agent1", "root"]);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_records_every_change_and_pages() {
     let srv = TestServer::start_configured(|c| c.default_ttl = None).await;
@@ -721,7 +748,9 @@ async fn the_audit_log_records_every_change_and_pages() {
     assert!(page.next_after.is_some());
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test]
 async fn array_bodies_and_inexact_numbers_are_refused() {
     let srv = TestServer::start().await;
@@ -755,4 +784,5 @@ async fn array_bodies_and_inexact_numbers_are_refused() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     srv.shutdown().await;
+}
 }

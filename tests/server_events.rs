@@ -17,6 +17,7 @@ fn nth(i: usize) -> NewRequest {
     call("t", "bot", json!({"i": i}))
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_replay_from_any_point_then_go_live_in_order() {
     let srv = TestServer::start().await;
@@ -72,7 +73,9 @@ async fn events_replay_from_any_point_then_go_live_in_order() {
     assert_eq!(st, StatusCode::BAD_REQUEST);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_never_make_a_stream_skip_or_repeat() {
     let srv = TestServer::start().await;
@@ -99,6 +102,7 @@ async fn concurrent_writers_never_make_a_stream_skip_or_repeat() {
     assert_eq!(ids, (1..=total as u64).collect::<Vec<_>>());
     assert!(s.next_within(Duration::from_millis(200)).await.is_none());
     srv.shutdown().await;
+}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,6 +133,7 @@ async fn keep_alive_comments_flow_on_an_idle_stream() {
     srv.shutdown().await;
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
     let (_dir, db) = temp_db();
@@ -171,7 +176,9 @@ async fn a_restart_on_the_same_file_keeps_requests_grants_and_the_event_log() {
     assert_eq!(resumed.take(1).await[0].id, 6);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_loses_nothing_acknowledged_on_kill_9_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,6 +219,7 @@ async fn the_binary_loses_nothing_acknowledged_on_kill_9_and_stops_on_sigterm() 
 
     let status = proc.terminate(Duration::from_secs(15)).await.unwrap();
     assert!(status.success(), "serve exited with {status}");
+}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

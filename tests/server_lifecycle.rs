@@ -22,6 +22,7 @@ fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_grant_approves_pending_and_new_requests_until_revoked() {
     let srv = TestServer::start().await;
@@ -102,7 +103,9 @@ async fn a_conversation_grant_approves_pending_and_new_requests_until_revoked() 
     assert_eq!(after["status"], "pending");
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_always_grant_covers_every_conversation_and_none() {
     let srv = TestServer::start().await;
@@ -132,7 +135,9 @@ async fn an_always_grant_covers_every_conversation_and_none() {
     assert!(t.elapsed() < Duration::from_secs(2));
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_answers_waiters_emits_an_event_and_blocks_approval() {
     let srv = TestServer::start().await;
@@ -169,7 +174,9 @@ async fn expiry_answers_waiters_emits_an_event_and_blocks_approval() {
     assert_eq!(listed["requests"][0]["id"], r["id"]);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_expires_untouched_requests_and_the_default_ttl_applies() {
     let srv = TestServer::start_configured(|c| c.default_ttl = Some(Duration::from_secs(1))).await;
@@ -191,7 +198,9 @@ async fn the_sweeper_expires_untouched_requests_and_the_default_ttl_applies() {
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_answers_on_decision_on_cancel_or_at_the_timeout() {
     let srv = TestServer::start_configured(|c| c.max_wait_seconds = 2).await;
@@ -259,7 +268,9 @@ async fn wait_answers_on_decision_on_cancel_or_at_the_timeout() {
     assert_eq!(st, StatusCode::FORBIDDEN);
     srv2.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_long_polls_and_streams_promptly() {
     let srv = TestServer::start().await;
@@ -280,4 +291,5 @@ async fn shutdown_ends_long_polls_and_streams_promptly() {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["status"], "pending");
     assert!(events.next_within(Duration::from_secs(2)).await.is_none());
+}
 }

@@ -75,6 +75,7 @@ async fn only_the_scrape_token_and_admins_may_read_it() {
     srv.shutdown().await;
 }
 
+each_store! {
 #[tokio::test]
 async fn it_counts_filings_decisions_and_expiries_and_gauges_pending_by_risk() {
     let srv = server().await;
@@ -147,6 +148,7 @@ async fn it_counts_filings_decisions_and_expiries_and_gauges_pending_by_risk() {
     }
     srv.shutdown().await;
 }
+}
 
 #[tokio::test]
 async fn it_gauges_open_streams_and_long_polls() {
@@ -203,15 +205,11 @@ async fn metrics_listen_serves_it_without_a_token_and_nothing_else() {
 fn python() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let venv = root.join("target/mcp-venv/bin/python");
-    if !venv.exists() {
-        let ok = std::process::Command::new(root.join("tests/mcp/setup"))
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return None;
-        }
-    }
-    Some(venv)
+    // Quick when installed; it reinstalls when tests/mcp/requirements.txt changed.
+    let ok = std::process::Command::new(root.join("tests/mcp/setup"))
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(venv)
 }
 
 #[tokio::test]

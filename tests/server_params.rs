@@ -44,6 +44,7 @@ fn assert_refused(answer: &(StatusCode, Value), code: &str, path: &str) {
     assert!(message.contains(path), "{path} not named in: {message}");
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn params_deeper_than_64_are_refused() {
     let srv = TestServer::start().await;
@@ -67,7 +68,9 @@ async fn params_deeper_than_64_are_refused() {
     assert_eq!(status, StatusCode::OK);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_that_would_not_survive_are_refused() {
     let srv = TestServer::start().await;
@@ -92,7 +95,9 @@ async fn numbers_that_would_not_survive_are_refused() {
     );
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_keys_are_refused_at_any_depth() {
     let srv = TestServer::start().await;
@@ -114,7 +119,9 @@ async fn duplicate_keys_are_refused_at_any_depth() {
     assert_eq!(status, StatusCode::CREATED, "{filed}");
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordinary_params_still_file_and_hash_as_before() {
     let srv = TestServer::start().await;
@@ -140,6 +147,7 @@ async fn ordinary_params_still_file_and_hash_as_before() {
         args_hash(&serde_json::json!({"order_id": "A-1001", "amount": 250}))
     );
     srv.shutdown().await;
+}
 }
 
 /// Params `depth` containers deep, as an old server would have stored them.

@@ -43,6 +43,7 @@ async fn audit_for(srv: &TestServer, id: &str) -> Vec<Value> {
         .collect()
 }
 
+each_store! {
 #[tokio::test]
 async fn each_action_decides_at_filing_and_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +121,9 @@ async fn each_action_decides_at_filing_and_is_recorded() {
     assert_eq!(entries[1]["outcome"], "approved");
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test]
 async fn deny_wins_over_an_always_grant() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,7 +144,9 @@ async fn deny_wins_over_an_always_grant() {
     assert_eq!(rm["status"], "rejected", "{rm}");
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test]
 async fn a_condition_that_fails_to_evaluate_fails_closed() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,7 +175,9 @@ async fn a_condition_that_fails_to_evaluate_fails_closed() {
     assert_eq!(entries[0]["policy"]["error"], why);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test]
 async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,8 +223,10 @@ async fn reload_refuses_a_broken_policy_and_keeps_the_old_one() {
     );
     srv.shutdown().await;
 }
+}
 
 #[cfg(unix)]
+each_store! {
 #[tokio::test]
 async fn serve_reloads_on_sighup_and_refuses_to_start_on_a_broken_policy() {
     let dir = tempfile::tempdir().unwrap();
@@ -253,4 +262,5 @@ async fn serve_reloads_on_sighup_and_refuses_to_start_on_a_broken_policy() {
         err.contains("policy.toml") && err.contains("typo") && err.contains("unknown variable"),
         "{err}"
     );
+}
 }

@@ -157,6 +157,7 @@ fn sized(i: usize, bytes: usize) -> NewRequest {
     }
 }
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() {
     const BUDGET: usize = 64 * 1024;
@@ -233,7 +234,9 @@ async fn a_list_page_ends_within_its_byte_budget_and_may_leave_big_params_out() 
     assert_eq!(one, filed[10]);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_past_their_retention_are_compacted_and_a_resume_before_them_is_refused() {
     let srv = TestServer::start_configured(|c| {
@@ -281,7 +284,9 @@ async fn events_past_their_retention_are_compacted_and_a_resume_before_them_is_r
     assert_eq!(s.take(1).await[0].id, 3);
     srv.shutdown().await;
 }
+}
 
+each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_is_kept_unless_told_otherwise() {
     let srv = TestServer::start_configured(|c| {
@@ -307,6 +312,7 @@ async fn the_audit_log_is_kept_unless_told_otherwise() {
     let mut s = SseStream::open(&srv.url, ALICE, Some(0)).await;
     assert_eq!(s.take(1).await[0].id, 1);
     srv.shutdown().await;
+}
 }
 
 /// (events kept, the oldest kept, the newest kept, the recorded start of the log) of the

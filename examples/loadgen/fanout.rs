@@ -30,8 +30,20 @@ pub async fn run(
     events: u64,
     gap: Duration,
 ) -> anyhow::Result<Result> {
-    let reviewer = server.client(REVIEWER)?;
-    let agent = server.client(AGENT)?;
+    run_between(server, server, subscribers, events, gap).await
+}
+
+/// As [`run`], the subscribers on `streams` and the filings on `files` (two instances on
+/// one database: the figure is then the cross-instance delivery).
+pub async fn run_between(
+    streams: &Server,
+    files: &Server,
+    subscribers: usize,
+    events: u64,
+    gap: Duration,
+) -> anyhow::Result<Result> {
+    let reviewer = streams.client(REVIEWER)?;
+    let agent = files.client(AGENT)?;
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(subscribers);
     let mut subs = JoinSet::new();

@@ -54,6 +54,8 @@ enum Which {
     Fanout,
     Waiters,
     Console,
+    /// Two instances on the PostgreSQL database of --postgres (not part of `all`).
+    Postgres,
 }
 
 /// End-to-end benchmarks of assent on loopback.
@@ -79,6 +81,10 @@ struct Args {
     /// A value above the params' size has it list them whole: the figure without the fix.
     #[arg(long, value_name = "BYTES")]
     params_max_bytes: Option<usize>,
+    /// For `postgres`: an empty PostgreSQL database (postgres://USER@HOST:PORT/DB), the
+    /// password in PGPASSWORD.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 struct Row {
@@ -185,6 +191,50 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 met: clients != 32 || r.per_sec >= 2000.0,
             });
         }
+    }
+
+    if args.which == Which::Postgres {
+        let url = args
+            .postgres
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("loadgen postgres needs --postgres URL"))?;
+        let a = Server::on_postgres(&bin, url).await?;
+        let b = Server::on_postgres(&bin, url).await?;
+        let secs = if q { 2 } else { 5 };
+        for clients in [4, 32] {
+            eprintln!("postgres throughput: {clients} clients over two instances for {secs} s");
+            let r = throughput::run_over(&[&a, &b], clients, Duration::from_secs(secs)).await?;
+            rows.push(Row {
+                figure: format!(
+                    "filings + decisions per second, PostgreSQL, two instances, {} clients",
+                    r.clients
+                ),
+                target: if clients == 32 {
+                    "≥ 3,000/s"
+                } else {
+                    "(reported)"
+                },
+                measured: format!(
+                    "{:.0}/s ({} calls; call p50 {}, p99 {})",
+                    r.per_sec,
+                    r.ops,
+                    ms(r.call.p50),
+                    ms(r.call.p99)
+                ),
+                met: clients != 32 || r.per_sec >= 3000.0,
+            });
+        }
+        let (subs, events) = if q { (20, 50) } else { (20, 200) };
+        eprintln!("postgres: {subs} subscribers on A, {events} events filed on B");
+        let r = fanout::run_between(&a, &b, subs, events, Duration::from_millis(20)).await?;
+        rows.push(Row {
+            figure: format!(
+                "cross-instance event delivery (filed on B, streamed on A), {subs} subscribers, {events} events"
+            ),
+            target: "p99 < 50 ms",
+            measured: format!("p50 {}, p99 {}", ms(r.latency.p50), ms(r.latency.p99)),
+            met: r.latency.p99 < Duration::from_millis(50),
+        });
     }
 
     if want(Which::Fanout) {

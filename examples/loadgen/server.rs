@@ -79,6 +79,20 @@ impl Server {
         Ok(Server { serve, ids })
     }
 
+    /// A server on the PostgreSQL database `url` (which it migrates), in a new
+    /// temporary directory; several on one URL are instances of one server.
+    pub async fn on_postgres(bin: &Path, url: &str) -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
+        let cfg = config::write_config(dir.path(), SERVER_KEYS, None)?;
+        let mut cmd = Serve::command(bin, &cfg, ANY_PORT);
+        cmd.arg("--db").arg(url);
+        let serve = Serve::spawn(cmd, dir.path()).await?.owning(dir);
+        Ok(Server {
+            serve,
+            ids: Vec::new(),
+        })
+    }
+
     pub fn client(&self, token: &str) -> anyhow::Result<Client> {
         Ok(crate::client::api(&self.serve.url, token)?)
     }

@@ -22,11 +22,23 @@ pub struct Result {
 }
 
 pub async fn run(server: &Server, clients: usize, for_: Duration) -> anyhow::Result<Result> {
+    run_over(&[server], clients, for_).await
+}
+
+/// As [`run`], client `i` on `servers[i % len]` (instances sharing one database).
+pub async fn run_over(
+    servers: &[&Server],
+    clients: usize,
+    for_: Duration,
+) -> anyhow::Result<Result> {
     let next = Arc::new(AtomicU64::new(2_000_000 + 1_000_000 * clients as u64));
     let start = Instant::now();
     let deadline = start + for_;
     let mut set = JoinSet::new();
-    for _ in 0..clients {
+    for c in 0..clients {
+        let server = servers
+            .get(c % servers.len().max(1))
+            .ok_or_else(|| anyhow::anyhow!("no server to load"))?;
         let agent = server.client(AGENT)?;
         let reviewer = server.client(REVIEWER)?;
         let next = Arc::clone(&next);

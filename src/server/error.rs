@@ -61,6 +61,9 @@ impl From<StoreError> for ApiError {
             }
             StoreError::BadInput(m) => ApiError::bad_request("bad_request", m),
             StoreError::Forbidden(m) => ApiError::forbidden(m),
+            StoreError::Unavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
             StoreError::Backend(detail) => {
                 tracing::error!(%detail, "store failure");
                 ApiError::new(

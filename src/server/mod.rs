@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod policy;
 pub mod state;
 pub mod sweeper;
+mod tail;
 pub mod token;
 pub mod wait;
 
@@ -35,6 +36,7 @@ use tower_http::trace::TraceLayer;
 use crate::GlobalOpts;
 use crate::config::ServerConfig;
 use crate::store::Store;
+use crate::store::postgres::{self, PgStore};
 use crate::store::sqlite::{SqliteStore, Synchronous};
 use auth::Auth;
 use state::{AppState, EVENT_CHANNEL_CAPACITY, Limits};
@@ -50,8 +52,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:7878, or [server] listen].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// SQLite database file, or :memory: for a throwaway store [default: the platform data dir].
-    #[arg(long, value_name = "PATH")]
+    /// SQLite database file, :memory: for a throwaway store, or a PostgreSQL URL
+    /// (postgres://USER@HOST:PORT/DB; the password from PGPASSWORD or [server]
+    /// database_password_file) [default: [server] database_url, else the platform data dir].
+    #[arg(long, value_name = "PATH|URL")]
     pub db: Option<String>,
 }
 
@@ -79,7 +83,16 @@ async fn serve(g: &GlobalOpts, a: ServeArgs) -> anyhow::Result<()> {
         cfg.listen = listen;
     }
     if let Some(db) = a.db {
+        if postgres::is_url(&db) && postgres::redact(&db) != db {
+            bail!(
+                "--db carries a password, which every user of this machine can read in the \
+                 process list: pass postgres://USER@HOST:PORT/DB and the password in \
+                 PGPASSWORD or [server] database_password_file"
+            );
+        }
+        // The flag names the one database to use, whichever kind the config names.
         cfg.db = Some(db);
+        cfg.database_url = None;
     }
     if cfg.tokens.is_empty() {
         bail!(
@@ -149,6 +162,7 @@ pub struct ServerHandle {
     sweeper: Option<JoinHandle<()>>,
     /// Re-reads the signing keys; holds the store, so shutdown waits for it too.
     key_refresh: Option<JoinHandle<()>>,
+    tail: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -198,6 +212,9 @@ impl ServerHandle {
         if let Some(refresh) = self.key_refresh.take() {
             let _ = refresh.await;
         }
+        if let Some(tail) = self.tail.take() {
+            let _ = tail.await;
+        }
         Ok(())
     }
 }
@@ -208,8 +225,9 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Where the database lives: the config's `db` (`--db`), else the platform data dir.
-fn open_store(cfg: &ServerConfig) -> anyhow::Result<SqliteStore> {
+/// Where the database lives: a PostgreSQL URL (the config's `db` or `--db` when it is
+/// one, else `database_url`), else the SQLite file `db`, else the platform data dir.
+fn open_sqlite(cfg: &ServerConfig) -> anyhow::Result<SqliteStore> {
     let sync = Synchronous::parse(&cfg.sqlite_synchronous).ok_or_else(|| {
         anyhow::anyhow!(
             "[server] sqlite_synchronous = '{}': use \"full\" or \"normal\"",
@@ -233,12 +251,43 @@ fn open_store(cfg: &ServerConfig) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(&path, sync)
 }
 
-/// Starts the server on `cfg.listen` (use "127.0.0.1:0" for a free port) with the SQLite
-/// store `cfg.db` (":memory:", a path, or the platform default) and `cfg.tokens`.
-/// Must be called inside a tokio runtime.
+/// The PostgreSQL URL `cfg` names, if any.
+pub fn postgres_url(cfg: &ServerConfig) -> Option<&str> {
+    match cfg.db.as_deref() {
+        Some(db) if postgres::is_url(db) => Some(db),
+        _ => cfg.database_url.as_deref(),
+    }
+}
+
+/// The password of `[server] database_password_file` (its first line), if set.
+fn database_password(cfg: &ServerConfig) -> anyhow::Result<Option<String>> {
+    let Some(file) = &cfg.database_password_file else {
+        return Ok(None);
+    };
+    let path = match (&cfg.config_path, file.is_relative()) {
+        (Some(c), true) => c.parent().map_or_else(|| file.clone(), |d| d.join(file)),
+        _ => file.clone(),
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read [server] database_password_file {}",
+            path.display()
+        )
+    })?;
+    Ok(Some(text.lines().next().unwrap_or("").to_owned()))
+}
+
+/// Starts the server on `cfg.listen` (use "127.0.0.1:0" for a free port) with the store
+/// [`postgres_url`] names, else the SQLite store `cfg.db` (":memory:", a path, or the
+/// platform default), and `cfg.tokens`. Must be called inside a tokio runtime.
 pub async fn start(cfg: ServerConfig) -> anyhow::Result<ServerHandle> {
+    if let Some(url) = postgres_url(&cfg) {
+        let password = database_password(&cfg)?;
+        let pg = PgStore::open(url, password.as_deref()).await?;
+        return start_inner(cfg, Arc::new(pg.clone()), Some(pg)).await;
+    }
     let store_cfg = cfg.clone();
-    let store = tokio::task::spawn_blocking(move || open_store(&store_cfg))
+    let store = tokio::task::spawn_blocking(move || open_sqlite(&store_cfg))
         .await
         .context("the store opening task failed")??;
     start_with_store(cfg, Arc::new(store)).await
@@ -248,6 +297,16 @@ pub async fn start(cfg: ServerConfig) -> anyhow::Result<ServerHandle> {
 pub async fn start_with_store(
     cfg: ServerConfig,
     store: Arc<dyn Store>,
+) -> anyhow::Result<ServerHandle> {
+    start_inner(cfg, store, None).await
+}
+
+/// `shared`: the PostgreSQL store, when other instances may write to `store`: its log
+/// is then tailed.
+async fn start_inner(
+    cfg: ServerConfig,
+    store: Arc<dyn Store>,
+    shared: Option<PgStore>,
 ) -> anyhow::Result<ServerHandle> {
     let auth = Auth::from_config(&cfg.tokens)?;
     if auth.is_empty() {
@@ -289,9 +348,19 @@ pub async fn start_with_store(
         .context("cannot set up the approval-token signing key")?;
     let (stop, stop_rx) = watch::channel(false);
     let (hub, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+    let published = match &shared {
+        Some(_) => Some(Arc::new(state::Published::after(
+            store
+                .current_seq()
+                .await
+                .context("cannot read the event log's position")?,
+        ))),
+        None => None,
+    };
     let metrics = Arc::new(metrics::Metrics::new());
     let store: Arc<dyn Store> = Arc::new(metrics::Metered::new(store, Arc::clone(&metrics)));
     let st = AppState {
+        published,
         metrics,
         scrape_token: metrics::ScrapeToken::new(cfg.metrics_token.as_deref()),
         store,
@@ -318,6 +387,7 @@ pub async fn start_with_store(
     let app = router(st.clone());
     let st_for_metrics = st.clone();
     let key_refresh = tokio::spawn(token::refresh_loop(st.clone(), stop_rx.clone()));
+    let tail = shared.map(|pg| tokio::spawn(tail::run(st.clone(), pg, stop_rx.clone())));
     let sweeper = tokio::spawn(sweeper::run(st, stop_rx.clone()));
     let conn_limits = listen::ConnLimits::from_config(&cfg);
     let metrics_server = metrics_listener.map(|l| {
@@ -336,6 +406,7 @@ pub async fn start_with_store(
         metrics_addr,
         sweeper: Some(sweeper),
         key_refresh: Some(key_refresh),
+        tail,
     })
 }
 

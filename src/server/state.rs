@@ -1,11 +1,11 @@
 //! What every handler shares: the store, the identities, the event fan-out and the
 //! long-poll waiters.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use super::auth::Auth;
 use super::extract::BodyLimit;
@@ -68,21 +68,88 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `[server] metrics_token`, the scraper's own token.
     pub scrape_token: ScrapeToken,
+    /// With a store other instances write to (PostgreSQL): the last seq published here,
+    /// which this instance's writes and its log tail (`tail.rs`) both advance.
+    pub published: Option<Arc<Published>>,
+}
+
+/// How far the events of a shared log have been published on this instance. Events are
+/// published in seq order, each once: a write's own events go out at once when they
+/// follow the last one published, and otherwise (another instance's events come
+/// between) the tail is woken to read the log from the last one published.
+#[derive(Debug)]
+pub struct Published {
+    last: Mutex<u64>,
+    /// Wakes the tail when a write's events could not be published in order.
+    pub behind: Notify,
+}
+
+impl Published {
+    /// Starting after `seq`, the log's last seq when the instance starts.
+    pub fn after(seq: u64) -> Published {
+        Published {
+            last: Mutex::new(seq),
+            behind: Notify::new(),
+        }
+    }
+
+    pub fn last(&self) -> u64 {
+        *self.lock()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, u64> {
+        // A u64 cannot be left half-written by a panic.
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl AppState {
     /// Fans committed events out to SSE subscribers and answers the waiters of every
     /// request that reached a final state. Only that request's waiters are woken.
     pub fn publish(&self, events: Vec<Event>) {
+        let Some(published) = &self.published else {
+            events.into_iter().for_each(|ev| self.send(ev));
+            return;
+        };
+        let mut last = published.lock();
         for ev in events {
-            if let Some(r) = &ev.request
-                && r.status.is_final()
-            {
-                self.waiters.notify(r);
+            if ev.seq <= *last {
+                continue;
             }
-            // No subscribers is fine: the log is durable and streams replay from it.
-            let _ = self.hub.send(Arc::new(ev));
+            // Compaction may have deleted what lies between: the tail, which reads the
+            // log, may jump; a write's own events wait for it.
+            if ev.seq != *last + 1 {
+                drop(last);
+                published.behind.notify_one();
+                return;
+            }
+            *last = ev.seq;
+            self.send(ev);
         }
+    }
+
+    /// Publishes events read from the shared log after `published.last()`, in order.
+    pub fn publish_read(&self, events: Vec<Event>) {
+        let Some(published) = &self.published else {
+            return;
+        };
+        let mut last = published.lock();
+        for ev in events {
+            if ev.seq > *last {
+                *last = ev.seq;
+                self.send(ev);
+            }
+        }
+    }
+
+    fn send(&self, ev: Event) {
+        if let Some(r) = &ev.request
+            && r.status.is_final()
+        {
+            self.waiters.notify(r);
+        }
+        // No subscribers is fine: the log is durable and streams replay from it.
+        let _ = self.hub.send(Arc::new(ev));
     }
 
     /// Publishes the events of a store call and returns its value.

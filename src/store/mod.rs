@@ -14,6 +14,7 @@
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod postgres;
 pub mod rules;
 pub mod sqlite;
 
@@ -128,6 +129,10 @@ pub enum StoreError {
     /// 500: the backend failed (I/O, corruption). Logged; never shown in detail.
     #[error("storage failure: {0}")]
     Backend(String),
+    /// 503: the database cannot be reached (PostgreSQL down or restarting); nothing was
+    /// changed and the same call may be made again.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -133,7 +133,7 @@ impl Serve {
     ) -> Serve {
         let mut cmd = Serve::command(Path::new(BIN), config, listen);
         if let Some(db) = db {
-            cmd.args(["--db", db]);
+            cmd.args(["--db", &super::store::database(db).await]);
         }
         cmd.envs(envs.iter().copied());
         Serve::spawn(cmd, dir)

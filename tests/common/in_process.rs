@@ -63,7 +63,11 @@ impl TestServer {
         Self::start_with(cfg).await
     }
 
-    pub async fn start_with(cfg: ServerConfig) -> TestServer {
+    /// With `cfg`, its `db` taken on the running test's store ([`super::store`]).
+    pub async fn start_with(mut cfg: ServerConfig) -> TestServer {
+        if let Some(db) = &cfg.db {
+            cfg.db = Some(super::store::database(db).await);
+        }
         let handle = assent::server::start(cfg).await.expect("server starts");
         let url = handle.url();
         TestServer {

@@ -19,11 +19,13 @@ pub mod http;
 pub mod identities;
 pub mod in_process;
 pub mod openapi;
+pub mod postgres;
 pub mod proxy;
 pub mod pty;
 pub mod run;
 pub mod server;
 pub mod sse;
+pub mod store;
 
 use std::time::Duration;
 
@@ -42,6 +44,8 @@ pub use self::{
     server::{ANY_PORT, Serve},
     sse::{SseEvent, SseStream},
 };
+#[allow(unused_imports)]
+pub(crate) use store::each_store;
 
 /// How long the harness waits before it looks again.
 pub const POLL: Duration = Duration::from_millis(50);

@@ -1,0 +1,417 @@
+//! Request rows and the operations on them: filing, deciding, cancelling, expiring,
+//! reading and listing, as SQLite's (`../sqlite/requests.rs`). Each runs in its [`Op`];
+//! what it may do is [`rules`]' to say. Rows an operation may change are locked
+//! (`FOR UPDATE`) before it reads them to decide, so of two instances deciding one
+//! request the second reads the first's decision once it commits.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+
+use super::fail::PgResult;
+use super::grants;
+use super::log::{Op, current_seq};
+use super::rows::{LISTED_COLS, REQ_COLS, limit_i64, params_col, request_row, request_with};
+use crate::protocol::{
+    ApprovalRequest, DecisionBody, EventKind, Grant, Identity, RequestList, Risk, Status,
+};
+use crate::store::rules::{self, DecisionPlan, Filing, GrantScope, RequestAction};
+use crate::store::{Filed, LIST_ROW_BYTES, ListQuery, StoreError};
+
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+async fn select(
+    tx: &Transaction<'_>,
+    tail: &str,
+    p: &Params<'_>,
+) -> PgResult<Vec<(i64, ApprovalRequest)>> {
+    let st = tx
+        .prepare_cached(&format!("SELECT {REQ_COLS} FROM requests {tail}"))
+        .await?;
+    tx.query(&st, p).await?.iter().map(request_row).collect()
+}
+
+async fn select_one(
+    tx: &Transaction<'_>,
+    tail: &str,
+    p: &Params<'_>,
+) -> PgResult<Option<ApprovalRequest>> {
+    Ok(select(tx, tail, p)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, r)| r))
+}
+
+fn not_found(id: &str) -> StoreError {
+    StoreError::NotFound(format!(
+        "no request with id {id}; GET /v1/requests lists the known ones"
+    ))
+}
+
+/// Request `id`, locked for this transaction when `lock`.
+async fn require(tx: &Transaction<'_>, id: &str, lock: bool) -> PgResult<ApprovalRequest> {
+    let tail = if lock {
+        "WHERE id = $1 FOR UPDATE"
+    } else {
+        "WHERE id = $1"
+    };
+    Ok(select_one(tx, tail, &[&id])
+        .await?
+        .ok_or_else(|| not_found(id))?)
+}
+
+/// Expires every pending request due at the operation's time, appending its events.
+/// Every operation that touches requests calls this first. The rows are locked in
+/// insertion order; one another instance is expiring (or deciding) is waited for and
+/// then left out, so each request expires once, whichever instance sweeps.
+pub(super) async fn expire_due(op: &mut Op<'_>) -> PgResult<()> {
+    let st = op
+        .tx
+        .prepare_cached(&format!(
+            "UPDATE requests SET status = 'expired' WHERE n IN (SELECT n FROM requests \
+             WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $1 \
+             ORDER BY n FOR UPDATE) AND status = 'pending' RETURNING {REQ_COLS}"
+        ))
+        .await?;
+    let rows = op.tx.query(&st, &[&op.now.timestamp_millis()]).await?;
+    let mut due = rows.iter().map(request_row).collect::<PgResult<Vec<_>>>()?;
+    due.sort_by_key(|(n, r)| (r.expires_at, *n));
+    for (_, req) in due {
+        op.request_changed(RequestAction::Expired, EventKind::RequestExpired, &req);
+    }
+    Ok(())
+}
+
+/// Expires what is due; returns when the next pending request is.
+pub(super) async fn sweep(op: &mut Op<'_>) -> PgResult<Option<DateTime<Utc>>> {
+    expire_due(op).await?;
+    let st = op
+        .tx
+        .prepare_cached(
+            "SELECT MIN(expires_at) FROM requests \
+             WHERE status = 'pending' AND expires_at IS NOT NULL",
+        )
+        .await?;
+    let ms: Option<i64> = op.tx.query_one(&st, &[]).await?.try_get(0)?;
+    Ok(ms.and_then(DateTime::from_timestamp_millis))
+}
+
+async fn write_decision(tx: &Transaction<'_>, req: &ApprovalRequest) -> PgResult<()> {
+    let d = req.decision.as_ref();
+    let via = d.map(|d| serde_json::to_string(&d.via)).transpose()?;
+    let st = tx
+        .prepare_cached(
+            "UPDATE requests SET status = $2, outcome = $3, scope = $4, decision_reason = $5, \
+             notify_agent = $6, responder = $7, decided_at = $8, grant_id = $9, via = $10 \
+             WHERE id = $1",
+        )
+        .await?;
+    tx.execute(
+        &st,
+        &[
+            &req.id,
+            &req.status.as_str(),
+            &d.map(|d| d.outcome.as_str()),
+            &d.map(|d| d.scope.as_str()),
+            &d.and_then(|d| d.reason.as_deref()),
+            &d.map(|d| d.notify_agent),
+            &d.map(|d| d.responder.as_str()),
+            &d.map(|d| d.decided_at.timestamp_millis()),
+            &d.and_then(|d| d.grant_id.as_deref()),
+            &via,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts `req` as pending (its decision, if any, is written by [`write_decision`]).
+async fn insert(
+    tx: &Transaction<'_>,
+    req: &ApprovalRequest,
+    idempotency_key: Option<&str>,
+) -> PgResult<()> {
+    let params = serde_json::to_string(&req.params)?;
+    let policy = req.policy.as_ref().map(serde_json::to_string).transpose()?;
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO requests (id, status, tool, params, args_hash, reason, agent, \
+             conversation_id, run_id, tool_call_id, risk, filed_by, idempotency_key, created_at, \
+             expires_at, policy) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .await?;
+    tx.execute(
+        &st,
+        &[
+            &req.id,
+            &Status::Pending.as_str(),
+            &req.tool,
+            &params,
+            &req.args_hash,
+            &req.reason,
+            &req.agent,
+            &req.conversation_id,
+            &req.run_id,
+            &req.tool_call_id,
+            &req.risk.map(Risk::as_str),
+            &req.filed_by,
+            &idempotency_key,
+            &req.created_at.timestamp_millis(),
+            &req.expires_at.map(|t| t.timestamp_millis()),
+            &policy,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The request filed earlier with this filing's tool_call_id or idempotency key.
+async fn find_replay(tx: &Transaction<'_>, f: &Filing) -> PgResult<Option<ApprovalRequest>> {
+    if let Some(tcid) = &f.new.tool_call_id {
+        let found = select_one(
+            tx,
+            "WHERE filed_by = $1 AND agent = $2 AND tool_call_id = $3",
+            &[&f.filer, &f.new.agent, tcid],
+        )
+        .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    match &f.opts.idempotency_key {
+        Some(key) => {
+            select_one(
+                tx,
+                "WHERE filed_by = $1 AND idempotency_key = $2",
+                &[&f.filer, key],
+            )
+            .await
+        }
+        None => Ok(None),
+    }
+}
+
+/// Files `filing`. Two concurrent filings of one call (same tool_call_id or key) race for
+/// the unique index; the loser's operation is run again and finds the winner's request.
+pub(super) async fn file(op: &mut Op<'_>, filing: Filing) -> PgResult<Filed> {
+    expire_due(op).await?;
+    if let Some(existing) = find_replay(op.tx, &filing).await? {
+        filing.check_replay(&existing)?;
+        return Ok(Filed {
+            request: existing,
+            created: false,
+        });
+    }
+    let new = &filing.new;
+    grants::lock_calls(op.tx, &filing.filer, &new.agent, &new.tool).await?;
+    // The rules ask for the covering grant synchronously; the candidates are read first.
+    let candidates = grants::candidates(op.tx, &filing.filer, &new.agent, &new.tool).await?;
+    let decision = filing.birth_decision(op.now, || {
+        Ok(candidates.into_iter().find(|g| {
+            GrantScope::of_grant(g, &filing.filer).is_some_and(|reach| {
+                reach.covers_call(
+                    &filing.filer,
+                    &new.agent,
+                    &new.tool,
+                    new.conversation_id.as_deref(),
+                )
+            })
+        }))
+    })?;
+    let key = filing.opts.idempotency_key.clone();
+    let req = filing.into_request(decision, op.now);
+    insert(op.tx, &req, key.as_deref()).await?;
+    op.audit_request(RequestAction::Filed, &req);
+    if req.decision.is_some() {
+        write_decision(op.tx, &req).await?;
+        op.audit_request(RequestAction::Decided, &req);
+    }
+    op.request_event(EventKind::RequestCreated, &req);
+    Ok(Filed {
+        request: req,
+        created: true,
+    })
+}
+
+pub(super) async fn decide(
+    op: &mut Op<'_>,
+    id: &str,
+    responder: &str,
+    body: DecisionBody,
+) -> PgResult<ApprovalRequest> {
+    expire_due(op).await?;
+    let mut req = require(op.tx, id, true).await?;
+    let mut decision = match rules::plan_decision(&req, responder, &body, op.now)? {
+        DecisionPlan::Apply(d) => d,
+        DecisionPlan::Replay => return Ok(req),
+    };
+    let grant = rules::grant_for(&req, &mut decision);
+    if let Some(g) = &grant {
+        grants::lock_calls(op.tx, &req.filed_by, &g.agent, &g.tool).await?;
+        grants::insert(op.tx, g, &req.filed_by).await?;
+    }
+    rules::apply_decision(&mut req, decision);
+    write_decision(op.tx, &req).await?;
+    op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req);
+    if let Some(g) = &grant {
+        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, g);
+        approve_covered(op, g, &req.filed_by).await?;
+    }
+    Ok(req)
+}
+
+/// Approves every pending request that the new grant `g` (for requests of `filer`)
+/// covers.
+async fn approve_covered(op: &mut Op<'_>, g: &Grant, filer: &str) -> PgResult<()> {
+    let Some(reach) = GrantScope::of_grant(g, filer) else {
+        return Ok(());
+    };
+    let pending = select(
+        op.tx,
+        "WHERE status = 'pending' AND filed_by = $1 AND agent = $2 AND tool = $3 \
+         ORDER BY n FOR UPDATE",
+        &[&filer, &g.agent, &g.tool],
+    )
+    .await?;
+    for (_, mut req) in pending {
+        // A row another transaction decided while this one waited for its lock is read
+        // as it now stands, no longer pending.
+        if req.status != Status::Pending || !reach.covers(&req) {
+            continue;
+        }
+        rules::apply_decision(&mut req, rules::grant_decision(g, op.now));
+        write_decision(op.tx, &req).await?;
+        op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req);
+    }
+    Ok(())
+}
+
+pub(super) async fn cancel(
+    op: &mut Op<'_>,
+    id: &str,
+    actor: &Identity,
+) -> PgResult<ApprovalRequest> {
+    expire_due(op).await?;
+    let mut req = require(op.tx, id, true).await?;
+    rules::cancel(&mut req, actor)?;
+    let st = op
+        .tx
+        .prepare_cached("UPDATE requests SET status = 'cancelled' WHERE id = $1")
+        .await?;
+    op.tx.execute(&st, &[&id]).await?;
+    op.request_changed(
+        RequestAction::Cancelled { by: &actor.name },
+        EventKind::RequestCancelled,
+        &req,
+    );
+    Ok(req)
+}
+
+pub(super) async fn get(op: &mut Op<'_>, id: &str) -> PgResult<ApprovalRequest> {
+    expire_due(op).await?;
+    require(op.tx, id, false).await
+}
+
+/// Where a page of `query` starts (as SQLite's: the insertion number of the last row).
+pub(super) fn list_start(query: &ListQuery) -> Result<i64, StoreError> {
+    match &query.cursor {
+        None if query.newest => Ok(i64::MAX),
+        None => Ok(0),
+        Some(c) => c.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
+            StoreError::BadInput(format!(
+                "cursor '{c}' was not made by this server: pass the next_cursor of a \
+                 previous page, or omit it"
+            ))
+        }),
+    }
+}
+
+/// Params up to this long are read with their row; longer ones only once the page is
+/// known to have room for them.
+const INLINE_PARAMS: usize = 64 * 1024;
+
+/// A page of `query` starting at `start`. The seq is read before the rows (after this
+/// operation's own expiries are appended), so the page is at least as new as the seq: a
+/// stream resumed from it may repeat a change the page shows, never miss one.
+pub(super) async fn list(op: &mut Op<'_>, query: ListQuery, start: i64) -> PgResult<RequestList> {
+    expire_due(op).await?;
+    op.append().await?;
+    let seq = current_seq(op.tx).await?;
+    let fetch = limit_i64(query.limit.saturating_add(1));
+    let inline = limit_i64(INLINE_PARAMS.min(query.params_max_bytes.unwrap_or(usize::MAX)));
+    let (cmp, dir) = if query.newest {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let status_filter = if query.status.is_some() {
+        "status = $4 AND "
+    } else {
+        ""
+    };
+    let st = op
+        .tx
+        .prepare_cached(&format!(
+            "SELECT {LISTED_COLS} FROM requests WHERE {status_filter}n {cmp} $2 \
+             ORDER BY n {dir} LIMIT $3"
+        ))
+        .await?;
+    let rows = match query.status {
+        Some(s) => {
+            op.tx
+                .query(&st, &[&inline, &start, &fetch, &s.as_str()])
+                .await?
+        }
+        None => op.tx.query(&st, &[&inline, &start, &fetch]).await?,
+    };
+    let mut page: Vec<(i64, ApprovalRequest)> = Vec::new();
+    let mut used = 0usize;
+    let mut more = false;
+    for row in &rows {
+        let n: i64 = row.try_get(21)?;
+        let size = usize::try_from(row.try_get::<_, i64>(24)?).unwrap_or(0);
+        let reasons = usize::try_from(row.try_get::<_, i64>(25)?).unwrap_or(0);
+        let left_out = query.params_max_bytes.is_some_and(|max| size > max);
+        let cost = LIST_ROW_BYTES
+            .saturating_add(reasons)
+            .saturating_add(if left_out { 0 } else { size });
+        if page.len() >= query.limit
+            || (!page.is_empty() && used.saturating_add(cost) > query.max_bytes)
+        {
+            more = true;
+            break;
+        }
+        used = used.saturating_add(cost);
+        let params = if left_out {
+            Value::Null
+        } else if row.try_get::<_, Option<&str>>(3)?.is_none() {
+            params_of(op.tx, n).await?
+        } else {
+            params_col(row, 3)?
+        };
+        let (_, mut req) = request_with(row, params)?;
+        if left_out {
+            req.params_truncated = true;
+            req.params_size = Some(size as u64);
+        }
+        page.push((n, req));
+    }
+    let next_cursor = page.last().filter(|_| more).map(|(n, _)| n.to_string());
+    Ok(RequestList {
+        requests: page.into_iter().map(|(_, r)| r).collect(),
+        next_cursor,
+        seq,
+        database_id: None,
+    })
+}
+
+async fn params_of(tx: &Transaction<'_>, n: i64) -> PgResult<Value> {
+    let st = tx
+        .prepare_cached("SELECT params FROM requests WHERE n = $1")
+        .await?;
+    let row = tx.query_one(&st, &[&n]).await?;
+    params_col(&row, 0)
+}
