@@ -101,7 +101,7 @@ pub async fn openapi_json() -> impl IntoResponse {
 }
 
 /// The parts every operation shares: the bearer scheme, and the error answers any `/v1`
-/// call can get (401, 500) or any call with a body (400, 408, 413, 415), so each
+/// call can get (401, 500, 503) or any call with a body (400, 408, 413, 415), so each
 /// handler's annotation lists only its own; `default` covers what the router itself
 /// answers (404 for an unknown path, 405 for a method a path does not take).
 struct Common;
@@ -145,6 +145,10 @@ impl Modify for Common {
                     add(
                         "500",
                         "`internal`: the database failed; details are in the server log",
+                    );
+                    add(
+                        "503",
+                        "`unavailable`: the database (PostgreSQL) cannot be reached now; retry",
                     );
                 }
                 if has_body {
