@@ -48,27 +48,3 @@ pub(super) async fn add(client: &deadpool_postgres::Client, key: &StoredKey) -> 
         .await?;
     Ok(())
 }
-
-/// Pending requests by risk, leaving out those past their expiry (swept or not).
-pub(super) async fn pending_counts(
-    client: &deadpool_postgres::Client,
-    now_ms: i64,
-) -> PgResult<Vec<(Option<crate::protocol::Risk>, u64)>> {
-    let st = client
-        .prepare_cached(
-            "SELECT risk, COUNT(*) FROM requests WHERE status = 'pending' \
-             AND (expires_at IS NULL OR expires_at > $1) GROUP BY risk",
-        )
-        .await?;
-    let mut out = Vec::new();
-    for row in client.query(&st, &[&now_ms]).await? {
-        let risk: Option<String> = row.try_get(0)?;
-        let n: i64 = row.try_get(1)?;
-        // A risk this binary does not know counts as none rather than failing the scrape.
-        out.push((
-            risk.as_deref().and_then(crate::protocol::Risk::parse),
-            n.max(0) as u64,
-        ));
-    }
-    Ok(out)
-}

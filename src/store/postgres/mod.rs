@@ -328,7 +328,7 @@ impl Store for PgStore {
 
     async fn pending_counts(&self) -> StoreResult<Vec<(Option<crate::protocol::Risk>, u64)>> {
         let now = Utc::now().timestamp_millis();
-        read(self, async |c| keys::pending_counts(c, now).await).await
+        read(self, async |c| requests::pending_counts(c, now).await).await
     }
 
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {

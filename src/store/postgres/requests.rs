@@ -17,7 +17,7 @@ use crate::protocol::{
     ApprovalRequest, DecisionBody, EventKind, Grant, Identity, RequestList, Risk, Status,
 };
 use crate::store::rules::{self, DecisionPlan, Filing, GrantScope, RequestAction};
-use crate::store::{Filed, LIST_ROW_BYTES, ListQuery, StoreError};
+use crate::store::{Filed, ListQuery, StoreError};
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
@@ -315,23 +315,7 @@ pub(super) async fn get(op: &mut Op<'_>, id: &str) -> PgResult<ApprovalRequest> 
     require(op.tx, id, false).await
 }
 
-/// Where a page of `query` starts (as SQLite's: the insertion number of the last row).
-pub(super) fn list_start(query: &ListQuery) -> Result<i64, StoreError> {
-    match &query.cursor {
-        None if query.newest => Ok(i64::MAX),
-        None => Ok(0),
-        Some(c) => c.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
-            StoreError::BadInput(format!(
-                "cursor '{c}' was not made by this server: pass the next_cursor of a \
-                 previous page, or omit it"
-            ))
-        }),
-    }
-}
-
-/// Params up to this long are read with their row; longer ones only once the page is
-/// known to have room for them.
-const INLINE_PARAMS: usize = 64 * 1024;
+pub(super) use crate::store::rules::list_start;
 
 /// A page of `query` starting at `start`. The seq is read before the rows (after this
 /// operation's own expiries are appended), so the page is at least as new as the seq: a
@@ -341,7 +325,7 @@ pub(super) async fn list(op: &mut Op<'_>, query: ListQuery, start: i64) -> PgRes
     op.append().await?;
     let seq = current_seq(op.tx).await?;
     let fetch = limit_i64(query.limit.saturating_add(1));
-    let inline = limit_i64(INLINE_PARAMS.min(query.params_max_bytes.unwrap_or(usize::MAX)));
+    let inline = limit_i64(crate::store::rules::inline_params(&query));
     let (cmp, dir) = if query.newest {
         ("<", "DESC")
     } else {
@@ -367,24 +351,14 @@ pub(super) async fn list(op: &mut Op<'_>, query: ListQuery, start: i64) -> PgRes
         }
         None => op.tx.query(&st, &[&inline, &start, &fetch]).await?,
     };
-    let mut page: Vec<(i64, ApprovalRequest)> = Vec::new();
-    let mut used = 0usize;
-    let mut more = false;
+    let mut page = crate::store::rules::Page::new(&query);
     for row in &rows {
         let n: i64 = row.try_get(21)?;
         let size = usize::try_from(row.try_get::<_, i64>(24)?).unwrap_or(0);
         let reasons = usize::try_from(row.try_get::<_, i64>(25)?).unwrap_or(0);
-        let left_out = query.params_max_bytes.is_some_and(|max| size > max);
-        let cost = LIST_ROW_BYTES
-            .saturating_add(reasons)
-            .saturating_add(if left_out { 0 } else { size });
-        if page.len() >= query.limit
-            || (!page.is_empty() && used.saturating_add(cost) > query.max_bytes)
-        {
-            more = true;
+        let Some(left_out) = page.admit(size, reasons) else {
             break;
-        }
-        used = used.saturating_add(cost);
+        };
         let params = if left_out {
             Value::Null
         } else if row.try_get::<_, Option<&str>>(3)?.is_none() {
@@ -392,20 +366,10 @@ pub(super) async fn list(op: &mut Op<'_>, query: ListQuery, start: i64) -> PgRes
         } else {
             params_col(row, 3)?
         };
-        let (_, mut req) = request_with(row, params)?;
-        if left_out {
-            req.params_truncated = true;
-            req.params_size = Some(size as u64);
-        }
-        page.push((n, req));
+        let (_, req) = request_with(row, params)?;
+        page.push(n, req, left_out, size);
     }
-    let next_cursor = page.last().filter(|_| more).map(|(n, _)| n.to_string());
-    Ok(RequestList {
-        requests: page.into_iter().map(|(_, r)| r).collect(),
-        next_cursor,
-        seq,
-        database_id: None,
-    })
+    Ok(page.finish(seq))
 }
 
 async fn params_of(tx: &Transaction<'_>, n: i64) -> PgResult<Value> {
@@ -414,4 +378,28 @@ async fn params_of(tx: &Transaction<'_>, n: i64) -> PgResult<Value> {
         .await?;
     let row = tx.query_one(&st, &[&n]).await?;
     params_col(&row, 0)
+}
+
+/// Pending requests by risk, leaving out those past their expiry (swept or not).
+pub(super) async fn pending_counts(
+    client: &deadpool_postgres::Client,
+    now_ms: i64,
+) -> PgResult<Vec<(Option<crate::protocol::Risk>, u64)>> {
+    let st = client
+        .prepare_cached(
+            "SELECT risk, COUNT(*) FROM requests WHERE status = 'pending' \
+             AND (expires_at IS NULL OR expires_at > $1) GROUP BY risk",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in client.query(&st, &[&now_ms]).await? {
+        let risk: Option<String> = row.try_get(0)?;
+        let n: i64 = row.try_get(1)?;
+        // A risk this binary does not know counts as none rather than failing the scrape.
+        out.push((
+            risk.as_deref().and_then(crate::protocol::Risk::parse),
+            n.max(0) as u64,
+        ));
+    }
+    Ok(out)
 }

@@ -8,12 +8,14 @@ mod audit;
 mod decision;
 mod filing;
 mod grant;
+mod page;
 mod params;
 
 pub use audit::{GrantAction, RequestAction, grant_audit, request_audit};
 pub use decision::{DecisionPlan, apply_decision, cancel, plan_decision};
 pub use filing::Filing;
 pub use grant::{GrantScope, grant_decision, grant_for, revoke};
+pub use page::{INLINE_PARAMS, Page, inline_params, list_start};
 pub use params::MAX_PARAMS_DEPTH;
 
 use chrono::{DateTime, Utc};

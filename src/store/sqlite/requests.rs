@@ -14,7 +14,7 @@ use crate::protocol::{
     ApprovalRequest, DecisionBody, EventKind, Grant, Identity, RequestList, Risk, Status,
 };
 use crate::store::rules::{self, DecisionPlan, Filing, GrantScope, RequestAction};
-use crate::store::{Filed, LIST_ROW_BYTES, ListQuery, StoreError, StoreResult};
+use crate::store::{Filed, ListQuery, StoreError, StoreResult};
 
 /// The requests selected by `tail` (`WHERE …`, `ORDER BY …`), with their insertion numbers.
 fn select(tx: &Connection, tail: &str, p: impl Params) -> StoreResult<Vec<(i64, ApprovalRequest)>> {
@@ -259,24 +259,7 @@ pub(super) fn get(op: &mut Op, id: &str) -> StoreResult<ApprovalRequest> {
     require(op.tx, id)
 }
 
-/// Where a page of `query` starts: the cursor is the insertion number of the last row
-/// sent, and the next page starts after it (oldest first) or before it (newest first).
-pub(super) fn list_start(query: &ListQuery) -> StoreResult<i64> {
-    match &query.cursor {
-        None if query.newest => Ok(i64::MAX),
-        None => Ok(0),
-        Some(c) => c.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
-            StoreError::BadInput(format!(
-                "cursor '{c}' was not made by this server: pass the next_cursor of a \
-                 previous page, or omit it"
-            ))
-        }),
-    }
-}
-
-/// Params up to this long are read with their row; longer ones only once the page is
-/// known to have room for them, so a page's end costs at most this much reading.
-const INLINE_PARAMS: usize = 64 * 1024;
+pub(super) use rules::list_start;
 
 /// A page of `query` starting at `start` (from [`list_start`]). The rows are read one by
 /// one and the page ends at the first that does not fit (the limit, or the byte budget),
@@ -284,7 +267,7 @@ const INLINE_PARAMS: usize = 64 * 1024;
 pub(super) fn list(op: &mut Op, query: ListQuery, start: i64) -> StoreResult<RequestList> {
     expire_due(op)?;
     let fetch = limit_i64(query.limit.saturating_add(1));
-    let inline = limit_i64(INLINE_PARAMS.min(query.params_max_bytes.unwrap_or(usize::MAX)));
+    let inline = limit_i64(rules::inline_params(&query));
     let (cmp, dir) = if query.newest {
         ("<", "DESC")
     } else {
@@ -302,47 +285,27 @@ pub(super) fn list(op: &mut Op, query: ListQuery, start: i64) -> StoreResult<Req
         Some(s) => st.query(params![inline, start, fetch, s.as_str()])?,
         None => st.query(params![inline, start, fetch])?,
     };
-    let mut page: Vec<(i64, ApprovalRequest)> = Vec::new();
-    let mut used = 0usize;
-    let mut more = false;
+    let mut page = rules::Page::new(&query);
     while let Some(row) = rows.next()? {
         let n: i64 = row.get(21)?;
         let size = usize::try_from(row.get::<_, i64>(24)?).unwrap_or(0);
         let reasons = usize::try_from(row.get::<_, i64>(25)?).unwrap_or(0);
-        let left_out = query.params_max_bytes.is_some_and(|max| size > max);
-        let cost = LIST_ROW_BYTES
-            .saturating_add(reasons)
-            .saturating_add(if left_out { 0 } else { size });
-        if page.len() >= query.limit
-            || (!page.is_empty() && used.saturating_add(cost) > query.max_bytes)
-        {
-            more = true;
+        let Some(left_out) = page.admit(size, reasons) else {
             break;
-        }
-        used = used.saturating_add(cost);
+        };
         let params = match row.get_ref(3)? {
             _ if left_out => Value::Null,
             ValueRef::Null => params_of(op.tx, n)?,
             _ => params_col(row, 3)?,
         };
-        let (_, mut req) = request_with(row, params)?;
-        if left_out {
-            req.params_truncated = true;
-            req.params_size = Some(size as u64);
-        }
-        page.push((n, req));
+        let (_, req) = request_with(row, params)?;
+        page.push(n, req, left_out, size);
     }
     drop(rows);
-    let next_cursor = page.last().filter(|_| more).map(|(n, _)| n.to_string());
-    Ok(RequestList {
-        requests: page.into_iter().map(|(_, r)| r).collect(),
-        next_cursor,
-        seq: current_seq(op.tx)?,
-        database_id: None,
-    })
+    Ok(page.finish(current_seq(op.tx)?))
 }
 
-/// The params of request `n`, read on their own (see [`INLINE_PARAMS`]).
+/// The params of request `n`, read on their own (see [`rules::INLINE_PARAMS`]).
 fn params_of(tx: &Connection, n: i64) -> StoreResult<Value> {
     let mut st = tx.prepare_cached("SELECT params FROM requests WHERE n = ?1")?;
     Ok(st.query_row([n], |row| params_col(row, 0))?)
