@@ -190,6 +190,17 @@ fn first_arrival_into_an_empty_queue_is_selected_and_rings() {
             req("r", "t", "a", 0, json!({})),
         ),
     );
+    // No bell; the desktop notification has a setting of its own.
+    assert!(!fx.contains(&Effect::Bell), "{fx:?}");
+    quiet.desktop_notify = false;
+    let fx = update(
+        &mut quiet,
+        event(
+            EventKind::RequestCreated,
+            3,
+            req("r3", "t", "a", 0, json!({})),
+        ),
+    );
     assert!(fx.is_empty());
 }
 
