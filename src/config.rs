@@ -54,6 +54,13 @@ pub struct ServerConfig {
     /// TTL given to requests filed without `ttl_seconds`, e.g. "30m". None: no expiry.
     #[serde(with = "opt_duration")]
     pub default_ttl: Option<Duration>,
+    /// How long after filing a request still pending escalates (one `request.escalated`
+    /// event), for requests whose policy rule sets no `escalate_after`; None: never.
+    #[serde(with = "opt_duration")]
+    pub escalate_after: Option<Duration>,
+    /// What the end of a pending request's TTL does, unless its rule says: "expire" or
+    /// "reject" (rejected by `system`, reason `approval_timeout`).
+    pub on_timeout: crate::protocol::TimeoutAction,
     /// Longest `/wait` a client may ask for, in seconds.
     pub max_wait_seconds: u64,
     /// Seconds between SSE keep-alive comments.
@@ -121,6 +128,8 @@ impl Default for ServerConfig {
             database_password_file: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             default_ttl: None,
+            escalate_after: None,
+            on_timeout: crate::protocol::TimeoutAction::Expire,
             max_wait_seconds: 3600,
             keepalive_seconds: 15,
             header_read_timeout_seconds: 10,
@@ -166,8 +175,12 @@ pub struct ConsoleConfig {
     pub transport: Transport,
     #[serde(with = "humantime_serde_compat")]
     pub poll_interval: Duration,
-    /// Ring the terminal bell when a request arrives into an empty queue.
+    /// Ring the terminal bell when a request arrives while the terminal does not have
+    /// focus (or, in a terminal that does not report focus, into an empty queue).
     pub bell: bool,
+    /// With the bell, a desktop notification (OSC 9 and OSC 777) where the terminal
+    /// shows one; false: never.
+    pub desktop_notify: bool,
     /// `y` and `Y` copy the selected request's id and params through the terminal (an
     /// OSC 52 sequence); false turns that off.
     pub copy: bool,
@@ -190,6 +203,7 @@ impl Default for ConsoleConfig {
             transport: Transport::Sse,
             poll_interval: Duration::from_secs(2),
             bell: true,
+            desktop_notify: true,
             copy: true,
             keys: BTreeMap::new(),
             params_max_bytes: DEFAULT_PARAMS_MAX_BYTES,
@@ -386,6 +400,11 @@ impl Config {
         if self.server.list_page_bytes == 0 {
             bail!("[server] list_page_bytes must be at least 1 (the default is 8388608, 8 MiB)");
         }
+        if let Some(after) = self.server.escalate_after
+            && (after.as_secs() == 0 || after.as_secs() > crate::store::rules::MAX_TTL_SECONDS)
+        {
+            bail!("[server] escalate_after must be at least 1s and at most 366 days");
+        }
         for (key, keep) in [
             ("event_retention", self.server.event_retention),
             ("audit_retention", self.server.audit_retention),
@@ -466,6 +485,12 @@ mod tests {
     fn empty_config_gives_defaults() {
         let cfg = Config::parse("", Path::new("x")).unwrap();
         assert!(cfg.console.bell);
+        assert!(cfg.console.desktop_notify);
+        assert_eq!(cfg.server.escalate_after, None);
+        assert_eq!(
+            cfg.server.on_timeout,
+            crate::protocol::TimeoutAction::Expire
+        );
         assert!(cfg.console.copy);
         assert_eq!(cfg.console.transport, Transport::Sse);
         assert_eq!(cfg.server.keepalive_seconds, 15);
@@ -517,6 +542,23 @@ mod tests {
             "audit_retention = \"500ms\"",
             "event_retention = \"soon\"",
         ] {
+            let text = format!("[server]\n{bad}");
+            assert!(Config::parse(&text, Path::new("x")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_timeout_keys_parse_and_bad_values_are_refused() {
+        let text = "[server]\nescalate_after = \"15m\"\non_timeout = \"reject\"\n\
+                    [console]\ndesktop_notify = false";
+        let cfg = Config::parse(text, Path::new("x")).unwrap();
+        assert_eq!(cfg.server.escalate_after, Some(Duration::from_secs(900)));
+        assert_eq!(
+            cfg.server.on_timeout,
+            crate::protocol::TimeoutAction::Reject
+        );
+        assert!(!cfg.console.desktop_notify);
+        for bad in ["escalate_after = \"0s\"", "on_timeout = \"wait\""] {
             let text = format!("[server]\n{bad}");
             assert!(Config::parse(&text, Path::new("x")).is_err(), "{bad}");
         }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub mod audit_chain;
+mod timeout;
 mod via;
 
 /// Where a request is in its life. Only `Pending` can change, and only once.
@@ -223,7 +224,8 @@ pub struct Decision {
     pub approval_token: Option<String>,
 }
 
-pub use via::{SHORT_ID_LEN, Via, short_id};
+pub use timeout::{TIMEOUT_REASON, TimeoutAction};
+pub use via::{SHORT_ID_LEN, TIMEOUT_WORDS, Via, short_id};
 
 /// A durable approval request, as every endpoint returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -274,6 +276,19 @@ pub struct ApprovalRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub params_size: Option<u64>,
+    /// When a still pending request escalates (its rule's or the server's
+    /// `escalate_after` past `created_at`); absent: it never does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub escalate_at: Option<DateTime<Utc>>,
+    /// When it escalated (its one `request.escalated` event); absent: it has not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub escalated_at: Option<DateTime<Utc>>,
+    /// What its TTL's end does: `expire` (absent) or `reject` (by `system`, reason
+    /// `approval_timeout`).
+    #[serde(default, skip_serializing_if = "TimeoutAction::is_expire")]
+    pub on_timeout: TimeoutAction,
 }
 
 impl ApprovalRequest {
@@ -393,6 +408,9 @@ pub enum EventKind {
     RequestExpired,
     #[serde(rename = "request.cancelled")]
     RequestCancelled,
+    /// A request still pending at its `escalate_at`; once per request.
+    #[serde(rename = "request.escalated")]
+    RequestEscalated,
     #[serde(rename = "grant.created")]
     GrantCreated,
     #[serde(rename = "grant.revoked")]
@@ -400,11 +418,12 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::RequestCreated,
         EventKind::RequestDecided,
         EventKind::RequestExpired,
         EventKind::RequestCancelled,
+        EventKind::RequestEscalated,
         EventKind::GrantCreated,
         EventKind::GrantRevoked,
     ];
@@ -415,6 +434,7 @@ impl EventKind {
             EventKind::RequestDecided => "request.decided",
             EventKind::RequestExpired => "request.expired",
             EventKind::RequestCancelled => "request.cancelled",
+            EventKind::RequestEscalated => "request.escalated",
             EventKind::GrantCreated => "grant.created",
             EventKind::GrantRevoked => "grant.revoked",
         }
@@ -450,9 +470,9 @@ pub struct Event {
 pub struct AuditEntry {
     pub seq: u64,
     pub at: DateTime<Utc>,
-    /// The token name that caused the change, or `system` for expiry.
+    /// The token name that caused the change, or `system` for expiry and escalation.
     pub actor: String,
-    /// filed | decided | expired | cancelled | grant_created | grant_revoked
+    /// filed | decided | expired | escalated | cancelled | grant_created | grant_revoked
     pub action: String,
     #[serde(default)]
     #[schema(required)]
@@ -635,71 +655,4 @@ pub fn args_hash(params: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn args_hash_ignores_key_order_and_whitespace() {
-        let a: Value = serde_json::from_str(r#"{"b": 1, "a": [1, 2, {"y": true, "x": null}]}"#)
-            .unwrap_or_default();
-        let b: Value =
-            serde_json::from_str(r#"{"a":[1,2,{"x":null,"y":true}],"b":1}"#).unwrap_or_default();
-        assert_eq!(args_hash(&a), args_hash(&b));
-        assert!(args_hash(&a).starts_with("sha256:"));
-        assert_eq!(args_hash(&a).len(), "sha256:".len() + 64);
-    }
-
-    #[test]
-    fn args_hash_changes_with_any_value() {
-        assert_ne!(
-            args_hash(&json!({"amount": 100})),
-            args_hash(&json!({"amount": 1000}))
-        );
-        assert_ne!(args_hash(&json!({"a": "1"})), args_hash(&json!({"a": 1})));
-    }
-
-    #[test]
-    fn args_hash_matches_rfc8785_canonical_form() {
-        // The canonical form of this object is {"a":1,"b":"x"}; its SHA-256 is fixed.
-        let v = json!({"b": "x", "a": 1});
-        let expected = format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(br#"{"a":1,"b":"x"}"#))
-        );
-        assert_eq!(args_hash(&v), expected);
-    }
-
-    /// The command line, the wire and the store spell these enums one way.
-    #[test]
-    fn cli_names_are_the_wire_names() {
-        use clap::ValueEnum;
-        fn check<T: ValueEnum + Serialize + std::fmt::Debug + PartialEq>(as_str: fn(&T) -> &str) {
-            for v in T::value_variants() {
-                let name = v.to_possible_value().map(|p| p.get_name().to_owned());
-                let wire = serde_json::to_string(v).unwrap_or_default();
-                assert_eq!(name.as_deref(), Some(as_str(v)), "{v:?}");
-                assert_eq!(wire, format!("\"{}\"", as_str(v)), "{v:?}");
-            }
-        }
-        check::<Status>(|s| s.as_str());
-        check::<Risk>(|r| r.as_str());
-        check::<Scope>(|s| s.as_str());
-        assert_eq!(Status::value_variants(), Status::ALL);
-        assert_eq!(Risk::value_variants(), Risk::ALL);
-        for st in Status::ALL {
-            assert_eq!(Status::parse(st.as_str()), Some(st));
-        }
-        assert_eq!(Scope::parse("always"), Some(Scope::Always));
-        assert_eq!(Risk::parse("High"), None, "names are exact, as on the wire");
-    }
-
-    #[test]
-    fn event_kind_names_are_the_documented_ones() {
-        for k in EventKind::ALL {
-            let s = serde_json::to_string(&k).unwrap_or_default();
-            assert_eq!(s, format!("\"{}\"", k.as_str()));
-            assert_eq!(EventKind::parse(k.as_str()), Some(k));
-        }
-    }
-}
+mod tests;

@@ -369,3 +369,63 @@ async fn sigterm_and_sigint_restore_the_terminal() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_focus_every_arrival_rings_and_notifies_and_focus_reports_end_with_it() {
+    let server = TestServer::start().await;
+    server.file(&refund("agent1")).await;
+    let mut c = Console::spawn(&server.url, ALICE, 120, 32, "");
+    c.wait_for("order_tools.process_refund").await;
+    let on = c.raw();
+    assert!(
+        on.windows(8).any(|w| w == b"\x1b[?1004h"),
+        "focus reports are turned on"
+    );
+    // The terminal says it lost focus (as xterm reports it): nobody is looking.
+    c.keys(&["\x1b[O"]).await;
+    let mut second = new_request("second.tool", "agent\x1b]0;x\x07\u{202e}");
+    second.params = json!({"n": 2});
+    server.file(&second).await;
+    c.wait_for("second.tool").await;
+    let rang = poll(WAIT, || async { (c.bells() == 1).then_some(()) }).await;
+    assert!(
+        rang.is_some(),
+        "a request into a non-empty queue rings without focus"
+    );
+    let raw = String::from_utf8_lossy(&c.raw()).into_owned();
+    let osc9 = raw
+        .find("\x1b]9;assent: approval requested: ")
+        .expect("OSC 9");
+    let notice = &raw[osc9..];
+    let end = notice[1..].find('\x1b').map_or(notice.len(), |i| i + 1);
+    let notice = &notice[..end];
+    // The agent's controls are shown, never passed on inside the sequence.
+    assert!(
+        notice.contains("agent\\u{1b}]0,x\\u{7}\\u{202e} asks to run second.tool"),
+        "{notice:?}"
+    );
+    assert!(
+        raw.contains("\x1b]777;notify;assent: approval requested;"),
+        "OSC 777"
+    );
+    assert!(
+        c.titles().is_empty(),
+        "no title was set by the agent's text"
+    );
+    // Focus back: the next arrival does not ring (the queue is not empty).
+    c.keys(&["\x1b[I"]).await;
+    let mut third = new_request("third.tool", "agent1");
+    third.params = json!({"n": 3});
+    server.file(&third).await;
+    c.wait_for("third.tool").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(c.bells(), 1);
+    c.keys(&["q"]).await;
+    assert_eq!(c.exit_code().await, Some(0));
+    c.wait_restored().await;
+    let raw = c.raw();
+    let off = raw.windows(8).rposition(|w| w == b"\x1b[?1004l");
+    let last_on = raw.windows(8).rposition(|w| w == b"\x1b[?1004h");
+    assert!(off > last_on, "focus reports are turned off on the way out");
+    server.shutdown().await;
+}

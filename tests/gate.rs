@@ -109,6 +109,31 @@ async fn rejected_exits_3_with_the_reason_only_when_notified() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_at_its_timeout_exits_3_with_the_stop_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), "on_timeout = \"reject\"", None).unwrap();
+    let s = Serve::launch(tmp.path(), &cfg, ANY_PORT, Some(":memory:"), &[]).await;
+    let (cmd, marker) = marked(tmp.path(), 0);
+    let out = finish(gate(&s.url, AGENT1, &["--ttl", "1s"], &cmd), None, 30).await;
+    assert_eq!(out.code, Some(3), "{out:?}");
+    let expected =
+        "assent: rejected by the approval timeout (nobody decided in time): approval_timeout";
+    assert!(
+        out.stderr.lines().any(|l| l == expected),
+        "stderr lacks {expected:?}: {}",
+        out.stderr
+    );
+    // No person is named: `system` decided, and says so only in the record.
+    assert!(!out.stderr.contains("by system"), "{}", out.stderr);
+    assert!(!marker.exists(), "a rejected command never runs");
+    let r = s.all().await.remove(0);
+    assert_eq!(r.status, Status::Rejected);
+    let d = r.decision.unwrap();
+    assert_eq!(d.via, assent::protocol::Via::Timeout);
+    assert_eq!(d.responder, "system");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_exits_4() {
     let s = Serve::start().await;
     let (cmd, marker) = marked(&s.dir, 0);

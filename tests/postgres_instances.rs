@@ -176,6 +176,52 @@ async fn a_request_expires_once_with_both_sweepers_running() {
     assert_eq!(expired, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_escalates_once_with_both_sweepers_running() {
+    let Some(url) = fresh_database("escalation_across").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Both sweepers wake for the same escalate_at: one of them escalates it.
+    let cfg = write_config(dir.path(), "escalate_after = \"1s\"", None).unwrap();
+    let a = Serve::launch(dir.path(), &cfg, ANY_PORT, Some(&url), &[]).await;
+    let b = Serve::launch(dir.path(), &cfg, ANY_PORT, Some(&url), &[]).await;
+    let mut stream = SseStream::open(&b.url, ALICE, Some(0)).await;
+    let reqs: Vec<Value> = {
+        let agent = a.http(AGENT1);
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(agent.file(&refund("bot")).await);
+        }
+        v
+    };
+    for req in &reqs {
+        eventually("the request escalated", Duration::from_secs(5), || async {
+            let (_, r) = b.http(ALICE).fetch(req).await;
+            r["escalated_at"].is_string().then_some(())
+        })
+        .await;
+    }
+    // Both sweepers have had a second more to escalate them again.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut escalations = 0;
+    for _ in 0..100 {
+        let Some(ev) = stream.next_within(Duration::from_millis(300)).await else {
+            break;
+        };
+        escalations += usize::from(ev.event == "request.escalated");
+    }
+    assert_eq!(escalations, reqs.len());
+    let (_, audit) = a.http(ALICE).get("/v1/audit?limit=1000").await;
+    let audited = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "escalated")
+        .count();
+    assert_eq!(audited, reqs.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_under_load_loses_nothing_a_acknowledged_and_b_serves_on() {
     let Some((mut a, b, _dir)) = two("kill_across").await else {

@@ -198,6 +198,9 @@ pub fn pending(i: u64, now: DateTime<Utc>, age_secs: i64) -> ApprovalRequest {
         decision: None,
         params_truncated: false,
         params_size: None,
+        escalate_at: None,
+        escalated_at: None,
+        on_timeout: Default::default(),
     }
 }
 

@@ -21,7 +21,7 @@ use super::filing::{self, CancelOutcome, Progress, WaitError, WaitNote};
 use super::stop::{Guarded, Stop, guarded};
 use crate::GlobalOpts;
 use crate::client::{Client, ClientError};
-use crate::protocol::{ApprovalRequest, NewRequest, Outcome, PolicyAction, Risk, Status};
+use crate::protocol::{ApprovalRequest, NewRequest, Outcome, PolicyAction, Risk, Status, Via};
 use crate::sanitize;
 
 // Approved, the gate exits with the command's own status. Stopped by a signal before a
@@ -50,7 +50,9 @@ Exit codes:
   2              not run: the request could not be filed (backend unreachable, token
                  refused, bad setup or usage), or the wait failed for good
   3              rejected; stderr says `assent: rejected by <responder>`, followed by
-                 `: <reason>` only when the reviewer chose to notify the agent
+                 `: <reason>` only when the reviewer chose to notify the agent; a
+                 request nobody decided before its TTL, with on_timeout = reject,
+                 says `rejected by the approval timeout (…): approval_timeout`
   4              expired before anyone decided
   5              cancelled on the backend (by an admin, or another run with this token),
                  or the backend's approval was not of the request filed, with exactly
@@ -397,7 +399,12 @@ fn rejection_line(r: &ApprovalRequest) -> String {
     else {
         return "assent: rejected".to_owned();
     };
-    let mut line = format!("assent: rejected by {}", sanitize::line(&d.responder));
+    // The system's rejection at the TTL's end names no person: `system` is no reviewer.
+    let by = match d.via {
+        Via::Timeout => d.by_words(),
+        _ => d.responder.clone(),
+    };
+    let mut line = format!("assent: rejected by {}", sanitize::line(&by));
     if d.notify_agent
         && let Some(reason) = d.reason.as_deref().filter(|s| !s.is_empty())
     {
@@ -541,11 +548,19 @@ mod tests {
             rejection_line(&rejected(true, Some("a\x1b[2Jb"))),
             "assent: rejected by alice: a\\u{1b}[2Jb"
         );
+        let mut timed_out = rejected(true, Some("approval_timeout"));
+        if let Some(d) = timed_out.decision.as_mut() {
+            (d.responder, d.via) = ("system".into(), Via::Timeout);
+        }
+        assert_eq!(
+            rejection_line(&timed_out),
+            "assent: rejected by the approval timeout (nobody decided in time): approval_timeout"
+        );
     }
 
     #[test]
     fn an_approval_names_who_or_what_made_it() {
-        use crate::protocol::{PolicyAction, Scope, Via};
+        use crate::protocol::{PolicyAction, Scope};
         let mut r = decided(Status::Approved, false, None);
         assert_eq!(approval_line(&r), "assent: approved by alice");
         if let Some(d) = r.decision.as_mut() {

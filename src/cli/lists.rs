@@ -67,6 +67,7 @@ fn by_cell(d: &Decision, shown: impl Fn(&str) -> String) -> String {
             scope,
         } => format!("via grant {} ({granted_by}, {scope})", shown(grant_id)),
         Via::Policy { rule, .. } => format!("policy: {}", rule.as_deref().unwrap_or("default")),
+        Via::Timeout => "timeout".to_owned(),
     }
 }
 

@@ -61,6 +61,9 @@ mod fixtures {
             decision: None,
             params_truncated: false,
             params_size: None,
+            escalate_at: None,
+            escalated_at: None,
+            on_timeout: Default::default(),
         }
     }
 }

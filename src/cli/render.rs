@@ -73,6 +73,7 @@ fn by_whom(d: &Decision) -> String {
             short_id(grant_id)
         ),
         Via::Policy { rule, .. } => Via::policy_words(rule.as_deref()),
+        Via::Timeout => crate::protocol::TIMEOUT_WORDS.to_owned(),
     }
 }
 
@@ -130,6 +131,18 @@ pub fn request_text(r: &ApprovalRequest, now: DateTime<Utc>, width: usize) -> St
         Some(e) => field("expires", &format!("{} ({} ago)", time(e), age(e, now))),
         None => field("expires", "never"),
     }
+    if !r.on_timeout.is_expire() {
+        field("on timeout", r.on_timeout.as_str());
+    }
+    match (r.escalated_at, r.escalate_at) {
+        (Some(t), _) => field("escalated", &format!("{} ({} ago)", time(t), age(t, now))),
+        (None, Some(_)) if r.status.is_final() => {}
+        (None, Some(t)) if t > now => {
+            field("escalates", &format!("{} (in {})", time(t), until(t, now)))
+        }
+        (None, Some(t)) => field("escalates", &format!("{} (due)", time(t))),
+        (None, None) => {}
+    }
     field("args_hash", &r.args_hash);
     if let Some(d) = &r.decision {
         // A person's scope is their choice; a grant's or the policy's is theirs to say.
@@ -155,6 +168,10 @@ pub fn request_text(r: &ApprovalRequest, now: DateTime<Utc>, width: usize) -> St
                     "the policy ({}, action {action})",
                     Via::policy_words(rule.as_deref())
                 ),
+            ),
+            Via::Timeout => field(
+                "  via",
+                "the timeout (its on_timeout is reject; no person decided)",
             ),
         }
         if let Some(s) = &d.reason {

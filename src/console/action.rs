@@ -38,6 +38,9 @@ pub enum Msg {
     },
     /// Once a second, and whenever the driver wants the clock moved: ages, expiry, timers.
     Tick(DateTime<Utc>),
+    /// The terminal gained (true) or lost (false) focus (its focus reports, turned on by
+    /// the driver).
+    Focus(bool),
     Conn(Conn),
     Identity(Identity),
     /// One page of the paged list of pending requests, handed over as it arrives so the

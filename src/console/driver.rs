@@ -2,13 +2,15 @@
 //! effects it returns in spawned tasks, and redraws only when something changed (plus the
 //! once-a-second tick for ages), telling `update` what each frame showed. IO never waits
 //! inside the input loop. The terminal is taken with bracketed paste on, so a paste
-//! arrives as one text (never as keys), and given back with it off on every way out.
+//! arrives as one text (never as keys), and with focus reports on (new requests call the
+//! reviewer while it has no focus), and given back with both off on every way out.
 
 use std::io::Write;
 use std::time::Duration;
 
 use crossterm::event::{
-    DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream, KeyEventKind,
+    DisableBracketedPaste, DisableFocusChange, EnableBracketedPaste, EnableFocusChange,
+    Event as TermEvent, EventStream, KeyEventKind,
 };
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -35,7 +37,7 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
             "cannot take over the terminal ({e}): run assent in an interactive terminal"
         )
     })?;
-    paste_mode(true);
+    terminal_modes(true);
     let result = async {
         let size = terminal.size()?;
         update(
@@ -64,6 +66,8 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
                     Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
                     Some(Ok(TermEvent::Resize(width, height))) => Some(Msg::Resize { width, height }),
                     Some(Ok(TermEvent::Paste(text))) => Some(Msg::Paste(text)),
+                    Some(Ok(TermEvent::FocusGained)) => Some(Msg::Focus(true)),
+                    Some(Ok(TermEvent::FocusLost)) => Some(Msg::Focus(false)),
                     Some(Ok(_)) => None,
                     Some(Err(e)) => return Err(anyhow::anyhow!("reading the terminal failed: {e}")),
                     None => return Ok(()),
@@ -92,7 +96,7 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
         }
     }
     .await;
-    paste_mode(false);
+    terminal_modes(false);
     ratatui::restore();
     stream_task.abort();
     result
@@ -120,21 +124,25 @@ impl Fetching {
     }
 }
 
-/// Turns bracketed paste on (and a panic hook that turns it off before ratatui's restores
-/// the terminal), or off. A terminal left with it on would wrap the shell's pastes in
-/// escape sequences; one that does not know it ignores the sequence.
-fn paste_mode(on: bool) {
+/// Turns bracketed paste and focus reports on (and a panic hook that turns them off
+/// before ratatui's restores the terminal), or off. A terminal left with them on would
+/// wrap the shell's pastes in escape sequences and type `^[[I` into it on every focus
+/// change; one that does not know them ignores the sequences.
+fn terminal_modes(on: bool) {
     let mut out = std::io::stdout();
     if !on {
-        let _ = crossterm::execute!(out, DisableBracketedPaste);
+        let _ = crossterm::execute!(out, DisableBracketedPaste, DisableFocusChange);
         return;
     }
     if let Err(e) = crossterm::execute!(out, EnableBracketedPaste) {
         tracing::warn!("cannot turn bracketed paste on: {e}");
     }
+    if let Err(e) = crossterm::execute!(out, EnableFocusChange) {
+        tracing::warn!("cannot turn focus reports on: {e}");
+    }
     let restore = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste, DisableFocusChange);
         restore(info);
     }));
 }
@@ -153,6 +161,11 @@ fn run_effect(
         Effect::Bell => {
             let mut out = std::io::stdout();
             let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+        }
+        Effect::Notify { title, body } => {
+            let mut out = std::io::stdout();
+            let seq = super::text::osc_notify(&title, &body);
+            let _ = out.write_all(seq.as_bytes()).and_then(|()| out.flush());
         }
         Effect::Copy(text) => {
             let mut out = std::io::stdout();

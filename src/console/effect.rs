@@ -20,6 +20,12 @@ pub enum Effect {
     /// Reload pending requests, history and grants.
     Refresh,
     Bell,
+    /// A desktop notification through the terminal (OSC 9 and OSC 777): agent text, made
+    /// safe inside the sequence by the driver (`text::osc_notify`).
+    Notify {
+        title: String,
+        body: String,
+    },
     /// Put this text on the clipboard through the terminal (OSC 52, which works over
     /// SSH): the driver writes the sequence, never the view.
     Copy(String),

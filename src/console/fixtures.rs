@@ -59,6 +59,9 @@ pub fn req(id: &str, tool: &str, agent: &str, age_secs: i64, params: Value) -> A
         decision: None,
         params_truncated: false,
         params_size: None,
+        escalate_at: None,
+        escalated_at: None,
+        on_timeout: Default::default(),
     }
 }
 

@@ -38,6 +38,8 @@ pub mod words;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod update_attention_tests;
+#[cfg(test)]
 mod update_params_tests;
 #[cfg(test)]
 mod update_tests;
@@ -148,6 +150,7 @@ pub async fn run(settings: &ClientSettings, console: &ConsoleConfig) -> anyhow::
     );
     state.depth = view::theme::Depth::from_env();
     state.copy = console.copy;
+    state.desktop_notify = console.desktop_notify;
     tracing::info!(backend = %client.base_url(), depth = ?state.depth, "console starting");
     driver::run(
         client,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::protocol::{ApprovalRequest, Decision, Event, PolicyMatch, Risk, Status};
+use crate::protocol::{ApprovalRequest, Decision, Event, PolicyMatch, Risk, Status, TimeoutAction};
 
 /// A stream event, its request's parameters as text (`params`, None without a request).
 #[derive(Debug, Clone)]
@@ -127,6 +127,12 @@ struct WireRequest {
     params_truncated: bool,
     #[serde(default)]
     params_size: Option<u64>,
+    #[serde(default)]
+    escalate_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    escalated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    on_timeout: TimeoutAction,
 }
 
 impl WireRequest {
@@ -151,6 +157,9 @@ impl WireRequest {
             policy: self.policy,
             params_truncated: self.params_truncated,
             params_size: self.params_size,
+            escalate_at: self.escalate_at,
+            escalated_at: self.escalated_at,
+            on_timeout: self.on_timeout,
         };
         (req, params)
     }
@@ -178,6 +187,9 @@ mod tests {
             Some("m"),
         ));
         r.params_truncated = true;
+        r.escalate_at = Some(fixtures::now());
+        r.escalated_at = Some(fixtures::now());
+        r.on_timeout = TimeoutAction::Reject;
         r.params_size = Some(12);
         fixtures::decided(r, Outcome::Approved, Scope::Once, "alice")
     }

@@ -247,6 +247,31 @@ pub fn osc52(text: &str) -> String {
     format!("\x1b]52;c;{b64}\x07")
 }
 
+/// Characters of a notification's title or body kept at most: a notification is a
+/// glance, and terminals cap an OSC's length.
+const NOTIFY_CHARS: usize = 160;
+
+/// One field of a notification: untrusted text escaped (`sanitize::line`: no ESC, BEL,
+/// C1 control, bidi or invisible character survives, so nothing ends the sequence early
+/// or reorders what is shown), `;` (OSC 777's field separator) made `,`, and cut.
+fn notify_field(s: &str) -> String {
+    let safe = sanitize::line(s).replace(';', ",");
+    match safe.char_indices().nth(NOTIFY_CHARS) {
+        Some((at, _)) => format!("{}…", &safe[..at]),
+        None => safe,
+    }
+}
+
+/// The sequences that ask the terminal for a desktop notification: OSC 9 (iTerm2,
+/// WezTerm, kitty, Windows Terminal…) and OSC 777 `notify;title;body` (urxvt, foot,
+/// Ghostty, VTE terminals). A terminal ignores the one it does not know. The OSC 9 text
+/// starts with the title, never with a digit, so ConEmu's `9;N;` commands cannot be
+/// spelled by an agent.
+pub fn osc_notify(title: &str, body: &str) -> String {
+    let (title, body) = (notify_field(title), notify_field(body));
+    format!("\x1b]9;{title}: {body}\x07\x1b]777;notify;{title};{body}\x07")
+}
+
 /// Keys that say most about what a call will do, most telling first: what it runs, where
 /// it writes, whom it reaches, how much it moves, then what it touches.
 const IMPORTANT: [&str; 30] = [
@@ -544,6 +569,25 @@ mod tests {
         assert!(shown.contains("東京 é"));
         assert_eq!(sanitize::block(&shown), shown, "nothing left to escape");
         assert!(!shown.contains("\\u{"), "no Rust-style escape: {shown}");
+    }
+
+    #[test]
+    fn a_notification_carries_no_control_of_the_agent_s_text() {
+        let evil = "a\x07b\x1b]0;pwned\x1b\\c\u{9c}d\u{202e}e;f\u{200b}g";
+        let seq = osc_notify("assent: approval requested", evil);
+        assert!(
+            seq.starts_with("\x1b]9;assent: approval requested: "),
+            "{seq:?}"
+        );
+        // Exactly the four controls of the two sequences themselves.
+        let controls: Vec<char> = seq.chars().filter(|c| c.is_control()).collect();
+        assert_eq!(controls, ['\x1b', '\x07', '\x1b', '\x07'], "{seq:?}");
+        for bad in ['\u{202e}', '\u{200b}', '\u{9c}'] {
+            assert!(!seq.contains(bad), "{seq:?}");
+        }
+        assert_eq!(seq.matches(';').count(), 4, "only the separators: {seq:?}");
+        let long = osc_notify("t", &"x".repeat(1000));
+        assert!(long.len() < 2 * (NOTIFY_CHARS + 40), "{}", long.len());
     }
 
     #[test]

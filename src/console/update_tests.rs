@@ -154,7 +154,10 @@ fn first_arrival_into_an_empty_queue_is_selected_and_rings() {
             req("r", "t", "a", 0, json!({})),
         ),
     );
-    assert_eq!(fx, vec![Effect::Bell]);
+    // With the bell, a desktop notification (update_attention_tests.rs has the rest).
+    assert_eq!(fx.first(), Some(&Effect::Bell));
+    assert!(matches!(fx.get(1), Some(Effect::Notify { .. })), "{fx:?}");
+    assert_eq!(fx.len(), 2);
     assert_eq!(s.queue().selected_id(), Some("r"));
     let fx = update(
         &mut s,
@@ -185,6 +188,17 @@ fn first_arrival_into_an_empty_queue_is_selected_and_rings() {
             EventKind::RequestCreated,
             1,
             req("r", "t", "a", 0, json!({})),
+        ),
+    );
+    // No bell; the desktop notification has a setting of its own.
+    assert!(!fx.contains(&Effect::Bell), "{fx:?}");
+    quiet.desktop_notify = false;
+    let fx = update(
+        &mut quiet,
+        event(
+            EventKind::RequestCreated,
+            3,
+            req("r3", "t", "a", 0, json!({})),
         ),
     );
     assert!(fx.is_empty());

@@ -906,3 +906,26 @@ fn the_reject_prompt_names_the_request() {
         "Reject — reason: "
     );
 }
+
+#[test]
+fn an_escalated_request_is_marked_on_its_row_and_in_its_detail_and_comes_first() {
+    let mut s = loaded(100, 36);
+    live(&mut s);
+    let mut r = entry(&s, "req-3").request();
+    r.escalated_at = Some(now());
+    update(&mut s, event(EventKind::RequestEscalated, 4, r));
+    let screen = render(&s);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("ESCALATED"))
+        .unwrap_or_else(|| panic!("no escalated row: {screen}"));
+    assert!(row.contains("db."), "{row}");
+    assert_eq!(s.queue().shown_ids().next(), Some("req-3"));
+    key(&mut s, 'g');
+    assert_eq!(s.queue().selected_id(), Some("req-3"));
+    code(&mut s, KeyCode::Enter);
+    let detail = render(&s);
+    assert!(detail.contains("ESCALATED: pending for"), "{detail}");
+    assert!(detail.contains("escalated"), "{detail}");
+    insta::assert_snapshot!(format!("{screen}\n{detail}"));
+}

@@ -8,6 +8,45 @@ use super::model::full::Fetch;
 use crate::protocol::{ApprovalRequest, Decision, Outcome, Scope, Status, Verdict, Via, short_id};
 use crate::sanitize;
 
+/// The cue of a request still pending after its `escalate_at` (the backend escalated
+/// it): on its row, before the summary, and in the detail's status line.
+pub const ESCALATED_CUE: &str = "ESCALATED";
+
+/// The detail's `escalated` field: when.
+pub fn escalated_field(at: DateTime<Utc>) -> String {
+    format!(
+        "{} (nobody decided in time: the backend told those it escalates to)",
+        at.format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}
+
+/// The detail's `on timeout` field of a request its TTL's end rejects.
+pub const REJECT_AT_TIMEOUT: &str =
+    "rejected by the system if nobody decides before it expires (the agent is told why)";
+
+/// The desktop notification of a new request: its title, and its body (agent text:
+/// `text::osc_notify` makes it safe in the sequence).
+pub fn arrival_notice(req: &ApprovalRequest) -> (String, String) {
+    let risk = req
+        .risk
+        .map(|r| format!(" ({} risk)", r.as_str()))
+        .unwrap_or_default();
+    (
+        "assent: approval requested".to_owned(),
+        format!("{} asks to run {}{risk}", req.agent, req.tool),
+    )
+}
+
+/// The desktop notification of a list that brought `n` requests into an empty queue.
+pub fn waiting_notice(n: usize) -> (String, String) {
+    let body = if n == 1 {
+        "1 request waits for a decision".to_owned()
+    } else {
+        format!("{n} requests wait for a decision")
+    };
+    ("assent: approval requested".to_owned(), body)
+}
+
 /// A size in bytes of JSON, as a person reads it: `1.0 MiB`, `640 B`.
 pub fn size_words(bytes: u64) -> String {
     bytesize::ByteSize(bytes).display().iec().to_string()
@@ -76,6 +115,7 @@ pub fn decided_words(d: &Decision) -> String {
             d.outcome.as_str(),
             Via::policy_words(rule.as_deref())
         ),
+        Via::Timeout => format!("{} by {}", d.outcome.as_str(), d.by_words()),
     };
     sanitize::line(&words).into_owned()
 }
@@ -87,6 +127,7 @@ pub fn by_words(d: &Decision) -> String {
         Via::Person => d.responder.clone(),
         Via::Grant { .. } => format!("via {}", d.by_words()),
         Via::Policy { rule, .. } => format!("policy: {}", rule.as_deref().unwrap_or("default")),
+        Via::Timeout => "timeout".to_owned(),
     };
     sanitize::line(&words).into_owned()
 }

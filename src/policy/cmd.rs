@@ -149,10 +149,17 @@ fn render(g: &GlobalOpts, cmd: PolicyCommand) -> anyhow::Result<String> {
             if let Some(e) = &ruling.error {
                 let _ = writeln!(out, "note: {e}");
             }
-            if ruling.action == PolicyAction::RequireApproval
-                && let Some(ttl) = ruling.ttl
-            {
-                let _ = writeln!(out, "ttl: {}", humantime::format_duration(ttl));
+            if ruling.action == PolicyAction::RequireApproval {
+                if let Some(ttl) = ruling.ttl {
+                    let _ = writeln!(out, "ttl: {}", humantime::format_duration(ttl));
+                }
+                if let Some(after) = ruling.escalate_after {
+                    let after = humantime::format_duration(after);
+                    let _ = writeln!(out, "escalate_after: {after}");
+                }
+                if let Some(t) = ruling.on_timeout {
+                    let _ = writeln!(out, "on_timeout: {t}");
+                }
             }
             Ok(out)
         }

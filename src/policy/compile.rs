@@ -3,13 +3,14 @@
 //! is used, so a broken policy is refused whole, with the rule named.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr};
 use serde::Deserialize;
 
 use super::{Policy, Rule, VARIABLES};
-use crate::protocol::{PolicyAction, Risk};
+use crate::protocol::{PolicyAction, Risk, TimeoutAction};
 
 /// `[policy]` as written in TOML.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -43,6 +44,12 @@ pub struct RuleConfig {
     /// Default TTL of the requests this rule holds for a human, e.g. "1h".
     #[serde(default)]
     pub ttl: Option<String>,
+    /// How long a held request waits before it escalates, e.g. "15m".
+    #[serde(default)]
+    pub escalate_after: Option<String>,
+    /// What the end of a held request's TTL does: "expire" or "reject".
+    #[serde(default)]
+    pub on_timeout: Option<TimeoutAction>,
     #[serde(default)]
     pub message: Option<String>,
 }
@@ -90,19 +97,8 @@ impl Policy {
                 )),
                 None => None,
             };
-            let ttl = match &rc.ttl {
-                Some(t) => {
-                    let d = humantime::parse_duration(t).with_context(|| {
-                        format!("{at}: ttl '{t}' is not a duration (e.g. \"30m\", \"1h\")")
-                    })?;
-                    // The same bounds as a request's own ttl_seconds.
-                    if d.as_secs() == 0 || d.as_secs() > crate::store::rules::MAX_TTL_SECONDS {
-                        bail!("{at}: ttl '{t}' must be at least 1s and at most 366 days");
-                    }
-                    Some(d)
-                }
-                None => None,
-            };
+            let ttl = bounded(&at, "ttl", rc.ttl.as_deref())?;
+            let escalate_after = bounded(&at, "escalate_after", rc.escalate_after.as_deref())?;
             rules.push(Rule {
                 name: rc.name.clone(),
                 tool_glob: rc.tool.clone(),
@@ -113,6 +109,8 @@ impl Policy {
                 action: rc.action,
                 risk: rc.risk,
                 ttl,
+                escalate_after,
+                on_timeout: rc.on_timeout,
                 message: rc.message.clone(),
             });
         }
@@ -130,6 +128,18 @@ impl Policy {
             .with_context(|| format!("{}: not a valid policy file", path.display()))?;
         Policy::compile(&file.policy, &path.display().to_string())
     }
+}
+
+/// The duration `key` of a rule (`at` names it): at least 1 s and at most 366 days, the
+/// bounds of a request's own ttl_seconds.
+fn bounded(at: &str, key: &str, text: Option<&str>) -> anyhow::Result<Option<Duration>> {
+    let Some(t) = text else { return Ok(None) };
+    let d = humantime::parse_duration(t)
+        .with_context(|| format!("{at}: {key} '{t}' is not a duration (e.g. \"30m\", \"1h\")"))?;
+    if d.as_secs() == 0 || d.as_secs() > crate::store::rules::MAX_TTL_SECONDS {
+        bail!("{at}: {key} '{t}' must be at least 1s and at most 366 days");
+    }
+    Ok(Some(d))
 }
 
 fn glob(pattern: &str) -> anyhow::Result<globset::GlobMatcher> {
@@ -263,5 +273,13 @@ mod tests {
         let e =
             policy("[policy]\n[[policy.rules]]\nname='x'\nttl='soon'\naction='allow'").unwrap_err();
         assert!(format!("{e:#}").contains("ttl"), "{e:#}");
+
+        let e = policy("[policy]\n[[policy.rules]]\nname='x'\nescalate_after='0s'\naction='allow'")
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("escalate_after"), "{e:#}");
+
+        let e = policy("[policy]\n[[policy.rules]]\nname='x'\non_timeout='wait'\naction='allow'")
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("rule #1 'x'"), "{e:#}");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Policy;
-use crate::protocol::{PolicyAction, Risk};
+use crate::protocol::{PolicyAction, Risk, TimeoutAction};
 
 /// The facts about a call that rules look at.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +32,10 @@ pub struct Ruling {
     pub message: Option<String>,
     pub risk: Option<Risk>,
     pub ttl: Option<Duration>,
+    /// How long a held call waits before it escalates (the rule's `escalate_after`).
+    pub escalate_after: Option<Duration>,
+    /// What the end of a held call's TTL does (the rule's `on_timeout`).
+    pub on_timeout: Option<TimeoutAction>,
     /// Set when a condition failed to evaluate and the call failed closed.
     pub error: Option<String>,
 }
@@ -143,6 +147,8 @@ impl Policy {
                         message: None,
                         risk: None,
                         ttl: None,
+                        escalate_after: None,
+                        on_timeout: None,
                         error: failed,
                     }
                 } else {
@@ -152,6 +158,8 @@ impl Policy {
                         message: rule.message.clone(),
                         risk: rule.risk,
                         ttl: rule.ttl,
+                        escalate_after: rule.escalate_after,
+                        on_timeout: rule.on_timeout,
                         error: failed,
                     }
                 };
@@ -169,6 +177,8 @@ impl Policy {
             message: None,
             risk: None,
             ttl: None,
+            escalate_after: None,
+            on_timeout: None,
             error: failed,
         }
     }
@@ -233,6 +243,8 @@ mod tests {
         assert_eq!(v.rule.as_deref(), Some("big-refunds"));
         assert_eq!(v.risk, Some(Risk::High));
         assert_eq!(v.ttl, Some(Duration::from_secs(3600)));
+        assert_eq!(v.escalate_after, Some(Duration::from_secs(15 * 60)));
+        assert_eq!(v.on_timeout, Some(TimeoutAction::Reject));
 
         let small = json!({"amount": 20});
         let v = p.evaluate(&call("order_tools.process_refund", "om", &small));

@@ -23,7 +23,7 @@ use std::time::Duration;
 pub use compile::{PolicyConfig, RuleConfig, parse_policy_text};
 pub use evaluate::{Call, Ruling, Step, StepOutcome};
 
-use crate::protocol::{PolicyAction, Risk};
+use crate::protocol::{PolicyAction, Risk, TimeoutAction};
 
 /// The variables a condition may use; anything else is refused when the policy compiles.
 pub const VARIABLES: [&str; 7] = [
@@ -46,6 +46,8 @@ struct Rule {
     action: PolicyAction,
     risk: Option<Risk>,
     ttl: Option<Duration>,
+    escalate_after: Option<Duration>,
+    on_timeout: Option<TimeoutAction>,
     message: Option<String>,
 }
 
@@ -113,6 +115,13 @@ impl Policy {
                 if let Some(ttl) = r.ttl {
                     s.push_str(&format!(", ttl {}", humantime::format_duration(ttl)));
                 }
+                if let Some(after) = r.escalate_after {
+                    let after = humantime::format_duration(after);
+                    s.push_str(&format!(", escalate_after {after}"));
+                }
+                if let Some(t) = r.on_timeout {
+                    s.push_str(&format!(", on_timeout {t}"));
+                }
                 s.push(')');
                 s
             })
@@ -162,6 +171,8 @@ when = "params.amount > 1000"
 action = "require_approval"
 risk = "high"
 ttl = "1h"
+escalate_after = "15m"
+on_timeout = "reject"
 message = "Refunds over $1000 need a manager."
 
 [[policy.rules]]

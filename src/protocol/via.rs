@@ -30,7 +30,13 @@ pub enum Via {
         rule: Option<String>,
         action: PolicyAction,
     },
+    /// Nobody decided within the TTL and the request's `on_timeout` was `reject`: the
+    /// server rejected it (`responder` is `system`), no person did.
+    Timeout,
 }
+
+/// What decided a request its TTL's end rejected, as it reads after "rejected by".
+pub const TIMEOUT_WORDS: &str = "the approval timeout (nobody decided in time)";
 
 /// Characters of an id kept by [`short_id`]: in the server's UUIDv7 ids, the creation
 /// time to the millisecond (`0193a3f2-7b1c`), which the CLI's commands take as a prefix.
@@ -69,6 +75,7 @@ impl Decision {
                 scope,
             } => format!("grant {} ({granted_by}, {scope})", short_id(grant_id)),
             Via::Policy { rule, .. } => Via::policy_words(rule.as_deref()),
+            Via::Timeout => TIMEOUT_WORDS.to_owned(),
         }
     }
 }
@@ -102,6 +109,7 @@ mod tests {
                 policy,
                 json!({"kind": "policy", "rule": null, "action": "allow"}),
             ),
+            (Via::Timeout, json!({"kind": "timeout"})),
         ] {
             assert_eq!(serde_json::to_value(&via).ok(), Some(wire.clone()));
             assert_eq!(serde_json::from_value::<Via>(wire).ok(), Some(via));

@@ -132,6 +132,9 @@ pub async fn file_as(
         // A rule's TTL beats the server's default; the request's own ttl_seconds beats both.
         default_ttl: applied.ttl.or(st.limits.default_ttl),
         policy: applied.recorded,
+        // Likewise a rule's escalation and TTL's end beat the server's defaults.
+        escalate_after: applied.escalate_after.or(st.limits.escalate_after),
+        on_timeout: applied.on_timeout.unwrap_or(st.limits.on_timeout),
     };
     Ok(st.commit(st.store.file(caller.name(), new, opts).await?))
 }

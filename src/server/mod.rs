@@ -370,6 +370,8 @@ async fn start_inner(
         limits: Arc::new(Limits {
             max_body_bytes: cfg.max_body_bytes,
             default_ttl: cfg.default_ttl,
+            escalate_after: cfg.escalate_after,
+            on_timeout: cfg.on_timeout,
             // Capped at a day: beyond that a long poll is indistinguishable from a hang.
             max_wait: Duration::from_secs(cfg.max_wait_seconds.min(24 * 3600)),
             keepalive,

@@ -27,6 +27,8 @@ pub struct PolicyHolder {
 pub struct Applied {
     pub recorded: Option<PolicyMatch>,
     pub ttl: Option<std::time::Duration>,
+    pub escalate_after: Option<std::time::Duration>,
+    pub on_timeout: Option<crate::protocol::TimeoutAction>,
 }
 
 impl PolicyHolder {
@@ -94,6 +96,8 @@ impl PolicyHolder {
                 error: verdict.error,
             }),
             ttl: verdict.ttl,
+            escalate_after: verdict.escalate_after,
+            on_timeout: verdict.on_timeout,
         }
     }
 }

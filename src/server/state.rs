@@ -24,6 +24,9 @@ pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
 pub struct Limits {
     pub max_body_bytes: usize,
     pub default_ttl: Option<Duration>,
+    /// `[server] escalate_after` and `on_timeout`: for requests no rule sets them for.
+    pub escalate_after: Option<Duration>,
+    pub on_timeout: crate::protocol::TimeoutAction,
     pub max_wait: Duration,
     pub keepalive: Duration,
     pub store: StoreLimits,

@@ -44,5 +44,8 @@ pub fn request(id: &str, status: Status) -> ApprovalRequest {
         policy: None,
         params_truncated: false,
         params_size: None,
+        escalate_at: None,
+        escalated_at: None,
+        on_timeout: Default::default(),
     }
 }

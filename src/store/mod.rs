@@ -61,6 +61,11 @@ pub struct FileOptions {
     /// The policy verdict for this call, when a rule matched or the default is not
     /// require_approval. allow/audit/deny decide the request at birth.
     pub policy: Option<crate::protocol::PolicyMatch>,
+    /// How long after filing a request still pending escalates (the rule's, else
+    /// `[server] escalate_after`); None: never.
+    pub escalate_after: Option<Duration>,
+    /// What its TTL's end does (the rule's, else `[server] on_timeout`).
+    pub on_timeout: crate::protocol::TimeoutAction,
 }
 
 /// `GET /v1/requests` parameters, already validated by the HTTP layer.
@@ -191,7 +196,11 @@ pub trait Store: Send + Sync + 'static {
     /// Cancels a pending request; only its filer or an admin may.
     async fn cancel(&self, id: &str, actor: &Identity) -> StoreResult<Written<ApprovalRequest>>;
 
-    /// Expires every pending request whose TTL has run out; returns when the next one is due.
+    /// The sweep: ends every pending request whose TTL has run out (expired, or rejected
+    /// by the system when its `on_timeout` is `reject`) and escalates every one still
+    /// pending past its `escalate_at`, each once (`escalated_at` is set only where it is
+    /// null, in the transaction that appends the `request.escalated` event, however many
+    /// sweeps run at once); returns when the next expiry or escalation is due.
     async fn expire_due(&self) -> StoreResult<Written<Option<DateTime<Utc>>>>;
 
     async fn get(&self, id: &str) -> StoreResult<Written<ApprovalRequest>>;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::agent::filing;
-use crate::protocol::{ApprovalRequest, NewRequest, Status};
+use crate::protocol::{ApprovalRequest, NewRequest, Status, Via};
 use crate::sanitize;
 
 /// The message Claude sees when a reviewer rejected without telling the agent why.
@@ -213,6 +213,13 @@ pub fn decision_for(r: &ApprovalRequest, on_timeout: OnTimeout) -> HookDecision 
                 Some(d) => format!("Approved by {} in assent", sanitize::line(&d.by_words())),
                 None => "Approved in assent".to_owned(),
             },
+        },
+        // Nobody decided in time and the request's on_timeout was reject: no person did.
+        Status::Rejected if d.is_some_and(|d| d.via == Via::Timeout) => HookDecision::Deny {
+            message: format!(
+                "No reviewer decided in assent in time: rejected at its timeout ({})",
+                crate::protocol::TIMEOUT_REASON
+            ),
         },
         Status::Rejected => HookDecision::Deny {
             message: d
@@ -412,8 +419,22 @@ mod tests {
     }
 
     #[test]
+    fn a_rejection_at_the_timeout_names_no_reviewer() {
+        let mut r = decided(Status::Rejected, true, Some("approval_timeout"));
+        if let Some(d) = r.decision.as_mut() {
+            (d.responder, d.via) = ("system".into(), Via::Timeout);
+        }
+        let HookDecision::Deny { message } = decision_for(&r, OnTimeout::Ask) else {
+            panic!("a rejection denies");
+        };
+        assert!(message.contains("approval_timeout"), "{message}");
+        assert!(!message.contains("Rejected by reviewer"), "{message}");
+        assert!(!message.contains("system"), "{message}");
+    }
+
+    #[test]
     fn an_approval_says_who_or_what_made_it() {
-        use crate::protocol::{PolicyAction, Scope, Via};
+        use crate::protocol::{PolicyAction, Scope};
         let mut r = decided(Status::Approved, false, None);
         if let Some(d) = r.decision.as_mut() {
             d.via = Via::Grant {

@@ -170,6 +170,12 @@ pub fn rejection(d: Option<&Decision>) -> String {
     let Some(d) = d else {
         return "Rejected".to_owned();
     };
+    if d.via == crate::protocol::Via::Timeout {
+        return format!(
+            "No reviewer decided in time: rejected at its timeout ({})",
+            crate::protocol::TIMEOUT_REASON
+        );
+    }
     let who = match d.responder.strip_prefix("policy:") {
         Some(rule) => format!("the policy (rule {rule})"),
         None if d.notify_agent => d.responder.clone(),

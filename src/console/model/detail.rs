@@ -122,6 +122,8 @@ enum ParamsKey {
 pub struct DetailCache {
     pub id: String,
     pub status: Status,
+    /// When it escalated, as shown.
+    escalated_at: Option<chrono::DateTime<chrono::Utc>>,
     /// What was shown of its parameters.
     params: ParamsKey,
     pub lines: Vec<DetailLine>,
@@ -161,6 +163,7 @@ impl DetailCache {
     pub fn is_of(&self, req: &ApprovalRequest, full: Option<&Full>) -> bool {
         self.id == req.id
             && self.status == req.status
+            && self.escalated_at == req.escalated_at
             && self.params == ParamsShown::of(req, full).key()
     }
 
@@ -227,6 +230,12 @@ impl DetailCache {
             "expires",
             &req.expires_at.map_or_else(|| "never".to_owned(), time),
         );
+        if let Some(at) = req.escalated_at {
+            field(&mut lines, "escalated", &words::escalated_field(at));
+        }
+        if req.on_timeout == crate::protocol::TimeoutAction::Reject && !req.status.is_final() {
+            field(&mut lines, "on timeout", words::REJECT_AT_TIMEOUT);
+        }
         // JSON's own escapes for anything a terminal must not get raw: what is shown
         // parses, to the parameters the decision's hash is of.
         let json = match params {
@@ -265,6 +274,7 @@ impl DetailCache {
         DetailCache {
             id: req.id.clone(),
             status: req.status,
+            escalated_at: req.escalated_at,
             params: params.key(),
             lines,
             json,

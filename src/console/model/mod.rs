@@ -166,6 +166,11 @@ pub struct State {
     pub depth: Depth,
     /// `y` and `Y` copy through the terminal (`[console] copy`).
     pub copy: bool,
+    /// With the bell, a desktop notification (OSC 9 / OSC 777; `[console] desktop_notify`).
+    pub desktop_notify: bool,
+    /// Whether the terminal has focus, as its focus reports say; None until one arrives
+    /// (a terminal that does not report focus never sends one).
+    pub focus: Option<bool>,
     pub keymap: Keymap,
 
     queue: Queue,
@@ -204,6 +209,8 @@ impl State {
             no_color: settings.no_color,
             depth: Depth::default(),
             copy: true,
+            desktop_notify: true,
+            focus: None,
             keymap: settings.keymap,
             queue: Queue::default(),
             history: History::default(),

@@ -17,7 +17,7 @@ use crate::store::rules::GrantScope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
-    /// Oldest first.
+    /// Escalated first (nobody decided them in time), then oldest first.
     #[default]
     Age,
     /// Highest declared risk first, then oldest.
@@ -347,17 +347,24 @@ impl Queue {
         };
         let r = e.req();
         let (created_at, risk, expires_at) = (r.created_at, r.risk, r.expires_at);
+        let escalated = r.escalated_at.is_some();
         let hay = Arc::clone(e.haystack());
         e.set_req(req);
         let r = e.req();
-        if (r.created_at, r.risk, r.expires_at) == (created_at, risk, expires_at)
-            && Arc::ptr_eq(&hay, e.haystack())
-        {
+        // An escalation is the one change after filing that moves a row.
+        let now = (r.created_at, r.risk, r.expires_at, r.escalated_at.is_some());
+        if now == (created_at, risk, expires_at, escalated) && Arc::ptr_eq(&hay, e.haystack()) {
             return;
         }
         let id = r.id.clone();
         let row = Row::of(e);
-        self.unlist(&id, key(self.sort, created_at, risk, expires_at, &id));
+        let was = Sorted {
+            created_at,
+            risk,
+            expires_at,
+            escalated,
+        };
+        self.unlist(&id, was.key(self.sort, &id));
         self.place(row);
     }
 
@@ -549,9 +556,11 @@ fn find(order: &[Arc<str>], index: &Index, sort: SortKey, id: &str, hint: usize)
     (order.get(at).is_some_and(|o| **o == *id)).then_some(at)
 }
 
-/// The order of the queue under a sort: oldest first, highest risk first, or soonest
-/// expiry first (none last); ties broken by age, then id, so the order is total.
+/// The order of the queue under a sort: escalated first, then oldest first (by age);
+/// highest risk first; or soonest expiry first (none last); ties broken by age, then id,
+/// so the order is total.
 type Key<'a> = (
+    std::cmp::Reverse<bool>,
     std::cmp::Reverse<Option<Risk>>,
     bool,
     Option<DateTime<Utc>>,
@@ -559,13 +568,60 @@ type Key<'a> = (
     &'a str,
 );
 
+/// What a request is sorted by.
+#[derive(Debug, Clone, Copy)]
+struct Sorted {
+    created_at: DateTime<Utc>,
+    risk: Option<Risk>,
+    expires_at: Option<DateTime<Utc>>,
+    escalated: bool,
+}
+
+impl Sorted {
+    fn of(r: &ApprovalRequest) -> Sorted {
+        Sorted {
+            created_at: r.created_at,
+            risk: r.risk,
+            expires_at: r.expires_at,
+            escalated: r.escalated_at.is_some(),
+        }
+    }
+
+    fn key<'a>(&self, sort: SortKey, id: &'a str) -> Key<'a> {
+        use std::cmp::Reverse;
+        let Sorted {
+            created_at,
+            risk,
+            expires_at,
+            escalated,
+        } = *self;
+        match sort {
+            SortKey::Age => (
+                Reverse(escalated),
+                Reverse(None),
+                false,
+                None,
+                created_at,
+                id,
+            ),
+            SortKey::Risk => (Reverse(false), Reverse(risk), false, None, created_at, id),
+            SortKey::Expiry => (
+                Reverse(false),
+                Reverse(None),
+                expires_at.is_none(),
+                expires_at,
+                created_at,
+                id,
+            ),
+        }
+    }
+}
+
 /// A pending request as the sorted list holds it: its sort keys and filter text inline,
 /// so placing, sorting and filtering never look the request up.
 #[derive(Debug, Clone)]
 struct Row {
-    created_at: DateTime<Utc>,
-    risk: Option<Risk>,
-    expires_at: Option<DateTime<Utc>>,
+    sorted: Sorted,
     id: Arc<str>,
     hay: Arc<str>,
 }
@@ -574,41 +630,18 @@ impl Row {
     fn of(e: &Entry) -> Row {
         let r = e.req();
         Row {
-            created_at: r.created_at,
-            risk: r.risk,
-            expires_at: r.expires_at,
+            sorted: Sorted::of(r),
             id: Arc::from(r.id.as_str()),
             hay: Arc::clone(e.haystack()),
         }
     }
 
     fn key(&self, sort: SortKey) -> Key<'_> {
-        key(sort, self.created_at, self.risk, self.expires_at, &self.id)
+        self.sorted.key(sort, &self.id)
     }
 
     fn key_of(sort: SortKey, r: &ApprovalRequest) -> Key<'_> {
-        key(sort, r.created_at, r.risk, r.expires_at, &r.id)
-    }
-}
-
-fn key(
-    sort: SortKey,
-    created_at: DateTime<Utc>,
-    risk: Option<Risk>,
-    expires_at: Option<DateTime<Utc>>,
-    id: &str,
-) -> Key<'_> {
-    use std::cmp::Reverse;
-    match sort {
-        SortKey::Age => (Reverse(None), false, None, created_at, id),
-        SortKey::Risk => (Reverse(risk), false, None, created_at, id),
-        SortKey::Expiry => (
-            Reverse(None),
-            expires_at.is_none(),
-            expires_at,
-            created_at,
-            id,
-        ),
+        Sorted::of(r).key(sort, &r.id)
     }
 }
 

@@ -39,6 +39,8 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.drawn = Default::default();
         }
         Msg::Tick(now) => on_tick(state, now),
+        // Whether anyone is looking: new requests call them while nobody is.
+        Msg::Focus(focused) => state.focus = Some(focused),
         Msg::Conn(c) => {
             // The backend answers: decisions it never got are not "not sent" any more,
             // only pending, as they are.

@@ -1,15 +1,15 @@
 //! What the backend says, taken into the state: pages of the pending list, and the events
-//! of the stream (filed, decided, expired, cancelled; grants made and revoked). Changes
+//! of the stream (filed, escalated, decided, expired, cancelled; grants made and revoked). Changes
 //! when the backend says something new.
 
 use super::super::effect::Effect;
 use super::super::model::{Local, State};
 use super::super::streamed::Streamed;
-use super::super::words::ended_note;
+use super::super::words::{arrival_notice, ended_note, waiting_notice};
 use crate::protocol::{ApprovalRequest, EventKind};
 
-/// Takes one page of the list of pending requests; after the last one, rings the bell if
-/// the list brought requests into a queue that was empty.
+/// Takes one page of the list of pending requests; after the last one, calls the reviewer
+/// (bell, desktop notification) if the list brought requests into a queue that was empty.
 pub(super) fn on_pending(
     state: &mut State,
     list: Vec<ApprovalRequest>,
@@ -21,10 +21,29 @@ pub(super) fn on_pending(
     let Some(was_empty) = state.queue_mut().take_page(list, first, last, now) else {
         return;
     };
-    if state.loaded && was_empty && !state.queue().is_empty() && state.bell {
-        fx.push(Effect::Bell);
+    if state.loaded && was_empty && !state.queue().is_empty() {
+        let (title, body) = waiting_notice(state.queue().pending_count());
+        call_attention(state, title, body, fx);
     }
     state.loaded = true;
+}
+
+/// Rings the bell and asks for a desktop notification, as far as the settings let.
+fn call_attention(state: &State, title: String, body: String, fx: &mut Vec<Effect>) {
+    if state.bell {
+        fx.push(Effect::Bell);
+    }
+    if state.desktop_notify {
+        fx.push(Effect::Notify { title, body });
+    }
+}
+
+/// Whether a request arriving now should call the reviewer: always while the terminal
+/// is known not to have focus (nobody is looking), else only into an empty queue (a
+/// reviewer at the console sees the rest arrive; a terminal that does not report focus
+/// keeps this, the older rule).
+fn calls_attention(state: &State, was_empty: bool) -> bool {
+    was_empty || state.focus == Some(false)
 }
 
 pub(super) fn on_event(state: &mut State, ev: Streamed, fx: &mut Vec<Effect>) {
@@ -45,9 +64,18 @@ pub(super) fn on_event(state: &mut State, ev: Streamed, fx: &mut Vec<Effect>) {
             }
             let was_empty = state.queue().is_empty();
             let text = params.unwrap_or_else(|| "null".into());
+            let notice = calls_attention(state, was_empty).then(|| arrival_notice(&req));
             state.queue_mut().insert_text(req, text);
-            if was_empty && state.bell {
-                fx.push(Effect::Bell);
+            if let Some((title, body)) = notice {
+                call_attention(state, title, body, fx);
+            }
+        }
+        EventKind::RequestEscalated => {
+            // The row is marked, and sorts first by age: the newer copy says so.
+            if let Some(req) = ev.request
+                && state.queue().contains(&req.id)
+            {
+                state.queue_mut().renew(req);
             }
         }
         EventKind::RequestDecided | EventKind::RequestExpired | EventKind::RequestCancelled => {

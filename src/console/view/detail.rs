@@ -13,7 +13,9 @@ use crate::console::layout;
 use crate::console::model::detail::{Kind, LABEL_WIDTH, Shown};
 use crate::console::model::{Local, State, Tab};
 use crate::console::text;
-use crate::console::words::{failed_words, no_longer_decidable, outcome_words, sending_words};
+use crate::console::words::{
+    ESCALATED_CUE, failed_words, no_longer_decidable, outcome_words, sending_words,
+};
 use crate::protocol::{ApprovalRequest, Status};
 use crate::sanitize;
 
@@ -176,7 +178,11 @@ fn live_status<'a>(state: &State, req: &ApprovalRequest, theme: &Theme, cols: us
                 },
                 None => s.push_str(", no expiry"),
             }
-            (s, theme.base())
+            if req.is_escalated() {
+                (format!("{ESCALATED_CUE}: {s}"), theme.warn())
+            } else {
+                (s, theme.base())
+            }
         }
         _ => (outcome_words(req), theme.dim()),
     };

@@ -12,7 +12,7 @@ use super::theme::Theme;
 use crate::console::keymap::Action;
 use crate::console::model::{Entry, Local, State};
 use crate::console::text;
-use crate::console::words::{failed_words, sending_words};
+use crate::console::words::{ESCALATED_CUE, failed_words, sending_words};
 use crate::protocol::Risk;
 use crate::sanitize;
 
@@ -219,6 +219,11 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             Local::Idle if e.expiring(state.now) => {
                 (format!("expiring… {}", state.summary_of(e)), theme.warn())
             }
+            // Nobody decided it in time: the backend escalated it (and it sorts first).
+            Local::Idle if r.is_escalated() => (
+                format!("{ESCALATED_CUE} {}", state.summary_of(e)),
+                theme.warn(),
+            ),
             Local::Idle => (state.summary_of(e).to_owned(), theme.base()),
             Local::Sending { verdict, scope } => (sending_words(*verdict, *scope), theme.busy()),
             Local::Failed { error, unknown } => (

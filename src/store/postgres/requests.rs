@@ -62,40 +62,69 @@ async fn require(tx: &Transaction<'_>, id: &str, lock: bool) -> PgResult<Approva
         .ok_or_else(|| not_found(id))?)
 }
 
-/// Expires every pending request due at the operation's time, appending its events.
-/// Every operation that touches requests calls this first. The rows are locked in
-/// insertion order; one another instance is expiring (or deciding) is waited for and
-/// then left out, so each request expires once, whichever instance sweeps.
+/// Ends every pending request due at the operation's time as its `on_timeout` says
+/// (expired, or rejected by the system), appending its events. Every operation that
+/// touches requests calls this first. The rows are locked in insertion order; one
+/// another instance is ending (or deciding) is waited for and then, no longer pending,
+/// left out (READ COMMITTED reads a locked row again once its lock is released), so each
+/// request ends once, whichever instance sweeps.
 pub(super) async fn expire_due(op: &mut Op<'_>) -> PgResult<()> {
-    let st = op
-        .tx
-        .prepare_cached(&format!(
-            "UPDATE requests SET status = 'expired' WHERE n IN (SELECT n FROM requests \
-             WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $1 \
-             ORDER BY n FOR UPDATE) AND status = 'pending' RETURNING {REQ_COLS}"
-        ))
-        .await?;
-    let rows = op.tx.query(&st, &[&op.now.timestamp_millis()]).await?;
-    let mut due = rows.iter().map(request_row).collect::<PgResult<Vec<_>>>()?;
+    let mut due = select(
+        op.tx,
+        "WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $1 \
+         ORDER BY n FOR UPDATE",
+        &[&op.now.timestamp_millis()],
+    )
+    .await?;
     due.sort_by_key(|(n, r)| (r.expires_at, *n));
-    for (_, req) in due {
-        op.request_changed(RequestAction::Expired, EventKind::RequestExpired, &req);
+    for (_, mut req) in due {
+        let (action, kind) = rules::end_at_timeout(&mut req, op.now);
+        write_decision(op.tx, &req).await?;
+        op.request_changed(action, kind, &req);
     }
     Ok(())
 }
 
-/// Expires what is due; returns when the next pending request is.
+/// Escalates every request still pending past its `escalate_at` and not escalated yet,
+/// once: the row is locked and `escalated_at` written only where it is still null, so of
+/// two instances sweeping at once the second finds it escalated and appends nothing.
+async fn escalate_due(op: &mut Op<'_>) -> PgResult<()> {
+    let st = op
+        .tx
+        .prepare_cached(&format!(
+            "UPDATE requests SET escalated_at = $1 WHERE n IN (SELECT n FROM requests \
+             WHERE status = 'pending' AND escalate_at IS NOT NULL AND escalated_at IS NULL \
+             AND escalate_at <= $1 ORDER BY n FOR UPDATE) \
+             AND status = 'pending' AND escalated_at IS NULL RETURNING {REQ_COLS}"
+        ))
+        .await?;
+    let rows = op.tx.query(&st, &[&op.now.timestamp_millis()]).await?;
+    let mut due = rows.iter().map(request_row).collect::<PgResult<Vec<_>>>()?;
+    due.sort_by_key(|(n, r)| (r.escalate_at, *n));
+    for (_, mut req) in due {
+        let (action, kind) = rules::escalate(&mut req, op.now);
+        op.request_changed(action, kind, &req);
+    }
+    Ok(())
+}
+
+/// The sweep: ends and escalates what is due; returns when the next expiry or
+/// escalation is.
 pub(super) async fn sweep(op: &mut Op<'_>) -> PgResult<Option<DateTime<Utc>>> {
     expire_due(op).await?;
+    escalate_due(op).await?;
     let st = op
         .tx
         .prepare_cached(
-            "SELECT MIN(expires_at) FROM requests \
-             WHERE status = 'pending' AND expires_at IS NOT NULL",
+            "SELECT (SELECT MIN(expires_at) FROM requests \
+             WHERE status = 'pending' AND expires_at IS NOT NULL), \
+             (SELECT MIN(escalate_at) FROM requests \
+             WHERE status = 'pending' AND escalate_at IS NOT NULL AND escalated_at IS NULL)",
         )
         .await?;
-    let ms: Option<i64> = op.tx.query_one(&st, &[]).await?.try_get(0)?;
-    Ok(ms.and_then(DateTime::from_timestamp_millis))
+    let row = op.tx.query_one(&st, &[]).await?;
+    let at = |ms: Option<i64>| ms.and_then(DateTime::from_timestamp_millis);
+    Ok(rules::next_due(at(row.try_get(0)?), at(row.try_get(1)?)))
 }
 
 async fn write_decision(tx: &Transaction<'_>, req: &ApprovalRequest) -> PgResult<()> {
@@ -139,8 +168,9 @@ async fn insert(
         .prepare_cached(
             "INSERT INTO requests (id, status, tool, params, args_hash, reason, agent, \
              conversation_id, run_id, tool_call_id, risk, filed_by, idempotency_key, created_at, \
-             expires_at, policy) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             expires_at, policy, escalate_at, on_timeout) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18)",
         )
         .await?;
     tx.execute(
@@ -162,6 +192,9 @@ async fn insert(
             &req.created_at.timestamp_millis(),
             &req.expires_at.map(|t| t.timestamp_millis()),
             &policy,
+            &req.escalate_at.map(|t| t.timestamp_millis()),
+            // NULL for `expire`, what every row before the column means.
+            &(!req.on_timeout.is_expire()).then(|| req.on_timeout.as_str()),
         ],
     )
     .await?;
@@ -354,8 +387,8 @@ pub(super) async fn list(op: &mut Op<'_>, query: ListQuery, start: i64) -> PgRes
     let mut page = crate::store::rules::Page::new(&query);
     for row in &rows {
         let n: i64 = row.try_get(21)?;
-        let size = usize::try_from(row.try_get::<_, i64>(24)?).unwrap_or(0);
-        let reasons = usize::try_from(row.try_get::<_, i64>(25)?).unwrap_or(0);
+        let size = usize::try_from(row.try_get::<_, i64>(27)?).unwrap_or(0);
+        let reasons = usize::try_from(row.try_get::<_, i64>(28)?).unwrap_or(0);
         let Some(left_out) = page.admit(size, reasons) else {
             break;
         };

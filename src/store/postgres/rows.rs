@@ -7,7 +7,9 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::fail::{Fail, PgResult};
-use crate::protocol::{ApprovalRequest, AuditEntry, Decision, Grant, Outcome, Risk, Scope, Status};
+use crate::protocol::{
+    ApprovalRequest, AuditEntry, Decision, Grant, Outcome, Risk, Scope, Status, TimeoutAction,
+};
 
 /// The columns of a request, with `$params` (index 3) for its params.
 macro_rules! req_cols {
@@ -17,7 +19,7 @@ macro_rules! req_cols {
             $params,
             ", args_hash, reason, agent, conversation_id, run_id, tool_call_id, risk, \
              filed_by, created_at, expires_at, outcome, scope, decision_reason, notify_agent, \
-             responder, decided_at, grant_id, n, policy, via"
+             responder, decided_at, grant_id, n, policy, via, escalate_at, escalated_at, on_timeout"
         )
     };
 }
@@ -25,7 +27,7 @@ macro_rules! req_cols {
 pub(super) const REQ_COLS: &str = req_cols!("params");
 
 /// The columns of a listed request: its params only when at most `$1` bytes long, then
-/// the length of the params (index 24) and of its two reasons (25).
+/// the length of the params (index 27) and of its two reasons (28).
 pub(super) const LISTED_COLS: &str = concat!(
     req_cols!("CASE WHEN octet_length(params) <= $1::BIGINT THEN params END"),
     ", octet_length(params)::BIGINT, \
@@ -125,6 +127,9 @@ pub(super) fn request_with(row: &Row, params: Value) -> PgResult<(i64, ApprovalR
         policy: json_col(row, 22)?,
         params_truncated: false,
         params_size: None,
+        escalate_at: opt_time_col(row, 24)?,
+        escalated_at: opt_time_col(row, 25)?,
+        on_timeout: opt_parse_col(row, 26, "on_timeout", TimeoutAction::parse)?.unwrap_or_default(),
     };
     Ok((row.try_get(21)?, req))
 }

@@ -16,6 +16,8 @@ pub enum RequestAction<'a> {
     Decided,
     /// Attributed to [`SYSTEM_ACTOR`].
     Expired,
+    /// Still pending at its `escalate_at`; attributed to [`SYSTEM_ACTOR`].
+    Escalated,
     Cancelled {
         by: &'a str,
     },
@@ -27,6 +29,7 @@ impl RequestAction<'_> {
             RequestAction::Filed => "filed",
             RequestAction::Decided => "decided",
             RequestAction::Expired => "expired",
+            RequestAction::Escalated => "escalated",
             RequestAction::Cancelled { .. } => "cancelled",
         }
     }
@@ -58,7 +61,7 @@ pub fn request_audit(
     let actor = match action {
         RequestAction::Filed => req.filed_by.as_str(),
         RequestAction::Decided => d.map_or("", |d| d.responder.as_str()),
-        RequestAction::Expired => SYSTEM_ACTOR,
+        RequestAction::Expired | RequestAction::Escalated => SYSTEM_ACTOR,
         RequestAction::Cancelled { by } => by,
     };
     AuditEntry {

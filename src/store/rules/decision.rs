@@ -66,6 +66,9 @@ pub fn plan_decision(
     if req.status.is_final() {
         let same = req.decision.as_ref().is_some_and(|d| {
             d.responder == responder
+                // The system's rejection at the TTL's end is nobody's to repeat, even a
+                // token's that is called `system`.
+                && d.via != Via::Timeout
                 && d.outcome == outcome
                 && d.scope == body.scope
                 && body.args_hash == req.args_hash

@@ -8,9 +8,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::decision::status_of;
 use super::grant::grant_decision;
 use super::params;
+use super::timeout::escalate_at;
 use super::{MAX_NAME_LEN, MAX_TTL_SECONDS, invalid, new_id, truncate_millis};
 use crate::protocol::{
-    ApprovalRequest, Decision, Grant, NewRequest, Outcome, PolicyAction, PolicyMatch, Scope, Via,
+    ApprovalRequest, Decision, Grant, NewRequest, Outcome, PolicyAction, PolicyMatch, Scope,
+    TimeoutAction, Via,
 };
 use crate::store::{FileOptions, StoreError};
 
@@ -100,10 +102,20 @@ impl Filing {
             args_hash,
             opts,
         } = self;
+        let expires_at = expiry_for(&new, opts.default_ttl, now);
+        // Escalation and the TTL's end concern a request a person is to decide.
+        let pending = decision.is_none();
         ApprovalRequest {
             id: new_id(),
             status: status_of(decision.as_ref()),
-            expires_at: expiry_for(&new, opts.default_ttl, now),
+            escalate_at: escalate_at(now, opts.escalate_after.filter(|_| pending), expires_at),
+            escalated_at: None,
+            on_timeout: if pending {
+                opts.on_timeout
+            } else {
+                TimeoutAction::Expire
+            },
+            expires_at,
             tool: new.tool,
             params: new.params,
             args_hash,

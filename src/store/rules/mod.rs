@@ -10,6 +10,7 @@ mod filing;
 mod grant;
 mod page;
 mod params;
+mod timeout;
 
 pub use audit::{GrantAction, RequestAction, grant_audit, request_audit};
 pub use decision::{DecisionPlan, apply_decision, cancel, plan_decision};
@@ -17,6 +18,7 @@ pub use filing::Filing;
 pub use grant::{GrantScope, grant_decision, grant_for, revoke};
 pub use page::{INLINE_PARAMS, Page, inline_params, list_start};
 pub use params::MAX_PARAMS_DEPTH;
+pub use timeout::{end_at_timeout, escalate, escalate_at, next_due};
 
 use chrono::{DateTime, Utc};
 
@@ -26,7 +28,7 @@ use super::StoreError;
 pub const MAX_NAME_LEN: usize = 256;
 /// Longest TTL a request may ask for: a year. Longer is almost surely a unit mistake.
 pub const MAX_TTL_SECONDS: u64 = 366 * 24 * 3600;
-/// Who expiry is attributed to in the audit log.
+/// Who expiry, escalation and a rejection at the TTL's end are attributed to.
 pub const SYSTEM_ACTOR: &str = "system";
 
 /// The current time at the precision the stores keep (milliseconds), so a value

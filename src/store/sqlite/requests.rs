@@ -39,8 +39,9 @@ fn require(tx: &Connection, id: &str) -> StoreResult<ApprovalRequest> {
     })
 }
 
-/// Expires every pending request due at the operation's time, appending its events.
-/// Every operation that touches requests calls this first.
+/// Ends every pending request due at the operation's time as its `on_timeout` says
+/// (expired, or rejected by the system), appending its events. Every operation that
+/// touches requests calls this first.
 pub(super) fn expire_due(op: &mut Op) -> StoreResult<()> {
     // INDEXED BY: left to itself the planner takes the (status, n) index and walks every
     // pending request on every operation (seen at 100,000 pending: filing slowed to a
@@ -52,27 +53,59 @@ pub(super) fn expire_due(op: &mut Op) -> StoreResult<()> {
          AND expires_at <= ?1 ORDER BY expires_at, n",
         [op.now.timestamp_millis()],
     )?;
-    for (n, mut req) in due {
-        op.tx
-            .prepare_cached("UPDATE requests SET status = 'expired' WHERE n = ?1")?
-            .execute([n])?;
-        req.status = Status::Expired;
-        op.request_changed(RequestAction::Expired, EventKind::RequestExpired, &req)?;
+    for (_, mut req) in due {
+        let (action, kind) = rules::end_at_timeout(&mut req, op.now);
+        write_decision(op.tx, &req)?;
+        op.request_changed(action, kind, &req)?;
     }
     Ok(())
 }
 
-/// Expires what is due; returns when the next pending request is.
+/// Escalates every request still pending past its `escalate_at` and not escalated yet.
+/// Only the sweep calls this: an escalation is a notice, not a guard.
+fn escalate_due(op: &mut Op) -> StoreResult<()> {
+    let due = select(
+        op.tx,
+        "INDEXED BY requests_pending_escalation \
+         WHERE status = 'pending' AND escalate_at IS NOT NULL AND escalated_at IS NULL \
+         AND escalate_at <= ?1 ORDER BY escalate_at, n",
+        [op.now.timestamp_millis()],
+    )?;
+    for (n, mut req) in due {
+        let (action, kind) = rules::escalate(&mut req, op.now);
+        // `escalated_at IS NULL`: the one writer makes it so already; the condition is
+        // the statement of the rule, which PostgreSQL's sweeps need too.
+        let changed = op
+            .tx
+            .prepare_cached(
+                "UPDATE requests SET escalated_at = ?2 WHERE n = ?1 AND escalated_at IS NULL",
+            )?
+            .execute(params![n, op.now.timestamp_millis()])?;
+        if changed == 1 {
+            op.request_changed(action, kind, &req)?;
+        }
+    }
+    Ok(())
+}
+
+/// The sweep: ends and escalates what is due; returns when the next expiry or
+/// escalation is.
 pub(super) fn sweep(op: &mut Op) -> StoreResult<Option<DateTime<Utc>>> {
     expire_due(op)?;
-    let ms: Option<i64> = op
-        .tx
-        .prepare_cached(
-            "SELECT MIN(expires_at) FROM requests INDEXED BY requests_pending_expiry \
-             WHERE status = 'pending' AND expires_at IS NOT NULL",
-        )?
-        .query_row([], |r| r.get(0))?;
-    Ok(ms.and_then(DateTime::from_timestamp_millis))
+    escalate_due(op)?;
+    let next = |sql: &str| -> StoreResult<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = op.tx.prepare_cached(sql)?.query_row([], |r| r.get(0))?;
+        Ok(ms.and_then(DateTime::from_timestamp_millis))
+    };
+    let expiry = next(
+        "SELECT MIN(expires_at) FROM requests INDEXED BY requests_pending_expiry \
+         WHERE status = 'pending' AND expires_at IS NOT NULL",
+    )?;
+    let escalation = next(
+        "SELECT MIN(escalate_at) FROM requests INDEXED BY requests_pending_escalation \
+         WHERE status = 'pending' AND escalate_at IS NOT NULL AND escalated_at IS NULL",
+    )?;
+    Ok(rules::next_due(expiry, escalation))
 }
 
 fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
@@ -106,8 +139,8 @@ fn insert(
     tx.prepare_cached(
         "INSERT INTO requests (id, status, tool, params, args_hash, reason, agent, \
          conversation_id, run_id, tool_call_id, risk, filed_by, idempotency_key, created_at, \
-         expires_at, policy) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+         expires_at, policy, escalate_at, on_timeout) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         req.id,
@@ -126,8 +159,15 @@ fn insert(
         req.created_at.timestamp_millis(),
         req.expires_at.map(|t| t.timestamp_millis()),
         req.policy.as_ref().map(serde_json::to_string).transpose()?,
+        req.escalate_at.map(|t| t.timestamp_millis()),
+        on_timeout_col(req),
     ])?;
     Ok(())
+}
+
+/// The `on_timeout` column: NULL for `expire`, what every row before it means.
+fn on_timeout_col(req: &ApprovalRequest) -> Option<&'static str> {
+    (!req.on_timeout.is_expire()).then(|| req.on_timeout.as_str())
 }
 
 /// The request filed earlier with this filing's tool_call_id or idempotency key.
@@ -288,8 +328,8 @@ pub(super) fn list(op: &mut Op, query: ListQuery, start: i64) -> StoreResult<Req
     let mut page = rules::Page::new(&query);
     while let Some(row) = rows.next()? {
         let n: i64 = row.get(21)?;
-        let size = usize::try_from(row.get::<_, i64>(24)?).unwrap_or(0);
-        let reasons = usize::try_from(row.get::<_, i64>(25)?).unwrap_or(0);
+        let size = usize::try_from(row.get::<_, i64>(27)?).unwrap_or(0);
+        let reasons = usize::try_from(row.get::<_, i64>(28)?).unwrap_or(0);
         let Some(left_out) = page.admit(size, reasons) else {
             break;
         };

@@ -15,6 +15,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_decided_via.sql")),
     (6, include_str!("migrations/0006_signing_keys.sql")),
     (7, include_str!("migrations/0007_audit_chain.sql")),
+    // 8 is the webhook deliveries' (issue 13), on another branch.
+    (9, include_str!("migrations/0009_escalation.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.

@@ -108,7 +108,7 @@ async fn default_ttl_applies_only_without_ttl_seconds() {
     let opts = FileOptions {
         idempotency_key: None,
         default_ttl: Some(Duration::from_secs(60)),
-        policy: None,
+        ..FileOptions::default()
     };
     let a = s.file("a", new("t", None), opts.clone()).await.unwrap();
     let b = s.file("a", new("t", Some(5)), opts).await.unwrap();
@@ -413,4 +413,76 @@ async fn every_decision_records_how_it_was_made() {
             .filter(|e| e.action != "decided")
             .all(|e| e.via.is_none())
     );
+}
+
+/// A request still pending at its `escalate_at` escalates once, whatever sweeps run; the
+/// sweep wakes for it; its TTL's end with `reject` is the system's rejection.
+#[tokio::test]
+async fn escalation_is_once_and_a_timeout_rejects_as_the_system() {
+    use crate::protocol::{TimeoutAction, Via};
+    let (s, clock) = store_at(T0);
+    let opts = FileOptions {
+        escalate_after: Some(Duration::from_secs(5)),
+        on_timeout: TimeoutAction::Reject,
+        ..FileOptions::default()
+    };
+    let r = s
+        .file("agent1", new("t", Some(10)), opts)
+        .await
+        .unwrap()
+        .value
+        .request;
+    let at = DateTime::from_timestamp_millis(T0 + 5_000);
+    assert_eq!(r.escalate_at, at);
+    assert_eq!(r.on_timeout, TimeoutAction::Reject);
+    // The sweep wakes for the escalation, the sooner of the two.
+    assert_eq!(s.expire_due().await.unwrap().value, at);
+    clock.store(T0 + 5_000, Ordering::SeqCst);
+    let w = s.expire_due().await.unwrap();
+    let kinds: Vec<EventKind> = w.events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::RequestEscalated]);
+    assert_eq!(w.value, DateTime::from_timestamp_millis(T0 + 10_000));
+    // Other operations do not escalate, and later sweeps find it escalated.
+    assert!(s.get(&r.id).await.unwrap().events.is_empty());
+    assert!(s.expire_due().await.unwrap().events.is_empty());
+    let got = s.get(&r.id).await.unwrap().value;
+    assert_eq!(got.escalated_at, at);
+    assert_eq!(got.status, Status::Pending);
+    // At its TTL's end any operation rejects it, as the system.
+    clock.store(T0 + 10_000, Ordering::SeqCst);
+    let w = s.get(&r.id).await.unwrap();
+    assert_eq!(w.events.len(), 1);
+    assert_eq!(w.events[0].kind, EventKind::RequestDecided);
+    let d = w.value.decision.unwrap();
+    assert_eq!(
+        (w.value.status, d.responder.as_str(), d.via),
+        (Status::Rejected, SYSTEM_ACTOR, Via::Timeout)
+    );
+    assert_eq!(d.reason.as_deref(), Some("approval_timeout"));
+    let audit = s.audit_after(0, 100).await.unwrap().entries;
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["filed", "escalated", "decided"]);
+    assert!(audit[1..].iter().all(|e| e.actor == SYSTEM_ACTOR));
+    assert_eq!(s.expire_due().await.unwrap().value, None);
+}
+
+/// A request born decided neither escalates nor times out.
+#[tokio::test]
+async fn a_request_born_decided_has_no_escalation() {
+    use crate::protocol::{PolicyAction, PolicyMatch, TimeoutAction};
+    let (s, _) = store_at(T0);
+    let opts = FileOptions {
+        escalate_after: Some(Duration::from_secs(5)),
+        on_timeout: TimeoutAction::Reject,
+        policy: Some(PolicyMatch {
+            rule: Some("reads".into()),
+            action: PolicyAction::Allow,
+            message: None,
+            error: None,
+        }),
+        ..FileOptions::default()
+    };
+    let r = s.file("agent1", new("t", None), opts).await.unwrap();
+    let r = r.value.request;
+    assert_eq!((r.escalate_at, r.on_timeout), (None, TimeoutAction::Expire));
 }
