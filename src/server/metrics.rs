@@ -32,9 +32,10 @@ use super::auth::{Auth, Caller};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::protocol::{
-    ApprovalRequest, AuditPage, DecisionBody, Event, EventKind, Grant, GrantList, Identity,
-    NewRequest, Outcome, RequestList, Risk, Via,
+    ApprovalRequest, AuditPage, DecisionBody, DeliveryList, Event, EventKind, Grant, GrantList,
+    Identity, NewRequest, Outcome, RequestList, Risk, Via,
 };
+use crate::store::delivery::{AttemptResult, Claimed, DeliveryQuery};
 use crate::store::{
     Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreResult, StoredKey, Written,
 };
@@ -78,6 +79,19 @@ struct OpLabels {
     operation: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    /// The webhook's configured name (an operator's word, not a person's or an id).
+    webhook: String,
+    /// delivered, retry, failed or gone (410).
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn decision_buckets() -> Histogram {
@@ -107,6 +121,10 @@ pub struct Metrics {
     store_ops: HistogramFamily<OpLabels>,
     store_errors: Family<OpLabels, Counter>,
     scrape_errors: Counter<u64, AtomicU64>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    delivery_queue: Family<WebhookLabels, Gauge>,
+    /// The configured webhooks, whose queue depth is written even when it is 0.
+    webhooks: std::sync::OnceLock<Vec<String>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -138,6 +156,9 @@ impl Metrics {
             store_ops: Family::new_with_constructor(store_buckets),
             store_errors: Family::default(),
             scrape_errors: Counter::default(),
+            deliveries: Family::default(),
+            delivery_queue: Family::default(),
+            webhooks: std::sync::OnceLock::new(),
         };
         m.registered()
     }
@@ -213,7 +234,54 @@ impl Metrics {
             "Scrapes that could not read the pending counts from the store",
             self.scrape_errors.clone(),
         );
+        r.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts made by this instance, by webhook and result \
+             (delivered, retry, failed, gone: answered 410)",
+            self.deliveries.clone(),
+        );
+        r.register(
+            "webhook_queue_depth",
+            "Webhook deliveries waiting to be sent, in the whole database, by webhook",
+            self.delivery_queue.clone(),
+        );
         self
+    }
+
+    /// Names the configured webhooks (once, at start), so that each queue's depth is
+    /// written, 0 included.
+    pub fn name_webhooks(&self, names: Vec<String>) {
+        let _ = self.webhooks.set(names);
+    }
+
+    /// Counts one delivery attempt to `webhook` that came to `result`.
+    pub fn delivery_attempted(&self, webhook: &str, result: &'static str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                webhook: webhook.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    async fn read_queue_depth(&self, st: &AppState) {
+        let configured = self.webhooks.get().map(Vec::as_slice).unwrap_or_default();
+        match st.store.delivery_depth().await {
+            Ok(depth) => {
+                for name in configured.iter().chain(depth.iter().map(|(n, _)| n)) {
+                    let n: u64 = depth.iter().filter(|(w, _)| w == name).map(|(_, n)| n).sum();
+                    self.delivery_queue
+                        .get_or_create(&WebhookLabels {
+                            webhook: name.clone(),
+                        })
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: cannot count the pending deliveries");
+                self.scrape_errors.inc();
+            }
+        }
     }
 
     /// Counts what a committed write did, from its events.
@@ -312,6 +380,7 @@ impl Metrics {
                 self.scrape_errors.inc();
             }
         }
+        self.read_queue_depth(st).await;
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
@@ -547,157 +616,42 @@ impl Store for Metered {
         self.time("add_signing_key", self.inner.add_signing_key(key))
             .await
     }
-}
 
-/// Statuses a request leaves pending for; used by the tests to tell the counters apart.
-#[cfg(test)]
-use crate::protocol::Status;
-#[cfg(test)]
-const FINAL: [Status; 4] = [
-    Status::Approved,
-    Status::Rejected,
-    Status::Expired,
-    Status::Cancelled,
-];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::{Decision, PolicyAction, PolicyMatch, Scope};
-    use crate::store::fixtures;
-
-    fn decided(via: Via, scope: Scope, after_s: i64) -> ApprovalRequest {
-        let mut r = fixtures::request("r1", Status::Approved);
-        r.decision = Some(Decision {
-            outcome: Outcome::Approved,
-            scope,
-            reason: None,
-            notify_agent: false,
-            responder: "alice".into(),
-            decided_at: r.created_at + chrono::Duration::seconds(after_s),
-            grant_id: None,
-            via,
-            approval_token: None,
-        });
-        r
+    async fn claim_deliveries(
+        &self,
+        webhook: &str,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> StoreResult<Claimed> {
+        self.time(
+            "claim_deliveries",
+            self.inner.claim_deliveries(webhook, limit, lease),
+        )
+        .await
     }
 
-    fn event(kind: EventKind, r: ApprovalRequest) -> Event {
-        Event {
-            seq: 1,
-            kind,
-            at: r.created_at,
-            request: Some(r),
-            grant: None,
-            database_id: None,
-        }
+    async fn record_attempts(
+        &self,
+        webhook: &str,
+        results: Vec<AttemptResult>,
+    ) -> StoreResult<()> {
+        self.time(
+            "record_attempts",
+            self.inner.record_attempts(webhook, results),
+        )
+        .await
     }
 
-    fn text(m: &Metrics) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &m.registry).unwrap();
-        out
+    async fn deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryList> {
+        self.time("deliveries", self.inner.deliveries(query)).await
     }
 
-    #[test]
-    fn filings_count_by_birth_status_and_policy_action() {
-        let m = Metrics::new();
-        let pending = fixtures::request("a", Status::Pending);
-        let mut allowed = fixtures::request("b", Status::Approved);
-        allowed.policy = Some(PolicyMatch {
-            rule: Some("reads".into()),
-            action: PolicyAction::Allow,
-            message: None,
-            error: None,
-        });
-        m.observe(&[
-            event(EventKind::RequestCreated, pending.clone()),
-            event(EventKind::RequestCreated, pending),
-            event(EventKind::RequestCreated, allowed),
-        ]);
-        let t = text(&m);
-        assert!(
-            t.contains(
-                r#"assent_requests_filed_total{outcome="pending",policy_action="require_approval"} 2"#
-            ),
-            "{t}"
-        );
-        assert!(
-            t.contains(
-                r#"assent_requests_filed_total{outcome="approved",policy_action="allow"} 1"#
-            ),
-            "{t}"
-        );
-    }
-
-    #[test]
-    fn decisions_count_by_scope_and_via_and_time_to_decision_is_observed() {
-        let m = Metrics::new();
-        let grant = Via::Grant {
-            grant_id: "g1".into(),
-            granted_by: "alice".into(),
-            scope: Scope::Conversation,
-        };
-        m.observe(&[
-            event(
-                EventKind::RequestDecided,
-                decided(Via::Person, Scope::Once, 3),
-            ),
-            event(
-                EventKind::RequestDecided,
-                decided(grant, Scope::Conversation, 0),
-            ),
-        ]);
-        let t = text(&m);
-        assert!(
-            t.contains(r#"assent_decisions_total{outcome="approved",scope="once",via="person"} 1"#),
-            "{t}"
-        );
-        assert!(
-            t.contains(
-                r#"assent_decisions_total{outcome="approved",scope="conversation",via="grant"} 1"#
-            ),
-            "{t}"
-        );
-        // 3 s falls in the bucket above 2 s and not in the one at 2 s.
-        assert!(
-            t.contains(r#"assent_time_to_decision_seconds_bucket{le="2.0",via="person"} 0"#),
-            "{t}"
-        );
-        assert!(
-            t.contains(r#"assent_time_to_decision_seconds_bucket{le="4.0",via="person"} 1"#),
-            "{t}"
-        );
-        assert!(
-            t.contains(r#"assent_time_to_decision_seconds_sum{via="person"} 3.0"#),
-            "{t}"
-        );
-    }
-
-    #[test]
-    fn no_label_carries_an_id_or_a_name() {
-        let m = Metrics::new();
-        for status in FINAL {
-            let mut r = decided(Via::Person, Scope::Once, 1);
-            r.status = status;
-            m.observe(&[
-                event(EventKind::RequestCreated, r.clone()),
-                event(EventKind::RequestDecided, r),
-            ]);
-        }
-        let t = text(&m);
-        for secret in ["r1", "alice", "agent1", "sha256"] {
-            assert!(!t.contains(secret), "{secret} in {t}");
-        }
-    }
-
-    #[test]
-    fn the_scrape_token_is_compared_by_digest() {
-        let s = ScrapeToken::new(Some("scrape-secret"));
-        assert!(s.matches("scrape-secret"));
-        assert!(!s.matches("scrape-secre"));
-        assert!(!ScrapeToken::new(None).matches(""));
-        assert!(!ScrapeToken::new(Some("")).matches(""));
-        assert!(!format!("{s:?}").contains("secret\""));
+    async fn delivery_depth(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.time("delivery_depth", self.inner.delivery_depth())
+            .await
     }
 }
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@ mod audit;
 mod decision;
 mod filing;
 mod grant;
+mod outbox;
 mod page;
 mod params;
 
@@ -15,6 +16,7 @@ pub use audit::{GrantAction, RequestAction, grant_audit, request_audit};
 pub use decision::{DecisionPlan, apply_decision, cancel, plan_decision};
 pub use filing::Filing;
 pub use grant::{GrantScope, grant_decision, grant_for, revoke};
+pub use outbox::{FailingMark, Outbox, Route, health};
 pub use page::{INLINE_PARAMS, Page, inline_params, list_start};
 pub use params::MAX_PARAMS_DEPTH;
 
