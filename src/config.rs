@@ -491,7 +491,10 @@ mod tests {
         assert_eq!(hooks[0].min_risk, Some(crate::protocol::Risk::High));
         assert_eq!(hooks[1].format, crate::notify::Format::Slack);
         let example = Config::parse(text, Path::new("config.example.toml")).unwrap();
-        assert_eq!(example.server.notify.retry_horizon, Duration::from_secs(24 * 3600));
+        assert_eq!(
+            example.server.notify.retry_horizon,
+            Duration::from_secs(24 * 3600)
+        );
     }
 
     #[test]

@@ -260,7 +260,10 @@ each_store! {
 async fn the_python_standard_webhooks_library_verifies_a_delivery() {
     let Some(python) = python() else {
         eprintln!("SKIPPED: no python3 for the Standard Webhooks library (tests/mcp/setup failed)");
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no python");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but no python"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -280,7 +283,10 @@ async fn the_python_standard_webhooks_library_verifies_a_delivery() {
     let srv = server_with(vec![hook("py", &url, &secret_file(dir.path()))]).await;
     let filed = srv.http(AGENT1).file(&refund("bot")).await;
     let line = next_line(&mut lines).await;
-    assert_eq!(line, format!("verified request.created {}", filed["id"].as_str().unwrap()));
+    assert_eq!(
+        line,
+        format!("verified request.created {}", filed["id"].as_str().unwrap())
+    );
     settled(&srv.url, "py", 1, "delivered").await;
     srv.shutdown().await;
 }
@@ -345,11 +351,19 @@ async fn assent_deliveries_shows_the_outbox() {
     settled(&srv.url, "pager", 1, "failed").await;
     let out = finish(assent(&srv.url, Some(ROOT), &["deliveries"]), None, 30).await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(out.stdout.contains("webhook pager: FAILING"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("webhook pager: FAILING"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("request.created"), "{}", out.stdout);
     assert!(out.stdout.contains("410 Gone"), "{}", out.stdout);
     let out = finish(
-        assent(&srv.url, Some(ROOT), &["deliveries", "--json", "--status", "failed"]),
+        assent(
+            &srv.url,
+            Some(ROOT),
+            &["deliveries", "--json", "--status", "failed"],
+        ),
         None,
         30,
     )

@@ -37,9 +37,7 @@ async fn receiver(seen: Seen, hang: bool) -> anyhow::Result<String> {
         }
         StatusCode::OK
     }
-    let app = axum::Router::new()
-        .fallback(take)
-        .with_state((seen, hang));
+    let app = axum::Router::new().fallback(take).with_state((seen, hang));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/hook", listener.local_addr()?);
     tokio::spawn(async move {

@@ -180,7 +180,9 @@ pub fn revoke(g: &GlobalOpts, a: RevokeArgs) -> ExitCode {
 }
 
 pub fn deliveries(g: &GlobalOpts, a: DeliveriesArgs) -> ExitCode {
-    run(g, |client| async move { super::deliveries::run(&client, &a).await })
+    run(g, |client| async move {
+        super::deliveries::run(&client, &a).await
+    })
 }
 
 pub fn audit(g: &GlobalOpts, a: AuditArgs) -> ExitCode {

@@ -37,7 +37,10 @@ async fn all(client: &Client, a: &DeliveriesArgs) -> Result<DeliveryList, Client
     Ok(list)
 }
 
-pub(super) async fn run(client: &Client, a: &DeliveriesArgs) -> Result<String, super::failure::Failure> {
+pub(super) async fn run(
+    client: &Client,
+    a: &DeliveriesArgs,
+) -> Result<String, super::failure::Failure> {
     let list = all(client, a).await?;
     if a.json {
         return Ok(json_pretty(&list)?);

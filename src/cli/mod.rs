@@ -29,9 +29,7 @@ pub use args::{
     ApproveArgs, AuditArgs, DeliveriesArgs, DeliveryFilter, GrantsArgs, ListArgs, RejectArgs,
     RevokeArgs, ShowArgs, StatusFilter,
 };
-pub use commands::{
-    approve, audit, deliveries, grants, list, reject, revoke, show, write_stdout,
-};
+pub use commands::{approve, audit, deliveries, grants, list, reject, revoke, show, write_stdout};
 pub use failure::{
     EXIT_AUTH, EXIT_CHAIN_BROKEN, EXIT_CONFLICT, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_FOUND,
     EXIT_UNREACHABLE, NO_TOKEN, exit_code, explain,

@@ -170,8 +170,8 @@ impl NotifyConfig {
             if !names.insert(w.name.as_str()) {
                 bail!("{at}: the name appears twice in [[notify.webhooks]]");
             }
-            let url = reqwest::Url::parse(&w.url)
-                .with_context(|| format!("{at}: url is not a URL"))?;
+            let url =
+                reqwest::Url::parse(&w.url).with_context(|| format!("{at}: url is not a URL"))?;
             if !matches!(url.scheme(), "http" | "https") {
                 bail!("{at}: url must be http:// or https://");
             }
@@ -319,7 +319,10 @@ secret_env = "PAGER_SECRET"
         }
         let unsigned = "[[notify.webhooks]]\nname = \"a\"\nurl = \"https://x.invalid/\"\n";
         let err = parse(unsigned).unwrap_err();
-        assert!(format!("{err:#}").contains("secret_file or secret_env"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("secret_file or secret_env"),
+            "{err:#}"
+        );
         let slack = format!("{unsigned}format = \"slack\"\n");
         parse(&slack).unwrap();
         let twice = format!("{slack}{slack}");

@@ -33,7 +33,9 @@ impl Secret {
     pub fn parse(text: &str) -> anyhow::Result<Secret> {
         let text = text.trim();
         let Some(b64) = text.strip_prefix("whsec_") else {
-            anyhow::bail!("a webhook secret starts with whsec_ (then base64 of 24 to 64 random bytes)");
+            anyhow::bail!(
+                "a webhook secret starts with whsec_ (then base64 of 24 to 64 random bytes)"
+            );
         };
         let key = base64::engine::general_purpose::STANDARD
             .decode(b64)

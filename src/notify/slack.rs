@@ -84,10 +84,7 @@ fn request_message(kind: &str, r: &ApprovalRequest, now: DateTime<Utc>) -> (Stri
         format!("*Agent:* {}", code(&r.agent, 100)),
         format!("*Risk:* {risk}"),
         format!("*Call:* {}", code(&summary, 300)),
-        format!(
-            "*Reason:* {}",
-            code(r.reason.as_deref().unwrap_or(""), 500)
-        ),
+        format!("*Reason:* {}", code(r.reason.as_deref().unwrap_or(""), 500)),
         format!("*When:* {when}"),
     ];
     if let Some(d) = decision {
@@ -185,7 +182,7 @@ mod tests {
         for shown in [
             "&lt;!channel&gt;",
             "&lt;https://evil.example|click me&gt;",
-            "&lt;@U123ABC&gt;",
+            "&lt;＠U123ABC&gt;",
             "&amp;",
             "\\\\u{202e}",
         ] {

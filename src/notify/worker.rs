@@ -60,7 +60,9 @@ impl Worker {
             if claimed.due.is_empty() {
                 let sleep = claimed
                     .next_due
-                    .map_or(IDLE, |t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                    .map_or(IDLE, |t| {
+                        (t - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+                    })
                     .clamp(Duration::from_millis(5), IDLE);
                 tokio::select! {
                     _ = tokio::time::sleep(sleep) => {}
@@ -120,7 +122,10 @@ impl Worker {
             }
             Ok(Answer::Failed { status, error }) => {
                 let now = Utc::now();
-                match self.backoff.next(d.attempts.saturating_add(1), d.created_at, now, jitter()) {
+                match self
+                    .backoff
+                    .next(d.attempts.saturating_add(1), d.created_at, now, jitter())
+                {
                     Some(at) => Attempt::Retry { at, status, error },
                     None => Attempt::Failed {
                         status,

@@ -269,7 +269,11 @@ impl Metrics {
         match st.store.delivery_depth().await {
             Ok(depth) => {
                 for name in configured.iter().chain(depth.iter().map(|(n, _)| n)) {
-                    let n: u64 = depth.iter().filter(|(w, _)| w == name).map(|(_, n)| n).sum();
+                    let n: u64 = depth
+                        .iter()
+                        .filter(|(w, _)| w == name)
+                        .map(|(_, n)| n)
+                        .sum();
                     self.delivery_queue
                         .get_or_create(&WebhookLabels {
                             webhook: name.clone(),
@@ -630,11 +634,7 @@ impl Store for Metered {
         .await
     }
 
-    async fn record_attempts(
-        &self,
-        webhook: &str,
-        results: Vec<AttemptResult>,
-    ) -> StoreResult<()> {
+    async fn record_attempts(&self, webhook: &str, results: Vec<AttemptResult>) -> StoreResult<()> {
         self.time(
             "record_attempts",
             self.inner.record_attempts(webhook, results),

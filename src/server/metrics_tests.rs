@@ -71,9 +71,7 @@ fn filings_count_by_birth_status_and_policy_action() {
         "{t}"
     );
     assert!(
-        t.contains(
-            r#"assent_requests_filed_total{outcome="approved",policy_action="allow"} 1"#
-        ),
+        t.contains(r#"assent_requests_filed_total{outcome="approved",policy_action="allow"} 1"#),
         "{t}"
     );
 }

@@ -263,8 +263,7 @@ pub trait Store: Send + Sync + 'static {
     /// Records attempts at deliveries of `webhook`: each row's status, attempt count, last
     /// answer and next attempt, its lease let go; a 410 marks the webhook failing, a 2xx
     /// clears the mark. Durable before it returns.
-    async fn record_attempts(&self, webhook: &str, results: Vec<AttemptResult>)
-    -> StoreResult<()>;
+    async fn record_attempts(&self, webhook: &str, results: Vec<AttemptResult>) -> StoreResult<()>;
 
     /// A page of deliveries by id, and the health of every webhook the store knows of
     /// (rows or a failing mark).

@@ -163,8 +163,11 @@ pub(super) async fn record(
             .await?;
         }
         Some((_, Attempt::Delivered { .. })) => {
-            tx.execute("DELETE FROM webhook_failing WHERE webhook = $1", &[&webhook])
-                .await?;
+            tx.execute(
+                "DELETE FROM webhook_failing WHERE webhook = $1",
+                &[&webhook],
+            )
+            .await?;
         }
         _ => {}
     }

@@ -370,12 +370,9 @@ impl Store for PgStore {
         Ok(claimed.value)
     }
 
-    async fn record_attempts(
-        &self,
-        webhook: &str,
-        results: Vec<AttemptResult>,
-    ) -> StoreResult<()> {
-        transact!(self, |op| deliveries::record(op.tx, webhook, &results).await)?;
+    async fn record_attempts(&self, webhook: &str, results: Vec<AttemptResult>) -> StoreResult<()> {
+        transact!(self, |op| deliveries::record(op.tx, webhook, &results)
+            .await)?;
         Ok(())
     }
 

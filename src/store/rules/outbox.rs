@@ -43,7 +43,8 @@ impl Route {
         {
             return false;
         }
-        let matches = |set: &Option<GlobSet>, name: &str| set.as_ref().is_none_or(|s| s.is_match(name));
+        let matches =
+            |set: &Option<GlobSet>, name: &str| set.as_ref().is_none_or(|s| s.is_match(name));
         matches(&self.tools, tool) && matches(&self.agents, agent)
     }
 }

@@ -54,7 +54,15 @@ pub(super) fn claim(
          AND (d.lease_until IS NULL OR d.lease_until <= ?2) \
          ORDER BY d.next_attempt_at, d.id LIMIT ?3",
     )?;
-    type Raw = (i64, i64, DateTime<Utc>, i64, Option<String>, Option<i64>, Option<String>);
+    type Raw = (
+        i64,
+        i64,
+        DateTime<Utc>,
+        i64,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
     let rows = st
         .query_map(params![webhook, now_ms, limit_i64(limit)], |r| {
             Ok((
@@ -74,8 +82,9 @@ pub(super) fn claim(
         lease.execute(params![id, lease_until.timestamp_millis()])?;
         let event = match (kind, at, payload) {
             (Some(kind), Some(at), Some(payload)) => {
-                let at = DateTime::from_timestamp_millis(at)
-                    .ok_or_else(|| StoreError::Backend(format!("event {seq}: time out of range")))?;
+                let at = DateTime::from_timestamp_millis(at).ok_or_else(|| {
+                    StoreError::Backend(format!("event {seq}: time out of range"))
+                })?;
                 Some(event_of(seq, &kind, at, &payload)?)
             }
             _ => None,

@@ -318,11 +318,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_attempts(
-        &self,
-        webhook: &str,
-        results: Vec<AttemptResult>,
-    ) -> StoreResult<()> {
+    async fn record_attempts(&self, webhook: &str, results: Vec<AttemptResult>) -> StoreResult<()> {
         let webhook = webhook.to_owned();
         self.writer
             .run(move |conn, _| {
