@@ -418,6 +418,31 @@ impl Client {
         self.json(rb).await
     }
 
+    /// `GET /v1/deliveries` (admin): a page of webhook deliveries after `after`, of
+    /// `status` (None: all) and `webhook` (None: every one).
+    pub async fn deliveries(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        status: Option<crate::protocol::DeliveryStatus>,
+        webhook: Option<&str>,
+    ) -> Result<crate::protocol::DeliveryList, ClientError> {
+        let mut q: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if let Some(a) = after {
+            q.push(("after", a.to_string()));
+        }
+        if let Some(s) = status {
+            q.push(("status", s.as_str().to_owned()));
+        }
+        if let Some(w) = webhook {
+            q.push(("webhook", w.to_owned()));
+        }
+        let rb = self
+            .request(Method::GET, "v1/deliveries", Some(Duration::from_secs(60)))?
+            .query(&q);
+        self.json(rb).await
+    }
+
     /// `GET /v1/audit` as the JSON the server sent: the hash chain covers that, not what
     /// this build's [`AuditEntry`](crate::protocol::AuditEntry) keeps of it.
     pub async fn audit_page(

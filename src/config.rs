@@ -32,6 +32,9 @@ pub struct Config {
     /// The filing policy, inline; or name a file with `[server] policy_file`.
     #[serde(default)]
     pub policy: Option<crate::policy::PolicyConfig>,
+    /// `[notify]` and `[[notify.webhooks]]`: who the server tells, and how (issue 13).
+    #[serde(default)]
+    pub notify: crate::notify::NotifyConfig,
     /// The file this was read from, for error messages.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -117,6 +120,10 @@ pub struct ServerConfig {
     /// the policy.
     #[serde(skip)]
     pub config_path: Option<PathBuf>,
+    /// The webhooks: the file's `[notify]`, set by [`Config::parse`] (or directly by an
+    /// embedding program).
+    #[serde(skip)]
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl Default for ServerConfig {
@@ -149,6 +156,7 @@ impl Default for ServerConfig {
             policy_file: None,
             policy: None,
             config_path: None,
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 }
@@ -235,7 +243,7 @@ impl KeyBinding {
     }
 }
 
-mod humantime_serde_compat {
+pub(crate) mod humantime_serde_compat {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
@@ -296,6 +304,10 @@ impl Config {
         {
             cfg.server.signing_key_file = Some(dir.join(kf));
         }
+        if let Some(dir) = origin.parent() {
+            cfg.notify.resolve_paths(dir);
+        }
+        cfg.server.notify = cfg.notify.clone();
         cfg.origin = Some(origin.to_path_buf());
         cfg.validate()
             .with_context(|| format!("{}: invalid configuration", origin.display()))?;
@@ -413,6 +425,7 @@ impl Config {
                 bail!("[server] {key} must be at least 1s, or \"none\" to keep everything");
             }
         }
+        self.notify.validate()?;
         if self.console.poll_interval < Duration::from_millis(100) {
             bail!("[console] poll_interval must be at least 100ms");
         }
@@ -479,6 +492,28 @@ mod tests {
             d.body_read_timeout_seconds
         );
         assert_eq!(cfg.server.max_connections, d.max_connections);
+    }
+
+    /// The example's `[[notify.webhooks]]`, commented out there, parse as they stand.
+    #[test]
+    fn example_webhooks_parse() {
+        let text = include_str!("../config.example.toml");
+        let start = text.find("# [[notify.webhooks]]").unwrap_or(0);
+        let block: String = text[start..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+            .collect();
+        let cfg = Config::parse(&format!("[notify]\n{block}"), Path::new("x")).unwrap();
+        let hooks = &cfg.server.notify.webhooks;
+        assert_eq!(hooks.len(), 2, "{block}");
+        assert_eq!(hooks[0].min_risk, Some(crate::protocol::Risk::High));
+        assert_eq!(hooks[1].format, crate::notify::Format::Slack);
+        let example = Config::parse(text, Path::new("config.example.toml")).unwrap();
+        assert_eq!(
+            example.server.notify.retry_horizon,
+            Duration::from_secs(24 * 3600)
+        );
     }
 
     #[test]

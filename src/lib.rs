@@ -11,6 +11,7 @@ pub mod console;
 pub mod decision_rules;
 pub mod demo;
 pub mod logging;
+pub mod notify;
 pub mod policy;
 pub mod protocol;
 pub mod runtime;

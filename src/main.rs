@@ -45,6 +45,8 @@ enum Command {
     Revoke(assent::cli::RevokeArgs),
     /// Print the audit log.
     Audit(assent::cli::AuditArgs),
+    /// Show the webhook deliveries and each webhook's health (admin).
+    Deliveries(assent::cli::DeliveriesArgs),
     /// Check and explain the filing policy.
     #[command(subcommand)]
     Policy(assent::policy::cmd::PolicyCommand),
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Some(Command::Grants(a)) => assent::cli::grants(&g, a),
         Some(Command::Revoke(a)) => assent::cli::revoke(&g, a),
         Some(Command::Audit(a)) => assent::cli::audit(&g, a),
+        Some(Command::Deliveries(a)) => assent::cli::deliveries(&g, a),
         Some(Command::Policy(p)) => assent::policy::cmd::main(&g, p),
         Some(Command::Token(t)) => assent::token::cmd::main(&g, t),
         // Rendered whole, then written once: `assent man | head` closes the pipe early,

@@ -9,8 +9,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub mod audit_chain;
+mod delivery;
 mod timeout;
 mod via;
+
+pub use delivery::{Delivery, DeliveryList, DeliveryStatus, WebhookHealth, event_id};
 
 /// Where a request is in its life. Only `Pending` can change, and only once.
 ///

@@ -6,6 +6,7 @@
 //! cargo build --release --bins --examples
 //! target/release/examples/loadgen all          # every figure, about three minutes
 //! target/release/examples/loadgen waiters      # one of: latency throughput fanout waiters console
+//! target/release/examples/loadgen webhooks     # not in `all`; nor is `postgres --postgres URL`
 //! ```
 //!
 //! Every loop is bounded in count and time, only loopback is used, and it stops by
@@ -18,6 +19,7 @@ mod measure;
 mod server;
 mod throughput;
 mod waiters;
+mod webhooks;
 #[path = "../../benches/support/workload.rs"]
 mod workload;
 
@@ -56,6 +58,9 @@ enum Which {
     Console,
     /// Two instances on the PostgreSQL database of --postgres (not part of `all`).
     Postgres,
+    /// Webhooks: filing → delivery latency, filings with a receiver that hangs (not part
+    /// of `all`).
+    Webhooks,
 }
 
 /// End-to-end benchmarks of assent on loopback.
@@ -234,6 +239,31 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             target: "p99 < 50 ms",
             measured: format!("p50 {}, p99 {}", ms(r.latency.p50), ms(r.latency.p99)),
             met: r.latency.p99 < Duration::from_millis(50),
+        });
+    }
+
+    if args.which == Which::Webhooks {
+        let n = if q { 100 } else { 500 };
+        eprintln!("webhooks: {n} filings, each delivered to a receiver on loopback");
+        let lat = webhooks::latency(&bin, n, Duration::from_millis(5)).await?;
+        rows.push(Row {
+            figure: format!(
+                "filing sent → webhook received (standard, signed), healthy receiver, {n} filings"
+            ),
+            target: "p99 < 500 ms",
+            measured: lat.percentiles(),
+            met: lat.p99 < Duration::from_millis(500),
+        });
+        let secs = if q { 2 } else { 5 };
+        eprintln!("webhooks: 32 clients for {secs} s, without a webhook, then with one that hangs");
+        let (without, with) = webhooks::hanging(&bin, 32, Duration::from_secs(secs)).await?;
+        rows.push(Row {
+            figure: "filings + decisions per second, 32 clients, one webhook whose receiver hangs \
+                     (against none)"
+                .to_owned(),
+            target: "within 10 %",
+            measured: format!("{with:.0}/s against {without:.0}/s"),
+            met: with >= without * 0.9,
         });
     }
 

@@ -79,6 +79,27 @@ impl Server {
         Ok(Server { serve, ids })
     }
 
+    /// A fresh database, and a server on it whose config file ends with what `tail`
+    /// writes (given the server's directory, for files the config names).
+    pub async fn start_with(
+        bin: &Path,
+        tail: impl FnOnce(&Path) -> anyhow::Result<String>,
+    ) -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
+        let db = dir.path().join("assent.db");
+        let cfg = config::write_config(dir.path(), SERVER_KEYS, None)?;
+        let mut text = std::fs::read_to_string(&cfg)?;
+        text.push_str(&tail(dir.path())?);
+        std::fs::write(&cfg, text)?;
+        let mut cmd = Serve::command(bin, &cfg, ANY_PORT);
+        cmd.arg("--db").arg(&db);
+        let serve = Serve::spawn(cmd, dir.path()).await?.owning(dir);
+        Ok(Server {
+            serve,
+            ids: Vec::new(),
+        })
+    }
+
     /// A server on the PostgreSQL database `url` (which it migrates), in a new
     /// temporary directory; several on one URL are instances of one server.
     pub async fn on_postgres(bin: &Path, url: &str) -> anyhow::Result<Server> {

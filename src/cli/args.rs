@@ -165,6 +165,44 @@ pub struct AuditExportArgs {
     pub since: Option<String>,
 }
 
+/// `assent deliveries --status`: one delivery status, or every delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeliveryFilter {
+    Pending,
+    Delivered,
+    Failed,
+    All,
+}
+
+impl DeliveryFilter {
+    pub fn status(self) -> Option<crate::protocol::DeliveryStatus> {
+        use crate::protocol::DeliveryStatus as S;
+        match self {
+            DeliveryFilter::Pending => Some(S::Pending),
+            DeliveryFilter::Delivered => Some(S::Delivered),
+            DeliveryFilter::Failed => Some(S::Failed),
+            DeliveryFilter::All => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeliveriesArgs {
+    /// Which deliveries: pending, delivered, failed or all.
+    #[arg(long, value_enum, default_value = "all")]
+    pub status: DeliveryFilter,
+    /// Only those of this webhook (its `name` in [[notify.webhooks]]).
+    #[arg(long, value_name = "NAME")]
+    pub webhook: Option<String>,
+    /// Print the JSON object `GET /v1/deliveries` answers (every page in one:
+    /// `deliveries` and `webhooks`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show ids whole instead of as a unique prefix.
+    #[arg(long)]
+    pub full_ids: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use chrono::Utc;
 
 use super::args::{
-    ApproveArgs, AuditArgs, AuditCommand, AuditVerifyArgs, GrantsArgs, ListArgs, RejectArgs,
-    RevokeArgs, ShowArgs,
+    ApproveArgs, AuditArgs, AuditCommand, AuditVerifyArgs, DeliveriesArgs, GrantsArgs, ListArgs,
+    RejectArgs, RevokeArgs, ShowArgs,
 };
 use super::audit_log;
 use super::failure::{EXIT_CHAIN_BROKEN, EXIT_FAILURE, Failure, NO_TOKEN};
@@ -176,6 +176,12 @@ pub fn revoke(g: &GlobalOpts, a: RevokeArgs) -> ExitCode {
         };
         let gr = client.revoke(&id).await?;
         Ok(render::revoked(&gr, target.is_some()))
+    })
+}
+
+pub fn deliveries(g: &GlobalOpts, a: DeliveriesArgs) -> ExitCode {
+    run(g, |client| async move {
+        super::deliveries::run(&client, &a).await
     })
 }
 

@@ -31,7 +31,10 @@ impl Layout {
     }
 
     /// The ids as the table shows them.
-    fn ids<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> HashMap<&'a str, String> {
+    pub(super) fn ids<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> HashMap<&'a str, String> {
         let ids: Vec<&str> = ids.into_iter().collect();
         let shown = if self.full_ids {
             ids.iter().map(|s| (*s).to_owned()).collect()

@@ -1,4 +1,5 @@
-//! The headless reviewer CLI: list, show, approve, reject, grants, revoke, audit.
+//! The headless reviewer CLI: list, show, approve, reject, grants, revoke, audit,
+//! deliveries.
 //!
 //! Human output is a compact table fitted to the terminal (80 columns when piped; `COLUMNS`
 //! overrides); `--json` output is the protocol's own objects (docs/api.md), so it stays as
@@ -11,11 +12,13 @@
 //! - `resolve`: id prefixes to whole ids
 //! - `lists` and `table`: the tables of `list`, `grants`, `audit`, and their fitting
 //! - `render`: `show`'s text, the answers of approve, reject and revoke, `--json`
+//! - `deliveries`: `assent deliveries`, the webhook outbox (admin)
 //! - `failure`: exit codes and error messages (the exit codes are listed there)
 
 mod args;
 mod audit_log;
 mod commands;
+mod deliveries;
 mod failure;
 mod lists;
 mod render;
@@ -23,9 +26,10 @@ mod resolve;
 pub mod table;
 
 pub use args::{
-    ApproveArgs, AuditArgs, GrantsArgs, ListArgs, RejectArgs, RevokeArgs, ShowArgs, StatusFilter,
+    ApproveArgs, AuditArgs, DeliveriesArgs, DeliveryFilter, GrantsArgs, ListArgs, RejectArgs,
+    RevokeArgs, ShowArgs, StatusFilter,
 };
-pub use commands::{approve, audit, grants, list, reject, revoke, show, write_stdout};
+pub use commands::{approve, audit, deliveries, grants, list, reject, revoke, show, write_stdout};
 pub use failure::{
     EXIT_AUTH, EXIT_CHAIN_BROKEN, EXIT_CONFLICT, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_FOUND,
     EXIT_UNREACHABLE, NO_TOKEN, exit_code, explain,

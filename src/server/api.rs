@@ -24,7 +24,7 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 
 /// The page size a client asked for: at least 1, at most [`MAX_LIMIT`].
-fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+pub(super) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {
         Some(0) => Err(ApiError::bad_request(
             "bad_query",

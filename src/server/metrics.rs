@@ -32,9 +32,10 @@ use super::auth::{Auth, Caller};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::protocol::{
-    ApprovalRequest, AuditPage, DecisionBody, Event, EventKind, Grant, GrantList, Identity,
-    NewRequest, Outcome, RequestList, Risk, Via,
+    ApprovalRequest, AuditPage, DecisionBody, DeliveryList, Event, EventKind, Grant, GrantList,
+    Identity, NewRequest, Outcome, RequestList, Risk, Via,
 };
+use crate::store::delivery::{AttemptResult, Claimed, DeliveryQuery};
 use crate::store::{
     Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreResult, StoredKey, Written,
 };
@@ -78,6 +79,19 @@ struct OpLabels {
     operation: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    /// The webhook's configured name (an operator's word, not a person's or an id).
+    webhook: String,
+    /// delivered, retry, failed or gone (410).
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn decision_buckets() -> Histogram {
@@ -108,6 +122,10 @@ pub struct Metrics {
     store_ops: HistogramFamily<OpLabels>,
     store_errors: Family<OpLabels, Counter>,
     scrape_errors: Counter<u64, AtomicU64>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    delivery_queue: Family<WebhookLabels, Gauge>,
+    /// The configured webhooks, whose queue depth is written even when it is 0.
+    webhooks: std::sync::OnceLock<Vec<String>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -140,6 +158,9 @@ impl Metrics {
             store_ops: Family::new_with_constructor(store_buckets),
             store_errors: Family::default(),
             scrape_errors: Counter::default(),
+            deliveries: Family::default(),
+            delivery_queue: Family::default(),
+            webhooks: std::sync::OnceLock::new(),
         };
         m.registered()
     }
@@ -221,7 +242,58 @@ impl Metrics {
             "Scrapes that could not read the pending counts from the store",
             self.scrape_errors.clone(),
         );
+        r.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts made by this instance, by webhook and result \
+             (delivered, retry, failed, gone: answered 410)",
+            self.deliveries.clone(),
+        );
+        r.register(
+            "webhook_queue_depth",
+            "Webhook deliveries waiting to be sent, in the whole database, by webhook",
+            self.delivery_queue.clone(),
+        );
         self
+    }
+
+    /// Names the configured webhooks (once, at start), so that each queue's depth is
+    /// written, 0 included.
+    pub fn name_webhooks(&self, names: Vec<String>) {
+        let _ = self.webhooks.set(names);
+    }
+
+    /// Counts one delivery attempt to `webhook` that came to `result`.
+    pub fn delivery_attempted(&self, webhook: &str, result: &'static str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                webhook: webhook.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    async fn read_queue_depth(&self, st: &AppState) {
+        let configured = self.webhooks.get().map(Vec::as_slice).unwrap_or_default();
+        match st.store.delivery_depth().await {
+            Ok(depth) => {
+                for name in configured.iter().chain(depth.iter().map(|(n, _)| n)) {
+                    let n: u64 = depth
+                        .iter()
+                        .filter(|(w, _)| w == name)
+                        .map(|(_, n)| n)
+                        .sum();
+                    self.delivery_queue
+                        .get_or_create(&WebhookLabels {
+                            webhook: name.clone(),
+                        })
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: cannot count the pending deliveries");
+                self.scrape_errors.inc();
+            }
+        }
     }
 
     /// Counts what a committed write did, from its events.
@@ -323,6 +395,7 @@ impl Metrics {
                 self.scrape_errors.inc();
             }
         }
+        self.read_queue_depth(st).await;
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
@@ -557,6 +630,36 @@ impl Store for Metered {
 
     async fn add_signing_key(&self, key: StoredKey) -> StoreResult<()> {
         self.time("add_signing_key", self.inner.add_signing_key(key))
+            .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        webhook: &str,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> StoreResult<Claimed> {
+        self.time(
+            "claim_deliveries",
+            self.inner.claim_deliveries(webhook, limit, lease),
+        )
+        .await
+    }
+
+    async fn record_attempts(&self, webhook: &str, results: Vec<AttemptResult>) -> StoreResult<()> {
+        self.time(
+            "record_attempts",
+            self.inner.record_attempts(webhook, results),
+        )
+        .await
+    }
+
+    async fn deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryList> {
+        self.time("deliveries", self.inner.deliveries(query)).await
+    }
+
+    async fn delivery_depth(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.time("delivery_depth", self.inner.delivery_depth())
             .await
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod deliveries;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -163,6 +164,8 @@ pub struct ServerHandle {
     /// Re-reads the signing keys; holds the store, so shutdown waits for it too.
     key_refresh: Option<JoinHandle<()>>,
     tail: Option<JoinHandle<()>>,
+    /// The webhooks' senders, one per webhook; they hold the store too.
+    senders: Vec<JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -214,6 +217,9 @@ impl ServerHandle {
         }
         if let Some(tail) = self.tail.take() {
             let _ = tail.await;
+        }
+        for sender in std::mem::take(&mut self.senders) {
+            let _ = sender.await;
         }
         Ok(())
     }
@@ -281,19 +287,26 @@ fn database_password(cfg: &ServerConfig) -> anyhow::Result<Option<String>> {
 /// [`postgres_url`] names, else the SQLite store `cfg.db` (":memory:", a path, or the
 /// platform default), and `cfg.tokens`. Must be called inside a tokio runtime.
 pub async fn start(cfg: ServerConfig) -> anyhow::Result<ServerHandle> {
+    // Which webhooks want which events: the store writes their deliveries with the events.
+    let outbox = cfg.notify.outbox()?;
     if let Some(url) = postgres_url(&cfg) {
         let password = database_password(&cfg)?;
-        let pg = PgStore::open(url, password.as_deref()).await?;
+        let pg = PgStore::open(url, password.as_deref())
+            .await?
+            .with_outbox(outbox);
         return start_inner(cfg, Arc::new(pg.clone()), Some(pg)).await;
     }
     let store_cfg = cfg.clone();
     let store = tokio::task::spawn_blocking(move || open_sqlite(&store_cfg))
         .await
-        .context("the store opening task failed")??;
+        .context("the store opening task failed")??
+        .with_outbox(outbox);
     start_with_store(cfg, Arc::new(store)).await
 }
 
-/// Like [`start`], on any [`Store`] implementation (`cfg.db` is ignored).
+/// Like [`start`], on any [`Store`] implementation (`cfg.db` is ignored). With webhooks
+/// in `cfg.notify`, `store` must have been opened with their `cfg.notify.outbox()`, or
+/// it writes no deliveries for their senders to send.
 pub async fn start_with_store(
     cfg: ServerConfig,
     store: Arc<dyn Store>,
@@ -359,7 +372,17 @@ async fn start_inner(
     };
     let metrics = Arc::new(metrics::Metrics::new());
     let store: Arc<dyn Store> = Arc::new(metrics::Metered::new(store, Arc::clone(&metrics)));
+    let (notifier, senders) = match crate::notify::start(
+        &cfg.notify,
+        Arc::clone(&store),
+        Arc::clone(&metrics),
+        stop_rx.clone(),
+    )? {
+        Some(s) => (Some(s.notifier), s.tasks),
+        None => (None, Vec::new()),
+    };
     let st = AppState {
+        notifier,
         published,
         metrics,
         scrape_token: metrics::ScrapeToken::new(cfg.metrics_token.as_deref()),
@@ -409,6 +432,7 @@ async fn start_inner(
         sweeper: Some(sweeper),
         key_refresh: Some(key_refresh),
         tail,
+        senders,
     })
 }
 

@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::state::AppState;
-use super::{api, events, hooks, metrics, policy, token, wait};
+use super::{api, deliveries, events, hooks, metrics, policy, token, wait};
 use crate::protocol::ErrorResponse;
 
 /// The security scheme every `/v1` call but this one names.
@@ -62,6 +62,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api::grants))
         .routes(routes!(api::revoke))
         .routes(routes!(api::audit))
+        .routes(routes!(deliveries::deliveries))
         .routes(routes!(policy::reload))
         .routes(routes!(events::events))
         .routes(routes!(hooks::claude_code))

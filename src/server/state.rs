@@ -74,6 +74,8 @@ pub struct AppState {
     /// With a store other instances write to (PostgreSQL): the last seq published here,
     /// which this instance's writes and its log tail (`tail.rs`) both advance.
     pub published: Option<Arc<Published>>,
+    /// With webhooks configured: wakes their senders after a commit wrote deliveries.
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 /// How far the events of a shared log have been published on this instance. Events are
@@ -159,6 +161,9 @@ impl AppState {
     pub fn commit<T>(&self, w: Written<T>) -> T {
         // Counted here, not in publish: these are this instance's own writes.
         self.metrics.observe(&w.events);
+        if let Some(n) = &self.notifier {
+            n.wake(&w.events);
+        }
         self.publish(w.events);
         w.value
     }

@@ -12,6 +12,7 @@
 //! the same transaction and before acting, so an expired request can never be approved
 //! however late the background sweep runs.
 
+pub mod delivery;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod postgres;
@@ -24,9 +25,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::protocol::{
-    ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
-    RequestList, Risk, Status,
+    ApprovalRequest, AuditPage, DecisionBody, DeliveryList, Event, Grant, GrantList, Identity,
+    NewRequest, RequestList, Risk, Status,
 };
+use delivery::{AttemptResult, Claimed, DeliveryQuery};
 
 /// The value of an operation and the events it appended to the log, in sequence order.
 /// Reads may append events too: a read that finds requests past their expiry expires
@@ -253,4 +255,29 @@ pub trait Store: Send + Sync + 'static {
     /// stored already is not added twice: its `created_at` becomes `key.created_at`
     /// (a key file put back in place is in use again from then); its other columns stay.
     async fn add_signing_key(&self, key: StoredKey) -> StoreResult<()>;
+
+    // The webhook outbox (issue 13). Its rows are written by the appends themselves, for
+    // the webhooks the store's `rules::Outbox` names, in the event's transaction.
+
+    /// Claims up to `limit` deliveries of `webhook` that are due now (pending, their next
+    /// attempt reached, no other sender's lease on them), oldest first, leasing them for
+    /// `lease`: another sender (another instance) claims them only once it ran out.
+    async fn claim_deliveries(
+        &self,
+        webhook: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> StoreResult<Claimed>;
+
+    /// Records attempts at deliveries of `webhook`: each row's status, attempt count, last
+    /// answer and next attempt, its lease let go; a 410 marks the webhook failing, a 2xx
+    /// clears the mark. Durable before it returns.
+    async fn record_attempts(&self, webhook: &str, results: Vec<AttemptResult>) -> StoreResult<()>;
+
+    /// A page of deliveries by id, and the health of every webhook the store knows of
+    /// (rows or a failing mark).
+    async fn deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryList>;
+
+    /// Pending deliveries, by webhook: the depth of each queue (a read that writes nothing).
+    async fn delivery_depth(&self) -> StoreResult<Vec<(String, u64)>>;
 }

@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod postgres;
 pub mod proxy;
 pub mod pty;
+pub mod receiver;
 pub mod run;
 pub mod server;
 pub mod sse;

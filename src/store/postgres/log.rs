@@ -17,7 +17,7 @@ use super::fail::{Fail, PgResult};
 use super::rows::{AUDIT_COLS, audit_row, limit_i64, time, to_i64};
 use crate::protocol::{ApprovalRequest, AuditEntry, AuditPage, Event, EventKind, Grant, Scope};
 use crate::store::Compacted;
-use crate::store::rules::{self, GrantAction, RequestAction};
+use crate::store::rules::{self, GrantAction, Outbox, RequestAction};
 
 /// The channel the appending transactions notify, with the last seq as the payload.
 pub const CHANNEL: &str = "assent_events";
@@ -25,16 +25,19 @@ pub const CHANNEL: &str = "assent_events";
 pub(super) struct Op<'a> {
     pub tx: &'a Transaction<'a>,
     pub now: DateTime<Utc>,
+    /// The webhooks each appended event is a delivery for.
+    outbox: &'a Outbox,
     audits: Vec<AuditEntry>,
     pending: Vec<Event>,
     appended: Vec<Event>,
 }
 
 impl<'a> Op<'a> {
-    pub fn new(tx: &'a Transaction<'a>, now: DateTime<Utc>) -> Self {
+    pub fn new(tx: &'a Transaction<'a>, now: DateTime<Utc>, outbox: &'a Outbox) -> Self {
         Op {
             tx,
             now,
+            outbox,
             audits: Vec::new(),
             pending: Vec::new(),
             appended: Vec::new(),
@@ -131,7 +134,9 @@ impl<'a> Op<'a> {
                 .await?;
             tx.execute(&st, &[&CHANNEL]).await
         };
-        let (row, _, audit_seqs, _) = futures::try_join!(bumped, events, audits, notify)?;
+        let deliveries = super::deliveries::insert(tx, self.outbox, &self.pending, n);
+        let (row, _, audit_seqs, _, _) =
+            futures::try_join!(bumped, events, audits, notify, deliveries)?;
         let last: i64 = row.try_get(0)?;
         let head: Option<String> = row.try_get(1)?;
         link_audits(tx, &self.audits, audit_seqs, head).await?;
@@ -380,28 +385,29 @@ pub(super) async fn events_after(
     let rows = client
         .query(&st, &[&to_i64(after), &limit_i64(limit)])
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let seq: i64 = row.try_get(0)?;
-        let kind: &str = row.try_get(1)?;
-        let kind = EventKind::parse(kind)
-            .ok_or_else(|| Fail::corrupt(format!("unknown event kind '{kind}' at seq {seq}")))?;
-        let payload: &str = row.try_get(3)?;
-        let (request, grant) = if kind.as_str().starts_with("grant.") {
-            (None, Some(serde_json::from_str(payload)?))
-        } else {
-            (Some(serde_json::from_str(payload)?), None)
-        };
-        out.push(Event {
-            seq: seq.max(0) as u64,
-            kind,
-            at: time(row.try_get(2)?)?,
-            request,
-            grant,
-            database_id: None,
-        });
-    }
-    Ok(out)
+    rows.iter().map(event_row).collect()
+}
+
+/// An event row (`seq, kind, at, payload`) as the log keeps it.
+pub(super) fn event_row(row: &tokio_postgres::Row) -> PgResult<Event> {
+    let seq: i64 = row.try_get(0)?;
+    let kind: &str = row.try_get(1)?;
+    let kind = EventKind::parse(kind)
+        .ok_or_else(|| Fail::corrupt(format!("unknown event kind '{kind}' at seq {seq}")))?;
+    let payload: &str = row.try_get(3)?;
+    let (request, grant) = if kind.as_str().starts_with("grant.") {
+        (None, Some(serde_json::from_str(payload)?))
+    } else {
+        (Some(serde_json::from_str(payload)?), None)
+    };
+    Ok(Event {
+        seq: seq.max(0) as u64,
+        kind,
+        at: time(row.try_get(2)?)?,
+        request,
+        grant,
+        database_id: None,
+    })
 }
 
 pub(super) async fn audit_after(

@@ -6,6 +6,7 @@
 //! lost a race to another instance (a unique index, a deadlock) is run again. What the
 //! operations may do is decided by [`super::rules`]; this store only keeps rows.
 
+mod deliveries;
 mod fail;
 mod grants;
 mod keys;
@@ -28,13 +29,14 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::rules::{Filing, truncate_millis};
+use super::delivery::{AttemptResult, Claimed, DeliveryQuery};
+use super::rules::{Filing, Outbox, truncate_millis};
 use super::{
     Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreResult, StoredKey, Written,
 };
 use crate::protocol::{
-    ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
-    RequestList,
+    ApprovalRequest, AuditPage, DecisionBody, DeliveryList, Event, Grant, GrantList, Identity,
+    NewRequest, RequestList,
 };
 use fail::{Fail, PgResult};
 use log::Op;
@@ -78,6 +80,8 @@ pub struct PgStore {
     config: tokio_postgres::Config,
     database_id: Arc<str>,
     clock: Clock,
+    /// The webhooks each appended event is a delivery for (none unless configured).
+    outbox: Arc<Outbox>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -98,7 +102,7 @@ macro_rules! transact {
                 let mut client = store.pool.get().await?;
                 let tx = client.transaction().await?;
                 #[allow(unused_mut)]
-                let mut $op = Op::new(&tx, store.now());
+                let mut $op = Op::new(&tx, store.now(), &store.outbox);
                 let value = $body?;
                 let events = $op.finish().await?;
                 tx.commit().await?;
@@ -169,7 +173,15 @@ impl PgStore {
             config,
             database_id: database_id.into(),
             clock: Arc::new(Utc::now),
+            outbox: Arc::new(Outbox::default()),
         })
+    }
+
+    /// The store, writing a delivery of each event it appends for every webhook `outbox`
+    /// names: given once, at open, before the store is used.
+    pub fn with_outbox(mut self, outbox: Outbox) -> PgStore {
+        self.outbox = Arc::new(outbox);
+        self
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -317,7 +329,12 @@ impl Store for PgStore {
         };
         let step = transact!(self, |op| {
             let (events, audit) = (cutoff(op.now, keep.events), cutoff(op.now, keep.audit));
-            log::compact(op.tx, events, audit, batch).await
+            let mut done = log::compact(op.tx, events, audit, batch).await?;
+            // Finished deliveries are kept as long as the events they carried.
+            if let Some(before) = events {
+                done.more |= deliveries::compact(op.tx, before, batch).await?;
+            }
+            PgResult::Ok(done)
         })?;
         Ok(step.value)
     }
@@ -337,5 +354,36 @@ impl Store for PgStore {
 
     async fn add_signing_key(&self, key: StoredKey) -> StoreResult<()> {
         read(self, async |c| keys::add(c, &key).await).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        webhook: &str,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> StoreResult<Claimed> {
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let claimed = transact!(self, |op| {
+            let until = op.now.checked_add_signed(lease).unwrap_or(op.now);
+            deliveries::claim(op.tx, op.now, webhook, limit, until).await
+        })?;
+        Ok(claimed.value)
+    }
+
+    async fn record_attempts(&self, webhook: &str, results: Vec<AttemptResult>) -> StoreResult<()> {
+        transact!(self, |op| deliveries::record(op.tx, webhook, &results)
+            .await)?;
+        Ok(())
+    }
+
+    async fn deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryList> {
+        read(self, async |c| {
+            deliveries::list(c, &self.database_id, &query).await
+        })
+        .await
+    }
+
+    async fn delivery_depth(&self) -> StoreResult<Vec<(String, u64)>> {
+        read(self, async |c| deliveries::depth(c).await).await
     }
 }

@@ -10,7 +10,7 @@ use deadpool_postgres::Client;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_keys_and_chain.sql")),
-    // 3 is the webhook deliveries' (issue 13), on another branch.
+    (3, include_str!("migrations/0003_deliveries.sql")),
     (4, include_str!("migrations/0004_escalation.sql")),
 ];
 

@@ -6,6 +6,7 @@ use rusqlite::{Connection, params};
 
 use super::rows::{AUDIT_COLS, audit_row, limit_i64, next_page, time_col, to_i64};
 use crate::protocol::{ApprovalRequest, AuditEntry, AuditPage, Event, EventKind, Grant, Scope};
+use crate::store::rules::Outbox;
 use crate::store::{Compacted, StoreError, StoreResult};
 
 /// What an event carries: the request or the grant as it stands after the change.
@@ -15,9 +16,11 @@ pub(super) enum Subject<'a> {
     Grant(&'a Grant),
 }
 
-/// Appends an event about `subject` and returns it with its sequence number.
+/// Appends an event about `subject`, and a delivery of it for each webhook `outbox`
+/// names, and returns it with its sequence number.
 pub(super) fn append_event(
     tx: &Connection,
+    outbox: &Outbox,
     kind: EventKind,
     at: DateTime<Utc>,
     subject: Subject,
@@ -40,14 +43,18 @@ pub(super) fn append_event(
         Subject::Request(r) => (Some(r.clone()), None),
         Subject::Grant(g) => (None, Some(g.clone())),
     };
-    Ok(Event {
+    let ev = Event {
         seq: tx.last_insert_rowid().max(0) as u64,
         kind,
         at,
         request,
         grant,
         database_id: None,
-    })
+    };
+    for webhook in outbox.webhooks_for(&ev) {
+        super::deliveries::insert(tx, &ev, webhook)?;
+    }
+    Ok(ev)
 }
 
 pub(super) fn append_audit(tx: &Connection, e: &AuditEntry) -> StoreResult<()> {
@@ -202,26 +209,33 @@ pub(super) fn events_after(conn: &Connection, after: u64, limit: usize) -> Store
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (seq, kind, at, payload) in rows {
-        let kind = EventKind::parse(&kind).ok_or_else(|| {
-            StoreError::Backend(format!("unknown event kind '{kind}' at seq {seq}"))
-        })?;
-        let (request, grant) = if kind.as_str().starts_with("grant.") {
-            (None, Some(serde_json::from_str(&payload)?))
-        } else {
-            (Some(serde_json::from_str(&payload)?), None)
-        };
-        out.push(Event {
-            seq: seq.max(0) as u64,
-            kind,
-            at,
-            request,
-            grant,
-            database_id: None,
-        });
-    }
-    Ok(out)
+    rows.into_iter()
+        .map(|(seq, kind, at, payload)| event_of(seq, &kind, at, &payload))
+        .collect()
+}
+
+/// An event as the log keeps it: its kind's name and its subject's JSON.
+pub(super) fn event_of(
+    seq: i64,
+    kind: &str,
+    at: DateTime<Utc>,
+    payload: &str,
+) -> StoreResult<Event> {
+    let kind = EventKind::parse(kind)
+        .ok_or_else(|| StoreError::Backend(format!("unknown event kind '{kind}' at seq {seq}")))?;
+    let (request, grant) = if kind.as_str().starts_with("grant.") {
+        (None, Some(serde_json::from_str(payload)?))
+    } else {
+        (Some(serde_json::from_str(payload)?), None)
+    };
+    Ok(Event {
+        seq: seq.max(0) as u64,
+        kind,
+        at,
+        request,
+        grant,
+        database_id: None,
+    })
 }
 
 pub(super) fn audit_after(conn: &Connection, after: u64, limit: usize) -> StoreResult<AuditPage> {

@@ -4,6 +4,7 @@
 //! file only wires the trait to the operations on the rows of requests, grants and the
 //! logs; what those operations may do is decided by [`super::rules`].
 
+mod deliveries;
 mod grants;
 mod keys;
 #[cfg(test)]
@@ -30,14 +31,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use super::rules::Filing;
+use super::delivery::{AttemptResult, Claimed, DeliveryQuery};
+use super::rules::{Filing, Outbox};
 use super::{
     Compacted, FileOptions, Filed, ListQuery, Retention, Store, StoreError, StoreResult, StoredKey,
     Written,
 };
 use crate::protocol::{
-    ApprovalRequest, AuditPage, DecisionBody, Event, Grant, GrantList, Identity, NewRequest,
-    RequestList, Risk,
+    ApprovalRequest, AuditPage, DecisionBody, DeliveryList, Event, Grant, GrantList, Identity,
+    NewRequest, RequestList, Risk,
 };
 use op::Op;
 use writer::Writer;
@@ -73,6 +75,8 @@ pub struct SqliteStore {
     writer: Writer,
     /// Read once at open: it never changes.
     database_id: Arc<str>,
+    /// The webhooks each appended event is a delivery for (none unless configured).
+    outbox: Arc<Outbox>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -147,10 +151,20 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", sync.pragma())?;
         let database_id = schema::migrate(&mut conn)?;
+        // Whoever held a lease on a delivery held this file, and has let go of it.
+        deliveries::release_leases(&conn)?;
         Ok(SqliteStore {
             writer: Writer::spawn(conn, lock)?,
             database_id: database_id.into(),
+            outbox: Arc::new(Outbox::default()),
         })
+    }
+
+    /// The store, writing a delivery of each event it appends for every webhook `outbox`
+    /// names: given once, at open, before the store is used.
+    pub fn with_outbox(mut self, outbox: Outbox) -> SqliteStore {
+        self.outbox = Arc::new(outbox);
+        self
     }
 
     /// Replaces the clock (tests drive expiry with it).
@@ -166,8 +180,9 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Op) -> StoreResult<T> + Send + 'static,
     {
+        let outbox = Arc::clone(&self.outbox);
         self.writer
-            .run(move |conn, now| op::in_savepoint(conn, now, f))
+            .run(move |conn, now| op::in_savepoint(conn, now, &outbox, f))
             .await
     }
 }
@@ -261,7 +276,12 @@ impl Store for SqliteStore {
         let step = self
             .op(move |op| {
                 let (events, audit) = (cutoff(op.now, keep.events), cutoff(op.now, keep.audit));
-                log::compact(op.tx, events, audit, batch)
+                let mut done = log::compact(op.tx, events, audit, batch)?;
+                // Finished deliveries are kept as long as the events they carried.
+                if let Some(before) = events {
+                    done.more |= deliveries::compact(op.tx, before, batch)?;
+                }
+                Ok(done)
             })
             .await?;
         Ok(step.value)
@@ -277,5 +297,48 @@ impl Store for SqliteStore {
 
     async fn add_signing_key(&self, key: StoredKey) -> StoreResult<()> {
         self.writer.run(move |conn, _| keys::add(conn, &key)).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        webhook: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> StoreResult<Claimed> {
+        let webhook = webhook.to_owned();
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        self.writer
+            .run(move |conn, now| {
+                let until = now.checked_add_signed(lease).unwrap_or(now);
+                let sp = conn.savepoint()?;
+                let claimed = deliveries::claim(&sp, now, &webhook, limit, until)?;
+                sp.commit()?;
+                Ok(claimed)
+            })
+            .await
+    }
+
+    async fn record_attempts(&self, webhook: &str, results: Vec<AttemptResult>) -> StoreResult<()> {
+        let webhook = webhook.to_owned();
+        self.writer
+            .run(move |conn, _| {
+                // One savepoint: the rows and the failing mark change together.
+                let sp = conn.savepoint()?;
+                deliveries::record(&sp, &webhook, &results)?;
+                sp.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryList> {
+        let database_id = Arc::clone(&self.database_id);
+        self.writer
+            .run(move |conn, _| deliveries::list(conn, &database_id, &query))
+            .await
+    }
+
+    async fn delivery_depth(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.writer.run(|conn, _| deliveries::depth(conn)).await
     }
 }

@@ -6,12 +6,14 @@ use rusqlite::Connection;
 
 use super::log::{self, Subject};
 use crate::protocol::{ApprovalRequest, EventKind, Grant};
-use crate::store::rules::{self, GrantAction, RequestAction};
+use crate::store::rules::{self, GrantAction, Outbox, RequestAction};
 use crate::store::{StoreResult, Written};
 
 pub(super) struct Op<'c> {
     pub tx: &'c Connection,
     pub now: DateTime<Utc>,
+    /// The webhooks each appended event is a delivery for.
+    outbox: &'c Outbox,
     events: Vec<crate::protocol::Event>,
 }
 
@@ -20,12 +22,14 @@ pub(super) struct Op<'c> {
 pub(super) fn in_savepoint<T>(
     conn: &mut Connection,
     now: DateTime<Utc>,
+    outbox: &Outbox,
     f: impl FnOnce(&mut Op<'_>) -> StoreResult<T>,
 ) -> StoreResult<Written<T>> {
     let sp = conn.savepoint()?;
     let mut op = Op {
         tx: &sp,
         now,
+        outbox,
         events: Vec::new(),
     };
     let value = f(&mut op)?;
@@ -40,7 +44,7 @@ impl Op<'_> {
     }
 
     pub fn request_event(&mut self, kind: EventKind, req: &ApprovalRequest) -> StoreResult<()> {
-        let ev = log::append_event(self.tx, kind, self.now, Subject::Request(req))?;
+        let ev = log::append_event(self.tx, self.outbox, kind, self.now, Subject::Request(req))?;
         self.events.push(ev);
         Ok(())
     }
@@ -64,7 +68,7 @@ impl Op<'_> {
         g: &Grant,
     ) -> StoreResult<()> {
         log::append_audit(self.tx, &rules::grant_audit(g, action, self.now))?;
-        let ev = log::append_event(self.tx, kind, self.now, Subject::Grant(g))?;
+        let ev = log::append_event(self.tx, self.outbox, kind, self.now, Subject::Grant(g))?;
         self.events.push(ev);
         Ok(())
     }

@@ -15,7 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_decided_via.sql")),
     (6, include_str!("migrations/0006_signing_keys.sql")),
     (7, include_str!("migrations/0007_audit_chain.sql")),
-    // 8 is the webhook deliveries' (issue 13), on another branch.
+    (8, include_str!("migrations/0008_deliveries.sql")),
     (9, include_str!("migrations/0009_escalation.sql")),
 ];
 
