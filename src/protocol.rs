@@ -9,7 +9,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub mod audit_chain;
+mod event_kind;
+mod grant;
 mod via;
+
+pub use event_kind::EventKind;
+pub use grant::{Grant, MAX_GRANT_TTL_SECONDS};
 
 /// Where a request is in its life. Only `Pending` can change, and only once.
 ///
@@ -318,38 +323,13 @@ pub struct DecisionBody {
     #[serde(default)]
     pub notify_agent: bool,
     pub args_hash: String,
-}
-
-/// A standing approval created by a `conversation` or `always` decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Grant {
-    pub id: String,
-    /// `conversation` or `always`.
-    pub scope: Scope,
-    pub agent: String,
-    pub tool: String,
-    /// Set for conversation grants only.
-    #[serde(default)]
-    #[schema(required)]
-    pub conversation_id: Option<String>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    /// The request whose decision created this grant.
-    #[serde(default)]
-    #[schema(required)]
-    pub source_request_id: Option<String>,
-    #[serde(default)]
-    #[schema(required)]
-    pub revoked_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    #[schema(required)]
-    pub revoked_by: Option<String>,
-}
-
-impl Grant {
-    pub fn is_active(&self) -> bool {
-        self.revoked_at.is_none()
-    }
+    /// With scope `conversation`/`always`: the grant ends this many seconds after it is
+    /// made (1 to [`MAX_GRANT_TTL_SECONDS`]); absent: until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_ttl_seconds: Option<u64>,
+    /// With scope `conversation`/`always`: the grant approves at most this many calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_max_uses: Option<u64>,
 }
 
 /// Response of `GET /v1/requests`.
@@ -382,49 +362,6 @@ pub struct GrantList {
     pub database_id: Option<String>,
 }
 
-/// Kinds of events on `GET /v1/events` (the SSE `event:` field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-pub enum EventKind {
-    #[serde(rename = "request.created")]
-    RequestCreated,
-    #[serde(rename = "request.decided")]
-    RequestDecided,
-    #[serde(rename = "request.expired")]
-    RequestExpired,
-    #[serde(rename = "request.cancelled")]
-    RequestCancelled,
-    #[serde(rename = "grant.created")]
-    GrantCreated,
-    #[serde(rename = "grant.revoked")]
-    GrantRevoked,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 6] = [
-        EventKind::RequestCreated,
-        EventKind::RequestDecided,
-        EventKind::RequestExpired,
-        EventKind::RequestCancelled,
-        EventKind::GrantCreated,
-        EventKind::GrantRevoked,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::RequestCreated => "request.created",
-            EventKind::RequestDecided => "request.decided",
-            EventKind::RequestExpired => "request.expired",
-            EventKind::RequestCancelled => "request.cancelled",
-            EventKind::GrantCreated => "grant.created",
-            EventKind::GrantRevoked => "grant.revoked",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
 /// One entry of the durable event log; the SSE `data:` of `GET /v1/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
@@ -452,7 +389,7 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// The token name that caused the change, or `system` for expiry.
     pub actor: String,
-    /// filed | decided | expired | cancelled | grant_created | grant_revoked
+    /// filed | decided | expired | cancelled | grant_created | grant_revoked | grant_expired
     pub action: String,
     #[serde(default)]
     #[schema(required)]

@@ -109,6 +109,8 @@ pub fn approve(g: &GlobalOpts, a: ApproveArgs) -> ExitCode {
             reason: a.reason.clone(),
             notify_agent: a.notify,
             args_hash: r.args_hash.clone(),
+            grant_ttl_seconds: a.grant_ttl,
+            grant_max_uses: a.grant_max_uses,
         };
         decide(&client, &a.id, body).await
     })
@@ -123,6 +125,8 @@ pub fn reject(g: &GlobalOpts, a: RejectArgs) -> ExitCode {
             reason: Some(a.reason.clone()),
             notify_agent: a.notify,
             args_hash: r.args_hash.clone(),
+            grant_ttl_seconds: None,
+            grant_max_uses: None,
         };
         decide(&client, &a.id, body).await
     })

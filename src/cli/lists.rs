@@ -185,6 +185,7 @@ pub fn grants_table(grants: &[Grant], now: DateTime<Utc>, layout: Layout) -> Str
         Column::flex("AGENT"),
         Column::flex("TOOL"),
         Column::flex("SCOPE"),
+        Column::optional("ENDS", 4).keep(2),
         Column::optional("BY", 6).keep(1),
         Column::optional("FROM REQUEST", 13).keep(0),
     ]);
@@ -200,6 +201,7 @@ pub fn grants_table(grants: &[Grant], now: DateTime<Utc>, layout: Layout) -> Str
             gr.agent.clone(),
             gr.tool.clone(),
             scope,
+            crate::text::grant_ends(gr, now),
             gr.created_by.clone(),
             gr.source_request_id
                 .as_deref()

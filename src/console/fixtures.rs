@@ -173,6 +173,10 @@ pub fn grant(id: &str, tool: &str, agent: &str) -> Grant {
         source_request_id: None,
         revoked_at: None,
         revoked_by: None,
+        expires_at: None,
+        max_uses: None,
+        uses: 0,
+        expired_at: None,
     }
 }
 

@@ -72,7 +72,25 @@ pub enum Confirm {
     },
 }
 
+/// The durations a grant's confirmation offers besides "until revoked" (`y`): the key
+/// that chooses it, its length in seconds, and how it reads.
+pub const GRANT_DURATIONS: [(char, u64, &str); 2] =
+    [('1', 3600, "for 1 h"), ('8', 8 * 3600, "for 8 h")];
+
+/// The duration, in seconds, key `k` chooses in a grant's confirmation.
+pub fn grant_duration(k: char) -> Option<u64> {
+    GRANT_DURATIONS
+        .iter()
+        .find(|(key, _, _)| *key == k)
+        .map(|(_, secs, _)| *secs)
+}
+
 impl Confirm {
+    /// It confirms an approval that makes a grant (which may be given a duration).
+    pub fn makes_grant(&self) -> bool {
+        matches!(self, Confirm::Always { .. } | Confirm::Conversation { .. })
+    }
+
     /// What the confirmation is about: a request's id, or a grant's.
     pub fn subject(&self) -> &str {
         match self {
@@ -119,6 +137,8 @@ pub enum Mode {
         input: Input,
         verdict: Verdict,
         scope: Scope,
+        /// The duration of the grant the approval makes, in seconds; None: until revoked.
+        grant_ttl: Option<u64>,
     },
     Confirm(Confirm),
 }

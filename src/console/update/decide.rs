@@ -86,12 +86,14 @@ pub(super) fn params_shown(state: &mut State, id: &str, key: &str) -> bool {
     false
 }
 
-/// Sends a decision on request `id`, with the args_hash of the parameters shown.
+/// Sends a decision on request `id`, with the args_hash of the parameters shown (and,
+/// for a grant, how long it lasts).
 pub(super) fn send(
     state: &mut State,
     id: &str,
     verdict: Verdict,
     scope: Scope,
+    grant_ttl: Option<u64>,
     reason: Option<String>,
     fx: &mut Vec<Effect>,
 ) {
@@ -117,6 +119,8 @@ pub(super) fn send(
         reason,
         notify_agent,
         args_hash,
+        grant_ttl_seconds: grant_ttl.filter(|_| scope != Scope::Once),
+        grant_max_uses: None,
     };
     state
         .queue_mut()

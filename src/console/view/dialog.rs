@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::theme::Theme;
-use crate::console::model::{Confirm, State};
+use crate::console::model::{Confirm, GRANT_DURATIONS, State};
 use crate::console::text;
 use crate::protocol::Scope;
 use crate::sanitize;
@@ -77,6 +77,14 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
                     others(n, &tool)
                 ));
             }
+            // The keys that confirm, each with how long the grant then lasts.
+            let mut how_long = vec!["y until revoked".to_owned()];
+            how_long.extend(
+                GRANT_DURATIONS
+                    .iter()
+                    .map(|(key, _, words)| format!("{key} {words}")),
+            );
+            lines.push(format!("How long: {}.", how_long.join(" · ")));
             let title = if always {
                 " Always approve? "
             } else {
@@ -152,7 +160,22 @@ pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) -> bool {
     let whole = q_rows <= usize::from(rest.height);
     let lines: Vec<Line> = q.into_iter().map(Line::raw).collect();
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), rest);
-    let instruction = if whole {
+    let instruction = if whole && c.makes_grant() {
+        let mut keys = vec!["y".to_owned()];
+        keys.extend(GRANT_DURATIONS.iter().map(|(k, _, _)| k.to_string()));
+        let keys = match keys.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => "y".to_owned(),
+        };
+        let w = text::width(&keys);
+        Line::from(vec![
+            Span::styled(keys, theme.key()),
+            Span::raw(text::fit(
+                " confirms, any other key cancels",
+                inner_w.saturating_sub(w),
+            )),
+        ])
+    } else if whole {
         Line::from(vec![
             Span::styled("y", theme.key()),
             Span::raw(text::fit(

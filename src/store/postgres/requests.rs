@@ -84,9 +84,11 @@ pub(super) async fn expire_due(op: &mut Op<'_>) -> PgResult<()> {
     Ok(())
 }
 
-/// Expires what is due; returns when the next pending request is.
+/// Expires what is due, and marks the grants whose duration ran out; returns when the
+/// next pending request or grant ends.
 pub(super) async fn sweep(op: &mut Op<'_>) -> PgResult<Option<DateTime<Utc>>> {
     expire_due(op).await?;
+    let next_grant = grants::sweep(op).await?;
     let st = op
         .tx
         .prepare_cached(
@@ -95,7 +97,8 @@ pub(super) async fn sweep(op: &mut Op<'_>) -> PgResult<Option<DateTime<Utc>>> {
         )
         .await?;
     let ms: Option<i64> = op.tx.query_one(&st, &[]).await?.try_get(0)?;
-    Ok(ms.and_then(DateTime::from_timestamp_millis))
+    let next_request = ms.and_then(DateTime::from_timestamp_millis);
+    Ok(next_request.into_iter().chain(next_grant).min())
 }
 
 async fn write_decision(tx: &Transaction<'_>, req: &ApprovalRequest) -> PgResult<()> {
@@ -208,10 +211,13 @@ pub(super) async fn file(op: &mut Op<'_>, filing: Filing) -> PgResult<Filed> {
     let new = &filing.new;
     grants::lock_calls(op.tx, &filing.filer, &new.agent, &new.tool).await?;
     // The rules ask for the covering grant synchronously; the candidates are read first.
-    let candidates = grants::candidates(op.tx, &filing.filer, &new.agent, &new.tool).await?;
+    let candidates =
+        grants::candidates(op.tx, op.now, &filing.filer, &new.agent, &new.tool).await?;
+    // The grant that approves it, if one does: its use is counted once the request is in.
+    let mut used = None;
     let decision = filing.birth_decision(op.now, || {
-        Ok(candidates.into_iter().find(|g| {
-            GrantScope::of_grant(g, &filing.filer).is_some_and(|reach| {
+        used = candidates.into_iter().find(|g| {
+            GrantScope::of_grant(g, &filing.filer, op.now).is_some_and(|reach| {
                 reach.covers_call(
                     &filing.filer,
                     &new.agent,
@@ -219,7 +225,8 @@ pub(super) async fn file(op: &mut Op<'_>, filing: Filing) -> PgResult<Filed> {
                     new.conversation_id.as_deref(),
                 )
             })
-        }))
+        });
+        Ok(used.clone())
     })?;
     let key = filing.opts.idempotency_key.clone();
     let req = filing.into_request(decision, op.now);
@@ -230,6 +237,9 @@ pub(super) async fn file(op: &mut Op<'_>, filing: Filing) -> PgResult<Filed> {
         op.audit_request(RequestAction::Decided, &req);
     }
     op.request_event(EventKind::RequestCreated, &req);
+    if let Some(mut g) = used {
+        grants::record_use(op, &mut g).await?;
+    }
     Ok(Filed {
         request: req,
         created: true,
@@ -248,7 +258,7 @@ pub(super) async fn decide(
         DecisionPlan::Apply(d) => d,
         DecisionPlan::Replay => return Ok(req),
     };
-    let grant = rules::grant_for(&req, &mut decision);
+    let grant = rules::grant_for(&req, &mut decision, &body);
     if let Some(g) = &grant {
         grants::lock_calls(op.tx, &req.filed_by, &g.agent, &g.tool).await?;
         grants::insert(op.tx, g, &req.filed_by).await?;
@@ -256,19 +266,16 @@ pub(super) async fn decide(
     rules::apply_decision(&mut req, decision);
     write_decision(op.tx, &req).await?;
     op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req);
-    if let Some(g) = &grant {
-        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, g);
-        approve_covered(op, g, &req.filed_by).await?;
+    if let Some(mut g) = grant {
+        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, &g);
+        approve_covered(op, &mut g, &req.filed_by).await?;
     }
     Ok(req)
 }
 
-/// Approves every pending request that the new grant `g` (for requests of `filer`)
-/// covers.
-async fn approve_covered(op: &mut Op<'_>, g: &Grant, filer: &str) -> PgResult<()> {
-    let Some(reach) = GrantScope::of_grant(g, filer) else {
-        return Ok(());
-    };
+/// Approves the pending requests that the new grant `g` (for requests of `filer`)
+/// covers, oldest first, while it is in force (a use limit may end it on the way).
+async fn approve_covered(op: &mut Op<'_>, g: &mut Grant, filer: &str) -> PgResult<()> {
     let pending = select(
         op.tx,
         "WHERE status = 'pending' AND filed_by = $1 AND agent = $2 AND tool = $3 \
@@ -279,12 +286,16 @@ async fn approve_covered(op: &mut Op<'_>, g: &Grant, filer: &str) -> PgResult<()
     for (_, mut req) in pending {
         // A row another transaction decided while this one waited for its lock is read
         // as it now stands, no longer pending.
+        let Some(reach) = GrantScope::of_grant(g, filer, op.now) else {
+            break;
+        };
         if req.status != Status::Pending || !reach.covers(&req) {
             continue;
         }
         rules::apply_decision(&mut req, rules::grant_decision(g, op.now));
         write_decision(op.tx, &req).await?;
         op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req);
+        grants::record_use(op, g).await?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use deadpool_postgres::Client;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_keys_and_chain.sql")),
+    (5, include_str!("migrations/0005_grant_limits.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.

@@ -40,6 +40,8 @@ pub enum GrantAction<'a> {
     Revoked {
         by: &'a str,
     },
+    /// Ended by itself (past its duration, or used up): attributed to [`SYSTEM_ACTOR`].
+    Expired,
 }
 
 /// The audit entry of `action` on `req` (as it stands after the change) at `at`; the
@@ -90,6 +92,7 @@ pub fn grant_audit(g: &Grant, action: GrantAction, at: DateTime<Utc>) -> AuditEn
     let (name, actor) = match action {
         GrantAction::Created => ("grant_created", g.created_by.as_str()),
         GrantAction::Revoked { by } => ("grant_revoked", by),
+        GrantAction::Expired => ("grant_expired", SYSTEM_ACTOR),
     };
     AuditEntry {
         seq: 0,

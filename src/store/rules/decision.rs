@@ -103,6 +103,7 @@ pub fn plan_decision(
             ),
         ));
     }
+    super::check_limits(body)?;
     Ok(DecisionPlan::Apply(Decision {
         approval_token: None,
         outcome,
@@ -161,6 +162,8 @@ mod tests {
             reason: None,
             notify_agent: false,
             args_hash: hash.into(),
+            grant_ttl_seconds: None,
+            grant_max_uses: None,
         }
     }
 

@@ -300,6 +300,10 @@ mod tests {
             source_request_id: None,
             revoked_at: None,
             revoked_by: None,
+            expires_at: None,
+            max_uses: None,
+            uses: 0,
+            expired_at: None,
         };
         let filing = |action| {
             let policy = PolicyMatch {

@@ -62,9 +62,11 @@ pub(super) fn expire_due(op: &mut Op) -> StoreResult<()> {
     Ok(())
 }
 
-/// Expires what is due; returns when the next pending request is.
+/// Expires what is due, and marks the grants whose duration ran out; returns when the
+/// next pending request or grant ends.
 pub(super) fn sweep(op: &mut Op) -> StoreResult<Option<DateTime<Utc>>> {
     expire_due(op)?;
+    let next_grant = grants::sweep(op)?;
     let ms: Option<i64> = op
         .tx
         .prepare_cached(
@@ -72,7 +74,8 @@ pub(super) fn sweep(op: &mut Op) -> StoreResult<Option<DateTime<Utc>>> {
              WHERE status = 'pending' AND expires_at IS NOT NULL",
         )?
         .query_row([], |r| r.get(0))?;
-    Ok(ms.and_then(DateTime::from_timestamp_millis))
+    let next_request = ms.and_then(DateTime::from_timestamp_millis);
+    Ok(next_request.into_iter().chain(next_grant).min())
 }
 
 fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
@@ -161,15 +164,20 @@ pub(super) fn file(op: &mut Op, filing: Filing) -> StoreResult<Filed> {
             created: false,
         });
     }
+    // The grant that approves it, if one does: its use is counted once the request is in.
+    let mut used = None;
     let decision = filing.birth_decision(op.now, || {
         let new = &filing.new;
-        grants::covering(
+        let g = grants::covering(
             op.tx,
+            op.now,
             &filing.filer,
             &new.agent,
             &new.tool,
             new.conversation_id.as_deref(),
-        )
+        )?;
+        used.clone_from(&g);
+        Ok(g)
     })?;
     let key = filing.opts.idempotency_key.clone();
     let req = filing.into_request(decision, op.now);
@@ -182,6 +190,9 @@ pub(super) fn file(op: &mut Op, filing: Filing) -> StoreResult<Filed> {
     // One event for the new request, as born: pending, or already decided by the
     // policy or a grant.
     op.request_event(EventKind::RequestCreated, &req)?;
+    if let Some(mut g) = used {
+        grants::record_use(op, &mut g)?;
+    }
     Ok(Filed {
         request: req,
         created: true,
@@ -202,39 +213,41 @@ pub(super) fn decide(
         DecisionPlan::Apply(d) => d,
         DecisionPlan::Replay => return Ok(req),
     };
-    let grant = rules::grant_for(&req, &mut decision);
+    let grant = rules::grant_for(&req, &mut decision, &body);
     if let Some(g) = &grant {
         grants::insert(op.tx, g, &req.filed_by)?;
     }
     rules::apply_decision(&mut req, decision);
     write_decision(op.tx, &req)?;
     op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req)?;
-    if let Some(g) = &grant {
-        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, g)?;
-        approve_covered(op, g, &req.filed_by)?;
+    if let Some(mut g) = grant {
+        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, &g)?;
+        approve_covered(op, &mut g, &req.filed_by)?;
     }
     Ok(req)
 }
 
-/// Approves every pending request that the new grant `g` (for requests of `filer`)
-/// covers. The index narrows the rows to the pending requests of that token, agent and
-/// tool; [`GrantScope`] says which of them the grant covers.
-fn approve_covered(op: &mut Op, g: &Grant, filer: &str) -> StoreResult<()> {
-    let Some(reach) = GrantScope::of_grant(g, filer) else {
-        return Ok(());
-    };
+/// Approves the pending requests that the new grant `g` (for requests of `filer`)
+/// covers, oldest first, while it is in force (a use limit may end it on the way). The
+/// index narrows the rows to the pending requests of that token, agent and tool;
+/// [`GrantScope`] says which of them the grant covers.
+fn approve_covered(op: &mut Op, g: &mut Grant, filer: &str) -> StoreResult<()> {
     let pending = select(
         op.tx,
         "WHERE status = 'pending' AND filed_by = ?1 AND agent = ?2 AND tool = ?3 ORDER BY n",
         params![filer, g.agent, g.tool],
     )?;
     for (_, mut req) in pending {
+        let Some(reach) = GrantScope::of_grant(g, filer, op.now) else {
+            break;
+        };
         if !reach.covers(&req) {
             continue;
         }
         rules::apply_decision(&mut req, rules::grant_decision(g, op.now));
         write_decision(op.tx, &req)?;
         op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req)?;
+        grants::record_use(op, g)?;
     }
     Ok(())
 }

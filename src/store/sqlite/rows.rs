@@ -34,7 +34,7 @@ pub(super) const LISTED_COLS: &str = concat!(
 );
 
 pub(super) const GRANT_COLS: &str = "id, scope, agent, tool, conversation_id, created_by, created_at, \
-    source_request_id, revoked_at, revoked_by";
+    source_request_id, revoked_at, revoked_by, expires_at, max_uses, uses, expired_at";
 
 pub(super) const AUDIT_COLS: &str = "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id, \
      policy, via, prev_hash, hash";
@@ -158,6 +158,10 @@ pub(super) fn grant_row(row: &Row) -> rusqlite::Result<Grant> {
         source_request_id: row.get(7)?,
         revoked_at: opt_time_col(row, 8)?,
         revoked_by: row.get(9)?,
+        expires_at: opt_time_col(row, 10)?,
+        max_uses: row.get::<_, Option<i64>>(11)?.map(|n| n.max(0) as u64),
+        uses: row.get::<_, i64>(12)?.max(0) as u64,
+        expired_at: opt_time_col(row, 13)?,
     })
 }
 

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_decided_via.sql")),
     (6, include_str!("migrations/0006_signing_keys.sql")),
     (7, include_str!("migrations/0007_audit_chain.sql")),
+    (10, include_str!("migrations/0010_grant_limits.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.
