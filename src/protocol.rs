@@ -226,6 +226,16 @@ pub struct Decision {
     /// see it. Absent on rejections, once expired, and from servers before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_token: Option<String>,
+    /// On an approval of edited arguments: the params the reviewer approved in place of
+    /// those filed, which is what the tool runs (the request keeps its own `params` and
+    /// `args_hash`, what the reviewer was shown). Absent on every other decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub approved_params: Option<Value>,
+    /// With `approved_params`: their args_hash, which the approval token carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub approved_args_hash: Option<String>,
 }
 
 pub use via::{SHORT_ID_LEN, Via, short_id};
@@ -287,6 +297,22 @@ impl ApprovalRequest {
     pub fn is_past_expiry(&self, now: DateTime<Utc>) -> bool {
         self.status == Status::Pending && self.expires_at.is_some_and(|e| e <= now)
     }
+
+    /// The params an approval lets run: the reviewer's edit, if any, else those filed.
+    pub fn params_to_run(&self) -> &Value {
+        self.decision
+            .as_ref()
+            .and_then(|d| d.approved_params.as_ref())
+            .unwrap_or(&self.params)
+    }
+
+    /// The args_hash of [`ApprovalRequest::params_to_run`], as recorded.
+    pub fn args_hash_to_run(&self) -> &str {
+        self.decision
+            .as_ref()
+            .and_then(|d| d.approved_args_hash.as_deref())
+            .unwrap_or(&self.args_hash)
+    }
 }
 
 /// Body of `POST /v1/requests`.
@@ -330,6 +356,11 @@ pub struct DecisionBody {
     /// With scope `conversation`/`always`: the grant approves at most this many calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_max_uses: Option<u64>,
+    /// On an approval with scope `once`: the edited params to approve instead of those
+    /// filed (`args_hash` stays the hash of those shown). Checked as a filing's params.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub params: Option<Value>,
 }
 
 /// Response of `GET /v1/requests`.
@@ -412,6 +443,11 @@ pub struct AuditEntry {
     #[serde(default)]
     #[schema(required)]
     pub args_hash: Option<String>,
+    /// On a `decided` entry of an approval of edited params: their args_hash (beside
+    /// `args_hash`, the hash of those filed and shown). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub approved_args_hash: Option<String>,
     #[serde(default)]
     #[schema(required)]
     pub grant_id: Option<String>,

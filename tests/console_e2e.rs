@@ -369,3 +369,54 @@ async fn sigterm_and_sigint_restore_the_terminal() {
     }
     server.shutdown().await;
 }
+
+/// `e` gives the terminal to `$EDITOR` (here a script that changes the amount), takes it
+/// back, shows the diff, and `y` approves the edit once; the request keeps its params.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_then_approve_round_trips_through_the_editor() {
+    let server = TestServer::start().await;
+    let req = server.file(&refund("agent1")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("edit.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsed 's/\"amount\": 250/\"amount\": 25/' \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let editor = script.to_str().unwrap();
+    let env = [
+        ("ASSENT_URL", server.url.as_str()),
+        ("ASSENT_TOKEN", ALICE),
+        ("EDITOR", editor),
+        ("PATH", "/usr/bin:/bin"),
+    ];
+    let mut c = Console::spawn_with(&["console"], &env, 120, 32, "");
+    c.wait_for("order_tools.process_refund").await;
+    c.wait_for("live").await;
+    c.keys_then(&["e"], "Approve edited params?").await;
+    let screen = c.wait_for("+   \"amount\": 25,").await;
+    assert!(screen.contains("-   \"amount\": 250,"), "{screen}");
+    assert!(c.alternate_screen(), "the terminal was taken back");
+    assert_eq!(
+        server.status_of(&req.id).await,
+        Status::Pending,
+        "asks first"
+    );
+    c.keys(&["y"]).await;
+    let done = server.settled(&req.id).await;
+    assert_eq!(done.params, req.params, "the request keeps what it filed");
+    let d = done.decision.expect("decision");
+    assert_eq!(d.scope, Scope::Once);
+    assert_eq!(
+        d.approved_params,
+        Some(json!({"order_id": "A-1001", "amount": 25}))
+    );
+    // An editor that fails sends nothing.
+    let second = server.file(&refund("agent1")).await;
+    std::fs::write(&script, "#!/bin/sh\nexit 3\n").unwrap();
+    c.wait_for("A-1001").await;
+    c.keys_then(&["e"], "the editor failed").await;
+    assert_eq!(server.status_of(&second.id).await, Status::Pending);
+}

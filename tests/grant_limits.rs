@@ -23,6 +23,7 @@ fn limited(
         scope,
         grant_ttl_seconds: ttl,
         grant_max_uses: max_uses,
+        params: None,
         ..decision(Verdict::Approve, &r.args_hash)
     }
 }

@@ -58,6 +58,7 @@ pub async fn run_over(
                     args_hash: filed.request.args_hash.clone(),
                     grant_ttl_seconds: None,
                     grant_max_uses: None,
+                    params: None,
                 };
                 let t = Instant::now();
                 reviewer.decide(&filed.request.id, &body).await?;

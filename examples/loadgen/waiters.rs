@@ -86,6 +86,7 @@ pub async fn run(server: &Server, window: Duration) -> anyhow::Result<Result> {
                     args_hash: got.args_hash,
                     grant_ttl_seconds: None,
                     grant_max_uses: None,
+                    params: None,
                 };
                 reviewer.decide(&id, &body).await?;
                 anyhow::Ok(())

@@ -90,6 +90,10 @@ pub struct ApproveArgs {
     /// With --scope conversation or always: the grant approves at most this many calls.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub grant_max_uses: Option<u64>,
+    /// Approve these params (a JSON file) instead of those filed: the agent runs them.
+    /// For this call only (scope once); checked as a filing's params are.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["grant_ttl", "grant_max_uses"])]
+    pub params_file: Option<std::path::PathBuf>,
 }
 
 /// `--grant-ttl`: whole seconds, 1 s to the longest a grant may last.
@@ -97,7 +101,9 @@ fn grant_ttl(s: &str) -> Result<u64, String> {
     let d = crate::agent::filing::parse_duration_arg(s)?;
     let max = crate::protocol::MAX_GRANT_TTL_SECONDS;
     if d.as_secs() > max {
-        return Err(format!("'{s}' is longer than a grant may last ({max} seconds)"));
+        return Err(format!(
+            "'{s}' is longer than a grant may last ({max} seconds)"
+        ));
     }
     Ok(d.as_secs())
 }

@@ -270,6 +270,9 @@ pub fn audit_table(entries: &[AuditEntry], layout: Layout) -> String {
                         (Some(Via::Person), Some(g)) => Some(format!("made grant {}", shown(g))),
                         (_, g) => g.map(|g| format!("grant {}", shown(g))),
                     },
+                    e.approved_args_hash
+                        .as_ref()
+                        .map(|h| format!("edited params {h}")),
                     e.scope
                         .filter(|s| *s != Scope::Once)
                         .map(|s| format!("scope {s}")),
@@ -500,6 +503,8 @@ mod tests {
             r.status = Status::Approved;
             r.decision = Some(Decision {
                 approval_token: None,
+                approved_params: None,
+                approved_args_hash: None,
                 outcome: Outcome::Approved,
                 scope: Scope::Conversation,
                 reason: None,
@@ -559,6 +564,7 @@ mod tests {
             scope: None,
             reason: None,
             args_hash: None,
+            approved_args_hash: None,
             grant_id: None,
             policy: None,
             via: None,

@@ -134,6 +134,8 @@ pub fn decided(
     };
     r.decision = Some(Decision {
         approval_token: None,
+        approved_params: None,
+        approved_args_hash: None,
         outcome,
         scope,
         reason: None,

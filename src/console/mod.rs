@@ -38,6 +38,8 @@ pub mod words;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod update_edit_tests;
+#[cfg(test)]
 mod update_grant_tests;
 #[cfg(test)]
 mod update_params_tests;

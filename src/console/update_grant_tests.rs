@@ -118,7 +118,7 @@ fn a_grant_that_ends_is_shown_expired_on_the_grants_tab() {
         grant: Some(ended),
         database_id: None,
     };
-    update(&mut s, Msg::Event(Box::new(ev.into())));
+    update(&mut s, Msg::Event(Box::new(ev.clone().into())));
     assert_eq!(s.grants().len(), 1, "kept in sight");
     let screen = frame(&mut s);
     assert!(screen.contains("expired"), "{screen}");

@@ -578,6 +578,8 @@ mod tests {
             grant_id: None,
             via,
             approval_token: None,
+            approved_params: None,
+            approved_args_hash: None,
         });
         r
     }

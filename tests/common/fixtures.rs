@@ -52,6 +52,7 @@ pub fn decision(outcome: Verdict, args_hash: &str) -> DecisionBody {
         args_hash: args_hash.to_owned(),
         grant_ttl_seconds: None,
         grant_max_uses: None,
+        params: None,
     }
 }
 

@@ -70,6 +70,31 @@ pub enum Confirm {
     Revoke {
         grant_id: String,
     },
+    /// An approval, this call only, of params the reviewer edited: `diff` is what the
+    /// dialog shows (the params on screen before, then the edit), `params` what is sent.
+    Edit {
+        id: String,
+        params: serde_json::Value,
+        diff: Vec<DiffLine>,
+    },
+}
+
+/// One line of the diff of edited params: kept, taken out (`-`) or put in (`+`), or a
+/// gap where unchanged lines are left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiffLine {
+    Same(String),
+    Removed(String),
+    Added(String),
+    Gap,
+}
+
+/// What an approval carries beyond its verdict and scope: how long the grant it makes
+/// lasts (None: until revoked), and params edited in place of those filed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extra {
+    pub grant_ttl: Option<u64>,
+    pub params: Option<serde_json::Value>,
 }
 
 /// The durations a grant's confirmation offers besides "until revoked" (`y`): the key
@@ -94,7 +119,9 @@ impl Confirm {
     /// What the confirmation is about: a request's id, or a grant's.
     pub fn subject(&self) -> &str {
         match self {
-            Confirm::Always { id, .. } | Confirm::Conversation { id, .. } => id,
+            Confirm::Always { id, .. }
+            | Confirm::Conversation { id, .. }
+            | Confirm::Edit { id, .. } => id,
             Confirm::Revoke { grant_id } => grant_id,
         }
     }
@@ -137,8 +164,8 @@ pub enum Mode {
         input: Input,
         verdict: Verdict,
         scope: Scope,
-        /// The duration of the grant the approval makes, in seconds; None: until revoked.
-        grant_ttl: Option<u64>,
+        /// A grant's duration, or the edited params, the approval carries.
+        extra: Extra,
     },
     Confirm(Confirm),
 }

@@ -9,7 +9,7 @@ use super::super::action::Conn;
 use super::super::effect::Effect;
 use super::super::keymap::Action;
 use super::super::layout;
-use super::super::model::{Confirm, Level, Mode, State, Tab, grant_duration};
+use super::super::model::{Confirm, Extra, Level, Mode, State, Tab, grant_duration};
 use super::super::words::{cursor_changed, not_on_screen, paste_ignored};
 use super::decide::{check_decidable, may_act, params_shown, send, too_small};
 use super::view_keys;
@@ -55,7 +55,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             mut input,
             verdict,
             scope,
-            grant_ttl,
+            extra,
         } => match key.code {
             KeyCode::Enter => {
                 // A request that ended while its reason was typed: said, and the prompt
@@ -70,14 +70,14 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                         input,
                         verdict,
                         scope,
-                        grant_ttl,
+                        extra,
                     };
                     state.say(Level::Warn, refused);
                     return;
                 }
                 let reason = input.value().trim().to_owned();
                 let reason = (!reason.is_empty()).then_some(reason);
-                send(state, &id, verdict, scope, grant_ttl, reason, fx);
+                send(state, &id, verdict, scope, extra, reason, fx);
             }
             KeyCode::Esc => {
                 let what = match verdict {
@@ -97,7 +97,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                     input,
                     verdict,
                     scope,
-                    grant_ttl,
+                    extra,
                 };
             }
         },
@@ -142,7 +142,7 @@ pub(super) fn on_paste(state: &mut State, text: &str) {
             mut input,
             verdict,
             scope,
-            grant_ttl,
+            extra,
         } => {
             insert(&mut input, text);
             state.message = None;
@@ -151,7 +151,7 @@ pub(super) fn on_paste(state: &mut State, text: &str) {
                 input,
                 verdict,
                 scope,
-                grant_ttl,
+                extra,
             };
         }
         Mode::Filter { mut input, replace } => {
@@ -312,7 +312,7 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         Action::ApproveOnce => {
             if let Some(id) = decidable(state, action) {
-                approve(state, id, Scope::Once, None, fx);
+                approve(state, id, Scope::Once, Extra::default(), fx);
             }
         }
         Action::ApproveConversation => {
@@ -339,7 +339,12 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         Action::Reject => {
             if let Some(id) = decidable(state, action) {
-                ask_reason(state, id, Verdict::Reject, Scope::Once, None);
+                ask_reason(state, id, Verdict::Reject, Scope::Once, Extra::default());
+            }
+        }
+        Action::EditApprove => {
+            if let Some(id) = decidable(state, action) {
+                super::edit::start(state, id, fx);
             }
         }
     }
@@ -357,31 +362,19 @@ fn command_tool(state: &State, id: &str) -> bool {
     }
 }
 
-/// Approves request `id` with `scope` (a grant lasting `grant_ttl` seconds, or until
-/// revoked): at once, or, when the agent is to be notified, once the reason it is told has
+/// Approves request `id` with `scope` (and `extra`: a grant's duration, or edited
+/// params): at once, or, when the agent is to be notified, once the reason it is told has
 /// been typed (an approval that notifies needs one).
-fn approve(
-    state: &mut State,
-    id: String,
-    scope: Scope,
-    grant_ttl: Option<u64>,
-    fx: &mut Vec<Effect>,
-) {
+fn approve(state: &mut State, id: String, scope: Scope, extra: Extra, fx: &mut Vec<Effect>) {
     let notify = state.queue().get(&id).is_some_and(|e| e.notify());
     if notify {
-        ask_reason(state, id, Verdict::Approve, scope, grant_ttl);
+        ask_reason(state, id, Verdict::Approve, scope, extra);
     } else {
-        send(state, &id, Verdict::Approve, scope, grant_ttl, None, fx);
+        send(state, &id, Verdict::Approve, scope, extra, None, fx);
     }
 }
 
-fn ask_reason(
-    state: &mut State,
-    id: String,
-    verdict: Verdict,
-    scope: Scope,
-    grant_ttl: Option<u64>,
-) {
+fn ask_reason(state: &mut State, id: String, verdict: Verdict, scope: Scope, extra: Extra) {
     // The status line becomes the prompt; what it said before is done with.
     state.message = None;
     state.mode = Mode::Reason {
@@ -389,7 +382,7 @@ fn ask_reason(
         input: Input::default(),
         verdict,
         scope,
-        grant_ttl,
+        extra,
     };
 }
 
@@ -463,17 +456,34 @@ fn confirmed(state: &mut State, c: Confirm, grant_ttl: Option<u64>, fx: &mut Vec
     match c {
         Confirm::Always { id, .. } => {
             if check_decidable(state, &id) {
-                approve(state, id, Scope::Always, grant_ttl, fx);
+                let extra = Extra {
+                    grant_ttl,
+                    params: None,
+                };
+                approve(state, id, Scope::Always, extra, fx);
             }
         }
         Confirm::Conversation { id, .. } => {
             if check_decidable(state, &id) {
-                approve(state, id, Scope::Conversation, grant_ttl, fx);
+                let extra = Extra {
+                    grant_ttl,
+                    params: None,
+                };
+                approve(state, id, Scope::Conversation, extra, fx);
             }
         }
         Confirm::Revoke { grant_id } => {
             fx.push(Effect::RevokeGrant { id: grant_id });
             state.say(Level::Info, "Revoking…");
+        }
+        Confirm::Edit { id, params, .. } => {
+            if check_decidable(state, &id) {
+                let extra = Extra {
+                    grant_ttl: None,
+                    params: Some(params),
+                };
+                approve(state, id, Scope::Once, extra, fx);
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::theme::Theme;
-use crate::console::model::{Confirm, GRANT_DURATIONS, State};
+use crate::console::model::{Confirm, DiffLine, GRANT_DURATIONS, State};
 use crate::console::text;
 use crate::protocol::Scope;
 use crate::sanitize;
@@ -91,6 +91,35 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
                 " Approve for the conversation? "
             };
             (title.to_owned(), lines)
+        }
+        Confirm::Edit { id, diff, .. } => {
+            let Some(req) = state.queue().get(id).map(|e| e.req()) else {
+                return (
+                    " Approve edited params? ".to_owned(),
+                    vec!["This request has ended.".into()],
+                );
+            };
+            let mut lines = vec![
+                format!(
+                    "Approve `{}` from `{}`, this call only, with the params as edited:",
+                    fitted(&req.tool, tool_cap),
+                    fitted(&req.agent, agent_cap)
+                ),
+                String::new(),
+            ];
+            // Untrusted text both sides (the agent's params, the editor's result): each
+            // line escaped before the terminal.
+            lines.extend(diff.iter().map(|l| match l {
+                DiffLine::Same(t) => format!("  {}", sanitize::line(t)),
+                DiffLine::Removed(t) => format!("- {}", sanitize::line(t)),
+                DiffLine::Added(t) => format!("+ {}", sanitize::line(t)),
+                DiffLine::Gap => "  …".to_owned(),
+            }));
+            lines.push(String::new());
+            lines.push(
+                "The agent runs the + lines' params; the request keeps those it filed.".to_owned(),
+            );
+            (" Approve edited params? ".to_owned(), lines)
         }
         Confirm::Revoke { grant_id } => {
             let what = state

@@ -22,6 +22,7 @@ pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
             input,
             verdict,
             scope,
+            ..
         } => {
             let req = state.queue().get(id).map(|e| e.req());
             let prompt = match (verdict, req) {
@@ -168,6 +169,7 @@ fn hints(state: &State) -> Vec<(String, String)> {
                 v.push(pair(Action::ApproveOnce, "approve"));
                 v.push(pair(Action::ApproveConversation, "conversation"));
                 v.push(pair(Action::ApproveAlways, "always"));
+                v.push(pair(Action::EditApprove, "edit"));
                 v.push(pair(Action::Reject, "reject"));
                 v.push((
                     k(Action::ToggleNotify),

@@ -64,7 +64,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             (sanitize::line(&g.agent).into_owned(), theme.base()),
             (conv, theme.base()),
         ];
-        let ends = text::grant_ends(g, state.now);
+        let ends = crate::text::grant_ends(g, state.now);
         let ends_style = if g.has_ended(state.now) {
             theme.warn()
         } else {

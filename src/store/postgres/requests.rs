@@ -104,11 +104,15 @@ pub(super) async fn sweep(op: &mut Op<'_>) -> PgResult<Option<DateTime<Utc>>> {
 async fn write_decision(tx: &Transaction<'_>, req: &ApprovalRequest) -> PgResult<()> {
     let d = req.decision.as_ref();
     let via = d.map(|d| serde_json::to_string(&d.via)).transpose()?;
+    let approved_params = d
+        .and_then(|d| d.approved_params.as_ref())
+        .map(serde_json::to_string)
+        .transpose()?;
     let st = tx
         .prepare_cached(
             "UPDATE requests SET status = $2, outcome = $3, scope = $4, decision_reason = $5, \
-             notify_agent = $6, responder = $7, decided_at = $8, grant_id = $9, via = $10 \
-             WHERE id = $1",
+             notify_agent = $6, responder = $7, decided_at = $8, grant_id = $9, via = $10, \
+             approved_params = $11, approved_args_hash = $12 WHERE id = $1",
         )
         .await?;
     tx.execute(
@@ -124,6 +128,8 @@ async fn write_decision(tx: &Transaction<'_>, req: &ApprovalRequest) -> PgResult
             &d.map(|d| d.decided_at.timestamp_millis()),
             &d.and_then(|d| d.grant_id.as_deref()),
             &via,
+            &approved_params,
+            &d.and_then(|d| d.approved_args_hash.as_deref()),
         ],
     )
     .await?;
@@ -365,8 +371,8 @@ pub(super) async fn list(op: &mut Op<'_>, query: ListQuery, start: i64) -> PgRes
     let mut page = crate::store::rules::Page::new(&query);
     for row in &rows {
         let n: i64 = row.try_get(21)?;
-        let size = usize::try_from(row.try_get::<_, i64>(24)?).unwrap_or(0);
-        let reasons = usize::try_from(row.try_get::<_, i64>(25)?).unwrap_or(0);
+        let size = usize::try_from(row.try_get::<_, i64>(26)?).unwrap_or(0);
+        let reasons = usize::try_from(row.try_get::<_, i64>(27)?).unwrap_or(0);
         let Some(left_out) = page.admit(size, reasons) else {
             break;
         };

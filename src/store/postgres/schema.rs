@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_keys_and_chain.sql")),
     (5, include_str!("migrations/0005_grant_limits.sql")),
+    (6, include_str!("migrations/0006_edited_approvals.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.

@@ -85,6 +85,8 @@ impl<'a> GrantScope<'a> {
 pub fn grant_decision(g: &Grant, now: DateTime<Utc>) -> Decision {
     Decision {
         approval_token: None,
+        approved_params: None,
+        approved_args_hash: None,
         outcome: Outcome::Approved,
         scope: g.scope,
         reason: None,
@@ -110,7 +112,8 @@ pub fn check_limits(body: &DecisionBody) -> Result<(), StoreError> {
     if body.outcome != Verdict::Approve || body.scope == Scope::Once {
         return Err(invalid(
             "invalid_grant_limit",
-            "grant_ttl_seconds and grant_max_uses apply to the grant an approval with scope              \"conversation\" or \"always\" makes; leave them out otherwise"
+            "grant_ttl_seconds and grant_max_uses apply to the grant an approval with scope \
+             \"conversation\" or \"always\" makes; leave them out otherwise"
                 .into(),
         ));
     }
@@ -145,7 +148,10 @@ pub fn grant_for(req: &ApprovalRequest, d: &mut Decision, body: &DecisionBody) -
     let expires_at = body
         .grant_ttl_seconds
         .and_then(|s| i64::try_from(s).ok())
-        .and_then(|s| d.decided_at.checked_add_signed(chrono::TimeDelta::seconds(s)));
+        .and_then(|s| {
+            d.decided_at
+                .checked_add_signed(chrono::TimeDelta::seconds(s))
+        });
     let g = Grant {
         id: new_id(),
         scope: d.scope,
@@ -225,7 +231,8 @@ mod tests {
             expired_at: None,
         };
         fn covers(g: &Grant, agent: &str, conv: Option<&str>) -> bool {
-            GrantScope::of_grant(g, "tok", Utc::now()).is_some_and(|r| r.covers_call("tok", agent, "t", conv))
+            GrantScope::of_grant(g, "tok", Utc::now())
+                .is_some_and(|r| r.covers_call("tok", agent, "t", conv))
         }
         assert!(covers(&g, "a", Some("c1")));
         assert!(!covers(&g, "a", Some("c2")));
@@ -259,6 +266,8 @@ mod tests {
         req.conversation_id = Some("c1".into());
         let decision = |scope| Decision {
             approval_token: None,
+            approved_params: None,
+            approved_args_hash: None,
             outcome: Outcome::Approved,
             scope,
             reason: None,
@@ -276,6 +285,7 @@ mod tests {
             args_hash: req.args_hash.clone(),
             grant_ttl_seconds: None,
             grant_max_uses: None,
+            params: None,
         };
         let mut once = decision(Scope::Once);
         assert!(grant_for(&req, &mut once, &body(Scope::Once)).is_none());
@@ -301,7 +311,12 @@ mod tests {
             }
         );
         let mut always = decision(Scope::Always);
-        assert_eq!(grant_for(&req, &mut always, &body(Scope::Always)).unwrap().conversation_id, None);
+        assert_eq!(
+            grant_for(&req, &mut always, &body(Scope::Always))
+                .unwrap()
+                .conversation_id,
+            None
+        );
     }
 
     fn limited(ttl: Option<u64>, max_uses: Option<u64>) -> (Grant, DateTime<Utc>) {
@@ -309,6 +324,8 @@ mod tests {
         let now = super::super::now_millis();
         let mut d = Decision {
             approval_token: None,
+            approved_params: None,
+            approved_args_hash: None,
             outcome: Outcome::Approved,
             scope: Scope::Always,
             reason: None,
@@ -326,6 +343,7 @@ mod tests {
             args_hash: req.args_hash.clone(),
             grant_ttl_seconds: ttl,
             grant_max_uses: max_uses,
+            params: None,
         };
         check_limits(&body).unwrap();
         (grant_for(&req, &mut d, &body).unwrap(), now)
@@ -366,6 +384,7 @@ mod tests {
             args_hash: String::new(),
             grant_ttl_seconds: None,
             grant_max_uses: None,
+            params: None,
         };
         let code = |b: DecisionBody| match check_limits(&b) {
             Err(StoreError::Invalid { code, .. }) => Some(code),
@@ -380,13 +399,30 @@ mod tests {
             ..base.clone()
         };
         let bad = Some("invalid_grant_limit");
-        assert_eq!(code(with(Some(60), None, Scope::Once, Verdict::Approve)), bad);
+        assert_eq!(
+            code(with(Some(60), None, Scope::Once, Verdict::Approve)),
+            bad
+        );
         assert_eq!(code(with(None, Some(1), Scope::Once, Verdict::Reject)), bad);
-        assert_eq!(code(with(Some(0), None, Scope::Always, Verdict::Approve)), bad);
+        assert_eq!(
+            code(with(Some(0), None, Scope::Always, Verdict::Approve)),
+            bad
+        );
         let too_long = Some(MAX_GRANT_TTL_SECONDS + 1);
-        assert_eq!(code(with(too_long, None, Scope::Always, Verdict::Approve)), bad);
-        assert_eq!(code(with(None, Some(0), Scope::Always, Verdict::Approve)), bad);
-        let fine = with(Some(MAX_GRANT_TTL_SECONDS), Some(1), Scope::Conversation, Verdict::Approve);
+        assert_eq!(
+            code(with(too_long, None, Scope::Always, Verdict::Approve)),
+            bad
+        );
+        assert_eq!(
+            code(with(None, Some(0), Scope::Always, Verdict::Approve)),
+            bad
+        );
+        let fine = with(
+            Some(MAX_GRANT_TTL_SECONDS),
+            Some(1),
+            Scope::Conversation,
+            Verdict::Approve,
+        );
         assert_eq!(code(fine), None);
     }
 }

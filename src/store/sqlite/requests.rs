@@ -82,8 +82,8 @@ fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
     let d = req.decision.as_ref();
     tx.prepare_cached(
         "UPDATE requests SET status = ?2, outcome = ?3, scope = ?4, decision_reason = ?5, \
-         notify_agent = ?6, responder = ?7, decided_at = ?8, grant_id = ?9, via = ?10 \
-         WHERE id = ?1",
+         notify_agent = ?6, responder = ?7, decided_at = ?8, grant_id = ?9, via = ?10, \
+         approved_params = ?11, approved_args_hash = ?12 WHERE id = ?1",
     )?
     .execute(params![
         req.id,
@@ -96,6 +96,10 @@ fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
         d.map(|d| d.decided_at.timestamp_millis()),
         d.and_then(|d| d.grant_id.as_deref()),
         d.map(|d| serde_json::to_string(&d.via)).transpose()?,
+        d.and_then(|d| d.approved_params.as_ref())
+            .map(serde_json::to_string)
+            .transpose()?,
+        d.and_then(|d| d.approved_args_hash.as_deref()),
     ])?;
     Ok(())
 }
@@ -301,8 +305,8 @@ pub(super) fn list(op: &mut Op, query: ListQuery, start: i64) -> StoreResult<Req
     let mut page = rules::Page::new(&query);
     while let Some(row) = rows.next()? {
         let n: i64 = row.get(21)?;
-        let size = usize::try_from(row.get::<_, i64>(24)?).unwrap_or(0);
-        let reasons = usize::try_from(row.get::<_, i64>(25)?).unwrap_or(0);
+        let size = usize::try_from(row.get::<_, i64>(26)?).unwrap_or(0);
+        let reasons = usize::try_from(row.get::<_, i64>(27)?).unwrap_or(0);
         let Some(left_out) = page.admit(size, reasons) else {
             break;
         };

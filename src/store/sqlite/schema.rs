@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_signing_keys.sql")),
     (7, include_str!("migrations/0007_audit_chain.sql")),
     (10, include_str!("migrations/0010_grant_limits.sql")),
+    (11, include_str!("migrations/0011_edited_approvals.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.

@@ -51,6 +51,7 @@ fn approve(req: &ApprovalRequest, scope: Scope) -> DecisionBody {
         args_hash: req.args_hash.clone(),
         grant_ttl_seconds: None,
         grant_max_uses: None,
+        params: None,
     }
 }
 
