@@ -11,6 +11,8 @@ use crate::store::StoreError;
 use serde_json::Value;
 
 /// What a decision on a request should do.
+// Made once per decision and consumed at once, never stored: boxing would cost more.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DecisionPlan {
     /// The same responder already made this decision: answer 200 with the request as is.
