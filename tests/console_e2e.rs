@@ -260,7 +260,8 @@ async fn approve_for_the_conversation_asks_when_it_approves_others_too() {
     c.keys_then(&["c"], "Approve for the conversation?").await;
     c.wait_for("Also approves 1 other pending `crm.update` call in this conversation")
         .await;
-    c.wait_for("y confirms, any other key cancels").await;
+    c.wait_for("y, 1 or 8 confirms, any other key cancels")
+        .await;
     // Any other key cancels: nothing is sent.
     c.keys_then(&["x"], "nothing was sent").await;
     for id in [&first.id, &second.id] {

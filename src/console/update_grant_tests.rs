@@ -54,7 +54,7 @@ fn a_grant_confirmation_offers_durations_and_sends_the_one_chosen() {
         key(&mut s, 'A');
         let screen = frame(&mut s);
         assert!(
-            screen.contains("y until revoked · 1 for 1 h · 8 for 8 h"),
+            screen.contains("y: until revoked · 1: 1 h · 8: 8 h"),
             "{screen}"
         );
         assert!(screen.contains("y, 1 or 8 confirms"), "{screen}");
@@ -87,7 +87,7 @@ fn a_duration_key_confirms_only_a_grant_and_only_on_screen() {
     assert!(key(&mut s, '1').is_empty());
     assert!(matches!(s.mode, Mode::Normal));
     // A confirmation not drawn yet confirms nothing, whatever the key.
-    s.tab = Tab::Pending;
+    let mut s = loaded(100, 30);
     key(&mut s, 'A');
     let fx = update(
         &mut s,

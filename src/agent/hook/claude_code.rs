@@ -520,6 +520,8 @@ mod tests {
     fn an_edited_approval_answers_with_the_edit_as_updated_input() {
         let new = new_request(&input(), "claude-code");
         let mut r = decided(Status::Approved, false, None);
+        r.tool = new.tool.clone();
+        r.agent = new.agent.clone();
         r.params = new.params.clone();
         r.args_hash = crate::protocol::args_hash(&r.params);
         let edit = json!({"command": "rm -rf node_modules/.cache"});

@@ -78,13 +78,15 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
                 ));
             }
             // The keys that confirm, each with how long the grant then lasts.
-            let mut how_long = vec!["y until revoked".to_owned()];
+            // The keys that confirm, each with how long the grant then lasts (short, so
+            // the question fits a 40-column terminal whole).
+            let mut how_long = vec!["y: until revoked".to_owned()];
             how_long.extend(
                 GRANT_DURATIONS
                     .iter()
-                    .map(|(key, _, words)| format!("{key} {words}")),
+                    .map(|(key, _, words)| format!("{key}: {}", words.trim_start_matches("for "))),
             );
-            lines.push(format!("How long: {}.", how_long.join(" · ")));
+            lines.push(how_long.join(" · "));
             let title = if always {
                 " Always approve? "
             } else {

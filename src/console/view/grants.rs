@@ -39,8 +39,8 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     ];
     // When it ends: a grant that ended by itself stays in sight, said so, until the
     // list is read again.
-    cols.push(col("ENDS", if medium { 14 } else { 8 }));
     if medium {
+        cols.push(col("ENDS", 14));
         cols.push(col("BY", 12));
         cols.push(col("AGE", 4));
     }
@@ -64,14 +64,15 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             (sanitize::line(&g.agent).into_owned(), theme.base()),
             (conv, theme.base()),
         ];
-        let ends = crate::text::grant_ends(g, state.now);
-        let ends_style = if g.has_ended(state.now) {
-            theme.warn()
-        } else {
-            theme.base()
-        };
-        row.push((ends, ends_style));
+
         if medium {
+            let ends = crate::text::grant_ends(g, state.now);
+            let ends_style = if g.has_ended(state.now) {
+                theme.warn()
+            } else {
+                theme.base()
+            };
+            row.push((ends, ends_style));
             row.push((sanitize::line(&g.created_by).into_owned(), theme.base()));
             row.push((text::age(g.created_at, state.now), theme.base()));
         }
