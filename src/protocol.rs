@@ -10,10 +10,14 @@ use sha2::{Digest, Sha256};
 
 pub mod audit_chain;
 mod delivery;
+mod event_kind;
+mod grant;
 mod timeout;
 mod via;
 
 pub use delivery::{Delivery, DeliveryList, DeliveryStatus, WebhookHealth, event_id};
+pub use event_kind::EventKind;
+pub use grant::{Grant, MAX_GRANT_TTL_SECONDS};
 
 /// Where a request is in its life. Only `Pending` can change, and only once.
 ///
@@ -225,6 +229,16 @@ pub struct Decision {
     /// see it. Absent on rejections, once expired, and from servers before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_token: Option<String>,
+    /// On an approval of edited arguments: the params the reviewer approved in place of
+    /// those filed, which is what the tool runs (the request keeps its own `params` and
+    /// `args_hash`, what the reviewer was shown). Absent on every other decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub approved_params: Option<Value>,
+    /// With `approved_params`: their args_hash, which the approval token carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub approved_args_hash: Option<String>,
 }
 
 pub use timeout::{TIMEOUT_REASON, TimeoutAction};
@@ -300,6 +314,22 @@ impl ApprovalRequest {
     pub fn is_past_expiry(&self, now: DateTime<Utc>) -> bool {
         self.status == Status::Pending && self.expires_at.is_some_and(|e| e <= now)
     }
+
+    /// The params an approval lets run: the reviewer's edit, if any, else those filed.
+    pub fn params_to_run(&self) -> &Value {
+        self.decision
+            .as_ref()
+            .and_then(|d| d.approved_params.as_ref())
+            .unwrap_or(&self.params)
+    }
+
+    /// The args_hash of [`ApprovalRequest::params_to_run`], as recorded.
+    pub fn args_hash_to_run(&self) -> &str {
+        self.decision
+            .as_ref()
+            .and_then(|d| d.approved_args_hash.as_deref())
+            .unwrap_or(&self.args_hash)
+    }
 }
 
 /// Body of `POST /v1/requests`.
@@ -336,38 +366,18 @@ pub struct DecisionBody {
     #[serde(default)]
     pub notify_agent: bool,
     pub args_hash: String,
-}
-
-/// A standing approval created by a `conversation` or `always` decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Grant {
-    pub id: String,
-    /// `conversation` or `always`.
-    pub scope: Scope,
-    pub agent: String,
-    pub tool: String,
-    /// Set for conversation grants only.
-    #[serde(default)]
-    #[schema(required)]
-    pub conversation_id: Option<String>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    /// The request whose decision created this grant.
-    #[serde(default)]
-    #[schema(required)]
-    pub source_request_id: Option<String>,
-    #[serde(default)]
-    #[schema(required)]
-    pub revoked_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    #[schema(required)]
-    pub revoked_by: Option<String>,
-}
-
-impl Grant {
-    pub fn is_active(&self) -> bool {
-        self.revoked_at.is_none()
-    }
+    /// With scope `conversation`/`always`: the grant ends this many seconds after it is
+    /// made (1 to [`MAX_GRANT_TTL_SECONDS`]); absent: until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_ttl_seconds: Option<u64>,
+    /// With scope `conversation`/`always`: the grant approves at most this many calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_max_uses: Option<u64>,
+    /// On an approval with scope `once`: the edited params to approve instead of those
+    /// filed (`args_hash` stays the hash of those shown). Checked as a filing's params.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub params: Option<Value>,
 }
 
 /// Response of `GET /v1/requests`.
@@ -400,54 +410,6 @@ pub struct GrantList {
     pub database_id: Option<String>,
 }
 
-/// Kinds of events on `GET /v1/events` (the SSE `event:` field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-pub enum EventKind {
-    #[serde(rename = "request.created")]
-    RequestCreated,
-    #[serde(rename = "request.decided")]
-    RequestDecided,
-    #[serde(rename = "request.expired")]
-    RequestExpired,
-    #[serde(rename = "request.cancelled")]
-    RequestCancelled,
-    /// A request still pending at its `escalate_at`; once per request.
-    #[serde(rename = "request.escalated")]
-    RequestEscalated,
-    #[serde(rename = "grant.created")]
-    GrantCreated,
-    #[serde(rename = "grant.revoked")]
-    GrantRevoked,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 7] = [
-        EventKind::RequestCreated,
-        EventKind::RequestDecided,
-        EventKind::RequestExpired,
-        EventKind::RequestCancelled,
-        EventKind::RequestEscalated,
-        EventKind::GrantCreated,
-        EventKind::GrantRevoked,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::RequestCreated => "request.created",
-            EventKind::RequestDecided => "request.decided",
-            EventKind::RequestExpired => "request.expired",
-            EventKind::RequestCancelled => "request.cancelled",
-            EventKind::RequestEscalated => "request.escalated",
-            EventKind::GrantCreated => "grant.created",
-            EventKind::GrantRevoked => "grant.revoked",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
 /// One entry of the durable event log; the SSE `data:` of `GET /v1/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
@@ -475,7 +437,7 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// The token name that caused the change, or `system` for expiry and escalation.
     pub actor: String,
-    /// filed | decided | expired | escalated | cancelled | grant_created | grant_revoked
+    /// filed | decided | expired | escalated | cancelled | grant_created | grant_revoked | grant_expired
     pub action: String,
     #[serde(default)]
     #[schema(required)]
@@ -498,6 +460,11 @@ pub struct AuditEntry {
     #[serde(default)]
     #[schema(required)]
     pub args_hash: Option<String>,
+    /// On a `decided` entry of an approval of edited params: their args_hash (beside
+    /// `args_hash`, the hash of those filed and shown). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub approved_args_hash: Option<String>,
     #[serde(default)]
     #[schema(required)]
     pub grant_id: Option<String>,

@@ -85,6 +85,23 @@ pub fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     short_duration((t - now).num_seconds().max(0))
 }
 
+/// When a grant ends, as the Grants tab and `assent grants` show it: `expired` once it
+/// has ended by itself, else the time left and the uses made of those allowed (`45m`,
+/// `2/5 uses`, `45m 2/5 uses`), or `—` for a grant that lasts until revoked.
+pub fn grant_ends(g: &crate::protocol::Grant, now: DateTime<Utc>) -> String {
+    if g.has_ended(now) {
+        return "expired".to_owned();
+    }
+    let time = g.expires_at.map(|t| until(t, now));
+    let uses = g.max_uses.map(|m| format!("{}/{m} uses", g.uses));
+    match (time, uses) {
+        (None, None) => "—".to_owned(),
+        (Some(t), None) => t,
+        (None, Some(u)) => u,
+        (Some(t), Some(u)) => format!("{t} {u}"),
+    }
+}
+
 /// Time left before `until`; `None` once it has passed.
 pub fn left(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<i64> {
     let secs = (until - now).num_seconds();

@@ -260,7 +260,8 @@ async fn approve_for_the_conversation_asks_when_it_approves_others_too() {
     c.keys_then(&["c"], "Approve for the conversation?").await;
     c.wait_for("Also approves 1 other pending `crm.update` call in this conversation")
         .await;
-    c.wait_for("y confirms, any other key cancels").await;
+    c.wait_for("y, 1 or 8 confirms, any other key cancels")
+        .await;
     // Any other key cancels: nothing is sent.
     c.keys_then(&["x"], "nothing was sent").await;
     for id in [&first.id, &second.id] {
@@ -428,4 +429,49 @@ async fn without_focus_every_arrival_rings_and_notifies_and_focus_reports_end_wi
     let last_on = raw.windows(8).rposition(|w| w == b"\x1b[?1004h");
     assert!(off > last_on, "focus reports are turned off on the way out");
     server.shutdown().await;
+}
+
+/// `e` gives the terminal to `$EDITOR` (here a script that changes the amount), takes it
+/// back, shows the diff, and `y` approves the edit once; the request keeps its params.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_then_approve_round_trips_through_the_editor() {
+    let server = TestServer::start().await;
+    let req = server.file(&refund("agent1")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("edit.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsed 's/\"amount\": 250/\"amount\": 25/' \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let editor = script.to_str().unwrap();
+    let env = [
+        ("ASSENT_URL", server.url.as_str()),
+        ("ASSENT_TOKEN", ALICE),
+        ("EDITOR", editor),
+        ("PATH", "/usr/bin:/bin"),
+    ];
+    let mut c = Console::spawn_with(&["console"], &env, 120, 32, "");
+    c.wait_for("order_tools.process_refund").await;
+    c.wait_for("live").await;
+    c.keys_then(&["e"], "Approve edited params?").await;
+    let screen = c.wait_for("+   \"amount\": 25,").await;
+    assert!(screen.contains("-   \"amount\": 250,"), "{screen}");
+    assert!(c.alternate_screen(), "the terminal was taken back");
+    assert_eq!(
+        server.status_of(&req.id).await,
+        Status::Pending,
+        "asks first"
+    );
+    c.keys(&["y"]).await;
+    let done = server.settled(&req.id).await;
+    assert_eq!(done.params, req.params, "the request keeps what it filed");
+    let d = done.decision.expect("decision");
+    assert_eq!(d.scope, Scope::Once);
+    assert_eq!(
+        d.approved_params,
+        Some(json!({"order_id": "A-1001", "amount": 25}))
+    );
 }

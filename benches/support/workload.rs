@@ -216,6 +216,8 @@ pub fn approved(mut req: ApprovalRequest, at: DateTime<Utc>) -> ApprovalRequest 
     req.status = Status::Approved;
     req.decision = Some(Decision {
         approval_token: None,
+        approved_params: None,
+        approved_args_hash: None,
         outcome: Outcome::Approved,
         scope: Scope::Once,
         reason: None,

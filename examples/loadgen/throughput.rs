@@ -56,6 +56,9 @@ pub async fn run_over(
                     reason: None,
                     notify_agent: false,
                     args_hash: filed.request.args_hash.clone(),
+                    grant_ttl_seconds: None,
+                    grant_max_uses: None,
+                    params: None,
                 };
                 let t = Instant::now();
                 reviewer.decide(&filed.request.id, &body).await?;

@@ -84,6 +84,9 @@ pub async fn run(server: &Server, window: Duration) -> anyhow::Result<Result> {
                     reason: None,
                     notify_agent: false,
                     args_hash: got.args_hash,
+                    grant_ttl_seconds: None,
+                    grant_max_uses: None,
+                    params: None,
                 };
                 reviewer.decide(&id, &body).await?;
                 anyhow::Ok(())

@@ -146,11 +146,16 @@ pub async fn wait_final(
 /// was about exactly that, even when the backend (or something posing as it) is wrong.
 /// The hash is computed here, from the params as built, and the request's own params
 /// must hash to it too, so a lying `args_hash` cannot vouch for other params.
+///
+/// A reviewer may have approved edited params instead (`decision.approved_params`): then
+/// the request must still be the one filed (its `args_hash` is of what was filed and
+/// shown), the edit must hash to the recorded `approved_args_hash`, and the edit is
+/// returned: what the caller runs instead. None: run the call as filed.
 pub fn check_approval(
     filed: Option<&str>,
     new: &NewRequest,
     r: &ApprovalRequest,
-) -> Result<(), String> {
+) -> Result<Option<serde_json::Value>, String> {
     if let Some(id) = filed
         && r.id != id
     {
@@ -175,7 +180,34 @@ pub fn check_approval(
             "its params hash to {shown}, not {expected}: they are not the arguments filed"
         ));
     }
-    Ok(())
+    approved_edit(r)
+}
+
+/// The params a reviewer approved in place of those filed, once their hash is checked
+/// against the `approved_args_hash` recorded with them; None when the approval is of the
+/// call as filed.
+pub fn approved_edit(r: &ApprovalRequest) -> Result<Option<serde_json::Value>, String> {
+    let Some(d) = r.decision.as_ref() else {
+        return Ok(None);
+    };
+    match (&d.approved_params, &d.approved_args_hash) {
+        (None, None) => Ok(None),
+        (Some(edit), Some(recorded)) => {
+            let hash = crate::protocol::args_hash(edit);
+            if hash != *recorded {
+                return Err(format!(
+                    "its approved params hash to {hash}, not {recorded}, the approved_args_hash \
+                     recorded"
+                ));
+            }
+            Ok(Some(edit.clone()))
+        }
+        _ => Err(
+            "it has approved params without their approved_args_hash, or the hash \
+                  without the params"
+                .to_owned(),
+        ),
+    }
 }
 
 /// How long a command that stops waiting spends taking its request back. Short: the
@@ -350,8 +382,8 @@ mod tests {
         let mut r = super::super::fixtures::decided(Status::Approved, false, None);
         r.params = new.params.clone();
         r.args_hash = crate::protocol::args_hash(&new.params);
-        assert_eq!(check_approval(Some("r1"), &new, &r), Ok(()));
-        assert_eq!(check_approval(None, &new, &r), Ok(()));
+        assert_eq!(check_approval(Some("r1"), &new, &r), Ok(None));
+        assert_eq!(check_approval(None, &new, &r), Ok(None));
         let err = check_approval(Some("r2"), &new, &r).unwrap_err();
         assert!(err.contains("request r1, not r2"), "{err}");
         // Other params with their own, matching hash: not what was filed.
@@ -367,6 +399,40 @@ mod tests {
         let mut tool = r.clone();
         tool.tool = "shell.other".into();
         assert!(check_approval(Some("r1"), &new, &tool).is_err());
+    }
+
+    #[test]
+    fn an_edited_approval_gives_the_edit_when_its_hash_is_its_own() {
+        use crate::protocol::Status;
+        use serde_json::json;
+        let new =
+            crate::store::fixtures::new_request("shell.exec", json!({"argv": ["ls"], "cwd": "/"}));
+        let mut r = super::super::fixtures::decided(Status::Approved, false, None);
+        r.params = new.params.clone();
+        r.args_hash = crate::protocol::args_hash(&new.params);
+        let edit = json!({"argv": ["ls", "-l"], "cwd": "/"});
+        if let Some(d) = r.decision.as_mut() {
+            d.approved_params = Some(edit.clone());
+            d.approved_args_hash = Some(crate::protocol::args_hash(&edit));
+        }
+        assert_eq!(check_approval(Some("r1"), &new, &r), Ok(Some(edit.clone())));
+        // A recorded hash of something else: the edit is not what was approved.
+        let mut lying = r.clone();
+        if let Some(d) = lying.decision.as_mut() {
+            d.approved_args_hash = Some(crate::protocol::args_hash(&json!({"argv": ["rm"]})));
+        }
+        let err = check_approval(Some("r1"), &new, &lying).unwrap_err();
+        assert!(err.contains("approved params hash to"), "{err}");
+        let mut half = r.clone();
+        if let Some(d) = half.decision.as_mut() {
+            d.approved_args_hash = None;
+        }
+        assert!(check_approval(Some("r1"), &new, &half).is_err());
+        // The request must still be the one filed.
+        let mut other = r.clone();
+        other.params = edit.clone();
+        other.args_hash = crate::protocol::args_hash(&edit);
+        assert!(check_approval(Some("r1"), &new, &other).is_err());
     }
 
     #[test]

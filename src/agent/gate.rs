@@ -17,6 +17,9 @@ use std::time::Duration;
 use backon::Retryable;
 use serde_json::json;
 
+mod edit;
+
+use self::edit::{Edited, edited_command};
 use super::filing::{self, CancelOutcome, Progress, WaitError, WaitNote};
 use super::stop::{Guarded, Stop, guarded};
 use crate::GlobalOpts;
@@ -99,8 +102,12 @@ pub struct GateArgs {
 /// What the gate does once the backend has spoken.
 #[derive(Debug, PartialEq, Eq)]
 enum Next {
-    /// Run the command, with the approval's token (None from a server before tokens).
-    Run(Option<String>),
+    /// Run the command, with the approval's token (None from a server before tokens), or
+    /// the reviewer's edit of it in its place.
+    Run {
+        token: Option<String>,
+        edit: Option<Edited>,
+    },
     Exit(u8),
 }
 
@@ -127,10 +134,13 @@ pub fn main(g: &GlobalOpts, a: GateArgs) -> ExitCode {
     let next = rt.block_on(file_and_wait(&client, &a));
     drop(rt);
     match next {
-        Next::Run(token) => {
+        Next::Run { token, edit } => {
             // Flush the log now: on Unix nothing of ours runs after the exec.
             drop(log);
-            run(&a.command, token.as_deref())
+            match &edit {
+                Some(e) => run(&e.argv, e.cwd.as_deref(), token.as_deref()),
+                None => run(&a.command, None, token.as_deref()),
+            }
         }
         Next::Exit(code) => ExitCode::from(code),
     }
@@ -339,20 +349,48 @@ fn next_after(new: &NewRequest, filed: &str, r: &ApprovalRequest) -> Next {
     let id = sanitize::line(&r.id);
     match r.status {
         Status::Approved => {
-            if let Err(why) = filing::check_approval(Some(filed), new, r) {
-                tracing::error!(id = %r.id, filed, %why, "refused an approval of something else");
-                eprintln!(
-                    "assent: refused: the backend answered request {} as approved, but {}; the command was not run",
-                    sanitize::line(filed),
-                    sanitize::line(&why)
-                );
-                return Next::Exit(EXIT_CANCELLED);
-            }
+            let edit = match filing::check_approval(Some(filed), new, r) {
+                Ok(edit) => edit,
+                Err(why) => {
+                    tracing::error!(id = %r.id, filed, %why, "refused an approval of something else");
+                    eprintln!(
+                        "assent: refused: the backend answered request {} as approved, but {}; the command was not run",
+                        sanitize::line(filed),
+                        sanitize::line(&why)
+                    );
+                    return Next::Exit(EXIT_CANCELLED);
+                }
+            };
+            let edit = match edit.as_ref().map(edited_command).transpose() {
+                Ok(edit) => edit,
+                Err(why) => {
+                    eprintln!(
+                        "assent: refused: request {id} was approved with edited params the gate cannot run ({}); the command was not run",
+                        sanitize::line(&why)
+                    );
+                    return Next::Exit(EXIT_CANCELLED);
+                }
+            };
             eprintln!("{}", approval_line(r));
-            if let Some(d) = &r.decision {
-                tracing::info!(id = %r.id, responder = %d.responder, via = ?d.via, "approved");
+            if let Some(e) = &edit {
+                // What runs is not what was typed: said before it runs.
+                let place = e
+                    .cwd
+                    .as_deref()
+                    .map(|c| format!(" in {}", sanitize::line(c)))
+                    .unwrap_or_default();
+                eprintln!(
+                    "assent: the reviewer edited the command; running instead: {}{place}",
+                    sanitize::line(&shell_words(&e.argv))
+                );
             }
-            Next::Run(r.decision.as_ref().and_then(|d| d.approval_token.clone()))
+            if let Some(d) = &r.decision {
+                tracing::info!(id = %r.id, responder = %d.responder, via = ?d.via, edited = edit.is_some(), "approved");
+            }
+            Next::Run {
+                token: r.decision.as_ref().and_then(|d| d.approval_token.clone()),
+                edit,
+            }
         }
         Status::Rejected => {
             eprintln!("{}", rejection_line(r));
@@ -483,13 +521,17 @@ fn shell_words(argv: &[String]) -> String {
 
 /// Runs the approved command. On Unix the gate becomes the command (exec), which returns
 /// only when the command could not be started.
-fn run(command: &[String], approval_token: Option<&str>) -> ExitCode {
+/// Runs `command` (in `cwd`, when a reviewer's edit names one) with the approval's token.
+fn run(command: &[String], cwd: Option<&str>, approval_token: Option<&str>) -> ExitCode {
     let Some((prog, args)) = command.split_first() else {
         eprintln!("assent: no command given; put it after `--`");
         return ExitCode::from(EXIT_NOT_FILED);
     };
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     // Only this approval's token: one inherited from a gate around this one is not for
     // this command.
     match approval_token {
@@ -595,7 +637,13 @@ mod tests {
         let mut r = decided(Status::Approved, false, None);
         r.params = new.params.clone();
         r.args_hash = crate::protocol::args_hash(&r.params);
-        assert_eq!(next_after(&new, "r1", &r), Next::Run(None));
+        assert_eq!(
+            next_after(&new, "r1", &r),
+            Next::Run {
+                token: None,
+                edit: None
+            }
+        );
         assert_eq!(next_after(&new, "r0", &r), Next::Exit(EXIT_CANCELLED));
         r.params = serde_json::json!({"argv": ["rm", "-rf", "/"], "cwd": "/"});
         r.args_hash = crate::protocol::args_hash(&r.params);

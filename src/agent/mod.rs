@@ -84,6 +84,8 @@ mod fixtures {
             filed_by: "a".into(),
             decision: outcome.map(|outcome| Decision {
                 approval_token: None,
+                approved_params: None,
+                approved_args_hash: None,
                 outcome,
                 scope: Scope::Once,
                 reason: reason.map(str::to_owned),

@@ -83,6 +83,29 @@ pub struct ApproveArgs {
     /// Reason recorded with the approval.
     #[arg(long, value_parser = non_blank)]
     pub reason: Option<String>,
+    /// With --scope conversation or always: the grant ends after this long (seconds, or
+    /// e.g. 1h, 8h, 2d); without it, it lasts until revoked.
+    #[arg(long, value_name = "DURATION", value_parser = grant_ttl)]
+    pub grant_ttl: Option<u64>,
+    /// With --scope conversation or always: the grant approves at most this many calls.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub grant_max_uses: Option<u64>,
+    /// Approve these params (a JSON file) instead of those filed: the agent runs them.
+    /// For this call only (scope once); checked as a filing's params are.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["grant_ttl", "grant_max_uses"])]
+    pub params_file: Option<std::path::PathBuf>,
+}
+
+/// `--grant-ttl`: whole seconds, 1 s to the longest a grant may last.
+fn grant_ttl(s: &str) -> Result<u64, String> {
+    let d = crate::agent::filing::parse_duration_arg(s)?;
+    let max = crate::protocol::MAX_GRANT_TTL_SECONDS;
+    if d.as_secs() > max {
+        return Err(format!(
+            "'{s}' is longer than a grant may last ({max} seconds)"
+        ));
+    }
+    Ok(d.as_secs())
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -269,5 +292,26 @@ mod tests {
             Some(Scope::Always)
         );
         assert_eq!(scope(&["approve", "r1", "--scope", "forever"]), None);
+    }
+
+    #[test]
+    fn grant_limits_take_durations_and_counts() {
+        let limits = |args: &[&str]| match parse(args) {
+            Ok(Command::Approve(a)) => Some((a.grant_ttl, a.grant_max_uses)),
+            _ => None,
+        };
+        let always = ["approve", "r1", "--scope", "always"];
+        let with = |extra: &[&'static str]| {
+            let mut v = always.to_vec();
+            v.extend_from_slice(extra);
+            limits(&v)
+        };
+        assert_eq!(with(&[]), Some((None, None)));
+        assert_eq!(with(&["--grant-ttl", "1h"]), Some((Some(3600), None)));
+        assert_eq!(with(&["--grant-ttl", "90"]), Some((Some(90), None)));
+        assert_eq!(with(&["--grant-max-uses", "3"]), Some((None, Some(3))));
+        assert_eq!(with(&["--grant-max-uses", "0"]), None);
+        assert_eq!(with(&["--grant-ttl", "0s"]), None);
+        assert_eq!(with(&["--grant-ttl", "100000d"]), None);
     }
 }

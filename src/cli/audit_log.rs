@@ -150,7 +150,7 @@ pub(super) fn export(entries: &[Value], format: ExportFormat) -> Result<String, 
 
 /// The columns of the CSV export, in order: every field of an audit entry, the nested
 /// ones (policy, via) as compact JSON.
-const COLUMNS: [&str; 16] = [
+const COLUMNS: [&str; 17] = [
     "seq",
     "at",
     "actor",
@@ -167,6 +167,7 @@ const COLUMNS: [&str; 16] = [
     "via",
     "prev_hash",
     "hash",
+    "approved_args_hash",
 ];
 
 fn csv_of(entries: &[Value]) -> Result<String, csv::Error> {

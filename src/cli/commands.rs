@@ -103,14 +103,43 @@ pub fn show(g: &GlobalOpts, a: ShowArgs) -> ExitCode {
 pub fn approve(g: &GlobalOpts, a: ApproveArgs) -> ExitCode {
     run(g, |client| async move {
         reason_rule(Verdict::Approve, a.notify, a.reason.as_deref())?;
+        let edit = match &a.params_file {
+            Some(path) => Some(edited_params(path, a.scope)?),
+            None => None,
+        };
         let body = |r: &ApprovalRequest| DecisionBody {
             outcome: Verdict::Approve,
             scope: a.scope,
             reason: a.reason.clone(),
             notify_agent: a.notify,
             args_hash: r.args_hash.clone(),
+            grant_ttl_seconds: a.grant_ttl,
+            grant_max_uses: a.grant_max_uses,
+            params: edit.clone(),
         };
         decide(&client, &a.id, body).await
+    })
+}
+
+/// The params of `--params-file`, read and checked as the backend will check them, so a
+/// mistake is told before anything is sent.
+fn edited_params(path: &std::path::Path, scope: Scope) -> Result<serde_json::Value, Failure> {
+    if scope != Scope::Once {
+        return Err(Failure::Setup(
+            "--params-file approves edited params for this call only: leave out --scope, or \
+             give --scope once (a grant would approve later calls nobody edited)"
+                .to_owned(),
+        ));
+    }
+    let text = std::fs::read(path).map_err(|e| {
+        Failure::Setup(format!("cannot read --params-file {}: {e}", path.display()))
+    })?;
+    crate::store::rules::Filing::params_from_text(&text).map_err(|e| {
+        Failure::Setup(format!(
+            "--params-file {}: {}",
+            path.display(),
+            crate::sanitize::line(&e.to_string())
+        ))
     })
 }
 
@@ -123,6 +152,9 @@ pub fn reject(g: &GlobalOpts, a: RejectArgs) -> ExitCode {
             reason: Some(a.reason.clone()),
             notify_agent: a.notify,
             args_hash: r.args_hash.clone(),
+            grant_ttl_seconds: None,
+            grant_max_uses: None,
+            params: None,
         };
         decide(&client, &a.id, body).await
     })

@@ -189,6 +189,7 @@ pub fn grants_table(grants: &[Grant], now: DateTime<Utc>, layout: Layout) -> Str
         Column::flex("AGENT"),
         Column::flex("TOOL"),
         Column::flex("SCOPE"),
+        Column::optional("ENDS", 4).keep(2),
         Column::optional("BY", 6).keep(1),
         Column::optional("FROM REQUEST", 13).keep(0),
     ]);
@@ -204,6 +205,7 @@ pub fn grants_table(grants: &[Grant], now: DateTime<Utc>, layout: Layout) -> Str
             gr.agent.clone(),
             gr.tool.clone(),
             scope,
+            crate::text::grant_ends(gr, now),
             gr.created_by.clone(),
             gr.source_request_id
                 .as_deref()
@@ -272,6 +274,9 @@ pub fn audit_table(entries: &[AuditEntry], layout: Layout) -> String {
                         (Some(Via::Person), Some(g)) => Some(format!("made grant {}", shown(g))),
                         (_, g) => g.map(|g| format!("grant {}", shown(g))),
                     },
+                    e.approved_args_hash
+                        .as_ref()
+                        .map(|h| format!("edited params {h}")),
                     e.scope
                         .filter(|s| *s != Scope::Once)
                         .map(|s| format!("scope {s}")),
@@ -502,6 +507,8 @@ mod tests {
             r.status = Status::Approved;
             r.decision = Some(Decision {
                 approval_token: None,
+                approved_params: None,
+                approved_args_hash: None,
                 outcome: Outcome::Approved,
                 scope: Scope::Conversation,
                 reason: None,
@@ -561,6 +568,7 @@ mod tests {
             scope: None,
             reason: None,
             args_hash: None,
+            approved_args_hash: None,
             grant_id: None,
             policy: None,
             via: None,

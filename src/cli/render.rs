@@ -181,11 +181,25 @@ pub fn request_text(r: &ApprovalRequest, now: DateTime<Utc>, width: usize) -> St
         if let (Some(gid), Via::Person) = (&d.grant_id, &d.via) {
             field("  grant", &format!("{gid} (made by this decision)"));
         }
+        if let Some(h) = &d.approved_args_hash {
+            field("  approved", &format!("edited params, args_hash {h}"));
+        }
     }
-    let params = serde_json::to_string_pretty(&r.params).unwrap_or_else(|_| r.params.to_string());
+    let pretty =
+        |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
     let _ = writeln!(out, "params");
-    for line in sanitize::block(&params).lines() {
+    for line in sanitize::block(&pretty(&r.params)).lines() {
         let _ = writeln!(out, "  {line}");
+    }
+    // What the agent runs when a reviewer edited the params: never mistaken for those filed.
+    if let Some(edit) = r.decision.as_ref().and_then(|d| d.approved_params.as_ref()) {
+        let _ = writeln!(
+            out,
+            "approved params (edited by the reviewer; the agent runs these)"
+        );
+        for line in sanitize::block(&pretty(edit)).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
     }
     out
 }
@@ -220,6 +234,9 @@ pub(super) fn decided(r: &ApprovalRequest, replayed: bool) -> String {
         }
         if d.notify_agent {
             line.push_str(", agent notified");
+        }
+        if let Some(h) = &d.approved_args_hash {
+            let _ = write!(line, ", with edited params ({})", sanitize::line(h));
         }
     }
     line.push('\n');
@@ -335,6 +352,8 @@ mod tests {
         r.status = Status::Approved;
         let decision = |via| Decision {
             approval_token: None,
+            approved_params: None,
+            approved_args_hash: None,
             outcome: Outcome::Approved,
             scope: Scope::Conversation,
             reason: None,
@@ -377,6 +396,8 @@ mod tests {
         assert!(!grant.contains("approved by alice"), "{grant}");
         r.decision = Some(Decision {
             approval_token: None,
+            approved_params: None,
+            approved_args_hash: None,
             responder: "policy:reads".into(),
             scope: Scope::Once,
             grant_id: None,

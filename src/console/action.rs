@@ -76,4 +76,10 @@ pub enum Msg {
         grant_id: String,
         result: Result<Grant, ClientError>,
     },
+    /// The reviewer's editor closed on the params of request `id`: the text it left, or
+    /// why there is none (the editor could not start, or failed).
+    Edited {
+        id: String,
+        result: Result<String, String>,
+    },
 }

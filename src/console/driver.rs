@@ -88,6 +88,15 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
             for msg in batch {
                 dirty = true;
                 for fx in update(&mut state, msg) {
+                    if let Effect::EditParams { id, text } = fx {
+                        // The editor reads the terminal: the key stream lets go of it
+                        // first (its reader thread stops), and is made again after.
+                        drop(keys);
+                        let result = edit_in_editor(&mut terminal, text).await;
+                        keys = EventStream::new();
+                        let _ = tx.try_send(Msg::Edited { id, result });
+                        continue;
+                    }
                     if run_effect(fx, &client, &tx, &cmd_tx, &mut fetching) {
                         return Ok(());
                     }
@@ -100,6 +109,58 @@ pub async fn run(client: Client, mut state: State, settings: StreamSettings) -> 
     ratatui::restore();
     stream_task.abort();
     result
+}
+
+/// Gives the terminal to `$VISUAL` or `$EDITOR` (run by the shell, as git runs it, so
+/// `code --wait` works) on a temporary file holding `text`, waits for it, takes the
+/// terminal back, and returns the file as the editor left it. The file is deleted after.
+async fn edit_in_editor(
+    terminal: &mut ratatui::DefaultTerminal,
+    text: String,
+) -> Result<String, String> {
+    let editor = ["VISUAL", "EDITOR"]
+        .into_iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.trim().is_empty())
+        .ok_or("neither $VISUAL nor $EDITOR is set")?;
+    let mut file = tempfile::Builder::new()
+        .prefix("assent-params-")
+        .suffix(".json")
+        .tempfile()
+        .map_err(|e| format!("cannot make a temporary file: {e}"))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| format!("cannot write the temporary file: {e}"))?;
+    let path = file.path().to_owned();
+    // Released as git commit releases it: out of raw mode and the alternate screen.
+    terminal_modes(false);
+    ratatui::restore();
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$@\""))
+            .arg("assent-editor")
+            .arg(&path)
+            .status()
+    })
+    .await;
+    // Taken back whatever the editor did.
+    let back = crossterm::terminal::enable_raw_mode().and_then(|()| {
+        crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)
+    });
+    // Bracketed paste and focus reports back on, as at the start.
+    terminal_modes(true);
+    if let Err(e) = back.and_then(|()| terminal.clear()) {
+        tracing::warn!("cannot take the terminal back after the editor: {e}");
+    }
+    match run {
+        Ok(Ok(status)) if status.success() => {}
+        Ok(Ok(status)) => return Err(format!("the editor exited with {status}")),
+        Ok(Err(e)) => return Err(format!("cannot start the editor: {e}")),
+        Err(e) => return Err(format!("the editor's task failed: {e}")),
+    }
+    std::fs::read_to_string(file.path())
+        .map_err(|e| format!("cannot read the edited file back: {e}"))
 }
 
 /// The fetch of a request in full under way, if any: one at a time, as only the request
@@ -156,6 +217,8 @@ fn run_effect(
     fetching: &mut Fetching,
 ) -> bool {
     match fx {
+        // Run by the input loop, which holds the terminal the editor needs.
+        Effect::EditParams { .. } => {}
         Effect::FetchRequest { id } => fetching.start(client, tx, id),
         Effect::Quit => return true,
         Effect::Bell => {

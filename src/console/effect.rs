@@ -17,6 +17,13 @@ pub enum Effect {
     FetchRequest {
         id: String,
     },
+    /// Open `$VISUAL` or `$EDITOR` on `text` (request `id`'s params as pretty JSON), with
+    /// the terminal given to it until it exits, as `git commit` does; its result comes
+    /// back as `Msg::Edited`.
+    EditParams {
+        id: String,
+        text: String,
+    },
     /// Reload pending requests, history and grants.
     Refresh,
     Bell,

@@ -137,6 +137,8 @@ pub fn decided(
     };
     r.decision = Some(Decision {
         approval_token: None,
+        approved_params: None,
+        approved_args_hash: None,
         outcome,
         scope,
         reason: None,
@@ -176,6 +178,10 @@ pub fn grant(id: &str, tool: &str, agent: &str) -> Grant {
         source_request_id: None,
         revoked_at: None,
         revoked_by: None,
+        expires_at: None,
+        max_uses: None,
+        uses: 0,
+        expired_at: None,
     }
 }
 

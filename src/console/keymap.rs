@@ -16,6 +16,7 @@ pub enum Action {
     ApproveOnce,
     ApproveConversation,
     ApproveAlways,
+    EditApprove,
     Reject,
     ToggleNotify,
     Up,
@@ -46,10 +47,11 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the help screen lists them.
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Action::ApproveOnce,
         Action::ApproveConversation,
         Action::ApproveAlways,
+        Action::EditApprove,
         Action::Reject,
         Action::ToggleNotify,
         Action::Up,
@@ -84,6 +86,7 @@ impl Action {
             Action::ApproveOnce => "approve_once",
             Action::ApproveConversation => "approve_conversation",
             Action::ApproveAlways => "approve_always",
+            Action::EditApprove => "edit_approve",
             Action::Reject => "reject",
             Action::ToggleNotify => "toggle_notify",
             Action::Up => "up",
@@ -121,6 +124,9 @@ impl Action {
                 "approve, and every call of this tool in the same conversation"
             }
             Action::ApproveAlways => "always approve this tool from this agent (asks first)",
+            Action::EditApprove => {
+                "edit the params in $VISUAL or $EDITOR, then approve the edit once (asks first)"
+            }
             Action::Reject => "reject, with a one-line reason",
             Action::ToggleNotify => "toggle notify-agent for the decision on this request",
             Action::Up => "previous row (a detail with the keys: scroll up)",
@@ -159,6 +165,7 @@ impl Action {
             Action::ApproveOnce => &["a"],
             Action::ApproveConversation => &["c"],
             Action::ApproveAlways => &["A"],
+            Action::EditApprove => &["e"],
             Action::Reject => &["r"],
             Action::ToggleNotify => &["n"],
             Action::Up => &["k", "up"],

@@ -40,6 +40,10 @@ mod fixtures;
 #[cfg(test)]
 mod update_attention_tests;
 #[cfg(test)]
+mod update_edit_tests;
+#[cfg(test)]
+mod update_grant_tests;
+#[cfg(test)]
 mod update_params_tests;
 #[cfg(test)]
 mod update_tests;

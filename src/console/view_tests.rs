@@ -369,10 +369,7 @@ fn a_very_long_tool_name_never_hides_what_y_does() {
         );
         key(&mut s, 'A');
         let screen = render(&s);
-        assert!(
-            screen.contains("y confirms, any other key cancels"),
-            "{w}x{h}:\n{screen}"
-        );
+        assert!(screen.contains("y, 1 or 8 confirms"), "{w}x{h}:\n{screen}");
         assert!(screen.contains("every future `tool_xx"), "{screen}");
         assert!(screen.contains("…` call"), "{screen}");
         assert!(screen.contains("`agent_yy"), "{screen}");
@@ -470,7 +467,7 @@ fn conversation_confirmation_names_what_it_approves_at_once() {
         "{screen}"
     );
     assert!(
-        screen.contains("y confirms, any other key cancels"),
+        screen.contains("y, 1 or 8 confirms, any other key cancels"),
         "{screen}"
     );
     insta::assert_snapshot!(screen);
@@ -531,7 +528,7 @@ fn conversation_confirmation_of_a_command_tool_says_it_covers_every_command() {
     key(&mut s, 'c');
     let screen = render(&s);
     assert!(screen.contains("This covers every command"), "{screen}");
-    assert!(screen.contains("y confirms"), "{screen}");
+    assert!(screen.contains("8 confirms"), "{screen}");
     insta::assert_snapshot!(screen);
 }
 

@@ -151,6 +151,7 @@ mod tests {
             scope: None,
             reason: Some("because".into()),
             args_hash: None,
+            approved_args_hash: None,
             grant_id: None,
             policy: None,
             via: None,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, ApiQuery, JsonBody, optional_header};
+use super::extract::{ApiPath, ApiQuery, JsonBody, optional_header};
 use super::state::AppState;
 use crate::protocol::{
     ApprovalRequest, AuditPage, DecisionBody, ErrorResponse, Grant, GrantList, Identity,
@@ -278,14 +278,26 @@ pub async fn get(
         (status = 404, description = "`not_found`: no such request", body = ErrorResponse),
         (status = 409, description = "`not_pending`: already final; `request` is the request as it now stands",
             body = ErrorResponse),
-        (status = 422, description = "`args_hash_mismatch` or `invalid_scope`", body = ErrorResponse),
+        (status = 422, description = "`args_hash_mismatch`, `invalid_scope`, `invalid_grant_limit`, `edited_grant`, `invalid_edit`, or edited params refused as a filing's are (`inexact_number`, `duplicate_key`, `params_too_deep`)",
+            body = ErrorResponse),
     ))]
 pub async fn decide(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<DecisionBody>,
+    body: JsonBody,
 ) -> Result<Json<ApprovalRequest>, ApiError> {
+    let body: DecisionBody = body
+        .parse()
+        .map_err(|refused| Filing::too_deep_params(body.bytes()).map_or(refused, ApiError::from))
+        .and_then(|parsed: DecisionBody| {
+            // Edited params pass the checks a filing's do, on the text as sent: a
+            // reviewer must approve exactly the value the tool will run.
+            if parsed.params.is_some() {
+                Filing::check_sent_params(body.bytes())?;
+            }
+            Ok(parsed)
+        })?;
     caller.require_reviewer()?;
     let result = st.store.decide(&id, caller.name(), body).await;
     let req = st

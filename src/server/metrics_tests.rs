@@ -25,6 +25,8 @@ fn decided(via: Via, scope: Scope, after_s: i64) -> ApprovalRequest {
         grant_id: None,
         via,
         approval_token: None,
+        approved_params: None,
+        approved_args_hash: None,
     });
     r
 }

@@ -66,7 +66,8 @@ impl Claims {
             iss: issuer.to_owned(),
             sub: req.id.clone(),
             aud: req.tool.clone(),
-            args_hash: req.args_hash.clone(),
+            // What the tool runs: the reviewer's edit, if any, else the params filed.
+            args_hash: req.args_hash_to_run().to_owned(),
             agent: req.agent.clone(),
             conversation_id: req.conversation_id.clone(),
             iat,
@@ -94,6 +95,8 @@ mod tests {
         let mut r = request(id, Status::Approved);
         r.decision = Some(Decision {
             approval_token: None,
+            approved_params: None,
+            approved_args_hash: None,
             outcome: Outcome::Approved,
             scope: Scope::Once,
             reason: None,

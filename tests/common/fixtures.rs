@@ -50,6 +50,9 @@ pub fn decision(outcome: Verdict, args_hash: &str) -> DecisionBody {
         reason: None,
         notify_agent: false,
         args_hash: args_hash.to_owned(),
+        grant_ttl_seconds: None,
+        grant_max_uses: None,
+        params: None,
     }
 }
 

@@ -79,7 +79,12 @@ impl HookEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookDecision {
     /// `reason` goes to PreToolUse's permissionDecisionReason (shown to the user).
-    Allow { reason: String },
+    /// `updated_input`: the tool input a reviewer edited and approved, which replaces the
+    /// whole input (`updatedInput`); None runs the input as it was.
+    Allow {
+        reason: String,
+        updated_input: Option<Value>,
+    },
     /// `message` is shown to Claude.
     Deny { message: String },
     /// No decision: Claude Code asks the user itself. `reason` is shown in PreToolUse's prompt.
@@ -109,6 +114,14 @@ pub enum HookSpecificOutput {
         /// Shown to the user for allow and ask, to Claude for deny.
         #[serde(rename = "permissionDecisionReason")]
         permission_decision_reason: String,
+        /// On an allow of input a reviewer edited: the whole tool input to run instead.
+        #[serde(
+            rename = "updatedInput",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        #[schema(nullable = false)]
+        updated_input: Option<Value>,
     },
     PermissionRequest {
         decision: PermissionRequestDecision,
@@ -127,7 +140,16 @@ pub enum PreToolUseDecision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "behavior", rename_all = "lowercase")]
 pub enum PermissionRequestDecision {
-    Allow,
+    Allow {
+        /// The whole tool input to run instead, when a reviewer edited it.
+        #[serde(
+            rename = "updatedInput",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        #[schema(nullable = false)]
+        updated_input: Option<Value>,
+    },
     Deny {
         /// Shown to Claude.
         message: String,
@@ -137,9 +159,11 @@ pub enum PermissionRequestDecision {
 /// The answer to `event` that says `decision`.
 pub fn output(event: HookEvent, decision: &HookDecision) -> HookOutput {
     let out = match (event, decision) {
-        (HookEvent::PermissionRequest, HookDecision::Allow { .. }) => {
+        (HookEvent::PermissionRequest, HookDecision::Allow { updated_input, .. }) => {
             Some(HookSpecificOutput::PermissionRequest {
-                decision: PermissionRequestDecision::Allow,
+                decision: PermissionRequestDecision::Allow {
+                    updated_input: updated_input.clone(),
+                },
             })
         }
         (HookEvent::PermissionRequest, HookDecision::Deny { message }) => {
@@ -151,14 +175,18 @@ pub fn output(event: HookEvent, decision: &HookDecision) -> HookOutput {
         }
         (HookEvent::PermissionRequest, HookDecision::Ask { .. }) => None,
         (HookEvent::PreToolUse, d) => {
-            let (verdict, reason) = match d {
-                HookDecision::Allow { reason } => (PreToolUseDecision::Allow, reason),
-                HookDecision::Deny { message } => (PreToolUseDecision::Deny, message),
-                HookDecision::Ask { reason } => (PreToolUseDecision::Ask, reason),
+            let (verdict, reason, updated_input) = match d {
+                HookDecision::Allow {
+                    reason,
+                    updated_input,
+                } => (PreToolUseDecision::Allow, reason, updated_input.clone()),
+                HookDecision::Deny { message } => (PreToolUseDecision::Deny, message, None),
+                HookDecision::Ask { reason } => (PreToolUseDecision::Ask, reason, None),
             };
             Some(HookSpecificOutput::PreToolUse {
                 permission_decision: verdict,
                 permission_decision_reason: reason.clone(),
+                updated_input,
             })
         }
     };
@@ -203,7 +231,8 @@ pub fn new_request(input: &HookInput, agent: &str) -> NewRequest {
     }
 }
 
-/// The hook's answer for a request the backend has finished with.
+/// The hook's answer for a request the backend has finished with, an approval allowing
+/// the input as filed ([`answer_for`] passes on a reviewer's edit, once checked).
 pub fn decision_for(r: &ApprovalRequest, on_timeout: OnTimeout) -> HookDecision {
     let d = r.decision.as_ref();
     match r.status {
@@ -213,6 +242,7 @@ pub fn decision_for(r: &ApprovalRequest, on_timeout: OnTimeout) -> HookDecision 
                 Some(d) => format!("Approved by {} in assent", sanitize::line(&d.by_words())),
                 None => "Approved in assent".to_owned(),
             },
+            updated_input: None,
         },
         // Nobody decided in time and the request's on_timeout was reject: no person did.
         Status::Rejected if d.is_some_and(|d| d.via == Via::Timeout) => HookDecision::Deny {
@@ -261,21 +291,36 @@ pub fn refused_approval(
 /// The answer for `r`, the backend's last word on the call filed as `new` (as request
 /// `filed`, when its id is known). An approval of another request or other arguments
 /// than the tool input Claude Code will run is denied: the hook passes on what it read
-/// from Claude Code, so that must be what a reviewer approved.
+/// from Claude Code, so that must be what a reviewer approved. An approval of input the
+/// reviewer edited allows it with the edit as `updatedInput`, which Claude Code runs in
+/// place of its own.
 pub fn answer_for(
     new: &NewRequest,
     filed: Option<&str>,
     r: &ApprovalRequest,
     on_timeout: OnTimeout,
 ) -> HookDecision {
-    if let Some(why) = refused_approval(new, filed, r) {
-        return HookDecision::Deny {
-            message: format!(
-                "assent refused an approval that does not match this tool call ({why})"
-            ),
-        };
+    if r.status != Status::Approved {
+        return decision_for(r, on_timeout);
     }
-    decision_for(r, on_timeout)
+    let edit = match filing::check_approval(filed, new, r) {
+        Ok(edit) => edit,
+        Err(why) => {
+            return HookDecision::Deny {
+                message: format!(
+                    "assent refused an approval that does not match this tool call ({})",
+                    sanitize::line(&why)
+                ),
+            };
+        }
+    };
+    match (decision_for(r, on_timeout), edit) {
+        (HookDecision::Allow { reason, .. }, Some(input)) => HookDecision::Allow {
+            reason: format!("{reason}, with the tool input edited by the reviewer"),
+            updated_input: Some(input),
+        },
+        (d, _) => d,
+    }
 }
 
 /// No decision could be had, for the reason `why`: hand back or deny, as `on_timeout`.
@@ -446,7 +491,8 @@ mod tests {
         assert_eq!(
             decision_for(&r, OnTimeout::Ask),
             HookDecision::Allow {
-                reason: "Approved by grant 0193a3f2-7b1c… (alice, conversation) in assent".into()
+                reason: "Approved by grant 0193a3f2-7b1c… (alice, conversation) in assent".into(),
+                updated_input: None,
             }
         );
         if let Some(d) = r.decision.as_mut() {
@@ -458,7 +504,8 @@ mod tests {
         assert_eq!(
             decision_for(&r, OnTimeout::Ask),
             HookDecision::Allow {
-                reason: "Approved by policy rule safe-tools in assent".into()
+                reason: "Approved by policy rule safe-tools in assent".into(),
+                updated_input: None,
             }
         );
     }
@@ -488,6 +535,42 @@ mod tests {
             message.contains("does not match this tool call"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn an_edited_approval_answers_with_the_edit_as_updated_input() {
+        let new = new_request(&input(), "claude-code");
+        let mut r = decided(Status::Approved, false, None);
+        r.tool = new.tool.clone();
+        r.agent = new.agent.clone();
+        r.params = new.params.clone();
+        r.args_hash = crate::protocol::args_hash(&r.params);
+        let edit = json!({"command": "rm -rf node_modules/.cache"});
+        if let Some(d) = r.decision.as_mut() {
+            d.approved_args_hash = Some(crate::protocol::args_hash(&edit));
+            d.approved_params = Some(edit.clone());
+        }
+        let allow = answer_for(&new, Some("r1"), &r, OnTimeout::Ask);
+        let HookDecision::Allow { updated_input, .. } = &allow else {
+            panic!("{allow:?}");
+        };
+        assert_eq!(updated_input.as_ref(), Some(&edit));
+        assert_eq!(
+            render(HookEvent::PreToolUse, &allow).unwrap()["hookSpecificOutput"]["updatedInput"],
+            edit
+        );
+        assert_eq!(
+            render(HookEvent::PermissionRequest, &allow).unwrap()["hookSpecificOutput"]["decision"],
+            json!({"behavior": "allow", "updatedInput": edit})
+        );
+        // An edit whose recorded hash is not its own is refused.
+        if let Some(d) = r.decision.as_mut() {
+            d.approved_args_hash = Some(r.args_hash.clone());
+        }
+        assert!(matches!(
+            answer_for(&new, Some("r1"), &r, OnTimeout::Ask),
+            HookDecision::Deny { .. }
+        ));
     }
 
     #[test]

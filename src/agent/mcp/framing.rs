@@ -264,6 +264,24 @@ pub fn with_meta(line: &[u8], key: &str, value: &str) -> Option<Vec<u8>> {
     serde_json::to_vec(&msg).ok()
 }
 
+/// The request `line` with `params.arguments` replaced by `arguments` (a reviewer's edit);
+/// every other member copied as it came. None when `line` is not an object with object
+/// params.
+pub fn with_arguments(line: &[u8], arguments: &Value) -> Option<Vec<u8>> {
+    type Members = std::collections::BTreeMap<String, Box<RawValue>>;
+    let mut msg: Members = serde_json::from_slice(line).ok()?;
+    let mut params: Members = serde_json::from_str(msg.get("params")?.get()).ok()?;
+    params.insert(
+        "arguments".to_owned(),
+        serde_json::value::to_raw_value(arguments).ok()?,
+    );
+    msg.insert(
+        "params".to_owned(),
+        serde_json::value::to_raw_value(&params).ok()?,
+    );
+    serde_json::to_vec(&msg).ok()
+}
+
 /// A JSON-RPC error answer to request `id` (None: the id could not be read).
 pub fn rpc_error(id: Option<&RawValue>, code: i64, message: &str) -> Vec<u8> {
     encode(&Reply {

@@ -135,12 +135,24 @@ pub fn judge(hold: &Hold, filed_id: &str, r: &ApprovalRequest) -> HoldEnd {
                     r.id, r.args_hash
                 ));
             }
+            let edit = match filing::approved_edit(r) {
+                Ok(edit) => edit,
+                Err(why) => {
+                    tracing::error!(id = %r.id, %why, "an edited approval that does not hold together");
+                    return HoldEnd::Answer(format!(
+                        "The tool {tool} was not called: the approval of assent request {} carries edited arguments that are not what was approved ({why}).",
+                        r.id
+                    ));
+                }
+            };
             if let Some(d) = &r.decision {
-                tracing::debug!(id = %r.id, responder = %d.responder, "approved; forwarding");
+                tracing::debug!(id = %r.id, responder = %d.responder, edited = edit.is_some(), "approved; forwarding");
             }
-            match r.decision.as_ref().and_then(|d| d.approval_token.clone()) {
-                Some(token) => HoldEnd::ForwardWithToken(token),
-                None => HoldEnd::Forward,
+            let token = r.decision.as_ref().and_then(|d| d.approval_token.clone());
+            match (edit, token) {
+                (Some(arguments), token) => HoldEnd::ForwardEdited { arguments, token },
+                (None, Some(token)) => HoldEnd::ForwardWithToken(token),
+                (None, None) => HoldEnd::Forward,
             }
         }
         Status::Rejected => HoldEnd::Answer(format!(
@@ -256,6 +268,27 @@ mod tests {
     #[test]
     fn an_approval_of_the_call_forwards_it() {
         assert_eq!(judge(&hold(), "r1", &approved()), HoldEnd::Forward);
+    }
+
+    #[test]
+    fn an_edited_approval_forwards_the_edit_only_when_its_hash_holds() {
+        let edit = json!({"path": "/tmp/b", "content": "x"});
+        let mut r = approved();
+        if let Some(d) = r.decision.as_mut() {
+            d.approved_args_hash = Some(args_hash(&edit));
+            d.approved_params = Some(edit.clone());
+        }
+        assert_eq!(
+            judge(&hold(), "r1", &r),
+            HoldEnd::ForwardEdited {
+                arguments: edit,
+                token: None
+            }
+        );
+        if let Some(d) = r.decision.as_mut() {
+            d.approved_args_hash = Some(r.args_hash.clone());
+        }
+        assert!(matches!(judge(&hold(), "r1", &r), HoldEnd::Answer(_)));
     }
 
     #[test]

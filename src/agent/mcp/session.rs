@@ -65,6 +65,12 @@ pub enum HoldEnd {
     /// As `Forward`, with the approval's token added to the call's `params._meta`
     /// (`framing::APPROVAL_TOKEN_META`), for a server that verifies it.
     ForwardWithToken(String),
+    /// Approved with arguments a reviewer edited: pass the call on with these `arguments`
+    /// in place of the client's, and the token (as `ForwardWithToken`) if there is one.
+    ForwardEdited {
+        arguments: serde_json::Value,
+        token: Option<String>,
+    },
     /// Not to be called: answer the client with this text as an `isError` tool result.
     Answer(String),
     /// Taken back after the client cancelled it (nothing to answer).
@@ -457,7 +463,10 @@ impl Session {
     /// The hold of call `key` ended.
     pub fn hold_ended(&mut self, key: &str, end: HoldEnd) -> Vec<Effect> {
         let Some(Call::Held { id, line }) = self.calls.remove(key) else {
-            if matches!(end, HoldEnd::Forward | HoldEnd::ForwardWithToken(_)) {
+            if matches!(
+                end,
+                HoldEnd::Forward | HoldEnd::ForwardWithToken(_) | HoldEnd::ForwardEdited { .. }
+            ) {
                 // Approved just as the client cancelled it: the client has stopped
                 // waiting, so the tool is not called.
                 tracing::info!(id = %key, "approved after the client cancelled it; not called");
@@ -474,6 +483,25 @@ impl Session {
                 let line = framing::with_meta(&line, framing::APPROVAL_TOKEN_META, &token)
                     .map_or(line, Bytes::from);
                 vec![Effect::ToServer(line)]
+            }
+            HoldEnd::ForwardEdited { arguments, token } => {
+                // The edit goes in whole, or the call is not made: never the client's
+                // arguments under an approval of others.
+                let edited =
+                    framing::with_arguments(&line, &arguments).and_then(|l| match &token {
+                        Some(t) => framing::with_meta(&l, framing::APPROVAL_TOKEN_META, t),
+                        None => Some(l),
+                    });
+                match edited {
+                    Some(l) => {
+                        self.calls.insert(key.to_owned(), Call::Forwarded);
+                        vec![Effect::ToServer(Bytes::from(l))]
+                    }
+                    None => vec![to_client(framing::tool_error(
+                        &id,
+                        "The tool was not called: the arguments a reviewer approved could not be put in the call.",
+                    ))],
+                }
             }
             HoldEnd::Answer(text) => vec![to_client(framing::tool_error(&id, &text))],
             HoldEnd::Withdrawn => Vec::new(),

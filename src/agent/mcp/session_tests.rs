@@ -174,6 +174,30 @@ fn list_changed_forgets_the_hints() {
 }
 
 #[test]
+fn an_edited_approval_goes_to_the_server_with_the_edited_arguments() {
+    let mut s = initialized();
+    let raw = Bytes::from_static(
+        br#"{"params":{"arguments":{"path":"/etc/x"},"name":"write_file"},"method":"tools/call","id":4,"jsonrpc":"2.0"}"#,
+    );
+    held(s.from_client(raw));
+    let out = s.hold_ended(
+        "4",
+        HoldEnd::ForwardEdited {
+            arguments: json!({"path": "/tmp/x"}),
+            token: Some("tok".into()),
+        },
+    );
+    let [Effect::ToServer(l)] = &out[..] else {
+        panic!("{out:?}");
+    };
+    let sent: Value = serde_json::from_slice(l).unwrap();
+    assert_eq!(sent["params"]["arguments"], json!({"path": "/tmp/x"}));
+    assert_eq!(sent["params"]["name"], "write_file");
+    assert_eq!(sent["params"]["_meta"]["assent/approval_token"], "tok");
+    assert_eq!(sent["id"], 4);
+}
+
+#[test]
 fn an_approved_call_goes_to_the_server_as_it_came() {
     let mut s = initialized();
     // Key order, spacing and escapes as the client wrote them: nothing is re-serialised.

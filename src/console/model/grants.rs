@@ -62,6 +62,14 @@ impl Grants {
         }
     }
 
+    /// A grant that ended by itself: shown so in its place until the list is read again
+    /// (the backend lists only the grants in force). One not held is not added.
+    pub fn ended(&mut self, grant: Grant) {
+        if let Some(g) = self.list.iter_mut().find(|g| g.id == grant.id) {
+            *g = grant;
+        }
+    }
+
     pub fn remove(&mut self, id: &str) {
         self.list.retain(|x| x.id != id);
         self.follow();

@@ -70,13 +70,58 @@ pub enum Confirm {
     Revoke {
         grant_id: String,
     },
+    /// An approval, this call only, of params the reviewer edited: `diff` is what the
+    /// dialog shows (the params on screen before, then the edit), `params` what is sent.
+    Edit {
+        id: String,
+        params: serde_json::Value,
+        diff: Vec<DiffLine>,
+    },
+}
+
+/// One line of the diff of edited params: kept, taken out (`-`) or put in (`+`), or a
+/// gap where unchanged lines are left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiffLine {
+    Same(String),
+    Removed(String),
+    Added(String),
+    Gap,
+}
+
+/// What an approval carries beyond its verdict and scope: how long the grant it makes
+/// lasts (None: until revoked), and params edited in place of those filed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extra {
+    pub grant_ttl: Option<u64>,
+    pub params: Option<serde_json::Value>,
+}
+
+/// The durations a grant's confirmation offers besides "until revoked" (`y`): the key
+/// that chooses it, its length in seconds, and how it reads.
+pub const GRANT_DURATIONS: [(char, u64, &str); 2] =
+    [('1', 3600, "for 1 h"), ('8', 8 * 3600, "for 8 h")];
+
+/// The duration, in seconds, key `k` chooses in a grant's confirmation.
+pub fn grant_duration(k: char) -> Option<u64> {
+    GRANT_DURATIONS
+        .iter()
+        .find(|(key, _, _)| *key == k)
+        .map(|(_, secs, _)| *secs)
 }
 
 impl Confirm {
+    /// It confirms an approval that makes a grant (which may be given a duration).
+    pub fn makes_grant(&self) -> bool {
+        matches!(self, Confirm::Always { .. } | Confirm::Conversation { .. })
+    }
+
     /// What the confirmation is about: a request's id, or a grant's.
     pub fn subject(&self) -> &str {
         match self {
-            Confirm::Always { id, .. } | Confirm::Conversation { id, .. } => id,
+            Confirm::Always { id, .. }
+            | Confirm::Conversation { id, .. }
+            | Confirm::Edit { id, .. } => id,
             Confirm::Revoke { grant_id } => grant_id,
         }
     }
@@ -119,6 +164,8 @@ pub enum Mode {
         input: Input,
         verdict: Verdict,
         scope: Scope,
+        /// A grant's duration, or the edited params, the approval carries.
+        extra: Extra,
     },
     Confirm(Confirm),
 }

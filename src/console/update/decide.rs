@@ -4,7 +4,7 @@
 
 use super::super::effect::Effect;
 use super::super::keymap::Action;
-use super::super::model::{Full, Level, Local, State};
+use super::super::model::{Extra, Full, Level, Local, State};
 use super::super::view;
 use super::super::words::{
     decision_words, ended_note, no_longer_decidable, not_on_screen, outcome_words,
@@ -86,12 +86,14 @@ pub(super) fn params_shown(state: &mut State, id: &str, key: &str) -> bool {
     false
 }
 
-/// Sends a decision on request `id`, with the args_hash of the parameters shown.
+/// Sends a decision on request `id`, with the args_hash of the parameters shown (and,
+/// for a grant, how long it lasts; for an edit, the params approved instead).
 pub(super) fn send(
     state: &mut State,
     id: &str,
     verdict: Verdict,
     scope: Scope,
+    extra: Extra,
     reason: Option<String>,
     fx: &mut Vec<Effect>,
 ) {
@@ -117,6 +119,9 @@ pub(super) fn send(
         reason,
         notify_agent,
         args_hash,
+        grant_ttl_seconds: extra.grant_ttl.filter(|_| scope != Scope::Once),
+        grant_max_uses: None,
+        params: extra.params,
     };
     state
         .queue_mut()

@@ -9,7 +9,7 @@ use super::super::action::Conn;
 use super::super::effect::Effect;
 use super::super::keymap::Action;
 use super::super::layout;
-use super::super::model::{Confirm, Level, Mode, State, Tab};
+use super::super::model::{Confirm, Extra, Level, Mode, State, Tab, grant_duration};
 use super::super::words::{cursor_changed, not_on_screen, paste_ignored};
 use super::decide::{check_decidable, may_act, params_shown, send, too_small};
 use super::view_keys;
@@ -27,24 +27,35 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     }
     match std::mem::replace(&mut state.mode, Mode::Normal) {
         Mode::Confirm(c) => {
-            if key.code == KeyCode::Char('y') {
-                // `y` acts only on a confirmation that was on screen; refused, it stays
-                // open, to be read.
-                if let Err(text) = may_act(state, c.subject(), "y") {
-                    state.mode = Mode::Confirm(c);
-                    state.say(Level::Warn, text);
-                    return;
-                }
-                confirmed(state, c, fx);
-            } else {
+            // `y` confirms; a grant's confirmation also takes the key of a duration.
+            let grant_ttl = match key.code {
+                KeyCode::Char('y') => Some(None),
+                KeyCode::Char(k) if c.makes_grant() => grant_duration(k).map(Some),
+                _ => None,
+            };
+            let Some(grant_ttl) = grant_ttl else {
                 state.say(Level::Info, "Cancelled: nothing was sent");
+                return;
+            };
+            // It acts only on a confirmation that was on screen; refused, it stays open,
+            // to be read.
+            let label = match key.code {
+                KeyCode::Char(k) => k.to_string(),
+                _ => "y".to_owned(),
+            };
+            if let Err(text) = may_act(state, c.subject(), &label) {
+                state.mode = Mode::Confirm(c);
+                state.say(Level::Warn, text);
+                return;
             }
+            confirmed(state, c, grant_ttl, fx);
         }
         Mode::Reason {
             id,
             mut input,
             verdict,
             scope,
+            extra,
         } => match key.code {
             KeyCode::Enter => {
                 // A request that ended while its reason was typed: said, and the prompt
@@ -59,13 +70,14 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                         input,
                         verdict,
                         scope,
+                        extra,
                     };
                     state.say(Level::Warn, refused);
                     return;
                 }
                 let reason = input.value().trim().to_owned();
                 let reason = (!reason.is_empty()).then_some(reason);
-                send(state, &id, verdict, scope, reason, fx);
+                send(state, &id, verdict, scope, extra, reason, fx);
             }
             KeyCode::Esc => {
                 let what = match verdict {
@@ -85,6 +97,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                     input,
                     verdict,
                     scope,
+                    extra,
                 };
             }
         },
@@ -129,6 +142,7 @@ pub(super) fn on_paste(state: &mut State, text: &str) {
             mut input,
             verdict,
             scope,
+            extra,
         } => {
             insert(&mut input, text);
             state.message = None;
@@ -137,6 +151,7 @@ pub(super) fn on_paste(state: &mut State, text: &str) {
                 input,
                 verdict,
                 scope,
+                extra,
             };
         }
         Mode::Filter { mut input, replace } => {
@@ -297,7 +312,7 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         Action::ApproveOnce => {
             if let Some(id) = decidable(state, action) {
-                approve(state, id, Scope::Once, fx);
+                approve(state, id, Scope::Once, Extra::default(), fx);
             }
         }
         Action::ApproveConversation => {
@@ -324,7 +339,12 @@ fn normal_key(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         }
         Action::Reject => {
             if let Some(id) = decidable(state, action) {
-                ask_reason(state, id, Verdict::Reject, Scope::Once);
+                ask_reason(state, id, Verdict::Reject, Scope::Once, Extra::default());
+            }
+        }
+        Action::EditApprove => {
+            if let Some(id) = decidable(state, action) {
+                super::edit::start(state, id, fx);
             }
         }
     }
@@ -342,18 +362,19 @@ fn command_tool(state: &State, id: &str) -> bool {
     }
 }
 
-/// Approves request `id` with `scope`: at once, or, when the agent is to be notified,
-/// once the reason it is told has been typed (an approval that notifies needs one).
-fn approve(state: &mut State, id: String, scope: Scope, fx: &mut Vec<Effect>) {
+/// Approves request `id` with `scope` (and `extra`: a grant's duration, or edited
+/// params): at once, or, when the agent is to be notified, once the reason it is told has
+/// been typed (an approval that notifies needs one).
+fn approve(state: &mut State, id: String, scope: Scope, extra: Extra, fx: &mut Vec<Effect>) {
     let notify = state.queue().get(&id).is_some_and(|e| e.notify());
     if notify {
-        ask_reason(state, id, Verdict::Approve, scope);
+        ask_reason(state, id, Verdict::Approve, scope, extra);
     } else {
-        send(state, &id, Verdict::Approve, scope, None, fx);
+        send(state, &id, Verdict::Approve, scope, extra, None, fx);
     }
 }
 
-fn ask_reason(state: &mut State, id: String, verdict: Verdict, scope: Scope) {
+fn ask_reason(state: &mut State, id: String, verdict: Verdict, scope: Scope, extra: Extra) {
     // The status line becomes the prompt; what it said before is done with.
     state.message = None;
     state.mode = Mode::Reason {
@@ -361,6 +382,7 @@ fn ask_reason(state: &mut State, id: String, verdict: Verdict, scope: Scope) {
         input: Input::default(),
         verdict,
         scope,
+        extra,
     };
 }
 
@@ -428,21 +450,40 @@ fn selected_decidable(state: &mut State) -> Option<String> {
     check_decidable(state, &id).then_some(id)
 }
 
-fn confirmed(state: &mut State, c: Confirm, fx: &mut Vec<Effect>) {
+/// Acts on confirmation `c`; a grant it makes lasts `grant_ttl` seconds (None: until
+/// revoked).
+fn confirmed(state: &mut State, c: Confirm, grant_ttl: Option<u64>, fx: &mut Vec<Effect>) {
     match c {
         Confirm::Always { id, .. } => {
             if check_decidable(state, &id) {
-                approve(state, id, Scope::Always, fx);
+                let extra = Extra {
+                    grant_ttl,
+                    params: None,
+                };
+                approve(state, id, Scope::Always, extra, fx);
             }
         }
         Confirm::Conversation { id, .. } => {
             if check_decidable(state, &id) {
-                approve(state, id, Scope::Conversation, fx);
+                let extra = Extra {
+                    grant_ttl,
+                    params: None,
+                };
+                approve(state, id, Scope::Conversation, extra, fx);
             }
         }
         Confirm::Revoke { grant_id } => {
             fx.push(Effect::RevokeGrant { id: grant_id });
             state.say(Level::Info, "Revoking…");
+        }
+        Confirm::Edit { id, params, .. } => {
+            if check_decidable(state, &id) {
+                let extra = Extra {
+                    grant_ttl: None,
+                    params: Some(params),
+                };
+                approve(state, id, Scope::Once, extra, fx);
+            }
         }
     }
 }

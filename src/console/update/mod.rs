@@ -5,6 +5,7 @@
 //! gone. Changes when a kind of message is added. Its tests: `update_tests.rs`.
 
 mod decide;
+mod edit;
 mod keys;
 mod stream;
 mod view_keys;
@@ -61,6 +62,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Decided { id, result } => decide::on_decided(state, id, result),
         Msg::Fetched { id, result } => state.take_fetched(&id, result),
         Msg::Revoked { grant_id, result } => decide::on_revoked(state, &grant_id, result),
+        Msg::Edited { id, result } => edit::on_edited(state, &id, result),
     }
     state.refresh();
     close_ended_confirm(state);
@@ -78,13 +80,13 @@ fn close_ended_confirm(state: &mut State) {
         return;
     };
     let text = match c {
-        Confirm::Always { id, .. } | Confirm::Conversation { id, .. } => {
-            match state.queue().get(id).map(|e| e.local()) {
-                None => Some("The request left the queue".to_owned()),
-                Some(Local::Ended { note, .. }) => Some(ended_sentence(note)),
-                Some(_) => None,
-            }
-        }
+        Confirm::Always { id, .. }
+        | Confirm::Conversation { id, .. }
+        | Confirm::Edit { id, .. } => match state.queue().get(id).map(|e| e.local()) {
+            None => Some("The request left the queue".to_owned()),
+            Some(Local::Ended { note, .. }) => Some(ended_sentence(note)),
+            Some(_) => None,
+        },
         Confirm::Revoke { grant_id } => state
             .grants()
             .find(grant_id)

@@ -109,5 +109,10 @@ pub(super) fn on_event(state: &mut State, ev: Streamed, fx: &mut Vec<Effect>) {
                 state.grants_mut().remove(&g.id);
             }
         }
+        EventKind::GrantExpired => {
+            if let Some(g) = ev.grant {
+                state.grants_mut().ended(g);
+            }
+        }
     }
 }

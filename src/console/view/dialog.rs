@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::theme::Theme;
-use crate::console::model::{Confirm, State};
+use crate::console::model::{Confirm, DiffLine, GRANT_DURATIONS, State};
 use crate::console::text;
 use crate::protocol::Scope;
 use crate::sanitize;
@@ -77,12 +77,51 @@ pub fn question(state: &State, c: &Confirm, cols: usize) -> (String, Vec<String>
                     others(n, &tool)
                 ));
             }
+            // The keys that confirm, each with how long the grant then lasts.
+            // The keys that confirm, each with how long the grant then lasts (short, so
+            // the question fits a 40-column terminal whole).
+            let mut how_long = vec!["y: until revoked".to_owned()];
+            how_long.extend(
+                GRANT_DURATIONS
+                    .iter()
+                    .map(|(key, _, words)| format!("{key}: {}", words.trim_start_matches("for "))),
+            );
+            lines.push(how_long.join(" · "));
             let title = if always {
                 " Always approve? "
             } else {
                 " Approve for the conversation? "
             };
             (title.to_owned(), lines)
+        }
+        Confirm::Edit { id, diff, .. } => {
+            let Some(req) = state.queue().get(id).map(|e| e.req()) else {
+                return (
+                    " Approve edited params? ".to_owned(),
+                    vec!["This request has ended.".into()],
+                );
+            };
+            let mut lines = vec![
+                format!(
+                    "Approve `{}` from `{}`, this call only, with the params as edited:",
+                    fitted(&req.tool, tool_cap),
+                    fitted(&req.agent, agent_cap)
+                ),
+                String::new(),
+            ];
+            // Untrusted text both sides (the agent's params, the editor's result): each
+            // line escaped before the terminal.
+            lines.extend(diff.iter().map(|l| match l {
+                DiffLine::Same(t) => format!("  {}", sanitize::line(t)),
+                DiffLine::Removed(t) => format!("- {}", sanitize::line(t)),
+                DiffLine::Added(t) => format!("+ {}", sanitize::line(t)),
+                DiffLine::Gap => "  …".to_owned(),
+            }));
+            lines.push(String::new());
+            lines.push(
+                "The agent runs the + lines' params; the request keeps those it filed.".to_owned(),
+            );
+            (" Approve edited params? ".to_owned(), lines)
         }
         Confirm::Revoke { grant_id } => {
             let what = state
@@ -152,7 +191,22 @@ pub fn draw(state: &State, frame: &mut Frame, c: &Confirm) -> bool {
     let whole = q_rows <= usize::from(rest.height);
     let lines: Vec<Line> = q.into_iter().map(Line::raw).collect();
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), rest);
-    let instruction = if whole {
+    let instruction = if whole && c.makes_grant() {
+        let mut keys = vec!["y".to_owned()];
+        keys.extend(GRANT_DURATIONS.iter().map(|(k, _, _)| k.to_string()));
+        let keys = match keys.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => "y".to_owned(),
+        };
+        let w = text::width(&keys);
+        Line::from(vec![
+            Span::styled(keys, theme.key()),
+            Span::raw(text::fit(
+                " confirms, any other key cancels",
+                inner_w.saturating_sub(w),
+            )),
+        ])
+    } else if whole {
         Line::from(vec![
             Span::styled("y", theme.key()),
             Span::raw(text::fit(

@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
 use crate::console::keymap::{Action, Keymap};
-use crate::console::model::{Level, Mode, State, Tab};
+use crate::console::model::{GRANT_DURATIONS, Level, Mode, State, Tab};
 use crate::console::text;
 use crate::console::words::{reason_prompt, reject_prompt};
 use crate::protocol::Verdict;
@@ -22,6 +22,7 @@ pub fn draw(state: &State, frame: &mut Frame, status: Rect, keys: Rect) {
             input,
             verdict,
             scope,
+            ..
         } => {
             let req = state.queue().get(id).map(|e| e.req());
             let prompt = match (verdict, req) {
@@ -121,10 +122,16 @@ fn hints(state: &State) -> Vec<(String, String)> {
     let k = |a: Action| km.label(a);
     let pair = |a: Action, what: &str| (k(a), what.to_owned());
     match &state.mode {
-        Mode::Confirm(_) => vec![
-            ("y".into(), "confirm".into()),
-            ("any other key".into(), "cancel".into()),
-        ],
+        Mode::Confirm(c) => {
+            let mut v = vec![("y".into(), "confirm".into())];
+            if c.makes_grant() {
+                for (k, _, words) in GRANT_DURATIONS {
+                    v.push((k.to_string(), words.to_owned()));
+                }
+            }
+            v.push(("any other key".into(), "cancel".into()));
+            v
+        }
         Mode::Reason { verdict, .. } => vec![
             (
                 "Enter".into(),
@@ -162,6 +169,7 @@ fn hints(state: &State) -> Vec<(String, String)> {
                 v.push(pair(Action::ApproveOnce, "approve"));
                 v.push(pair(Action::ApproveConversation, "conversation"));
                 v.push(pair(Action::ApproveAlways, "always"));
+                v.push(pair(Action::EditApprove, "edit"));
                 v.push(pair(Action::Reject, "reject"));
                 v.push((
                     k(Action::ToggleNotify),

@@ -37,7 +37,10 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         col("AGENT", if medium { 14 } else { 9 }),
         col(if medium { "CONVERSATION" } else { "CONV" }, 0),
     ];
+    // When it ends: a grant that ended by itself stays in sight, said so, until the
+    // list is read again.
     if medium {
+        cols.push(col("ENDS", 14));
         cols.push(col("BY", 12));
         cols.push(col("AGE", 4));
     }
@@ -61,7 +64,15 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             (sanitize::line(&g.agent).into_owned(), theme.base()),
             (conv, theme.base()),
         ];
+
         if medium {
+            let ends = crate::text::grant_ends(g, state.now);
+            let ends_style = if g.has_ended(state.now) {
+                theme.warn()
+            } else {
+                theme.base()
+            };
+            row.push((ends, ends_style));
             row.push((sanitize::line(&g.created_by).into_owned(), theme.base()));
             row.push((text::age(g.created_at, state.now), theme.base()));
         }

@@ -24,6 +24,10 @@ pub fn lines(state: &State) -> Vec<(String, &'static str)> {
         "in a confirmation: confirm (any other key cancels)",
     ));
     v.push((
+        "1 / 8".to_owned(),
+        "in a grant's confirmation: confirm, the grant lasting 1 h / 8 h (y: until revoked)",
+    ));
+    v.push((
         "Enter / Esc".to_owned(),
         "in the reason or filter input: send / cancel",
     ));

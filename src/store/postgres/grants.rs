@@ -1,11 +1,13 @@
-//! Grant rows: creating, finding the one that covers a call, listing the active ones and
-//! revoking. What a grant covers is [`GrantScope`]'s to say; SQL only narrows the rows.
+//! Grant rows: creating, finding the one that covers a call, counting its uses, marking
+//! those that end, listing the active ones and revoking. What a grant covers is
+//! [`GrantScope`]'s to say; SQL only narrows the rows.
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
 use super::fail::PgResult;
 use super::log::{Op, current_seq};
-use super::rows::{GRANT_COLS, grant_row};
+use super::rows::{GRANT_COLS, grant_row, to_i64};
 use crate::protocol::{EventKind, Grant, GrantList};
 use crate::store::StoreError;
 use crate::store::rules::{self, GrantAction};
@@ -15,8 +17,8 @@ pub(super) async fn insert(tx: &Transaction<'_>, g: &Grant, filer: &str) -> PgRe
     let st = tx
         .prepare_cached(
             "INSERT INTO grants (id, scope, agent, tool, conversation_id, filed_by, \
-             created_by, created_at, source_request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             created_by, created_at, source_request_id, expires_at, max_uses) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .await?;
     tx.execute(
@@ -31,6 +33,8 @@ pub(super) async fn insert(tx: &Transaction<'_>, g: &Grant, filer: &str) -> PgRe
             &g.created_by,
             &g.created_at.timestamp_millis(),
             &g.source_request_id,
+            &g.expires_at.map(|t| t.timestamp_millis()),
+            &g.max_uses.map(to_i64),
         ],
     )
     .await?;
@@ -56,10 +60,13 @@ pub(super) async fn lock_calls(
     Ok(())
 }
 
-/// The active grants of `filer`/`agent`/`tool`, oldest first: the candidates of
-/// [`rules::GrantScope`], which picks the first covering a call.
+/// The grants of `filer`/`agent`/`tool` that may be in force at `now`, oldest first,
+/// locked until the commit: the candidates of [`rules::GrantScope`], which picks the
+/// first covering a call. Locked, so a use counted here and the sweep marking the grant
+/// ended take turns (each reads what the other committed).
 pub(super) async fn candidates(
     tx: &Transaction<'_>,
+    now: DateTime<Utc>,
     filer: &str,
     agent: &str,
     tool: &str,
@@ -67,25 +74,91 @@ pub(super) async fn candidates(
     let st = tx
         .prepare_cached(&format!(
             "SELECT {GRANT_COLS} FROM grants \
-             WHERE filed_by = $1 AND agent = $2 AND tool = $3 AND revoked_at IS NULL ORDER BY n"
+             WHERE filed_by = $1 AND agent = $2 AND tool = $3 AND revoked_at IS NULL \
+             AND expired_at IS NULL AND (expires_at IS NULL OR expires_at > $4) \
+             ORDER BY n FOR UPDATE"
         ))
         .await?;
-    let rows = tx.query(&st, &[&filer, &agent, &tool]).await?;
+    let rows = tx
+        .query(&st, &[&filer, &agent, &tool, &now.timestamp_millis()])
+        .await?;
     rows.iter().map(grant_row).collect()
 }
 
-/// The active grants, oldest first, with the event sequence number read before them.
+/// Counts one approval `g` made (its last allowed one ends it, with its event). The row
+/// is locked already: by [`candidates`], or made in this transaction.
+pub(super) async fn record_use(op: &mut Op<'_>, g: &mut Grant) -> PgResult<()> {
+    let ended = rules::use_grant(g, op.now);
+    let st = op
+        .tx
+        .prepare_cached("UPDATE grants SET uses = $2, expired_at = $3 WHERE id = $1")
+        .await?;
+    let uses = to_i64(g.uses);
+    let expired_at = g.expired_at.map(|t| t.timestamp_millis());
+    op.tx.execute(&st, &[&g.id, &uses, &expired_at]).await?;
+    if ended {
+        op.grant_changed(GrantAction::Expired, EventKind::GrantExpired, g);
+    }
+    Ok(())
+}
+
+/// Marks the grants whose duration has run out, each once whichever instance sweeps (the
+/// rows are locked, and one marked meanwhile is left out), with its `grant.expired`;
+/// returns when the next one ends. Coverage never waits for this. (A row locked
+/// elsewhere is waited for and read again as committed: one marked meanwhile is left out.)
+pub(super) async fn sweep(op: &mut Op<'_>) -> PgResult<Option<DateTime<Utc>>> {
+    let st = op
+        .tx
+        .prepare_cached(&format!(
+            "SELECT {GRANT_COLS} FROM grants \
+             WHERE revoked_at IS NULL AND expired_at IS NULL AND expires_at IS NOT NULL \
+             AND expires_at <= $1 ORDER BY n FOR UPDATE"
+        ))
+        .await?;
+    let rows = op.tx.query(&st, &[&op.now.timestamp_millis()]).await?;
+    let mut due = rows.iter().map(grant_row).collect::<PgResult<Vec<_>>>()?;
+    // Locked in insertion order, as filings lock their candidates, so the two never wait
+    // on each other in a cycle; the events go out in the order the grants ended.
+    due.sort_by_key(|g| g.expires_at);
+    let mark = op
+        .tx
+        .prepare_cached("UPDATE grants SET expired_at = $2 WHERE id = $1")
+        .await?;
+    for mut g in due {
+        if rules::expire(&mut g, op.now) {
+            op.tx
+                .execute(&mark, &[&g.id, &op.now.timestamp_millis()])
+                .await?;
+            op.grant_changed(GrantAction::Expired, EventKind::GrantExpired, &g);
+        }
+    }
+    let st = op
+        .tx
+        .prepare_cached(
+            "SELECT MIN(expires_at) FROM grants \
+             WHERE revoked_at IS NULL AND expired_at IS NULL AND expires_at IS NOT NULL",
+        )
+        .await?;
+    let ms: Option<i64> = op.tx.query_one(&st, &[]).await?.try_get(0)?;
+    Ok(ms.and_then(DateTime::from_timestamp_millis))
+}
+
+/// The grants in force, oldest first, with the event sequence number read before them:
+/// neither revoked nor ended (by [`Grant::in_force`]).
 pub(super) async fn active(op: &mut Op<'_>) -> PgResult<GrantList> {
     let seq = current_seq(op.tx).await?;
     let st = op
         .tx
         .prepare_cached(&format!(
-            "SELECT {GRANT_COLS} FROM grants WHERE revoked_at IS NULL ORDER BY n"
+            "SELECT {GRANT_COLS} FROM grants \
+             WHERE revoked_at IS NULL AND expired_at IS NULL ORDER BY n"
         ))
         .await?;
     let rows = op.tx.query(&st, &[]).await?;
+    let mut grants = rows.iter().map(grant_row).collect::<PgResult<Vec<_>>>()?;
+    grants.retain(|g| g.in_force(op.now));
     Ok(GrantList {
-        grants: rows.iter().map(grant_row).collect::<PgResult<_>>()?,
+        grants,
         seq,
         database_id: None,
     })

@@ -229,10 +229,10 @@ async fn append_audits(
     let st = tx
         .prepare_cached(
             "INSERT INTO audit (at, actor, action, request_id, tool, agent, outcome, scope, \
-             reason, args_hash, grant_id, policy, via) \
+             reason, args_hash, grant_id, policy, via, approved_args_hash) \
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
              $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-             $11::text[], $12::text[], $13::text[]) RETURNING seq",
+             $11::text[], $12::text[], $13::text[], $14::text[]) RETURNING seq",
         )
         .await?;
     let json = |v: Option<String>| v;
@@ -247,6 +247,10 @@ async fn append_audits(
     let reason: Vec<Option<&str>> = entries.iter().map(|e| e.reason.as_deref()).collect();
     let args_hash: Vec<Option<&str>> = entries.iter().map(|e| e.args_hash.as_deref()).collect();
     let grant_id: Vec<Option<&str>> = entries.iter().map(|e| e.grant_id.as_deref()).collect();
+    let approved_args_hash: Vec<Option<&str>> = entries
+        .iter()
+        .map(|e| e.approved_args_hash.as_deref())
+        .collect();
     // Serialising plain data to a String cannot fail; None keeps the column NULL.
     let policy: Vec<Option<String>> = entries
         .iter()
@@ -279,6 +283,7 @@ async fn append_audits(
                 &grant_id,
                 &policy,
                 &via,
+                &approved_args_hash,
             ],
         )
         .await?;

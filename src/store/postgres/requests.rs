@@ -113,6 +113,7 @@ async fn escalate_due(op: &mut Op<'_>) -> PgResult<()> {
 pub(super) async fn sweep(op: &mut Op<'_>) -> PgResult<Option<DateTime<Utc>>> {
     expire_due(op).await?;
     escalate_due(op).await?;
+    let next_grant = grants::sweep(op).await?;
     let st = op
         .tx
         .prepare_cached(
@@ -124,17 +125,22 @@ pub(super) async fn sweep(op: &mut Op<'_>) -> PgResult<Option<DateTime<Utc>>> {
         .await?;
     let row = op.tx.query_one(&st, &[]).await?;
     let at = |ms: Option<i64>| ms.and_then(DateTime::from_timestamp_millis);
-    Ok(rules::next_due(at(row.try_get(0)?), at(row.try_get(1)?)))
+    let next = rules::next_due(at(row.try_get(0)?), at(row.try_get(1)?));
+    Ok(rules::next_due(next, next_grant))
 }
 
 async fn write_decision(tx: &Transaction<'_>, req: &ApprovalRequest) -> PgResult<()> {
     let d = req.decision.as_ref();
     let via = d.map(|d| serde_json::to_string(&d.via)).transpose()?;
+    let approved_params = d
+        .and_then(|d| d.approved_params.as_ref())
+        .map(serde_json::to_string)
+        .transpose()?;
     let st = tx
         .prepare_cached(
             "UPDATE requests SET status = $2, outcome = $3, scope = $4, decision_reason = $5, \
-             notify_agent = $6, responder = $7, decided_at = $8, grant_id = $9, via = $10 \
-             WHERE id = $1",
+             notify_agent = $6, responder = $7, decided_at = $8, grant_id = $9, via = $10, \
+             approved_params = $11, approved_args_hash = $12 WHERE id = $1",
         )
         .await?;
     tx.execute(
@@ -150,6 +156,8 @@ async fn write_decision(tx: &Transaction<'_>, req: &ApprovalRequest) -> PgResult
             &d.map(|d| d.decided_at.timestamp_millis()),
             &d.and_then(|d| d.grant_id.as_deref()),
             &via,
+            &approved_params,
+            &d.and_then(|d| d.approved_args_hash.as_deref()),
         ],
     )
     .await?;
@@ -241,10 +249,13 @@ pub(super) async fn file(op: &mut Op<'_>, filing: Filing) -> PgResult<Filed> {
     let new = &filing.new;
     grants::lock_calls(op.tx, &filing.filer, &new.agent, &new.tool).await?;
     // The rules ask for the covering grant synchronously; the candidates are read first.
-    let candidates = grants::candidates(op.tx, &filing.filer, &new.agent, &new.tool).await?;
+    let candidates =
+        grants::candidates(op.tx, op.now, &filing.filer, &new.agent, &new.tool).await?;
+    // The grant that approves it, if one does: its use is counted once the request is in.
+    let mut used = None;
     let decision = filing.birth_decision(op.now, || {
-        Ok(candidates.into_iter().find(|g| {
-            GrantScope::of_grant(g, &filing.filer).is_some_and(|reach| {
+        used = candidates.into_iter().find(|g| {
+            GrantScope::of_grant(g, &filing.filer, op.now).is_some_and(|reach| {
                 reach.covers_call(
                     &filing.filer,
                     &new.agent,
@@ -252,7 +263,8 @@ pub(super) async fn file(op: &mut Op<'_>, filing: Filing) -> PgResult<Filed> {
                     new.conversation_id.as_deref(),
                 )
             })
-        }))
+        });
+        Ok(used.clone())
     })?;
     let key = filing.opts.idempotency_key.clone();
     let req = filing.into_request(decision, op.now);
@@ -263,6 +275,9 @@ pub(super) async fn file(op: &mut Op<'_>, filing: Filing) -> PgResult<Filed> {
         op.audit_request(RequestAction::Decided, &req);
     }
     op.request_event(EventKind::RequestCreated, &req);
+    if let Some(mut g) = used {
+        grants::record_use(op, &mut g).await?;
+    }
     Ok(Filed {
         request: req,
         created: true,
@@ -281,7 +296,7 @@ pub(super) async fn decide(
         DecisionPlan::Apply(d) => d,
         DecisionPlan::Replay => return Ok(req),
     };
-    let grant = rules::grant_for(&req, &mut decision);
+    let grant = rules::grant_for(&req, &mut decision, &body);
     if let Some(g) = &grant {
         grants::lock_calls(op.tx, &req.filed_by, &g.agent, &g.tool).await?;
         grants::insert(op.tx, g, &req.filed_by).await?;
@@ -289,19 +304,16 @@ pub(super) async fn decide(
     rules::apply_decision(&mut req, decision);
     write_decision(op.tx, &req).await?;
     op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req);
-    if let Some(g) = &grant {
-        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, g);
-        approve_covered(op, g, &req.filed_by).await?;
+    if let Some(mut g) = grant {
+        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, &g);
+        approve_covered(op, &mut g, &req.filed_by).await?;
     }
     Ok(req)
 }
 
-/// Approves every pending request that the new grant `g` (for requests of `filer`)
-/// covers.
-async fn approve_covered(op: &mut Op<'_>, g: &Grant, filer: &str) -> PgResult<()> {
-    let Some(reach) = GrantScope::of_grant(g, filer) else {
-        return Ok(());
-    };
+/// Approves the pending requests that the new grant `g` (for requests of `filer`)
+/// covers, oldest first, while it is in force (a use limit may end it on the way).
+async fn approve_covered(op: &mut Op<'_>, g: &mut Grant, filer: &str) -> PgResult<()> {
     let pending = select(
         op.tx,
         "WHERE status = 'pending' AND filed_by = $1 AND agent = $2 AND tool = $3 \
@@ -312,12 +324,16 @@ async fn approve_covered(op: &mut Op<'_>, g: &Grant, filer: &str) -> PgResult<()
     for (_, mut req) in pending {
         // A row another transaction decided while this one waited for its lock is read
         // as it now stands, no longer pending.
+        let Some(reach) = GrantScope::of_grant(g, filer, op.now) else {
+            break;
+        };
         if req.status != Status::Pending || !reach.covers(&req) {
             continue;
         }
         rules::apply_decision(&mut req, rules::grant_decision(g, op.now));
         write_decision(op.tx, &req).await?;
         op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req);
+        grants::record_use(op, g).await?;
     }
     Ok(())
 }
@@ -387,8 +403,8 @@ pub(super) async fn list(op: &mut Op<'_>, query: ListQuery, start: i64) -> PgRes
     let mut page = crate::store::rules::Page::new(&query);
     for row in &rows {
         let n: i64 = row.try_get(21)?;
-        let size = usize::try_from(row.try_get::<_, i64>(27)?).unwrap_or(0);
-        let reasons = usize::try_from(row.try_get::<_, i64>(28)?).unwrap_or(0);
+        let size = usize::try_from(row.try_get::<_, i64>(29)?).unwrap_or(0);
+        let reasons = usize::try_from(row.try_get::<_, i64>(30)?).unwrap_or(0);
         let Some(left_out) = page.admit(size, reasons) else {
             break;
         };

@@ -19,7 +19,8 @@ macro_rules! req_cols {
             $params,
             ", args_hash, reason, agent, conversation_id, run_id, tool_call_id, risk, \
              filed_by, created_at, expires_at, outcome, scope, decision_reason, notify_agent, \
-             responder, decided_at, grant_id, n, policy, via, escalate_at, escalated_at, on_timeout"
+             responder, decided_at, grant_id, n, policy, via, escalate_at, escalated_at, on_timeout, approved_params, \
+             approved_args_hash"
         )
     };
 }
@@ -27,7 +28,7 @@ macro_rules! req_cols {
 pub(super) const REQ_COLS: &str = req_cols!("params");
 
 /// The columns of a listed request: its params only when at most `$1` bytes long, then
-/// the length of the params (index 27) and of its two reasons (28).
+/// the length of the params (index 29) and of its two reasons (30).
 pub(super) const LISTED_COLS: &str = concat!(
     req_cols!("CASE WHEN octet_length(params) <= $1::BIGINT THEN params END"),
     ", octet_length(params)::BIGINT, \
@@ -35,10 +36,10 @@ pub(super) const LISTED_COLS: &str = concat!(
 );
 
 pub(super) const GRANT_COLS: &str = "id, scope, agent, tool, conversation_id, created_by, created_at, \
-    source_request_id, revoked_at, revoked_by";
+    source_request_id, revoked_at, revoked_by, expires_at, max_uses, uses, expired_at";
 
 pub(super) const AUDIT_COLS: &str = "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id, \
-     policy, via, prev_hash, hash";
+     policy, via, prev_hash, hash, approved_args_hash";
 
 fn unknown(what: &str, value: &str) -> Fail {
     Fail::corrupt(format!("unknown {what} '{value}' in the database"))
@@ -106,6 +107,8 @@ pub(super) fn request_with(row: &Row, params: Value) -> PgResult<(i64, ApprovalR
             grant_id: row.try_get(20)?,
             via: json_col(row, 23)?.unwrap_or_default(),
             approval_token: None,
+            approved_params: json_col(row, 27)?,
+            approved_args_hash: row.try_get(28)?,
         }),
     };
     let req = ApprovalRequest {
@@ -146,6 +149,10 @@ pub(super) fn grant_row(row: &Row) -> PgResult<Grant> {
         source_request_id: row.try_get(7)?,
         revoked_at: opt_time_col(row, 8)?,
         revoked_by: row.try_get(9)?,
+        expires_at: opt_time_col(row, 10)?,
+        max_uses: row.try_get::<_, Option<i64>>(11)?.map(|n| n.max(0) as u64),
+        uses: row.try_get::<_, i64>(12)?.max(0) as u64,
+        expired_at: opt_time_col(row, 13)?,
     })
 }
 
@@ -174,6 +181,7 @@ pub(super) fn audit_row(row: &Row) -> PgResult<AuditEntry> {
         via: json_col(row, 13)?,
         prev_hash: row.try_get(14)?,
         hash: row.try_get(15)?,
+        approved_args_hash: row.try_get(16)?,
     })
 }
 

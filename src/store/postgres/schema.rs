@@ -12,6 +12,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_keys_and_chain.sql")),
     (3, include_str!("migrations/0003_deliveries.sql")),
     (4, include_str!("migrations/0004_escalation.sql")),
+    (5, include_str!("migrations/0005_grant_limits.sql")),
+    (6, include_str!("migrations/0006_edited_approvals.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.

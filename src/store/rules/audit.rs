@@ -43,6 +43,8 @@ pub enum GrantAction<'a> {
     Revoked {
         by: &'a str,
     },
+    /// Ended by itself (past its duration, or used up): attributed to [`SYSTEM_ACTOR`].
+    Expired,
 }
 
 /// The audit entry of `action` on `req` (as it stands after the change) at `at`; the
@@ -80,6 +82,7 @@ pub fn request_audit(
             None => None,
         },
         args_hash: Some(req.args_hash.clone()),
+        approved_args_hash: d.and_then(|d| d.approved_args_hash.clone()),
         grant_id: d.and_then(|d| d.grant_id.clone()),
         policy: req.policy.clone().filter(|_| filed),
         via: d.map(|d| d.via.clone()),
@@ -93,6 +96,7 @@ pub fn grant_audit(g: &Grant, action: GrantAction, at: DateTime<Utc>) -> AuditEn
     let (name, actor) = match action {
         GrantAction::Created => ("grant_created", g.created_by.as_str()),
         GrantAction::Revoked { by } => ("grant_revoked", by),
+        GrantAction::Expired => ("grant_expired", SYSTEM_ACTOR),
     };
     AuditEntry {
         seq: 0,
@@ -106,6 +110,7 @@ pub fn grant_audit(g: &Grant, action: GrantAction, at: DateTime<Utc>) -> AuditEn
         scope: Some(g.scope),
         reason: None,
         args_hash: None,
+        approved_args_hash: None,
         grant_id: Some(g.id.clone()),
         policy: None,
         via: None,

@@ -8,8 +8,11 @@ use crate::protocol::{
     ApprovalRequest, Decision, DecisionBody, Identity, Outcome, Role, Scope, Status, Verdict, Via,
 };
 use crate::store::StoreError;
+use serde_json::Value;
 
 /// What a decision on a request should do.
+// Made once per decision and consumed at once, never stored: boxing would cost more.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DecisionPlan {
     /// The same responder already made this decision: answer 200 with the request as is.
@@ -63,6 +66,7 @@ pub fn plan_decision(
     now: DateTime<Utc>,
 ) -> Result<DecisionPlan, StoreError> {
     let outcome = body.outcome.outcome();
+    let edit = edited(req, body)?;
     if req.status.is_final() {
         let same = req.decision.as_ref().is_some_and(|d| {
             d.responder == responder
@@ -73,6 +77,7 @@ pub fn plan_decision(
                 && d.scope == body.scope
                 && body.args_hash == req.args_hash
                 && req.status.as_str() == outcome.as_str()
+                && d.approved_args_hash == edit.as_ref().map(|(_, h)| h.clone())
         });
         return if same {
             Ok(DecisionPlan::Replay)
@@ -106,7 +111,11 @@ pub fn plan_decision(
             ),
         ));
     }
+    super::check_limits(body)?;
+    let (approved_params, approved_args_hash) = edit.unzip();
     Ok(DecisionPlan::Apply(Decision {
+        approved_params,
+        approved_args_hash,
         approval_token: None,
         outcome,
         scope: body.scope,
@@ -117,6 +126,38 @@ pub fn plan_decision(
         grant_id: None,
         via: Via::Person,
     }))
+}
+
+/// The edit `body` makes to `req`'s params, with its args_hash: None when it sends no
+/// params, or the very params filed (no edit). Edited params are approved for this call
+/// only: a grant would approve later calls nobody edited.
+fn edited(
+    req: &ApprovalRequest,
+    body: &DecisionBody,
+) -> Result<Option<(Value, String)>, StoreError> {
+    let Some(params) = &body.params else {
+        return Ok(None);
+    };
+    if body.outcome != Verdict::Approve {
+        return Err(invalid(
+            "invalid_edit",
+            "params apply to an approval only: a rejection rejects the call as filed; \
+             leave params out"
+                .into(),
+        ));
+    }
+    if body.scope != Scope::Once {
+        return Err(invalid(
+            "edited_grant",
+            format!(
+                "an approval of edited params is for this call only: send scope \"once\" \
+                 (scope \"{}\" would make a grant that approves later calls nobody edited)",
+                body.scope
+            ),
+        ));
+    }
+    let hash = crate::protocol::args_hash(params);
+    Ok((hash != req.args_hash).then(|| (params.clone(), hash)))
 }
 
 /// The status of a request carrying `decision` (none: still pending).
@@ -164,6 +205,9 @@ mod tests {
             reason: None,
             notify_agent: false,
             args_hash: hash.into(),
+            grant_ttl_seconds: None,
+            grant_max_uses: None,
+            params: None,
         }
     }
 
@@ -233,6 +277,81 @@ mod tests {
                 Err(StoreError::Conflict { .. })
             ));
         }
+    }
+
+    #[test]
+    fn an_edit_is_approved_once_with_its_hash_beside_the_one_shown() {
+        let r = fixtures::request("r1", Status::Pending);
+        let now = now_millis();
+        let h = r.args_hash.clone();
+        let edit = serde_json::json!({"amount": 1});
+        let with = |outcome, scope, hash: &str| DecisionBody {
+            params: Some(edit.clone()),
+            ..body(outcome, scope, hash)
+        };
+        let Ok(DecisionPlan::Apply(d)) =
+            plan_decision(&r, "alice", &with(Verdict::Approve, Scope::Once, &h), now)
+        else {
+            panic!("an edited approval should apply");
+        };
+        assert_eq!(d.approved_params.as_ref(), Some(&edit));
+        assert_eq!(
+            d.approved_args_hash.as_deref(),
+            Some(crate::protocol::args_hash(&edit).as_str())
+        );
+        // The hash is of what was shown, never of the edit.
+        let edit_hash = crate::protocol::args_hash(&edit);
+        let code = |b: DecisionBody| match plan_decision(&r, "alice", &b, now) {
+            Err(StoreError::Invalid { code, .. }) => code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            code(with(Verdict::Approve, Scope::Once, &edit_hash)),
+            "args_hash_mismatch"
+        );
+        for scope in [Scope::Always, Scope::Conversation] {
+            assert_eq!(code(with(Verdict::Approve, scope, &h)), "edited_grant");
+        }
+        assert_eq!(code(with(Verdict::Reject, Scope::Once, &h)), "invalid_edit");
+        // The params filed, sent back: no edit.
+        let same = DecisionBody {
+            params: Some(r.params.clone()),
+            ..body(Verdict::Approve, Scope::Once, &h)
+        };
+        let Ok(DecisionPlan::Apply(d)) = plan_decision(&r, "alice", &same, now) else {
+            panic!("should apply");
+        };
+        assert_eq!((d.approved_params, d.approved_args_hash), (None, None));
+        // A repeat is a replay only with the same edit.
+        let decided = ApprovalRequest {
+            status: Status::Approved,
+            decision: Some(
+                match plan_decision(&r, "alice", &with(Verdict::Approve, Scope::Once, &h), now) {
+                    Ok(DecisionPlan::Apply(d)) => d,
+                    other => panic!("{other:?}"),
+                },
+            ),
+            ..r.clone()
+        };
+        assert_eq!(
+            plan_decision(
+                &decided,
+                "alice",
+                &with(Verdict::Approve, Scope::Once, &h),
+                now
+            )
+            .unwrap(),
+            DecisionPlan::Replay
+        );
+        assert!(matches!(
+            plan_decision(
+                &decided,
+                "alice",
+                &body(Verdict::Approve, Scope::Once, &h),
+                now
+            ),
+            Err(StoreError::Conflict { .. })
+        ));
     }
 
     #[test]

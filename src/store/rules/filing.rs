@@ -59,6 +59,30 @@ impl Filing {
         params::check_member(body, member).map_err(|f| invalid(f.code(), f.message()))
     }
 
+    /// Params given as JSON text on their own (a reviewer's edit, from the console's
+    /// editor or `assent approve --params-file`), read and checked as a filing's params
+    /// are: valid JSON, then depth, repeated keys and inexact numbers, on the text itself.
+    pub fn params_from_text(text: &[u8]) -> Result<serde_json::Value, StoreError> {
+        let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
+            // serde_json stops short of a too-deep value with a message naming no field.
+            let mut body = b"{\"params\":".to_vec();
+            body.extend_from_slice(text);
+            body.push(b'}');
+            match params::check_member(&body, PARAMS) {
+                Err(f @ params::Fault::TooDeep { .. }) => invalid(f.code(), f.message()),
+                _ => invalid(
+                    "malformed_json",
+                    format!("the params are not valid JSON: {e}"),
+                ),
+            }
+        })?;
+        let mut body = b"{\"params\":".to_vec();
+        body.extend_from_slice(text);
+        body.push(b'}');
+        Self::check_sent_params(&body)?;
+        Ok(value)
+    }
+
     /// For a filing body serde_json refused: the refusal of its params when they nest past
     /// [`params::MAX_PARAMS_DEPTH`] (serde_json's own limit is deeper, and its message
     /// names no field); None when the parser's verdict is the one to give.
@@ -154,6 +178,8 @@ fn policy_decision(p: &PolicyMatch, now: DateTime<Utc>) -> Option<Decision> {
     };
     Some(Decision {
         approval_token: None,
+        approved_params: None,
+        approved_args_hash: None,
         outcome,
         scope: Scope::Once,
         reason,
@@ -312,6 +338,10 @@ mod tests {
             source_request_id: None,
             revoked_at: None,
             revoked_by: None,
+            expires_at: None,
+            max_uses: None,
+            uses: 0,
+            expired_at: None,
         };
         let filing = |action| {
             let policy = PolicyMatch {
@@ -359,5 +389,22 @@ mod tests {
             .into_request(Some(by_grant), now);
         assert_eq!(born.status, crate::protocol::Status::Approved);
         assert_eq!(born.filed_by, "agent1");
+    }
+
+    #[test]
+    fn edited_params_as_text_are_checked_as_a_filing_s() {
+        let ok = Filing::params_from_text(br#"{"a": [1, 2.5, "x"]}"#).unwrap();
+        assert_eq!(ok, serde_json::json!({"a": [1, 2.5, "x"]}));
+        let code = |t: &[u8]| match Filing::params_from_text(t) {
+            Err(StoreError::Invalid { code, .. }) => code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(b"{\"a\": 1,"), "malformed_json");
+        assert_eq!(code(br#"{"a": 1, "a": 2}"#), "duplicate_key");
+        assert_eq!(code(br#"{"n": 12345678901234567890}"#), "inexact_number");
+        let deep = "[".repeat(70) + &"]".repeat(70);
+        assert_eq!(code(deep.as_bytes()), "params_too_deep");
+        let deeper = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(code(deeper.as_bytes()), "params_too_deep");
     }
 }

@@ -16,7 +16,7 @@ mod timeout;
 pub use audit::{GrantAction, RequestAction, grant_audit, request_audit};
 pub use decision::{DecisionPlan, apply_decision, cancel, plan_decision};
 pub use filing::Filing;
-pub use grant::{GrantScope, grant_decision, grant_for, revoke};
+pub use grant::{GrantScope, check_limits, expire, grant_decision, grant_for, revoke, use_grant};
 pub use outbox::{FailingMark, Outbox, Route, health};
 pub use page::{INLINE_PARAMS, Page, inline_params, list_start};
 pub use params::MAX_PARAMS_DEPTH;

@@ -194,6 +194,10 @@ mod tests {
                 source_request_id: None,
                 revoked_at: None,
                 revoked_by: None,
+                expires_at: None,
+                max_uses: None,
+                uses: 0,
+                expired_at: None,
             }),
             database_id: None,
         };

@@ -37,6 +37,8 @@ fn timeout_rejection(now: DateTime<Utc>) -> Decision {
         outcome: Outcome::Rejected,
         scope: Scope::Once,
         reason: Some(TIMEOUT_REASON.to_owned()),
+        approved_params: None,
+        approved_args_hash: None,
         notify_agent: true,
         responder: SYSTEM_ACTOR.to_owned(),
         decided_at: now,

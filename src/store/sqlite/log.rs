@@ -60,8 +60,8 @@ pub(super) fn append_event(
 pub(super) fn append_audit(tx: &Connection, e: &AuditEntry) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO audit (at, actor, action, request_id, tool, agent, outcome, scope, reason, \
-         args_hash, grant_id, policy, via) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         args_hash, grant_id, policy, via, approved_args_hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         e.at.timestamp_millis(),
@@ -77,6 +77,7 @@ pub(super) fn append_audit(tx: &Connection, e: &AuditEntry) -> StoreResult<()> {
         e.grant_id,
         e.policy.as_ref().map(serde_json::to_string).transpose()?,
         e.via.as_ref().map(serde_json::to_string).transpose()?,
+        e.approved_args_hash,
     ])?;
     link_audit(tx, tx.last_insert_rowid())
 }

@@ -93,6 +93,7 @@ fn escalate_due(op: &mut Op) -> StoreResult<()> {
 pub(super) fn sweep(op: &mut Op) -> StoreResult<Option<DateTime<Utc>>> {
     expire_due(op)?;
     escalate_due(op)?;
+    let next_grant = grants::sweep(op)?;
     let next = |sql: &str| -> StoreResult<Option<DateTime<Utc>>> {
         let ms: Option<i64> = op.tx.prepare_cached(sql)?.query_row([], |r| r.get(0))?;
         Ok(ms.and_then(DateTime::from_timestamp_millis))
@@ -105,15 +106,18 @@ pub(super) fn sweep(op: &mut Op) -> StoreResult<Option<DateTime<Utc>>> {
         "SELECT MIN(escalate_at) FROM requests INDEXED BY requests_pending_escalation \
          WHERE status = 'pending' AND escalate_at IS NOT NULL AND escalated_at IS NULL",
     )?;
-    Ok(rules::next_due(expiry, escalation))
+    Ok(rules::next_due(
+        rules::next_due(expiry, escalation),
+        next_grant,
+    ))
 }
 
 fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
     let d = req.decision.as_ref();
     tx.prepare_cached(
         "UPDATE requests SET status = ?2, outcome = ?3, scope = ?4, decision_reason = ?5, \
-         notify_agent = ?6, responder = ?7, decided_at = ?8, grant_id = ?9, via = ?10 \
-         WHERE id = ?1",
+         notify_agent = ?6, responder = ?7, decided_at = ?8, grant_id = ?9, via = ?10, \
+         approved_params = ?11, approved_args_hash = ?12 WHERE id = ?1",
     )?
     .execute(params![
         req.id,
@@ -126,6 +130,10 @@ fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
         d.map(|d| d.decided_at.timestamp_millis()),
         d.and_then(|d| d.grant_id.as_deref()),
         d.map(|d| serde_json::to_string(&d.via)).transpose()?,
+        d.and_then(|d| d.approved_params.as_ref())
+            .map(serde_json::to_string)
+            .transpose()?,
+        d.and_then(|d| d.approved_args_hash.as_deref()),
     ])?;
     Ok(())
 }
@@ -201,15 +209,20 @@ pub(super) fn file(op: &mut Op, filing: Filing) -> StoreResult<Filed> {
             created: false,
         });
     }
+    // The grant that approves it, if one does: its use is counted once the request is in.
+    let mut used = None;
     let decision = filing.birth_decision(op.now, || {
         let new = &filing.new;
-        grants::covering(
+        let g = grants::covering(
             op.tx,
+            op.now,
             &filing.filer,
             &new.agent,
             &new.tool,
             new.conversation_id.as_deref(),
-        )
+        )?;
+        used.clone_from(&g);
+        Ok(g)
     })?;
     let key = filing.opts.idempotency_key.clone();
     let req = filing.into_request(decision, op.now);
@@ -222,6 +235,9 @@ pub(super) fn file(op: &mut Op, filing: Filing) -> StoreResult<Filed> {
     // One event for the new request, as born: pending, or already decided by the
     // policy or a grant.
     op.request_event(EventKind::RequestCreated, &req)?;
+    if let Some(mut g) = used {
+        grants::record_use(op, &mut g)?;
+    }
     Ok(Filed {
         request: req,
         created: true,
@@ -242,39 +258,41 @@ pub(super) fn decide(
         DecisionPlan::Apply(d) => d,
         DecisionPlan::Replay => return Ok(req),
     };
-    let grant = rules::grant_for(&req, &mut decision);
+    let grant = rules::grant_for(&req, &mut decision, &body);
     if let Some(g) = &grant {
         grants::insert(op.tx, g, &req.filed_by)?;
     }
     rules::apply_decision(&mut req, decision);
     write_decision(op.tx, &req)?;
     op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req)?;
-    if let Some(g) = &grant {
-        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, g)?;
-        approve_covered(op, g, &req.filed_by)?;
+    if let Some(mut g) = grant {
+        op.grant_changed(rules::GrantAction::Created, EventKind::GrantCreated, &g)?;
+        approve_covered(op, &mut g, &req.filed_by)?;
     }
     Ok(req)
 }
 
-/// Approves every pending request that the new grant `g` (for requests of `filer`)
-/// covers. The index narrows the rows to the pending requests of that token, agent and
-/// tool; [`GrantScope`] says which of them the grant covers.
-fn approve_covered(op: &mut Op, g: &Grant, filer: &str) -> StoreResult<()> {
-    let Some(reach) = GrantScope::of_grant(g, filer) else {
-        return Ok(());
-    };
+/// Approves the pending requests that the new grant `g` (for requests of `filer`)
+/// covers, oldest first, while it is in force (a use limit may end it on the way). The
+/// index narrows the rows to the pending requests of that token, agent and tool;
+/// [`GrantScope`] says which of them the grant covers.
+fn approve_covered(op: &mut Op, g: &mut Grant, filer: &str) -> StoreResult<()> {
     let pending = select(
         op.tx,
         "WHERE status = 'pending' AND filed_by = ?1 AND agent = ?2 AND tool = ?3 ORDER BY n",
         params![filer, g.agent, g.tool],
     )?;
     for (_, mut req) in pending {
+        let Some(reach) = GrantScope::of_grant(g, filer, op.now) else {
+            break;
+        };
         if !reach.covers(&req) {
             continue;
         }
         rules::apply_decision(&mut req, rules::grant_decision(g, op.now));
         write_decision(op.tx, &req)?;
         op.request_changed(RequestAction::Decided, EventKind::RequestDecided, &req)?;
+        grants::record_use(op, g)?;
     }
     Ok(())
 }
@@ -328,8 +346,8 @@ pub(super) fn list(op: &mut Op, query: ListQuery, start: i64) -> StoreResult<Req
     let mut page = rules::Page::new(&query);
     while let Some(row) = rows.next()? {
         let n: i64 = row.get(21)?;
-        let size = usize::try_from(row.get::<_, i64>(27)?).unwrap_or(0);
-        let reasons = usize::try_from(row.get::<_, i64>(28)?).unwrap_or(0);
+        let size = usize::try_from(row.get::<_, i64>(29)?).unwrap_or(0);
+        let reasons = usize::try_from(row.get::<_, i64>(30)?).unwrap_or(0);
         let Some(left_out) = page.admit(size, reasons) else {
             break;
         };

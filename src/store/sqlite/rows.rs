@@ -18,7 +18,8 @@ macro_rules! req_cols {
             $params,
             ", args_hash, reason, agent, conversation_id, run_id, tool_call_id, risk, \
              filed_by, created_at, expires_at, outcome, scope, decision_reason, notify_agent, \
-             responder, decided_at, grant_id, n, policy, via, escalate_at, escalated_at, on_timeout"
+             responder, decided_at, grant_id, n, policy, via, escalate_at, escalated_at, on_timeout, approved_params, \
+             approved_args_hash"
         )
     };
 }
@@ -27,7 +28,7 @@ pub(super) const REQ_COLS: &str = req_cols!("params");
 
 /// The columns of a listed request: its params only when at most `?1` bytes long (a
 /// longer value is read apart, once the page has room for it), then the length of the
-/// params (index 27) and of its two reasons (28), which SQLite knows without reading
+/// params (index 29) and of its two reasons (30), which SQLite knows without reading
 /// the values.
 pub(super) const LISTED_COLS: &str = concat!(
     req_cols!("CASE WHEN octet_length(params) <= ?1 THEN params END"),
@@ -36,10 +37,10 @@ pub(super) const LISTED_COLS: &str = concat!(
 );
 
 pub(super) const GRANT_COLS: &str = "id, scope, agent, tool, conversation_id, created_by, created_at, \
-    source_request_id, revoked_at, revoked_by";
+    source_request_id, revoked_at, revoked_by, expires_at, max_uses, uses, expired_at";
 
 pub(super) const AUDIT_COLS: &str = "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id, \
-     policy, via, prev_hash, hash";
+     policy, via, prev_hash, hash, approved_args_hash";
 
 fn conversion(idx: usize, what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -113,6 +114,8 @@ pub(super) fn request_with(row: &Row, params: Value) -> rusqlite::Result<(i64, A
         None => None,
         Some(_) => Some(Decision {
             approval_token: None,
+            approved_params: json_col(row, 27)?,
+            approved_args_hash: row.get(28)?,
             outcome: parse_col(row, 14, "outcome", parse_outcome)?,
             scope: parse_col(row, 15, "scope", Scope::parse)?,
             reason: row.get(16)?,
@@ -163,6 +166,10 @@ pub(super) fn grant_row(row: &Row) -> rusqlite::Result<Grant> {
         source_request_id: row.get(7)?,
         revoked_at: opt_time_col(row, 8)?,
         revoked_by: row.get(9)?,
+        expires_at: opt_time_col(row, 10)?,
+        max_uses: row.get::<_, Option<i64>>(11)?.map(|n| n.max(0) as u64),
+        uses: row.get::<_, i64>(12)?.max(0) as u64,
+        expired_at: opt_time_col(row, 13)?,
     })
 }
 
@@ -194,6 +201,7 @@ pub(super) fn audit_row(row: &Row) -> rusqlite::Result<AuditEntry> {
         via: json_col(row, 13)?,
         prev_hash: row.get(14)?,
         hash: row.get(15)?,
+        approved_args_hash: row.get(16)?,
     })
 }
 

@@ -17,6 +17,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_audit_chain.sql")),
     (8, include_str!("migrations/0008_deliveries.sql")),
     (9, include_str!("migrations/0009_escalation.sql")),
+    (10, include_str!("migrations/0010_grant_limits.sql")),
+    (11, include_str!("migrations/0011_edited_approvals.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.

@@ -49,6 +49,9 @@ fn approve(req: &ApprovalRequest, scope: Scope) -> DecisionBody {
         reason: Some("ok".into()),
         notify_agent: true,
         args_hash: req.args_hash.clone(),
+        grant_ttl_seconds: None,
+        grant_max_uses: None,
+        params: None,
     }
 }
 
