@@ -184,7 +184,7 @@ async fn export_since_and_csv() {
     assert_eq!(
         rows.next().unwrap(),
         "seq,at,actor,action,request_id,tool,agent,outcome,scope,reason,args_hash,grant_id,\
-         policy,via,prev_hash,hash"
+         policy,via,prev_hash,hash,approved_args_hash"
     );
     assert!(
         rows.any(|r| r.contains(",grant_revoked,")),
