@@ -786,3 +786,41 @@ async fn array_bodies_and_inexact_numbers_are_refused() {
     srv.shutdown().await;
 }
 }
+
+each_store! {
+/// PostgreSQL cannot keep a NUL in a text column (it answered 500 there, while SQLite kept
+/// it): both stores refuse one in a name, an id or a reason with the same 422, and a NUL
+/// inside params (a JSON escape in stored text) is kept on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_text_field_is_refused_alike() {
+    let srv = TestServer::start().await;
+    let agent = srv.http(AGENT1);
+    for (field, value) in [
+        ("tool", json!("db.read\u{0}x")),
+        ("agent", json!("agent\u{0}")),
+        ("reason", json!("because\u{0}")),
+        ("conversation_id", json!("c\u{0}1")),
+    ] {
+        let mut body = json!({"tool": "db.read", "agent": "a", "params": {"q": 1}});
+        body[field] = value;
+        let (st, err) = agent.post("/v1/requests", &body).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {err}");
+        assert_eq!(err["error"]["code"], "invalid_request", "{field}: {err}");
+    }
+    let kept = agent
+        .file(&json!({"tool": "db.read", "agent": "a", "params": {"q": "x\u{0}y"}}))
+        .await;
+    assert_eq!(kept["params"]["q"], "x\u{0}y");
+    let (st, err) = srv
+        .http(ALICE)
+        .decide_with(
+            &kept,
+            &json!({"outcome": "reject", "args_hash": kept["args_hash"], "reason": "no\u{0}"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let (_, still) = agent.fetch(&kept).await;
+    assert_eq!(still["status"], "pending");
+    srv.shutdown().await;
+}
+}

@@ -5,10 +5,14 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
 use super::action::Msg;
 use super::keymap::Keymap;
-use super::model::{Entry, Settings, State};
+use super::model::{Drawn, Entry, Settings, State};
 use super::update::update;
+use super::view;
 use crate::client::ClientError;
 use crate::protocol::{
     ApprovalRequest, Decision, Event, EventKind, Grant, Identity, Outcome, PolicyAction,
@@ -273,4 +277,22 @@ pub fn long_request(id: &str) -> ApprovalRequest {
         .map(|i| (format!("field_{i:02}"), json!(format!("value {i}"))))
         .collect();
     req(id, "crm.bulk_update", "crm-bot", 20, Value::Object(params))
+}
+
+/// Draws `state` as the driver does (the view, then `Msg::Drawn` back into `update`) and
+/// returns the screen as text, one line per row.
+pub fn frame(state: &mut State) -> String {
+    let mut t = Terminal::new(TestBackend::new(state.width, state.height)).unwrap();
+    let mut drawn = Drawn::default();
+    t.draw(|f| drawn = view::draw(state, f)).unwrap();
+    update(state, Msg::Drawn(drawn));
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -4,33 +4,14 @@
 //! of what was shown.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::action::Msg;
 use super::effect::Effect;
-use super::fixtures::loaded;
-use super::model::{Confirm, DiffLine, Drawn, Mode, State};
+use super::fixtures::{frame, loaded};
+use super::model::{Confirm, DiffLine, Mode, State};
 use super::update::update;
-use super::view;
 use crate::protocol::{Scope, Verdict, args_hash};
-
-fn frame(state: &mut State) -> String {
-    let mut t = Terminal::new(TestBackend::new(state.width, state.height)).unwrap();
-    let mut drawn = Drawn::default();
-    t.draw(|f| drawn = view::draw(state, f)).unwrap();
-    update(state, Msg::Drawn(drawn));
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
 
 fn key(state: &mut State, c: char) -> Vec<Effect> {
     frame(state);

@@ -3,32 +3,13 @@
 //! ends by itself is shown so on the Grants tab.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 use super::action::Msg;
 use super::effect::Effect;
-use super::fixtures::{self, loaded, now};
-use super::model::{Drawn, Mode, State, Tab};
+use super::fixtures::{self, frame, loaded, now};
+use super::model::{Mode, State, Tab};
 use super::update::update;
-use super::view;
 use crate::protocol::{DecisionBody, Event, EventKind, Scope};
-
-fn frame(state: &mut State) -> String {
-    let mut t = Terminal::new(TestBackend::new(state.width, state.height)).unwrap();
-    let mut drawn = Drawn::default();
-    t.draw(|f| drawn = view::draw(state, f)).unwrap();
-    update(state, Msg::Drawn(drawn));
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
 
 fn key(state: &mut State, c: char) -> Vec<Effect> {
     frame(state);

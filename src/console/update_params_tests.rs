@@ -3,33 +3,14 @@
 //! on screen, and a decision carries the hash of the full parameters fetched.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use serde_json::{Value, json};
 
 use super::action::Msg;
 use super::effect::Effect;
-use super::fixtures::{self, decided, listed, req};
-use super::model::{Drawn, Fetch, Mode, State, Tab};
+use super::fixtures::{self, decided, frame, listed, req};
+use super::model::{Fetch, Mode, State, Tab};
 use super::update::update;
-use super::view;
 use crate::protocol::{ApprovalRequest, DecisionBody, Outcome, Scope, args_hash};
-
-fn frame(state: &mut State) -> String {
-    let mut t = Terminal::new(TestBackend::new(state.width, state.height)).unwrap();
-    let mut drawn = Drawn::default();
-    t.draw(|f| drawn = view::draw(state, f)).unwrap();
-    update(state, Msg::Drawn(drawn));
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
 
 fn press(state: &mut State, code: KeyCode) -> Vec<Effect> {
     update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::invalid;
+use super::{invalid, no_nul};
 use crate::protocol::{
     ApprovalRequest, Decision, DecisionBody, Identity, Outcome, Role, Scope, Status, Verdict, Via,
 };
@@ -66,6 +66,9 @@ pub fn plan_decision(
     now: DateTime<Utc>,
 ) -> Result<DecisionPlan, StoreError> {
     let outcome = body.outcome.outcome();
+    if let Some(reason) = &body.reason {
+        no_nul("reason", reason)?;
+    }
     let edit = edited(req, body)?;
     if req.status.is_final() {
         let same = req.decision.as_ref().is_some_and(|d| {

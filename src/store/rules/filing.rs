@@ -9,7 +9,7 @@ use super::decision::status_of;
 use super::grant::grant_decision;
 use super::params;
 use super::timeout::escalate_at;
-use super::{MAX_NAME_LEN, MAX_TTL_SECONDS, invalid, new_id, truncate_millis};
+use super::{MAX_NAME_LEN, MAX_TTL_SECONDS, invalid, new_id, no_nul, truncate_millis};
 use crate::protocol::{
     ApprovalRequest, Decision, Grant, NewRequest, Outcome, PolicyAction, PolicyMatch, Scope,
     TimeoutAction, Via,
@@ -195,6 +195,7 @@ fn policy_decision(p: &PolicyMatch, now: DateTime<Utc>) -> Option<Decision> {
 }
 
 fn check_name(field: &str, value: &str, required: bool) -> Result<(), StoreError> {
+    no_nul(field, value)?;
     if required && value.trim().is_empty() {
         return Err(invalid(
             "invalid_request",
@@ -214,6 +215,9 @@ fn check_name(field: &str, value: &str, required: bool) -> Result<(), StoreError
 fn validate_new(new: &NewRequest) -> Result<(), StoreError> {
     check_name("tool", &new.tool, true)?;
     check_name("agent", &new.agent, true)?;
+    if let Some(reason) = &new.reason {
+        no_nul("reason", reason)?;
+    }
     for (field, value) in [
         ("conversation_id", &new.conversation_id),
         ("run_id", &new.run_id),

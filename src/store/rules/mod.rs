@@ -48,6 +48,20 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// Refuses a NUL character in a text field. PostgreSQL cannot store one in `text` (its
+/// refusal was a 500 there, while SQLite kept it), and no tool, name, id or reason needs
+/// one; both stores answer 422 for it, from here. (Params are stored as JSON text, where a
+/// NUL is the escape `\u0000`, so they are not concerned.)
+fn no_nul(field: &str, value: &str) -> Result<(), StoreError> {
+    if value.contains('\0') {
+        return Err(invalid(
+            "invalid_request",
+            format!("`{field}` must not contain a NUL character"),
+        ));
+    }
+    Ok(())
+}
+
 fn invalid(code: &'static str, message: String) -> StoreError {
     StoreError::Invalid { code, message }
 }
