@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::args::ExportFormat;
 use super::failure::Failure;
 use crate::client::{Client, ClientError};
-use crate::protocol::audit_chain::{self, Verdict};
+use crate::protocol::audit_chain::{self, ChainCheck};
 use crate::sanitize;
 
 /// The audit log's entries, every page, in order.
@@ -64,7 +64,7 @@ pub(super) fn read_export(path: &Path) -> Result<Vec<Value>, Failure> {
 /// What `audit verify` prints, and whether the chain held.
 pub(super) fn verify_words(entries: Vec<Value>, source: &str) -> (String, bool) {
     match audit_chain::verify(entries) {
-        Verdict::Intact(s) => {
+        ChainCheck::Intact(s) => {
             let Some((first, from_start)) = s.first else {
                 let words = if s.entries == 0 {
                     format!("{source}: the audit log is empty: nothing to verify\n")
@@ -100,7 +100,7 @@ pub(super) fn verify_words(entries: Vec<Value>, source: &str) -> (String, bool) 
             }
             (sanitize::block(&words).into_owned(), true)
         }
-        Verdict::Broken { seq, why } => {
+        ChainCheck::Broken { seq, why } => {
             let at = seq.map_or_else(|| "an entry".to_owned(), |s| format!("seq {s}"));
             let words = format!(
                 "{source}: audit chain BROKEN at {at}: {why}\nEntries from there on cannot be \

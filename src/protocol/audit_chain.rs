@@ -41,7 +41,7 @@ pub fn link(entry: &mut AuditEntry, prev: Option<&str>) {
 
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum ChainCheck {
     /// Every entry checked follows the one before it.
     Intact(Summary),
     /// The first entry that breaks the chain, and how.
@@ -64,7 +64,7 @@ pub struct Summary {
 
 /// Checks a log's entries, in the order served (seq ascending), each the JSON object
 /// `GET /v1/audit` or `assent audit export --format jsonl` gives.
-pub fn verify<I>(entries: I) -> Verdict
+pub fn verify<I>(entries: I) -> ChainCheck
 where
     I: IntoIterator<Item = Value>,
 {
@@ -124,11 +124,11 @@ where
         prev = Some((seq, hash.to_owned()));
         sum.last = prev.clone();
     }
-    Verdict::Intact(sum)
+    ChainCheck::Intact(sum)
 }
 
-fn broken(seq: Option<u64>, why: String) -> Verdict {
-    Verdict::Broken { seq, why }
+fn broken(seq: Option<u64>, why: String) -> ChainCheck {
+    ChainCheck::Broken { seq, why }
 }
 
 #[cfg(test)]
@@ -172,16 +172,16 @@ mod tests {
             .collect()
     }
 
-    fn broken_at(v: Verdict) -> Option<u64> {
+    fn broken_at(v: ChainCheck) -> Option<u64> {
         match v {
-            Verdict::Broken { seq, .. } => seq,
-            Verdict::Intact(s) => panic!("intact: {s:?}"),
+            ChainCheck::Broken { seq, .. } => seq,
+            ChainCheck::Intact(s) => panic!("intact: {s:?}"),
         }
     }
 
     #[test]
     fn a_linked_log_verifies_and_starts_at_genesis() {
-        let Verdict::Intact(s) = verify(chain(5)) else {
+        let ChainCheck::Intact(s) = verify(chain(5)) else {
             panic!("broken")
         };
         assert_eq!(s.entries, 5);
@@ -235,7 +235,7 @@ mod tests {
             prev = e.hash.clone();
             log.push(serde_json::to_value(e).unwrap());
         }
-        let Verdict::Intact(s) = verify(log.clone()) else {
+        let ChainCheck::Intact(s) = verify(log.clone()) else {
             panic!("broken")
         };
         assert_eq!((s.unlinked, s.first), (2, Some((3, true))));
@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn a_log_cut_by_retention_verifies_from_its_first_kept_entry() {
         let log = chain(5).split_off(2);
-        let Verdict::Intact(s) = verify(log) else {
+        let ChainCheck::Intact(s) = verify(log) else {
             panic!("broken")
         };
         assert_eq!(s.first, Some((3, false)));
