@@ -400,11 +400,7 @@ pub(super) fn event_row(row: &tokio_postgres::Row) -> PgResult<Event> {
     let kind = EventKind::parse(kind)
         .ok_or_else(|| Fail::corrupt(format!("unknown event kind '{kind}' at seq {seq}")))?;
     let payload: &str = row.try_get(3)?;
-    let (request, grant) = if kind.as_str().starts_with("grant.") {
-        (None, Some(serde_json::from_str(payload)?))
-    } else {
-        (Some(serde_json::from_str(payload)?), None)
-    };
+    let (request, grant) = crate::store::rules::event_subject(kind, payload)?;
     Ok(Event {
         seq: seq.max(0) as u64,
         kind,

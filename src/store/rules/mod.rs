@@ -62,6 +62,22 @@ fn no_nul(field: &str, value: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// An event's subject read back from its stored payload: a grant event stores the grant,
+/// every other event the request (one rule for both stores' logs).
+pub fn event_subject(
+    kind: crate::protocol::EventKind,
+    payload: &str,
+) -> serde_json::Result<(
+    Option<crate::protocol::ApprovalRequest>,
+    Option<crate::protocol::Grant>,
+)> {
+    Ok(if kind.as_str().starts_with("grant.") {
+        (None, Some(serde_json::from_str(payload)?))
+    } else {
+        (Some(serde_json::from_str(payload)?), None)
+    })
+}
+
 fn invalid(code: &'static str, message: String) -> StoreError {
     StoreError::Invalid { code, message }
 }
