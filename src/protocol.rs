@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod approval;
 pub mod audit_chain;
 mod delivery;
 mod event_kind;
@@ -15,6 +16,7 @@ mod grant;
 mod timeout;
 mod via;
 
+pub use approval::{Approval, MAX_APPROVALS};
 pub use delivery::{Delivery, DeliveryList, DeliveryStatus, WebhookHealth, event_id};
 pub use event_kind::EventKind;
 pub use grant::{Grant, MAX_GRANT_TTL_SECONDS};
@@ -306,6 +308,14 @@ pub struct ApprovalRequest {
     /// `approval_timeout`).
     #[serde(default, skip_serializing_if = "TimeoutAction::is_expire")]
     pub on_timeout: TimeoutAction,
+    /// How many different reviewers must approve it (its policy rule's `approvals`);
+    /// absent: 1. The token that filed it never counts.
+    #[serde(default = "approval::one", skip_serializing_if = "approval::is_one")]
+    pub approvals_required: u32,
+    /// With `approvals_required` above 1: the approvals given so far, oldest first (the
+    /// last one, on an approved request, is the decision's). Absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
 }
 
 impl ApprovalRequest {

@@ -201,6 +201,8 @@ pub fn pending(i: u64, now: DateTime<Utc>, age_secs: i64) -> ApprovalRequest {
         escalate_at: None,
         escalated_at: None,
         on_timeout: Default::default(),
+        approvals_required: 1,
+        approvals: Vec::new(),
     }
 }
 

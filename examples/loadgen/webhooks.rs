@@ -94,13 +94,29 @@ pub async fn latency(bin: &Path, n: u64, gap: Duration) -> anyhow::Result<Summar
 }
 
 /// Filings + decisions per second with `clients`, on a server with no webhook, and on
-/// one whose only webhook's receiver never answers.
-pub async fn hanging(bin: &Path, clients: usize, for_: Duration) -> anyhow::Result<(f64, f64)> {
-    let none = Server::start(bin, 0).await?;
-    let without = crate::throughput::run(&none, clients, for_).await?.per_sec;
-    drop(none);
+/// one whose only webhook's receiver never answers: the median of `rounds` runs of each,
+/// taken in turn (one alone swings by a third on a shared VM, which would hide or fake
+/// the difference).
+pub async fn hanging(
+    bin: &Path,
+    clients: usize,
+    for_: Duration,
+    rounds: usize,
+) -> anyhow::Result<(f64, f64)> {
     let url = receiver(Arc::default(), true).await?;
-    let stuck = Server::start_with(bin, |dir| notify_to(dir, &url)).await?;
-    let with = crate::throughput::run(&stuck, clients, for_).await?.per_sec;
-    Ok((without, with))
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let none = Server::start(bin, 0).await?;
+        without.push(crate::throughput::run(&none, clients, for_).await?.per_sec);
+        drop(none);
+        let stuck = Server::start_with(bin, |dir| notify_to(dir, &url)).await?;
+        with.push(crate::throughput::run(&stuck, clients, for_).await?.per_sec);
+        drop(stuck);
+    }
+    Ok((median(without), median(with)))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

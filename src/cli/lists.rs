@@ -143,14 +143,28 @@ pub fn requests_table(
             r.agent.clone(),
             r.tool.clone(),
             r.risk.map_or("", |x| x.as_str()).to_owned(),
-            r.decision
-                .as_ref()
-                .map_or_else(String::new, |d| by_cell(d, shown)),
+            match (&r.decision, approvers_words(r)) {
+                (Some(d), Some(all)) => format!("{} ({all})", by_cell(d, shown)),
+                (Some(d), None) => by_cell(d, shown),
+                (None, Some(so_far)) => so_far,
+                (None, None) => String::new(),
+            },
             r.reason.clone().unwrap_or_default(),
         ]);
         t.row(row);
     }
     t.render(layout.width)
+}
+
+/// For a request that needs several approvals: `1/2 alice`, how many and who so far.
+fn approvers_words(r: &ApprovalRequest) -> Option<String> {
+    let progress = r.approvals_progress()?;
+    let who: Vec<&str> = r.approvals.iter().map(|a| a.responder.as_str()).collect();
+    Some(if who.is_empty() {
+        progress
+    } else {
+        format!("{progress} {}", who.join(","))
+    })
 }
 
 /// What `list` says of the rows it could not read, two lines each: the id (whole, for

@@ -68,6 +68,8 @@ mod fixtures {
             escalate_at: None,
             escalated_at: None,
             on_timeout: Default::default(),
+            approvals_required: 1,
+            approvals: Vec::new(),
         }
     }
 }

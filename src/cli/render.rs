@@ -144,6 +144,33 @@ pub fn request_text(r: &ApprovalRequest, now: DateTime<Utc>, width: usize) -> St
         (None, None) => {}
     }
     field("args_hash", &r.args_hash);
+    if r.needs_several() {
+        let mut words = format!(
+            "{} of {} different reviewers",
+            r.approvals.len(),
+            r.approvals_required
+        );
+        if !r.status.is_final() {
+            let _ = write!(words, "; waiting on {} more", r.approvals_missing());
+        }
+        field("approvals", &words);
+        for a in &r.approvals {
+            let reason = a
+                .reason
+                .as_deref()
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default();
+            field(
+                "",
+                &format!(
+                    "{} at {}, scope {}{reason}",
+                    a.responder,
+                    time(a.approved_at),
+                    a.scope
+                ),
+            );
+        }
+    }
     if let Some(d) = &r.decision {
         // A person's scope is their choice; a grant's or the policy's is theirs to say.
         let scope = match d.via {
@@ -225,6 +252,20 @@ pub(super) fn decided(r: &ApprovalRequest, replayed: bool) -> String {
         sanitize::line(&r.tool),
         sanitize::line(&r.agent)
     );
+    if r.needs_several() {
+        let _ = write!(
+            line,
+            ", {} approvals",
+            r.approvals_progress().unwrap_or_default()
+        );
+        if !r.status.is_final() {
+            let _ = write!(
+                line,
+                ": waiting on {} more from another reviewer",
+                r.approvals_missing()
+            );
+        }
+    }
     if let Some(d) = &r.decision {
         if d.scope != Scope::Once {
             let _ = write!(line, ", scope {}", d.scope);

@@ -66,6 +66,8 @@ pub fn req(id: &str, tool: &str, agent: &str, age_secs: i64, params: Value) -> A
         escalate_at: None,
         escalated_at: None,
         on_timeout: Default::default(),
+        approvals_required: 1,
+        approvals: Vec::new(),
     }
 }
 
@@ -186,6 +188,7 @@ pub fn grant(id: &str, tool: &str, agent: &str) -> Grant {
         max_uses: None,
         uses: 0,
         expired_at: None,
+        approvers: Vec::new(),
     }
 }
 

@@ -38,6 +38,8 @@ pub mod words;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod update_approvals_tests;
+#[cfg(test)]
 mod update_attention_tests;
 #[cfg(test)]
 mod update_edit_tests;

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::protocol::{ApprovalRequest, Decision, Event, PolicyMatch, Risk, Status, TimeoutAction};
+use crate::protocol::{
+    Approval, ApprovalRequest, Decision, Event, PolicyMatch, Risk, Status, TimeoutAction,
+};
 
 /// A stream event, its request's parameters as text (`params`, None without a request).
 #[derive(Debug, Clone)]
@@ -133,6 +135,14 @@ struct WireRequest {
     escalated_at: Option<DateTime<Utc>>,
     #[serde(default)]
     on_timeout: TimeoutAction,
+    #[serde(default = "one")]
+    approvals_required: u32,
+    #[serde(default)]
+    approvals: Vec<Approval>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl WireRequest {
@@ -160,6 +170,8 @@ impl WireRequest {
             escalate_at: self.escalate_at,
             escalated_at: self.escalated_at,
             on_timeout: self.on_timeout,
+            approvals_required: self.approvals_required,
+            approvals: self.approvals,
         };
         (req, params)
     }
@@ -191,6 +203,15 @@ mod tests {
         r.escalated_at = Some(fixtures::now());
         r.on_timeout = TimeoutAction::Reject;
         r.params_size = Some(12);
+        r.approvals_required = 2;
+        r.approvals = vec![Approval {
+            responder: "bob".into(),
+            approved_at: fixtures::now(),
+            scope: Scope::Always,
+            reason: Some("ok".into()),
+            grant_ttl_seconds: Some(60),
+            grant_max_uses: Some(3),
+        }];
         fixtures::decided(r, Outcome::Approved, Scope::Once, "alice")
     }
 

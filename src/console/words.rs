@@ -12,6 +12,57 @@ use crate::sanitize;
 /// it): on its row, before the summary, and in the detail's status line.
 pub const ESCALATED_CUE: &str = "ESCALATED";
 
+/// A row this reviewer approved that needs more approvals: `1/2 waiting on another
+/// reviewer`.
+pub fn waiting_words(req: &ApprovalRequest) -> String {
+    let missing = req.approvals_missing();
+    format!(
+        "{} you approved; waiting on {missing} more reviewer{}",
+        req.approvals_progress().unwrap_or_default(),
+        if missing == 1 { "" } else { "s" }
+    )
+}
+
+/// The detail's `approvals` field: how many of how many, and who, when, with what scope.
+pub fn approvals_field(req: &ApprovalRequest) -> String {
+    let who: Vec<String> = req
+        .approvals
+        .iter()
+        .map(|a| {
+            format!(
+                "{} ({}, {})",
+                crate::sanitize::line(&a.responder),
+                a.approved_at.format("%H:%M:%S UTC"),
+                a.scope
+            )
+        })
+        .collect();
+    let progress = req.approvals_progress().unwrap_or_default();
+    match (who.is_empty(), req.status.is_final()) {
+        (true, _) => format!(
+            "{progress} (needs {} different reviewers)",
+            req.approvals_required
+        ),
+        (false, true) => format!("{progress}: {}", who.join(", ")),
+        (false, false) => format!(
+            "{progress}: {}; waiting on {} more",
+            who.join(", "),
+            req.approvals_missing()
+        ),
+    }
+}
+
+/// Why a reviewer who approved already is given no decision keys.
+pub fn already_approved(req: &ApprovalRequest) -> String {
+    format!(
+        "You approved this already ({}): it needs {} different reviewers and waits on {} \
+         more from someone else",
+        req.approvals_progress().unwrap_or_default(),
+        req.approvals_required,
+        req.approvals_missing()
+    )
+}
+
 /// The detail's `escalated` field: when.
 pub fn escalated_field(at: DateTime<Utc>) -> String {
     format!(

@@ -14,14 +14,16 @@ use crate::protocol::Risk;
 use crate::store::rules::{Outbox, Route};
 
 /// The event types a webhook may listen for, by their wire names.
-pub const WEBHOOK_EVENTS: [&str; 7] = [
+pub const WEBHOOK_EVENTS: [&str; 9] = [
     "request.created",
     "request.decided",
     "request.expired",
     "request.cancelled",
     "request.escalated",
+    "request.approval_added",
     "grant.created",
     "grant.revoked",
+    "grant.expired",
 ];
 
 /// What a webhook listens for unless it says: what a person must act on.

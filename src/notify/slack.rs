@@ -61,6 +61,12 @@ fn request_message(kind: &str, r: &ApprovalRequest, now: DateTime<Utc>) -> (Stri
     let what = match (kind, decision.map(|d| d.outcome)) {
         ("request.created", _) => "Approval needed".to_owned(),
         ("request.escalated", _) => "Escalated: still waiting for a decision".to_owned(),
+        ("request.approval_added", _) => format!(
+            "Approved by {} of {}: waiting on {} more",
+            r.approvals.len(),
+            r.approvals_required,
+            r.approvals_missing()
+        ),
         ("request.decided", Some(Outcome::Approved)) => "Approved".to_owned(),
         ("request.decided", _) => "Rejected".to_owned(),
         ("request.expired", _) => "Expired undecided".to_owned(),
@@ -87,6 +93,23 @@ fn request_message(kind: &str, r: &ApprovalRequest, now: DateTime<Utc>) -> (Stri
         format!("*Reason:* {}", code(r.reason.as_deref().unwrap_or(""), 500)),
         format!("*When:* {when}"),
     ];
+    if r.needs_several() {
+        let who: Vec<String> = r
+            .approvals
+            .iter()
+            .map(|a| code(&a.responder, 100))
+            .collect();
+        let who = if who.is_empty() {
+            "nobody yet".to_owned()
+        } else {
+            who.join(", ")
+        };
+        lines.push(format!(
+            "*Approvals:* {} of {} needed: {who}",
+            r.approvals.len(),
+            r.approvals_required
+        ));
+    }
     if let Some(d) = decision {
         lines.push(format!(
             "*Decided by:* {} ({})",
@@ -115,6 +138,7 @@ fn grant_message(kind: &str, g: &Grant) -> (String, Vec<Value>) {
     let what = match kind {
         "grant.created" => "Standing grant made",
         "grant.revoked" => "Standing grant revoked",
+        "grant.expired" => "Standing grant ended (past its duration, or used up)",
         other => other,
     };
     let headline = format!(

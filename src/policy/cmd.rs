@@ -160,6 +160,9 @@ fn render(g: &GlobalOpts, cmd: PolicyCommand) -> anyhow::Result<String> {
                 if let Some(t) = ruling.on_timeout {
                     let _ = writeln!(out, "on_timeout: {t}");
                 }
+                if ruling.approvals > 1 {
+                    let _ = writeln!(out, "approvals: {} different reviewers", ruling.approvals);
+                }
             }
             Ok(out)
         }

@@ -10,7 +10,7 @@ use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr};
 use serde::Deserialize;
 
 use super::{Policy, Rule, VARIABLES};
-use crate::protocol::{PolicyAction, Risk, TimeoutAction};
+use crate::protocol::{MAX_APPROVALS, PolicyAction, Risk, TimeoutAction};
 
 /// `[policy]` as written in TOML.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -50,6 +50,10 @@ pub struct RuleConfig {
     /// What the end of a held request's TTL does: "expire" or "reject".
     #[serde(default)]
     pub on_timeout: Option<TimeoutAction>,
+    /// How many different reviewers must approve a held request (the two-person rule);
+    /// the token that filed it never counts. Only with action require_approval.
+    #[serde(default)]
+    pub approvals: Option<u32>,
     #[serde(default)]
     pub message: Option<String>,
 }
@@ -99,6 +103,7 @@ impl Policy {
             };
             let ttl = bounded(&at, "ttl", rc.ttl.as_deref())?;
             let escalate_after = bounded(&at, "escalate_after", rc.escalate_after.as_deref())?;
+            let approvals = approvals(&at, rc.approvals, rc.action)?;
             rules.push(Rule {
                 name: rc.name.clone(),
                 tool_glob: rc.tool.clone(),
@@ -111,6 +116,7 @@ impl Policy {
                 ttl,
                 escalate_after,
                 on_timeout: rc.on_timeout,
+                approvals,
                 message: rc.message.clone(),
             });
         }
@@ -140,6 +146,22 @@ fn bounded(at: &str, key: &str, text: Option<&str>) -> anyhow::Result<Option<Dur
         bail!("{at}: {key} '{t}' must be at least 1s and at most 366 days");
     }
     Ok(Some(d))
+}
+
+/// A rule's `approvals`: 1 to [`MAX_APPROVALS`], and more than 1 only where a person
+/// decides (an allow or deny rule has nobody to ask).
+fn approvals(at: &str, n: Option<u32>, action: PolicyAction) -> anyhow::Result<u32> {
+    let Some(n) = n else { return Ok(1) };
+    if !(1..=MAX_APPROVALS).contains(&n) {
+        bail!("{at}: approvals = {n} must be 1 to {MAX_APPROVALS}");
+    }
+    if n > 1 && action != PolicyAction::RequireApproval {
+        bail!(
+            "{at}: approvals = {n} applies to action \"require_approval\" only: a rule that \
+             decides by itself asks nobody"
+        );
+    }
+    Ok(n)
 }
 
 fn glob(pattern: &str) -> anyhow::Result<globset::GlobMatcher> {

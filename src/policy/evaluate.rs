@@ -36,6 +36,8 @@ pub struct Ruling {
     pub escalate_after: Option<Duration>,
     /// What the end of a held call's TTL does (the rule's `on_timeout`).
     pub on_timeout: Option<TimeoutAction>,
+    /// How many different reviewers must approve a held call (the rule's `approvals`).
+    pub approvals: u32,
     /// Set when a condition failed to evaluate and the call failed closed.
     pub error: Option<String>,
 }
@@ -149,6 +151,7 @@ impl Policy {
                         ttl: None,
                         escalate_after: None,
                         on_timeout: None,
+                        approvals: 1,
                         error: failed,
                     }
                 } else {
@@ -160,6 +163,7 @@ impl Policy {
                         ttl: rule.ttl,
                         escalate_after: rule.escalate_after,
                         on_timeout: rule.on_timeout,
+                        approvals: rule.approvals,
                         error: failed,
                     }
                 };
@@ -179,6 +183,7 @@ impl Policy {
             ttl: None,
             escalate_after: None,
             on_timeout: None,
+            approvals: 1,
             error: failed,
         }
     }

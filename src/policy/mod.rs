@@ -48,6 +48,8 @@ struct Rule {
     ttl: Option<Duration>,
     escalate_after: Option<Duration>,
     on_timeout: Option<TimeoutAction>,
+    /// How many different reviewers must approve what it holds (the two-person rule).
+    approvals: u32,
     message: Option<String>,
 }
 
@@ -121,6 +123,9 @@ impl Policy {
                 }
                 if let Some(t) = r.on_timeout {
                     s.push_str(&format!(", on_timeout {t}"));
+                }
+                if r.approvals > 1 {
+                    s.push_str(&format!(", approvals {}", r.approvals));
                 }
                 s.push(')');
                 s

@@ -16,6 +16,9 @@ pub enum EventKind {
     /// A request still pending at its `escalate_at`; once per request.
     #[serde(rename = "request.escalated")]
     RequestEscalated,
+    /// One approval of a request that needs several; it is still pending after it.
+    #[serde(rename = "request.approval_added")]
+    RequestApprovalAdded,
     #[serde(rename = "grant.created")]
     GrantCreated,
     #[serde(rename = "grant.revoked")]
@@ -27,12 +30,13 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::RequestCreated,
         EventKind::RequestDecided,
         EventKind::RequestExpired,
         EventKind::RequestCancelled,
         EventKind::RequestEscalated,
+        EventKind::RequestApprovalAdded,
         EventKind::GrantCreated,
         EventKind::GrantRevoked,
         EventKind::GrantExpired,
@@ -45,6 +49,7 @@ impl EventKind {
             EventKind::RequestExpired => "request.expired",
             EventKind::RequestCancelled => "request.cancelled",
             EventKind::RequestEscalated => "request.escalated",
+            EventKind::RequestApprovalAdded => "request.approval_added",
             EventKind::GrantCreated => "grant.created",
             EventKind::GrantRevoked => "grant.revoked",
             EventKind::GrantExpired => "grant.expired",

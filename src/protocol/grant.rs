@@ -52,6 +52,11 @@ pub struct Grant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub expired_at: Option<DateTime<Utc>>,
+    /// When its request needed several approvals: every reviewer who approved it (each
+    /// chose this scope; `created_by` is the last). It covers only requests that need no
+    /// more approvals than that. Absent: `created_by` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -72,6 +77,13 @@ impl Grant {
     /// It ended by itself by `now`: marked so, past its duration, or used up.
     pub fn has_ended(&self, now: DateTime<Utc>) -> bool {
         self.expired_at.is_some() || self.expires_at.is_some_and(|t| t <= now) || self.used_up()
+    }
+
+    /// How many reviewers made it.
+    pub fn approvers_count(&self) -> u32 {
+        u32::try_from(self.approvers.len())
+            .unwrap_or(u32::MAX)
+            .max(1)
     }
 
     /// It approves what it covers at `now`: neither revoked nor ended.

@@ -135,6 +135,7 @@ pub async fn file_as(
         // Likewise a rule's escalation and TTL's end beat the server's defaults.
         escalate_after: applied.escalate_after.or(st.limits.escalate_after),
         on_timeout: applied.on_timeout.unwrap_or(st.limits.on_timeout),
+        approvals_required: applied.approvals,
     };
     Ok(st.commit(st.store.file(caller.name(), new, opts).await?))
 }
@@ -273,10 +274,10 @@ pub async fn get(
     params(("id" = String, Path, description = "The request's id")),
     request_body = DecisionBody,
     responses(
-        (status = 200, description = "Decided", body = ApprovalRequest),
-        (status = 403, description = "`forbidden`: not a reviewer or admin token", body = ErrorResponse),
+        (status = 200, description = "Decided; or, for a request that needs several approvals, one approval added and the request still pending", body = ApprovalRequest),
+        (status = 403, description = "`forbidden`: not a reviewer or admin token, or the token that filed a request that needs several approvals", body = ErrorResponse),
         (status = 404, description = "`not_found`: no such request", body = ErrorResponse),
-        (status = 409, description = "`not_pending`: already final; `request` is the request as it now stands",
+        (status = 409, description = "`not_pending`: already final; `already_approved`: this reviewer gave one of the approvals it needs already; `request` is the request as it now stands",
             body = ErrorResponse),
         (status = 422, description = "`args_hash_mismatch`, `invalid_scope`, `invalid_grant_limit`, `edited_grant`, `invalid_edit`, or edited params refused as a filing's are (`inexact_number`, `duplicate_key`, `params_too_deep`)",
             body = ErrorResponse),

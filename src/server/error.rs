@@ -50,9 +50,13 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
-            StoreError::Conflict { message, request } => ApiError {
+            StoreError::Conflict {
+                code,
+                message,
+                request,
+            } => ApiError {
                 status: StatusCode::CONFLICT,
-                code: "not_pending",
+                code,
                 message,
                 request: Some(request),
             },

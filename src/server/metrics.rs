@@ -116,6 +116,8 @@ pub struct Metrics {
     cancelled: Counter,
     grants_created: Family<ScopeLabels, Counter>,
     grants_revoked: Counter,
+    grants_expired: Counter,
+    approvals_added: Counter,
     pending: Family<RiskLabels, Gauge>,
     sse_subscribers: Gauge,
     waiters: Gauge,
@@ -152,6 +154,8 @@ impl Metrics {
             cancelled: Counter::default(),
             grants_created: Family::default(),
             grants_revoked: Counter::default(),
+            grants_expired: Counter::default(),
+            approvals_added: Counter::default(),
             pending: Family::default(),
             sse_subscribers: Gauge::default(),
             waiters: Gauge::default(),
@@ -210,6 +214,18 @@ impl Metrics {
             "grants_revoked",
             "Standing grants revoked on this instance",
             self.grants_revoked.clone(),
+        );
+        r.register(
+            "grants_expired",
+            "Standing grants that ended by themselves (past their duration, or used up), \
+             marked by this instance",
+            self.grants_expired.clone(),
+        );
+        r.register(
+            "approvals_added",
+            "Approvals of requests that need several, that left them still pending (the \
+             completing approval counts as a decision)",
+            self.approvals_added.clone(),
         );
         r.register(
             "pending_requests",
@@ -320,6 +336,12 @@ impl Metrics {
                 }
                 (EventKind::GrantRevoked, _, _) => {
                     self.grants_revoked.inc();
+                }
+                (EventKind::GrantExpired, _, _) => {
+                    self.grants_expired.inc();
+                }
+                (EventKind::RequestApprovalAdded, _, _) => {
+                    self.approvals_added.inc();
                 }
                 _ => {}
             }

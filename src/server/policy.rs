@@ -29,6 +29,8 @@ pub struct Applied {
     pub ttl: Option<std::time::Duration>,
     pub escalate_after: Option<std::time::Duration>,
     pub on_timeout: Option<crate::protocol::TimeoutAction>,
+    /// How many different reviewers must approve a held call (the rule's `approvals`).
+    pub approvals: u32,
 }
 
 impl PolicyHolder {
@@ -98,6 +100,7 @@ impl PolicyHolder {
             ttl: verdict.ttl,
             escalate_after: verdict.escalate_after,
             on_timeout: verdict.on_timeout,
+            approvals: verdict.approvals,
         }
     }
 }

@@ -47,5 +47,7 @@ pub fn request(id: &str, status: Status) -> ApprovalRequest {
         escalate_at: None,
         escalated_at: None,
         on_timeout: Default::default(),
+        approvals_required: 1,
+        approvals: Vec::new(),
     }
 }

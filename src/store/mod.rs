@@ -68,6 +68,9 @@ pub struct FileOptions {
     pub escalate_after: Option<Duration>,
     /// What its TTL's end does (the rule's, else `[server] on_timeout`).
     pub on_timeout: crate::protocol::TimeoutAction,
+    /// How many different reviewers must approve it (the rule's `approvals`); 0 reads
+    /// as 1.
+    pub approvals_required: u32,
 }
 
 /// `GET /v1/requests` parameters, already validated by the HTTP layer.
@@ -118,9 +121,11 @@ pub enum StoreError {
     /// 404.
     #[error("{0}")]
     NotFound(String),
-    /// 409: the request is no longer pending; carries it as it now stands.
+    /// 409: the request is no longer pending (`not_pending`), or this reviewer already
+    /// gave one of its approvals (`already_approved`); carries it as it now stands.
     #[error("{message}")]
     Conflict {
+        code: &'static str,
         message: String,
         request: Box<ApprovalRequest>,
     },

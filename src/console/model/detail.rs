@@ -124,6 +124,8 @@ pub struct DetailCache {
     pub status: Status,
     /// When it escalated, as shown.
     escalated_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// How many approvals it had, as shown.
+    approvals: usize,
     /// What was shown of its parameters.
     params: ParamsKey,
     pub lines: Vec<DetailLine>,
@@ -164,6 +166,7 @@ impl DetailCache {
         self.id == req.id
             && self.status == req.status
             && self.escalated_at == req.escalated_at
+            && self.approvals == req.approvals.len()
             && self.params == ParamsShown::of(req, full).key()
     }
 
@@ -230,6 +233,9 @@ impl DetailCache {
             "expires",
             &req.expires_at.map_or_else(|| "never".to_owned(), time),
         );
+        if req.needs_several() {
+            field(&mut lines, "approvals", &words::approvals_field(req));
+        }
         if let Some(at) = req.escalated_at {
             field(&mut lines, "escalated", &words::escalated_field(at));
         }
@@ -275,6 +281,7 @@ impl DetailCache {
             id: req.id.clone(),
             status: req.status,
             escalated_at: req.escalated_at,
+            approvals: req.approvals.len(),
             params: params.key(),
             lines,
             json,

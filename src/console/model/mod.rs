@@ -469,6 +469,14 @@ impl State {
 
     /// The summary a queued request's row shows: for one listed without its parameters,
     /// theirs once fetched, else where their fetch stands.
+    /// Whether this reviewer already gave one of the approvals `req` needs: it waits on
+    /// someone else, and takes no decision keys here.
+    pub fn waits_on_others(&self, req: &ApprovalRequest) -> bool {
+        req.needs_several()
+            && !req.status.is_final()
+            && self.me.as_ref().is_some_and(|me| req.approved_by(&me.name))
+    }
+
     pub fn summary_of<'a>(&'a self, e: &'a Entry) -> &'a str {
         match self.full_of(&e.req().id) {
             Some(f) if e.left_out().is_some() => f.words(),

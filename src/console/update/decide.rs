@@ -7,8 +7,8 @@ use super::super::keymap::Action;
 use super::super::model::{Extra, Full, Level, Local, State};
 use super::super::view;
 use super::super::words::{
-    decision_words, ended_note, no_longer_decidable, not_on_screen, outcome_words,
-    params_not_shown, too_small_refusal,
+    already_approved, decision_words, ended_note, no_longer_decidable, not_on_screen,
+    outcome_words, params_not_shown, too_small_refusal, waiting_words,
 };
 use crate::client::ClientError;
 use crate::protocol::{ApprovalRequest, DecisionBody, Grant, Scope, Verdict};
@@ -32,6 +32,11 @@ pub(super) fn check_decidable(state: &mut State, id: &str) -> bool {
         }
         Local::Ended { note, .. } => {
             let text = no_longer_decidable(note);
+            state.say(Level::Warn, text);
+            false
+        }
+        Local::Idle | Local::Failed { .. } if state.waits_on_others(e.req()) => {
+            let text = already_approved(e.req());
             state.say(Level::Warn, text);
             false
         }
@@ -139,6 +144,14 @@ pub(super) fn on_decided(
 ) {
     let now = state.now;
     match result {
+        // One approval of several: the request stays, waiting on another reviewer.
+        Ok(req) if !req.status.is_final() && state.queue().contains(&id) => {
+            let text = format!("{}: {}", sanitize::line(&req.tool), waiting_words(&req));
+            let queue = state.queue_mut();
+            queue.set_local(&id, Local::Idle);
+            queue.renew(req);
+            state.say(Level::Info, text);
+        }
         Ok(mut req) => {
             let left_out = state.queue_mut().remove(&id).and_then(|e| e.left_out());
             held_as_listed(&mut req, left_out);

@@ -70,8 +70,9 @@ pub(super) fn on_event(state: &mut State, ev: Streamed, fx: &mut Vec<Effect>) {
                 call_attention(state, title, body, fx);
             }
         }
-        EventKind::RequestEscalated => {
-            // The row is marked, and sorts first by age: the newer copy says so.
+        EventKind::RequestEscalated | EventKind::RequestApprovalAdded => {
+            // The row is marked (escalated: and sorts first by age; an approval: `1/2`
+            // and who): the newer copy says so.
             if let Some(req) = ev.request
                 && state.queue().contains(&req.id)
             {

@@ -161,8 +161,16 @@ fn hints(state: &State) -> Vec<(String, String)> {
             let selected = state.tab == Tab::Pending && queue.selected_id().is_some();
             let decidable = queue.selected().is_some_and(|e| !e.local().is_ended());
             let notify = queue.selected().is_some_and(|e| e.notify());
+            let waits = queue
+                .selected()
+                .is_some_and(|e| state.waits_on_others(e.req()));
             if selected && !decidable {
                 v.push(("—".to_owned(), "this request has ended".to_owned()));
+            } else if selected && waits {
+                v.push((
+                    "—".to_owned(),
+                    "you approved: waiting on another reviewer".to_owned(),
+                ));
             } else if selected && narrow {
                 v.extend(narrow_decision_hints(km, notify));
             } else if selected {

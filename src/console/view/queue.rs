@@ -12,7 +12,7 @@ use super::theme::Theme;
 use crate::console::keymap::Action;
 use crate::console::model::{Entry, Local, State};
 use crate::console::text;
-use crate::console::words::{ESCALATED_CUE, failed_words, sending_words};
+use crate::console::words::{ESCALATED_CUE, failed_words, sending_words, waiting_words};
 use crate::protocol::Risk;
 use crate::sanitize;
 
@@ -219,12 +219,17 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             Local::Idle if e.expiring(state.now) => {
                 (format!("expiring… {}", state.summary_of(e)), theme.warn())
             }
+            // Approved here already: it is someone else's to decide now.
+            Local::Idle if state.waits_on_others(r) => (waiting_words(r), theme.busy()),
             // Nobody decided it in time: the backend escalated it (and it sorts first).
             Local::Idle if r.is_escalated() => (
-                format!("{ESCALATED_CUE} {}", state.summary_of(e)),
+                format!("{ESCALATED_CUE} {}{}", progress(r), state.summary_of(e)),
                 theme.warn(),
             ),
-            Local::Idle => (state.summary_of(e).to_owned(), theme.base()),
+            Local::Idle => (
+                format!("{}{}", progress(r), state.summary_of(e)),
+                theme.base(),
+            ),
             Local::Sending { verdict, scope } => (sending_words(*verdict, *scope), theme.busy()),
             Local::Failed { error, unknown } => (
                 format!(
@@ -308,6 +313,13 @@ fn risk_letter(r: Risk) -> &'static str {
         Risk::High => "H",
         Risk::Critical => "C",
     }
+}
+
+/// `1/2 ` before the summary of a request that needs several approvals.
+fn progress(r: &crate::protocol::ApprovalRequest) -> String {
+    r.approvals_progress()
+        .map(|p| format!("{p} "))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

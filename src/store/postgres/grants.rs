@@ -17,8 +17,8 @@ pub(super) async fn insert(tx: &Transaction<'_>, g: &Grant, filer: &str) -> PgRe
     let st = tx
         .prepare_cached(
             "INSERT INTO grants (id, scope, agent, tool, conversation_id, filed_by, \
-             created_by, created_at, source_request_id, expires_at, max_uses) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             created_by, created_at, source_request_id, expires_at, max_uses, approvers) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .await?;
     tx.execute(
@@ -35,6 +35,10 @@ pub(super) async fn insert(tx: &Transaction<'_>, g: &Grant, filer: &str) -> PgRe
             &g.source_request_id,
             &g.expires_at.map(|t| t.timestamp_millis()),
             &g.max_uses.map(to_i64),
+            // NULL for a grant one reviewer made, as every grant before the column.
+            &(!g.approvers.is_empty())
+                .then(|| serde_json::to_string(&g.approvers))
+                .transpose()?,
         ],
     )
     .await?;

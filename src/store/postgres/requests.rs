@@ -136,11 +136,15 @@ async fn write_decision(tx: &Transaction<'_>, req: &ApprovalRequest) -> PgResult
         .and_then(|d| d.approved_params.as_ref())
         .map(serde_json::to_string)
         .transpose()?;
+    // NULL while there are none, as on every row before the column.
+    let approvals = (!req.approvals.is_empty())
+        .then(|| serde_json::to_string(&req.approvals))
+        .transpose()?;
     let st = tx
         .prepare_cached(
             "UPDATE requests SET status = $2, outcome = $3, scope = $4, decision_reason = $5, \
              notify_agent = $6, responder = $7, decided_at = $8, grant_id = $9, via = $10, \
-             approved_params = $11, approved_args_hash = $12 WHERE id = $1",
+             approved_params = $11, approved_args_hash = $12, approvals = $13 WHERE id = $1",
         )
         .await?;
     tx.execute(
@@ -158,6 +162,7 @@ async fn write_decision(tx: &Transaction<'_>, req: &ApprovalRequest) -> PgResult
             &via,
             &approved_params,
             &d.and_then(|d| d.approved_args_hash.as_deref()),
+            &approvals,
         ],
     )
     .await?;
@@ -176,9 +181,9 @@ async fn insert(
         .prepare_cached(
             "INSERT INTO requests (id, status, tool, params, args_hash, reason, agent, \
              conversation_id, run_id, tool_call_id, risk, filed_by, idempotency_key, created_at, \
-             expires_at, policy, escalate_at, on_timeout) \
+             expires_at, policy, escalate_at, on_timeout, approvals_required) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18)",
+             $17, $18, $19)",
         )
         .await?;
     tx.execute(
@@ -203,6 +208,7 @@ async fn insert(
             &req.escalate_at.map(|t| t.timestamp_millis()),
             // NULL for `expire`, what every row before the column means.
             &(!req.on_timeout.is_expire()).then(|| req.on_timeout.as_str()),
+            &i32::try_from(req.approvals_required).unwrap_or(i32::MAX),
         ],
     )
     .await?;
@@ -261,6 +267,7 @@ pub(super) async fn file(op: &mut Op<'_>, filing: Filing) -> PgResult<Filed> {
                     &new.agent,
                     &new.tool,
                     new.conversation_id.as_deref(),
+                    filing.opts.approvals_required,
                 )
             })
         });
@@ -295,8 +302,18 @@ pub(super) async fn decide(
     let mut decision = match rules::plan_decision(&req, responder, &body, op.now)? {
         DecisionPlan::Apply(d) => d,
         DecisionPlan::Replay => return Ok(req),
+        DecisionPlan::AddApproval(a) => {
+            rules::add_approval(&mut req, a);
+            write_decision(op.tx, &req).await?;
+            op.request_changed(
+                RequestAction::ApprovalAdded,
+                EventKind::RequestApprovalAdded,
+                &req,
+            );
+            return Ok(req);
+        }
     };
-    let grant = rules::grant_for(&req, &mut decision, &body);
+    let grant = rules::conclude(&mut req, &mut decision, &body);
     if let Some(g) = &grant {
         grants::lock_calls(op.tx, &req.filed_by, &g.agent, &g.tool).await?;
         grants::insert(op.tx, g, &req.filed_by).await?;
@@ -403,8 +420,8 @@ pub(super) async fn list(op: &mut Op<'_>, query: ListQuery, start: i64) -> PgRes
     let mut page = crate::store::rules::Page::new(&query);
     for row in &rows {
         let n: i64 = row.try_get(21)?;
-        let size = usize::try_from(row.try_get::<_, i64>(29)?).unwrap_or(0);
-        let reasons = usize::try_from(row.try_get::<_, i64>(30)?).unwrap_or(0);
+        let size = usize::try_from(row.try_get::<_, i64>(31)?).unwrap_or(0);
+        let reasons = usize::try_from(row.try_get::<_, i64>(32)?).unwrap_or(0);
         let Some(left_out) = page.admit(size, reasons) else {
             break;
         };

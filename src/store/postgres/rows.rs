@@ -20,7 +20,7 @@ macro_rules! req_cols {
             ", args_hash, reason, agent, conversation_id, run_id, tool_call_id, risk, \
              filed_by, created_at, expires_at, outcome, scope, decision_reason, notify_agent, \
              responder, decided_at, grant_id, n, policy, via, escalate_at, escalated_at, on_timeout, approved_params, \
-             approved_args_hash"
+             approved_args_hash, approvals_required, approvals"
         )
     };
 }
@@ -28,7 +28,7 @@ macro_rules! req_cols {
 pub(super) const REQ_COLS: &str = req_cols!("params");
 
 /// The columns of a listed request: its params only when at most `$1` bytes long, then
-/// the length of the params (index 29) and of its two reasons (30).
+/// the length of the params (index 31) and of its two reasons (32).
 pub(super) const LISTED_COLS: &str = concat!(
     req_cols!("CASE WHEN octet_length(params) <= $1::BIGINT THEN params END"),
     ", octet_length(params)::BIGINT, \
@@ -36,7 +36,7 @@ pub(super) const LISTED_COLS: &str = concat!(
 );
 
 pub(super) const GRANT_COLS: &str = "id, scope, agent, tool, conversation_id, created_by, created_at, \
-    source_request_id, revoked_at, revoked_by, expires_at, max_uses, uses, expired_at";
+    source_request_id, revoked_at, revoked_by, expires_at, max_uses, uses, expired_at, approvers";
 
 pub(super) const AUDIT_COLS: &str = "seq, at, actor, action, request_id, tool, agent, outcome, scope, reason, args_hash, grant_id, \
      policy, via, prev_hash, hash, approved_args_hash";
@@ -133,6 +133,10 @@ pub(super) fn request_with(row: &Row, params: Value) -> PgResult<(i64, ApprovalR
         escalate_at: opt_time_col(row, 24)?,
         escalated_at: opt_time_col(row, 25)?,
         on_timeout: opt_parse_col(row, 26, "on_timeout", TimeoutAction::parse)?.unwrap_or_default(),
+        approvals_required: u32::try_from(row.try_get::<_, i32>(29)?)
+            .unwrap_or(1)
+            .max(1),
+        approvals: json_col(row, 30)?.unwrap_or_default(),
     };
     Ok((row.try_get(21)?, req))
 }
@@ -153,6 +157,7 @@ pub(super) fn grant_row(row: &Row) -> PgResult<Grant> {
         max_uses: row.try_get::<_, Option<i64>>(11)?.map(|n| n.max(0) as u64),
         uses: row.try_get::<_, i64>(12)?.max(0) as u64,
         expired_at: opt_time_col(row, 13)?,
+        approvers: json_col(row, 14)?.unwrap_or_default(),
     })
 }
 

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_escalation.sql")),
     (5, include_str!("migrations/0005_grant_limits.sql")),
     (6, include_str!("migrations/0006_edited_approvals.sql")),
+    (7, include_str!("migrations/0007_approvals.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.

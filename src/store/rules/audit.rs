@@ -14,6 +14,9 @@ pub enum RequestAction<'a> {
     /// Attributed to the decision's responder (a person, a grant's creator, a policy);
     /// the entry's `via` says which of them decided.
     Decided,
+    /// One approval of a request that needs several, still pending after it; attributed
+    /// to that approver (the request's last approval).
+    ApprovalAdded,
     /// Attributed to [`SYSTEM_ACTOR`].
     Expired,
     /// Still pending at its `escalate_at`; attributed to [`SYSTEM_ACTOR`].
@@ -28,6 +31,7 @@ impl RequestAction<'_> {
         match self {
             RequestAction::Filed => "filed",
             RequestAction::Decided => "decided",
+            RequestAction::ApprovalAdded => "approval_added",
             RequestAction::Expired => "expired",
             RequestAction::Escalated => "escalated",
             RequestAction::Cancelled { .. } => "cancelled",
@@ -60,12 +64,39 @@ pub fn request_audit(
         .as_ref()
         .filter(|_| action == RequestAction::Decided);
     let filed = action == RequestAction::Filed;
+    let added = req
+        .approvals
+        .last()
+        .filter(|_| action == RequestAction::ApprovalAdded);
     let actor = match action {
         RequestAction::Filed => req.filed_by.as_str(),
         RequestAction::Decided => d.map_or("", |d| d.responder.as_str()),
+        RequestAction::ApprovalAdded => added.map_or("", |a| a.responder.as_str()),
         RequestAction::Expired | RequestAction::Escalated => SYSTEM_ACTOR,
         RequestAction::Cancelled { by } => by,
     };
+    if let Some(a) = added {
+        // A partial approval: what this reviewer chose, by a person, nothing decided yet.
+        return AuditEntry {
+            seq: 0,
+            at,
+            actor: actor.to_owned(),
+            action: action.as_str().to_owned(),
+            request_id: Some(req.id.clone()),
+            tool: Some(req.tool.clone()),
+            agent: Some(req.agent.clone()),
+            outcome: Some(crate::protocol::Outcome::Approved.as_str().to_owned()),
+            scope: Some(a.scope),
+            reason: a.reason.clone(),
+            args_hash: Some(req.args_hash.clone()),
+            approved_args_hash: None,
+            grant_id: None,
+            policy: None,
+            via: Some(crate::protocol::Via::Person),
+            prev_hash: None,
+            hash: None,
+        };
+    }
     AuditEntry {
         seq: 0,
         at,

@@ -5,7 +5,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{invalid, no_nul};
 use crate::protocol::{
-    ApprovalRequest, Decision, DecisionBody, Identity, Outcome, Role, Scope, Status, Verdict, Via,
+    Approval, ApprovalRequest, Decision, DecisionBody, Grant, Identity, Outcome, Role, Scope,
+    Status, Verdict, Via,
 };
 use crate::store::StoreError;
 use serde_json::Value;
@@ -19,6 +20,9 @@ pub enum DecisionPlan {
     Replay,
     /// Record this decision (and, for a wider scope, create a grant).
     Apply(Decision),
+    /// One more approval of a request that needs several: record it; the request stays
+    /// pending.
+    AddApproval(Approval),
 }
 
 fn describe_final(req: &ApprovalRequest) -> String {
@@ -53,6 +57,7 @@ fn describe_final(req: &ApprovalRequest) -> String {
 /// The 409 for acting on a request that is no longer pending.
 fn not_pending(req: &ApprovalRequest) -> StoreError {
     StoreError::Conflict {
+        code: "not_pending",
         message: format!("{}; it can no longer be changed", describe_final(req)),
         request: Box::new(req.clone()),
     }
@@ -115,13 +120,31 @@ pub fn plan_decision(
         ));
     }
     super::check_limits(body)?;
+    let mut scope = body.scope;
+    if req.needs_several() && body.outcome == Verdict::Approve {
+        check_approver(req, responder, edit.is_some())?;
+        if req.approvals_missing() > 1 {
+            return Ok(DecisionPlan::AddApproval(Approval {
+                responder: responder.to_owned(),
+                approved_at: now,
+                scope: body.scope,
+                reason: body.reason.clone(),
+                grant_ttl_seconds: body.grant_ttl_seconds,
+                grant_max_uses: body.grant_max_uses,
+            }));
+        }
+        // The last approval needed: a grant only when every approver chose its scope.
+        if req.approvals.iter().any(|a| a.scope != body.scope) {
+            scope = Scope::Once;
+        }
+    }
     let (approved_params, approved_args_hash) = edit.unzip();
     Ok(DecisionPlan::Apply(Decision {
         approved_params,
         approved_args_hash,
         approval_token: None,
         outcome,
-        scope: body.scope,
+        scope,
         reason: body.reason.clone(),
         notify_agent: body.notify_agent,
         responder: responder.to_owned(),
@@ -129,6 +152,43 @@ pub fn plan_decision(
         grant_id: None,
         via: Via::Person,
     }))
+}
+
+/// Whether `responder` may give one of the approvals `req` needs: not the token that
+/// filed it (an admin approving its own call is one person, however many roles), not a
+/// reviewer who gave one already, and never of edited params, which the other approvers
+/// were not shown.
+fn check_approver(req: &ApprovalRequest, responder: &str, edits: bool) -> Result<(), StoreError> {
+    let needed = req.approvals_required;
+    if responder == req.filed_by {
+        return Err(StoreError::Forbidden(format!(
+            "request {} was filed by {responder}, and it needs {needed} approvals from              reviewers other than the token that filed it",
+            req.id
+        )));
+    }
+    if let Some(mine) = req.approvals.iter().find(|a| a.responder == responder) {
+        return Err(StoreError::Conflict {
+            code: "already_approved",
+            message: format!(
+                "request {} needs {needed} approvals from different reviewers; {responder}                  approved it already at {}, and it waits on {} more from someone else",
+                req.id,
+                mine.approved_at
+                    .to_rfc3339_opts(SecondsFormat::Millis, true),
+                req.approvals_missing()
+            ),
+            request: Box::new(req.clone()),
+        });
+    }
+    if edits {
+        return Err(invalid(
+            "invalid_edit",
+            format!(
+                "request {} needs {needed} approvals, and each approver must approve the                  params that were shown: approve them as filed, or reject the request with                  the change you want in the reason",
+                req.id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The edit `body` makes to `req`'s params, with its args_hash: None when it sends no
@@ -176,6 +236,32 @@ pub(super) fn status_of(decision: Option<&Decision>) -> Status {
 pub fn apply_decision(req: &mut ApprovalRequest, decision: Decision) {
     req.status = status_of(Some(&decision));
     req.decision = Some(decision);
+}
+
+/// Readies `decision`, planned from `body`, for `req`: the approval that completes a
+/// request needing several becomes its last approval, as its reviewer chose it; then the
+/// grant a wider scope makes, if any (see [`super::grant_for`]).
+pub fn conclude(
+    req: &mut ApprovalRequest,
+    decision: &mut Decision,
+    body: &DecisionBody,
+) -> Option<Grant> {
+    if req.needs_several() && decision.via == Via::Person && decision.outcome == Outcome::Approved {
+        req.approvals.push(Approval {
+            responder: decision.responder.clone(),
+            approved_at: decision.decided_at,
+            scope: body.scope,
+            reason: decision.reason.clone(),
+            grant_ttl_seconds: body.grant_ttl_seconds,
+            grant_max_uses: body.grant_max_uses,
+        });
+    }
+    super::grant_for(req, decision, body)
+}
+
+/// Records one more approval on `req`, which stays pending.
+pub fn add_approval(req: &mut ApprovalRequest, approval: Approval) {
+    req.approvals.push(approval);
 }
 
 /// Cancels `req` for `actor`: only the token that filed it, or an admin, may, and only

@@ -139,6 +139,13 @@ impl Filing {
             } else {
                 TimeoutAction::Expire
             },
+            // So does the two-person rule: a request born decided needs no approvals.
+            approvals_required: if pending {
+                opts.approvals_required.max(1)
+            } else {
+                1
+            },
+            approvals: Vec::new(),
             expires_at,
             tool: new.tool,
             params: new.params,
@@ -346,6 +353,7 @@ mod tests {
             max_uses: None,
             uses: 0,
             expired_at: None,
+            approvers: Vec::new(),
         };
         let filing = |action| {
             let policy = PolicyMatch {

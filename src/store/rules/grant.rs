@@ -21,6 +21,9 @@ pub struct GrantScope<'a> {
     pub agent: &'a str,
     pub tool: &'a str,
     pub conversation_id: Option<&'a str>,
+    /// How many reviewers made it: it covers only requests that need no more approvals
+    /// than that (one person's grant never stands in for the two-person rule).
+    pub approvers: u32,
 }
 
 impl<'a> GrantScope<'a> {
@@ -33,10 +36,12 @@ impl<'a> GrantScope<'a> {
             agent: &g.agent,
             tool: &g.tool,
             conversation_id: g.conversation_id.as_deref(),
+            approvers: g.approvers_count(),
         })
     }
 
-    /// The reach of the grant that approving `req` with `scope` would create.
+    /// The reach of the grant that approving `req` with `scope` would create (by as many
+    /// approvers as it needs, all choosing `scope`).
     pub fn of_approval(req: &'a ApprovalRequest, scope: Scope) -> Self {
         Self {
             scope,
@@ -44,18 +49,22 @@ impl<'a> GrantScope<'a> {
             agent: &req.agent,
             tool: &req.tool,
             conversation_id: req.conversation_id.as_deref(),
+            approvers: req.approvals_required.max(1),
         }
     }
 
-    /// Does it cover a call of `tool` by `agent` in `conversation_id`, filed by `filed_by`?
+    /// Does it cover a call of `tool` by `agent` in `conversation_id`, filed by `filed_by`,
+    /// that needs `approvals_required` approvals?
     pub fn covers_call(
         &self,
         filed_by: &str,
         agent: &str,
         tool: &str,
         conversation_id: Option<&str>,
+        approvals_required: u32,
     ) -> bool {
         self.filed_by == filed_by
+            && self.approvers >= approvals_required
             && self.agent == agent
             && self.tool == tool
             && match self.scope {
@@ -75,6 +84,7 @@ impl<'a> GrantScope<'a> {
             &req.agent,
             &req.tool,
             req.conversation_id.as_deref(),
+            req.approvals_required,
         )
     }
 }
@@ -144,14 +154,28 @@ pub fn grant_for(req: &ApprovalRequest, d: &mut Decision, body: &DecisionBody) -
     if d.scope == Scope::Once {
         return None;
     }
+    // A grant several approvers made (each chose this scope) lasts only as long, and
+    // approves only as many calls, as the most cautious of them asked.
+    let several = req.needs_several();
+    let tightest = |own: Option<u64>, each: fn(&crate::protocol::Approval) -> Option<u64>| {
+        if several {
+            req.approvals.iter().filter_map(each).min()
+        } else {
+            own
+        }
+    };
+    let ttl = tightest(body.grant_ttl_seconds, |a| a.grant_ttl_seconds);
+    let max_uses = tightest(body.grant_max_uses, |a| a.grant_max_uses);
+    let approvers = if several {
+        req.approvals.iter().map(|a| a.responder.clone()).collect()
+    } else {
+        Vec::new()
+    };
     // check_limits bounded the duration, so the addition cannot overflow.
-    let expires_at = body
-        .grant_ttl_seconds
-        .and_then(|s| i64::try_from(s).ok())
-        .and_then(|s| {
-            d.decided_at
-                .checked_add_signed(chrono::TimeDelta::seconds(s))
-        });
+    let expires_at = ttl.and_then(|s| i64::try_from(s).ok()).and_then(|s| {
+        d.decided_at
+            .checked_add_signed(chrono::TimeDelta::seconds(s))
+    });
     let g = Grant {
         id: new_id(),
         scope: d.scope,
@@ -168,9 +192,10 @@ pub fn grant_for(req: &ApprovalRequest, d: &mut Decision, body: &DecisionBody) -
         revoked_at: None,
         revoked_by: None,
         expires_at,
-        max_uses: body.grant_max_uses,
+        max_uses,
         uses: 0,
         expired_at: None,
+        approvers,
     };
     d.grant_id = Some(g.id.clone());
     Some(g)
@@ -229,10 +254,11 @@ mod tests {
             max_uses: None,
             uses: 0,
             expired_at: None,
+            approvers: Vec::new(),
         };
         fn covers(g: &Grant, agent: &str, conv: Option<&str>) -> bool {
             GrantScope::of_grant(g, "tok", Utc::now())
-                .is_some_and(|r| r.covers_call("tok", agent, "t", conv))
+                .is_some_and(|r| r.covers_call("tok", agent, "t", conv, 1))
         }
         assert!(covers(&g, "a", Some("c1")));
         assert!(!covers(&g, "a", Some("c2")));
@@ -243,7 +269,8 @@ mod tests {
                 "other-token",
                 "a",
                 "t",
-                Some("c1")
+                Some("c1"),
+                1
             ))
         );
         let always = Grant {

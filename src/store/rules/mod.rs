@@ -14,7 +14,7 @@ mod params;
 mod timeout;
 
 pub use audit::{GrantAction, RequestAction, grant_audit, request_audit};
-pub use decision::{DecisionPlan, apply_decision, cancel, plan_decision};
+pub use decision::{DecisionPlan, add_approval, apply_decision, cancel, conclude, plan_decision};
 pub use filing::Filing;
 pub use grant::{GrantScope, check_limits, expire, grant_decision, grant_for, revoke, use_grant};
 pub use outbox::{FailingMark, Outbox, Route, health};
@@ -81,3 +81,6 @@ pub fn event_subject(
 fn invalid(code: &'static str, message: String) -> StoreError {
     StoreError::Invalid { code, message }
 }
+
+#[cfg(test)]
+mod approvals_tests;

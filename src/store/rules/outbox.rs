@@ -198,6 +198,7 @@ mod tests {
                 max_uses: None,
                 uses: 0,
                 expired_at: None,
+                approvers: Vec::new(),
             }),
             database_id: None,
         };

@@ -16,8 +16,8 @@ use crate::store::{StoreError, StoreResult};
 pub(super) fn insert(tx: &Connection, g: &Grant, filer: &str) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO grants (id, scope, agent, tool, conversation_id, filed_by, \
-         created_by, created_at, source_request_id, expires_at, max_uses) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         created_by, created_at, source_request_id, expires_at, max_uses, approvers) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         g.id,
@@ -31,6 +31,7 @@ pub(super) fn insert(tx: &Connection, g: &Grant, filer: &str) -> StoreResult<()>
         g.source_request_id,
         g.expires_at.map(|t| t.timestamp_millis()),
         g.max_uses.map(to_i64),
+        approvers_col(g)?,
     ])?;
     Ok(())
 }
@@ -45,6 +46,7 @@ pub(super) fn covering(
     agent: &str,
     tool: &str,
     conversation_id: Option<&str>,
+    approvals_required: u32,
 ) -> StoreResult<Option<Grant>> {
     let mut st = tx.prepare_cached(&format!(
         "SELECT {GRANT_COLS} FROM grants \
@@ -57,9 +59,9 @@ pub(super) fn covering(
     )?;
     for g in rows {
         let g = g?;
-        if GrantScope::of_grant(&g, filer, now)
-            .is_some_and(|reach| reach.covers_call(filer, agent, tool, conversation_id))
-        {
+        if GrantScope::of_grant(&g, filer, now).is_some_and(|reach| {
+            reach.covers_call(filer, agent, tool, conversation_id, approvals_required)
+        }) {
             return Ok(Some(g));
         }
     }
@@ -158,4 +160,11 @@ pub(super) fn revoke(op: &mut Op, id: &str, actor: &str) -> StoreResult<Grant> {
         )?;
     }
     Ok(g)
+}
+
+/// The `approvers` column: NULL for a grant one reviewer made, as every grant before it.
+fn approvers_col(g: &Grant) -> StoreResult<Option<String>> {
+    Ok((!g.approvers.is_empty())
+        .then(|| serde_json::to_string(&g.approvers))
+        .transpose()?)
 }

@@ -117,7 +117,7 @@ fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
     tx.prepare_cached(
         "UPDATE requests SET status = ?2, outcome = ?3, scope = ?4, decision_reason = ?5, \
          notify_agent = ?6, responder = ?7, decided_at = ?8, grant_id = ?9, via = ?10, \
-         approved_params = ?11, approved_args_hash = ?12 WHERE id = ?1",
+         approved_params = ?11, approved_args_hash = ?12, approvals = ?13 WHERE id = ?1",
     )?
     .execute(params![
         req.id,
@@ -134,8 +134,16 @@ fn write_decision(tx: &Connection, req: &ApprovalRequest) -> StoreResult<()> {
             .map(serde_json::to_string)
             .transpose()?,
         d.and_then(|d| d.approved_args_hash.as_deref()),
+        approvals_col(req)?,
     ])?;
     Ok(())
+}
+
+/// The `approvals` column: NULL while there are none.
+fn approvals_col(req: &ApprovalRequest) -> StoreResult<Option<String>> {
+    Ok((!req.approvals.is_empty())
+        .then(|| serde_json::to_string(&req.approvals))
+        .transpose()?)
 }
 
 /// Inserts `req` as pending (its decision, if any, is written by [`write_decision`]).
@@ -147,8 +155,9 @@ fn insert(
     tx.prepare_cached(
         "INSERT INTO requests (id, status, tool, params, args_hash, reason, agent, \
          conversation_id, run_id, tool_call_id, risk, filed_by, idempotency_key, created_at, \
-         expires_at, policy, escalate_at, on_timeout) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+         expires_at, policy, escalate_at, on_timeout, approvals_required) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+         ?19)",
     )?
     .execute(params![
         req.id,
@@ -169,6 +178,7 @@ fn insert(
         req.policy.as_ref().map(serde_json::to_string).transpose()?,
         req.escalate_at.map(|t| t.timestamp_millis()),
         on_timeout_col(req),
+        req.approvals_required,
     ])?;
     Ok(())
 }
@@ -220,6 +230,7 @@ pub(super) fn file(op: &mut Op, filing: Filing) -> StoreResult<Filed> {
             &new.agent,
             &new.tool,
             new.conversation_id.as_deref(),
+            filing.opts.approvals_required,
         )?;
         used.clone_from(&g);
         Ok(g)
@@ -257,8 +268,18 @@ pub(super) fn decide(
     let mut decision = match rules::plan_decision(&req, responder, &body, op.now)? {
         DecisionPlan::Apply(d) => d,
         DecisionPlan::Replay => return Ok(req),
+        DecisionPlan::AddApproval(a) => {
+            rules::add_approval(&mut req, a);
+            write_decision(op.tx, &req)?;
+            op.request_changed(
+                RequestAction::ApprovalAdded,
+                EventKind::RequestApprovalAdded,
+                &req,
+            )?;
+            return Ok(req);
+        }
     };
-    let grant = rules::grant_for(&req, &mut decision, &body);
+    let grant = rules::conclude(&mut req, &mut decision, &body);
     if let Some(g) = &grant {
         grants::insert(op.tx, g, &req.filed_by)?;
     }
@@ -346,8 +367,8 @@ pub(super) fn list(op: &mut Op, query: ListQuery, start: i64) -> StoreResult<Req
     let mut page = rules::Page::new(&query);
     while let Some(row) = rows.next()? {
         let n: i64 = row.get(21)?;
-        let size = usize::try_from(row.get::<_, i64>(29)?).unwrap_or(0);
-        let reasons = usize::try_from(row.get::<_, i64>(30)?).unwrap_or(0);
+        let size = usize::try_from(row.get::<_, i64>(31)?).unwrap_or(0);
+        let reasons = usize::try_from(row.get::<_, i64>(32)?).unwrap_or(0);
         let Some(left_out) = page.admit(size, reasons) else {
             break;
         };

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_escalation.sql")),
     (10, include_str!("migrations/0010_grant_limits.sql")),
     (11, include_str!("migrations/0011_edited_approvals.sql")),
+    (12, include_str!("migrations/0012_approvals.sql")),
 ];
 
 /// The schema this build writes: the number of its last migration.
