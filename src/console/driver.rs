@@ -201,11 +201,16 @@ fn terminal_modes(on: bool) {
     if let Err(e) = crossterm::execute!(out, EnableFocusChange) {
         tracing::warn!("cannot turn focus reports on: {e}");
     }
-    let restore = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste, DisableFocusChange);
-        restore(info);
-    }));
+    // Once: turned on again after each editor session, a hook per session would stack.
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let restore = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ =
+                crossterm::execute!(std::io::stdout(), DisableBracketedPaste, DisableFocusChange);
+            restore(info);
+        }));
+    });
 }
 
 /// Starts an effect; true when it asks to quit.

@@ -64,9 +64,11 @@ impl From<tokio_postgres::Error> for Fail {
             }
             return Fail::corrupt(e.to_string());
         };
+        // LOCK_NOT_AVAILABLE: a batched write waited past its lock_timeout (writer.rs).
         if *code == SqlState::T_R_SERIALIZATION_FAILURE
             || *code == SqlState::T_R_DEADLOCK_DETECTED
             || *code == SqlState::UNIQUE_VIOLATION
+            || *code == SqlState::LOCK_NOT_AVAILABLE
         {
             return Fail::Retry(e.to_string());
         }

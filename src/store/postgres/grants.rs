@@ -45,21 +45,37 @@ pub(super) async fn insert(tx: &Transaction<'_>, g: &Grant, filer: &str) -> PgRe
     Ok(())
 }
 
-/// Orders, until the commit, this transaction against every other that files a call of
-/// `filer`/`agent`/`tool` or makes a grant for them: a filing then sees a grant made
-/// concurrently, or the grant's decision sees the filing, never neither (SQLite's one
-/// writer gives this for free).
+/// How a transaction takes the calls of one `filer`/`agent`/`tool` ([`lock_calls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Calls {
+    /// Filing one: filings of the same calls do not exclude each other.
+    File,
+    /// Making a grant for them: excludes every filing of them.
+    Grant,
+}
+
+/// Orders, until the commit, a transaction that makes a grant for the calls of
+/// `filer`/`agent`/`tool` against every other that files one of them: a filing then sees
+/// a grant made concurrently, or the grant's decision sees the filing, never neither
+/// (SQLite's one writer gives this for free). Filings take the lock shared: they need
+/// ordering against grants only, and an exclusive lock made every filing of one tool by
+/// one agent wait for the one before it to commit.
 pub(super) async fn lock_calls(
     tx: &Transaction<'_>,
     filer: &str,
     agent: &str,
     tool: &str,
+    how: Calls,
 ) -> PgResult<()> {
-    let st = tx
-        .prepare_cached(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))",
-        )
-        .await?;
+    let sql = match how {
+        Calls::File => {
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))"
+        }
+        Calls::Grant => {
+            "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))"
+        }
+    };
+    let st = tx.prepare_cached(sql).await?;
     tx.execute(&st, &[&filer, &agent, &tool]).await?;
     Ok(())
 }

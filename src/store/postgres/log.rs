@@ -30,6 +30,9 @@ pub(super) struct Op<'a> {
     audits: Vec<AuditEntry>,
     pending: Vec<Event>,
     appended: Vec<Event>,
+    /// Every request due at `now` has been ended in this transaction: a batch's writes
+    /// share one `now` (`writer.rs`), so after the first the others find nothing due.
+    pub swept: bool,
 }
 
 impl<'a> Op<'a> {
@@ -41,6 +44,7 @@ impl<'a> Op<'a> {
             audits: Vec::new(),
             pending: Vec::new(),
             appended: Vec::new(),
+            swept: false,
         }
     }
 
@@ -70,6 +74,27 @@ impl<'a> Op<'a> {
         self.audits.push(rules::grant_audit(g, action, self.now));
         self.pending
             .push(event(kind, self.now, None, Some(g.clone())));
+    }
+
+    /// How much the operation has recorded so far: where [`Op::undo_since`] goes back to.
+    pub fn mark(&self) -> (usize, usize) {
+        (self.pending.len(), self.audits.len())
+    }
+
+    /// How many events were recorded since `mark`.
+    pub fn recorded_since(&self, mark: (usize, usize)) -> usize {
+        self.pending.len().saturating_sub(mark.0)
+    }
+
+    /// Forgets what was recorded since `mark` (its statements were rolled back).
+    pub fn undo_since(&mut self, mark: (usize, usize)) {
+        self.pending.truncate(mark.0);
+        self.audits.truncate(mark.1);
+    }
+
+    /// Whether the operation has recorded anything to append.
+    pub fn appends(&self) -> bool {
+        !(self.pending.is_empty() && self.audits.is_empty())
     }
 
     /// Appends what the operation has recorded so far, taking the log's lock (held to

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 
 use super::fail::PgResult;
-use super::grants;
+use super::grants::{self, Calls};
 use super::log::{Op, current_seq};
 use super::rows::{LISTED_COLS, REQ_COLS, limit_i64, params_col, request_row, request_with};
 use crate::protocol::{
@@ -69,6 +69,9 @@ async fn require(tx: &Transaction<'_>, id: &str, lock: bool) -> PgResult<Approva
 /// left out (READ COMMITTED reads a locked row again once its lock is released), so each
 /// request ends once, whichever instance sweeps.
 pub(super) async fn expire_due(op: &mut Op<'_>) -> PgResult<()> {
+    if op.swept {
+        return Ok(());
+    }
     let mut due = select(
         op.tx,
         "WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $1 \
@@ -82,6 +85,7 @@ pub(super) async fn expire_due(op: &mut Op<'_>) -> PgResult<()> {
         write_decision(op.tx, &req).await?;
         op.request_changed(action, kind, &req);
     }
+    op.swept = true;
     Ok(())
 }
 
@@ -253,7 +257,7 @@ pub(super) async fn file(op: &mut Op<'_>, filing: Filing) -> PgResult<Filed> {
         });
     }
     let new = &filing.new;
-    grants::lock_calls(op.tx, &filing.filer, &new.agent, &new.tool).await?;
+    grants::lock_calls(op.tx, &filing.filer, &new.agent, &new.tool, Calls::File).await?;
     // The rules ask for the covering grant synchronously; the candidates are read first.
     let candidates =
         grants::candidates(op.tx, op.now, &filing.filer, &new.agent, &new.tool).await?;
@@ -315,7 +319,7 @@ pub(super) async fn decide(
     };
     let grant = rules::conclude(&mut req, &mut decision, &body);
     if let Some(g) = &grant {
-        grants::lock_calls(op.tx, &req.filed_by, &g.agent, &g.tool).await?;
+        grants::lock_calls(op.tx, &req.filed_by, &g.agent, &g.tool, Calls::Grant).await?;
         grants::insert(op.tx, g, &req.filed_by).await?;
     }
     rules::apply_decision(&mut req, decision);
