@@ -12,22 +12,10 @@ use assent::protocol::Status;
 use common::*;
 use serde_json::json;
 
-const TWO_PERSON: &str = r#"
-[policy]
-default = "require_approval"
-
-[[policy.rules]]
-name = "big-refunds"
-tool = "order_tools.process_refund"
-when = "params.amount > 100"
-action = "require_approval"
-approvals = 2
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_reviewer_sees_one_of_two_and_the_second_decides() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(tmp.path(), "", Some(TWO_PERSON)).unwrap();
+    let cfg = write_config(tmp.path(), "", Some(TWO_PERSON_POLICY)).unwrap();
     let server = TestServer::start_from_file(&cfg).await;
     let req = server
         .http(AGENT1)

@@ -24,18 +24,6 @@ async fn event_log(url: &str) -> Vec<(String, Value)> {
     out
 }
 
-/// The audit entries with `action`.
-async fn audited(http: &Http, action: &str) -> Vec<Value> {
-    let (_, page) = http.get("/v1/audit?limit=1000").await;
-    page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == action)
-        .cloned()
-        .collect()
-}
-
 each_store! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_escalation_fires_once_across_restarts() {
@@ -68,7 +56,7 @@ async fn an_escalation_fires_once_across_restarts() {
     assert_eq!(log[1].1, req["id"]);
     let (_, again) = third.http(ALICE).fetch(&req).await;
     assert_eq!(again["escalated_at"], escalated["escalated_at"]);
-    let entries = audited(&third.http(ALICE), "escalated").await;
+    let entries = third.http(ALICE).audited("escalated").await;
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["actor"], "system");
     // Decided after it escalated: it still is what a person decided.
@@ -136,7 +124,7 @@ async fn a_rule_escalates_then_rejects_at_its_ttl_as_the_system() {
     assert_eq!(waited["status"], "rejected");
     let (st, _) = s.http(ALICE).decide(&req, "approve", "once").await;
     assert_eq!(st, 409);
-    let decided = audited(&s.http(ALICE), "decided").await;
+    let decided = s.http(ALICE).audited("decided").await;
     assert_eq!(decided.len(), 1, "{decided:?}");
     assert_eq!(decided[0]["actor"], "system");
     assert_eq!(decided[0]["via"], json!({"kind": "timeout"}));

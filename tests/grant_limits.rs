@@ -37,19 +37,6 @@ fn nth(n: u64) -> assent::protocol::NewRequest {
     )
 }
 
-/// The audit entries with `action`, as alice reads them.
-async fn audited(s: &TestServer, action: &str) -> Vec<Value> {
-    let (st, page) = s.http(ALICE).get("/v1/audit?limit=1000").await;
-    assert_eq!(st, StatusCode::OK, "{page}");
-    page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == action)
-        .cloned()
-        .collect()
-}
-
 /// Every event in the log with `kind`, read from the stream from the start until it goes
 /// quiet.
 async fn events_of(s: &TestServer, kind: &str) -> Vec<SseEvent> {
@@ -90,7 +77,7 @@ async fn a_grant_past_its_duration_approves_nothing_and_is_marked_once() {
     }
     // The sweep marks it within about a second of its end.
     let marked = eventually("grant.expired", Duration::from_secs(5), || async {
-        let e = audited(&s, "grant_expired").await;
+        let e = s.http(ALICE).audited("grant_expired").await;
         (!e.is_empty()).then_some(e)
     })
     .await;
@@ -102,7 +89,7 @@ async fn a_grant_past_its_duration_approves_nothing_and_is_marked_once() {
     assert_eq!(grants["grants"], json!([]), "only grants in force are listed");
     // Sweeps go on; the mark is made once.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(audited(&s, "grant_expired").await.len(), 1);
+    assert_eq!(s.http(ALICE).audited("grant_expired").await.len(), 1);
     let events = events_of(&s, "grant.expired").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].data["grant"]["id"], grant_id.as_str());
@@ -169,7 +156,7 @@ async fn a_use_limit_holds_under_racing_filings() {
         9
     );
     // Its last use ended it, once.
-    let marked = audited(&s, "grant_expired").await;
+    let marked = s.http(ALICE).audited("grant_expired").await;
     assert_eq!(marked.len(), 1, "{marked:?}");
     let events = events_of(&s, "grant.expired").await;
     assert_eq!(events.len(), 1);
@@ -202,7 +189,7 @@ async fn a_new_grant_approves_pending_requests_up_to_its_limit() {
         statuses,
         [Status::Approved, Status::Approved, Status::Pending, Status::Pending]
     );
-    assert_eq!(audited(&s, "grant_expired").await.len(), 1);
+    assert_eq!(s.http(ALICE).audited("grant_expired").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,25 +10,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Refunds over 100 need two reviewers; everything else the default one.
-const TWO_PERSON: &str = r#"
-[policy]
-default = "require_approval"
-
-[[policy.rules]]
-name = "big-refunds"
-tool = "order_tools.process_refund"
-when = "params.amount > 100"
-action = "require_approval"
-approvals = 2
-"#;
 
 async fn server() -> (tempfile::TempDir, TestServer) {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(tmp.path(), "", Some(TWO_PERSON)).unwrap();
+    let cfg = write_config(tmp.path(), "", Some(TWO_PERSON_POLICY)).unwrap();
     let s = TestServer::start_from_file(&cfg).await;
     (tmp, s)
 }
@@ -40,19 +26,6 @@ fn refund_of(amount: u64, conversation: &str) -> Value {
         "params": {"order_id": format!("A-{amount}"), "amount": amount},
         "conversation_id": conversation,
     })
-}
-
-/// The audit entries with `action`, as alice reads them.
-async fn audited(s: &TestServer, action: &str) -> Vec<Value> {
-    let (st, page) = s.http(ALICE).get("/v1/audit?limit=1000").await;
-    assert_eq!(st, StatusCode::OK, "{page}");
-    page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == action)
-        .cloned()
-        .collect()
 }
 
 /// The kinds of every event in the log about request `id`, read until the stream goes
@@ -118,11 +91,11 @@ async fn two_reviewers_approve_and_the_second_decides() {
         kinds_for(&s, &req["id"]).await,
         ["request.created", "request.approval_added", "request.decided"]
     );
-    let added = audited(&s, "approval_added").await;
+    let added = s.http(ALICE).audited("approval_added").await;
     assert_eq!(added.len(), 1, "{added:?}");
     assert_eq!(added[0]["actor"], "alice");
     assert_eq!(added[0]["via"], json!({"kind": "person"}));
-    let decided = audited(&s, "decided").await;
+    let decided = s.http(ALICE).audited("decided").await;
     assert_eq!(decided.len(), 1, "{decided:?}");
     assert_eq!(decided[0]["actor"], "bob");
     let (_, chain) = s.http(ALICE).get("/v1/audit?limit=1000").await;
@@ -262,7 +235,7 @@ async fn an_edit_is_refused_where_two_must_approve() {
 #[test]
 fn a_rule_that_decides_by_itself_cannot_ask_for_approvals() {
     let tmp = tempfile::tempdir().unwrap();
-    let bad = TWO_PERSON.replace(
+    let bad = TWO_PERSON_POLICY.replace(
         "action = \"require_approval\"\napprovals",
         "action = \"allow\"\napprovals",
     );
@@ -270,7 +243,7 @@ fn a_rule_that_decides_by_itself_cannot_ask_for_approvals() {
     let cfg = write_config(tmp.path(), "", Some(&bad)).unwrap();
     let err = assent::config::Config::load(Some(&cfg)).unwrap_err();
     assert!(format!("{err:#}").contains("approvals"), "{err:#}");
-    let zero = TWO_PERSON.replace("approvals = 2", "approvals = 0");
+    let zero = TWO_PERSON_POLICY.replace("approvals = 2", "approvals = 0");
     let cfg = write_config(tmp.path(), "", Some(&zero)).unwrap();
     assert!(assent::config::Config::load(Some(&cfg)).is_err());
 }

@@ -3,12 +3,14 @@
 //! decisions, events, identities, policy matches) and the client's errors.
 
 use chrono::{DateTime, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::{Value, json};
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::action::Msg;
+use super::effect::Effect;
 use super::keymap::Keymap;
 use super::model::{Drawn, Entry, Settings, State};
 use super::update::update;
@@ -298,4 +300,16 @@ pub fn frame(state: &mut State) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A key pressed with the screen in front of the reviewer (a frame drawn first); an
+/// uppercase letter comes with Shift, as a terminal sends it.
+pub fn press(state: &mut State, c: char) -> Vec<Effect> {
+    frame(state);
+    let mods = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    update(state, Msg::Key(KeyEvent::new(KeyCode::Char(c), mods)))
 }

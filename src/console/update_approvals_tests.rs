@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::action::Msg;
 use super::effect::Effect;
-use super::fixtures::{self, answer, entry, event, frame, listed, now, req, reviewer};
+use super::fixtures::{self, answer, entry, event, frame, listed, now, press, req, reviewer};
 use super::model::{Local, State};
 use super::update::update;
 use crate::protocol::{Approval, ApprovalRequest, EventKind, Scope, Status};
@@ -41,16 +41,6 @@ fn console(me: &str, r: ApprovalRequest) -> State {
     s.me = Some(reviewer(me));
     update(&mut s, listed(vec![r]));
     s
-}
-
-fn press(s: &mut State, c: char) -> Vec<Effect> {
-    frame(s);
-    let mods = if c.is_ascii_uppercase() {
-        KeyModifiers::SHIFT
-    } else {
-        KeyModifiers::NONE
-    };
-    update(s, Msg::Key(KeyEvent::new(KeyCode::Char(c), mods)))
 }
 
 fn sent(fx: &[Effect]) -> bool {

@@ -6,20 +6,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::Msg;
 use super::effect::Effect;
-use super::fixtures::{self, frame, loaded, now};
-use super::model::{Mode, State, Tab};
+use super::fixtures::{self, frame, loaded, now, press as key};
+use super::model::{Mode, Tab};
 use super::update::update;
 use crate::protocol::{DecisionBody, Event, EventKind, Scope};
-
-fn key(state: &mut State, c: char) -> Vec<Effect> {
-    frame(state);
-    let mods = if c.is_ascii_uppercase() {
-        KeyModifiers::SHIFT
-    } else {
-        KeyModifiers::NONE
-    };
-    update(state, Msg::Key(KeyEvent::new(KeyCode::Char(c), mods)))
-}
 
 fn decision(fx: &[Effect]) -> &DecisionBody {
     match fx {

@@ -89,3 +89,17 @@ pub fn pre_tool_use(session: &str, tool_use_id: &str) -> String {
     })
     .to_string()
 }
+
+/// A policy whose refunds over 100 need two different reviewers (the two-person rule);
+/// every other call the default one.
+pub const TWO_PERSON_POLICY: &str = r#"
+[policy]
+default = "require_approval"
+
+[[policy.rules]]
+name = "big-refunds"
+tool = "order_tools.process_refund"
+when = "params.amount > 100"
+action = "require_approval"
+approvals = 2
+"#;

@@ -126,6 +126,19 @@ impl Http {
         self.post_empty(&of(req, "/cancel")).await
     }
 
+    /// The audit entries with `action` (of the first 1,000), oldest first.
+    pub async fn audited(&self, action: &str) -> Vec<Value> {
+        let (status, page) = self.get("/v1/audit?limit=1000").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["entries"]
+            .as_array()
+            .expect("audit entries")
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
+    }
+
     /// Decides `req` (as the server returned it) with `body` as it is.
     pub async fn decide_with(&self, req: &Value, body: &Value) -> (StatusCode, Value) {
         self.post(&of(req, "/decision"), body).await

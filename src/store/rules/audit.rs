@@ -75,28 +75,12 @@ pub fn request_audit(
         RequestAction::Expired | RequestAction::Escalated => SYSTEM_ACTOR,
         RequestAction::Cancelled { by } => by,
     };
-    if let Some(a) = added {
-        // A partial approval: what this reviewer chose, by a person, nothing decided yet.
-        return AuditEntry {
-            seq: 0,
-            at,
-            actor: actor.to_owned(),
-            action: action.as_str().to_owned(),
-            request_id: Some(req.id.clone()),
-            tool: Some(req.tool.clone()),
-            agent: Some(req.agent.clone()),
-            outcome: Some(crate::protocol::Outcome::Approved.as_str().to_owned()),
-            scope: Some(a.scope),
-            reason: a.reason.clone(),
-            args_hash: Some(req.args_hash.clone()),
-            approved_args_hash: None,
-            grant_id: None,
-            policy: None,
-            via: Some(crate::protocol::Via::Person),
-            prev_hash: None,
-            hash: None,
-        };
-    }
+    // A partial approval is what this reviewer chose, by a person, nothing decided yet.
+    let outcome = match (d, added) {
+        (Some(d), _) => Some(d.outcome.as_str().to_owned()),
+        (None, Some(_)) => Some(crate::protocol::Outcome::Approved.as_str().to_owned()),
+        (None, None) => None,
+    };
     AuditEntry {
         seq: 0,
         at,
@@ -105,18 +89,21 @@ pub fn request_audit(
         request_id: Some(req.id.clone()),
         tool: Some(req.tool.clone()),
         agent: Some(req.agent.clone()),
-        outcome: d.map(|d| d.outcome.as_str().to_owned()),
-        scope: d.map(|d| d.scope),
-        reason: match d {
-            Some(d) => d.reason.clone(),
-            None if filed => req.reason.clone(),
-            None => None,
+        outcome,
+        scope: d.map(|d| d.scope).or(added.map(|a| a.scope)),
+        reason: match (d, added) {
+            (Some(d), _) => d.reason.clone(),
+            (None, Some(a)) => a.reason.clone(),
+            (None, None) if filed => req.reason.clone(),
+            (None, None) => None,
         },
         args_hash: Some(req.args_hash.clone()),
         approved_args_hash: d.and_then(|d| d.approved_args_hash.clone()),
         grant_id: d.and_then(|d| d.grant_id.clone()),
         policy: req.policy.clone().filter(|_| filed),
-        via: d.map(|d| d.via.clone()),
+        via: d
+            .map(|d| d.via.clone())
+            .or(added.map(|_| crate::protocol::Via::Person)),
         prev_hash: None,
         hash: None,
     }
