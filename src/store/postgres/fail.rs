@@ -34,9 +34,16 @@ impl Fail {
     pub(super) fn into_store(self) -> StoreError {
         match self {
             Fail::Store(e) => e,
-            Fail::Retry(why) => StoreError::Backend(format!(
-                "postgres: the operation kept conflicting with concurrent ones: {why}"
-            )),
+            // Transient by nature: the other writes committed, and the next try may not
+            // meet them. A 503 says to retry; a 500 would say something is broken.
+            Fail::Retry(why) => {
+                tracing::warn!(%why, "PostgreSQL: a write kept losing races; answered 503");
+                StoreError::Unavailable(
+                    "the server's database is busy with conflicting writes right now; \
+                     nothing was changed; try again"
+                        .to_owned(),
+                )
+            }
         }
     }
 }
