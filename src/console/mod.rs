@@ -31,6 +31,7 @@ pub mod model;
 pub mod stream;
 pub mod streamed;
 pub mod text;
+mod timestamp;
 pub mod update;
 pub mod view;
 pub mod words;

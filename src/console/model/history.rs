@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use foldhash::fast::RandomState;
+
 use chrono::{DateTime, Utc};
 
 use super::entry::haystack;
@@ -19,16 +21,16 @@ pub struct History {
     /// Final requests by when they ended (`when`), newest first: a deque, as each
     /// decision nearly always goes to the front.
     list: VecDeque<ApprovalRequest>,
-    /// The ids in `list`, so adding a request need not scan it for an older copy.
-    ids: HashSet<String>,
+    /// The ids in `list`, so adding a request need not scan it for an older copy; with
+    /// the params of those that came from the stream, as the JSON text they came in
+    /// (their `params` null): parsed only for the detail of the one selected, as most of
+    /// the requests that pass through the History are never looked at (parsing them on
+    /// arrival was half the cost of a decision's event). One map, not two: each id is
+    /// copied and hashed once.
+    ids: HashMap<String, Option<Box<str>>, RandomState>,
     /// When requests in `list` were seen to expire or be cancelled (the request itself
     /// does not say); an entry leaves with its request.
-    ended_at: HashMap<String, DateTime<Utc>>,
-    /// The params of requests in `list` that came from the stream, as the JSON text they
-    /// came in (their `params` null): parsed only for the detail of the one selected, as
-    /// most of the requests that pass through the History are never looked at (parsing
-    /// them on arrival was half the cost of a decision's event). Leaves with its request.
-    texts: HashMap<String, Box<str>>,
+    ended_at: HashMap<String, DateTime<Utc>, RandomState>,
     /// The backend holds older final requests than `list` (it is capped): the History
     /// tab's count is then "at least".
     more: bool,
@@ -108,9 +110,19 @@ impl History {
     /// Adds a final request (replacing an older copy of it) in its place by when it
     /// ended: nearly always the front.
     pub fn add(&mut self, req: ApprovalRequest) {
-        if !self.ids.insert(req.id.clone()) {
-            self.list.retain(|r| r.id != req.id);
-            self.texts.remove(&req.id);
+        self.insert(req, None);
+    }
+
+    /// Adds a final request, with its params' text if they came as text.
+    fn insert(&mut self, req: ApprovalRequest, text: Option<Box<str>>) {
+        match self.ids.get_mut(&req.id) {
+            Some(kept) => {
+                *kept = text;
+                self.list.retain(|r| r.id != req.id);
+            }
+            None => {
+                self.ids.insert(req.id.clone(), text);
+            }
         }
         let at = when(&req, &self.ended_at);
         let ended = &self.ended_at;
@@ -124,7 +136,6 @@ impl History {
             if let Some(old) = self.list.pop_back() {
                 self.ids.remove(&old.id);
                 self.ended_at.remove(&old.id);
-                self.texts.remove(&old.id);
                 self.more = true;
             }
         }
@@ -134,28 +145,28 @@ impl History {
     /// Adds a final request the backend said ended at `at`: an expiry or cancellation
     /// does not carry its time, so `at` is kept for it.
     pub fn add_ended(&mut self, req: ApprovalRequest, at: DateTime<Utc>) {
+        self.insert_ended(req, at, None);
+    }
+
+    fn insert_ended(&mut self, req: ApprovalRequest, at: DateTime<Utc>, text: Option<Box<str>>) {
         if req.decision.is_none() {
             self.ended_at.insert(req.id.clone(), at);
         }
-        self.add(req);
+        self.insert(req, text);
     }
 
     /// Adds a final request whose params are the JSON text `params` (`req.params` null),
     /// kept as that text; `at`, as for [`History::add_ended`].
     pub fn add_text(&mut self, req: ApprovalRequest, params: Box<str>, at: Option<DateTime<Utc>>) {
-        let id = req.id.clone();
         match at {
-            Some(at) => self.add_ended(req, at),
-            None => self.add(req),
-        }
-        if self.ids.contains(&id) {
-            self.texts.insert(id, params);
+            Some(at) => self.insert_ended(req, at, Some(params)),
+            None => self.insert(req, Some(params)),
         }
     }
 
     /// The params of request `id` kept as text, if they were (see [`History::add_text`]).
     pub fn params_text(&self, id: &str) -> Option<&str> {
-        self.texts.get(id).map(|t| &**t)
+        self.ids.get(id)?.as_deref()
     }
 
     /// Replaces the history with a list from the backend: its final requests, newest
@@ -170,11 +181,10 @@ impl History {
         list.sort_by_key(|r| std::cmp::Reverse(when(r, ended)));
         let cut = list.len() > HISTORY_CAP;
         list.truncate(HISTORY_CAP);
-        self.ids = list.iter().map(|r| r.id.clone()).collect();
+        // A list's requests come with their params parsed: no text is kept for them.
+        self.ids = list.iter().map(|r| (r.id.clone(), None)).collect();
         let ids = &self.ids;
-        self.ended_at.retain(|id, _| ids.contains(id));
-        // A list's requests come with their params parsed.
-        self.texts.clear();
+        self.ended_at.retain(|id, _| ids.contains_key(id));
         self.list = list.into();
         self.more = more || cut;
         self.stale = true;
@@ -192,11 +202,11 @@ impl History {
             Vec::new()
         } else {
             let f = filter.to_lowercase();
-            let texts = &self.texts;
+            let ids = &self.ids;
             self.list
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| match texts.get(&r.id) {
+                .filter(|(_, r)| match ids.get(&r.id).and_then(Option::as_deref) {
                     Some(t) => haystack(r, t).contains(&f),
                     None => haystack(r, &r.params.to_string()).contains(&f),
                 })
@@ -211,7 +221,7 @@ impl History {
             len,
             // A selection that fell off the end of the history is not searched for.
             |id, hint| {
-                if !ids.contains(id) {
+                if !ids.contains_key(id) {
                     return None;
                 }
                 selection::near(id, hint, len, at)
@@ -239,7 +249,10 @@ fn id_at<'a>(
 /// When a final request ended, as the History tab sorts and says it: its decision's time,
 /// else when it was seen to end (`ended_at`), else its expiry (for an expired one), else
 /// its filing.
-fn when(r: &ApprovalRequest, ended_at: &HashMap<String, DateTime<Utc>>) -> DateTime<Utc> {
+fn when(
+    r: &ApprovalRequest,
+    ended_at: &HashMap<String, DateTime<Utc>, RandomState>,
+) -> DateTime<Utc> {
     r.decision
         .as_ref()
         .map(|d| d.decided_at)

@@ -44,7 +44,11 @@ impl SortKey {
     }
 }
 
-type Index = HashMap<String, Box<Entry>, foldhash::fast::RandomState>;
+/// Keyed by the id shared with the sorted lists' rows (`Arc<str>`): one copy of each id,
+/// not three, and the sets of ended and unsent rows take theirs from here.
+type Index = HashMap<Arc<str>, Box<Entry>, foldhash::fast::RandomState>;
+
+type Ids = HashSet<Arc<str>, foldhash::fast::RandomState>;
 
 /// The pending requests.
 ///
@@ -67,7 +71,7 @@ pub struct Queue {
     needle: String,
     /// The ids of the entries that are `Local::Ended`, so counting and sweeping them never
     /// walks the whole queue.
-    ended: HashSet<String>,
+    ended: Ids,
     /// A paged list of pending requests being taken in (between its first and last page).
     listing: Option<Listing>,
     cursor: Selection,
@@ -78,7 +82,7 @@ pub struct Queue {
     guard: Guard,
     /// Requests whose last decision never reached the backend (the connection was
     /// refused): their "not sent" mark clears once the backend answers again.
-    unsent: HashSet<String>,
+    unsent: Ids,
 }
 
 /// What the pages of a list taken in so far say: which ids it holds, and whether the
@@ -241,8 +245,8 @@ impl Queue {
                 unknown: false,
             },
         );
-        if self.index.contains_key(id) {
-            self.unsent.insert(id.to_owned());
+        if let Some((id, _)) = self.index.get_key_value(id) {
+            self.unsent.insert(Arc::clone(id));
         }
     }
 
@@ -272,10 +276,10 @@ impl Queue {
     }
 
     fn insert_entry(&mut self, entry: Entry) {
-        let id = entry.req().id.clone();
+        let id: Arc<str> = Arc::from(entry.req().id.as_str());
         let entry = Box::new(entry);
-        let row = Row::of(&entry);
-        if let Some(old) = self.index.insert(id.clone(), entry) {
+        let row = Row::of(&id, &entry);
+        if let Some(old) = self.index.insert(Arc::clone(&id), entry) {
             // Replaced: take the old copy out of the lists before placing the new one.
             self.unlist(&id, Row::key_of(self.sort, old.req()));
             self.ended.remove(&id);
@@ -300,8 +304,8 @@ impl Queue {
         let gone: Vec<Entry> = ids
             .iter()
             .filter_map(|id| {
-                self.ended.remove(id);
-                self.index.remove(id).map(|e| *e)
+                self.ended.remove(id.as_str());
+                self.index.remove(id.as_str()).map(|e| *e)
             })
             .collect();
         let index = &self.index;
@@ -313,16 +317,19 @@ impl Queue {
     /// Sets where request `id` stands on the console's side, keeping the set of ended rows
     /// in step.
     pub fn set_local(&mut self, id: &str, local: Local) {
-        let Some(e) = self.index.get_mut(id) else {
+        let Some((key, _)) = self.index.get_key_value(id) else {
             return;
         };
+        let key = Arc::clone(key);
         self.unsent.remove(id);
         if local.is_ended() {
-            self.ended.insert(id.to_owned());
+            self.ended.insert(key);
         } else {
             self.ended.remove(id);
         }
-        e.set_local(local);
+        if let Some(e) = self.index.get_mut(id) {
+            e.set_local(local);
+        }
     }
 
     /// Marks a queued request as no longer decidable (expired, cancelled, decided
@@ -342,7 +349,7 @@ impl Queue {
     /// filter differently (the fields a request was filed with do not change: this is a
     /// guard), its row is placed again.
     pub fn renew(&mut self, req: ApprovalRequest) {
-        let Some(e) = self.index.get_mut(&req.id) else {
+        let Some(e) = self.index.get_mut(req.id.as_str()) else {
             return;
         };
         let r = e.req();
@@ -357,7 +364,10 @@ impl Queue {
             return;
         }
         let id = r.id.clone();
-        let row = Row::of(e);
+        let Some((key, e)) = self.index.get_key_value(id.as_str()) else {
+            return;
+        };
+        let row = Row::of(key, e);
         let was = Sorted {
             created_at,
             risk,
@@ -382,7 +392,7 @@ impl Queue {
     ) -> (Vec<Entry>, Option<DateTime<Utc>>) {
         let mut next: Option<DateTime<Utc>> = None;
         let mut gone: Vec<String> = Vec::new();
-        for e in self.ended.iter().filter_map(|id| self.index.get(id)) {
+        for e in self.ended.iter().filter_map(|id| self.index.get(&**id)) {
             if let Local::Ended { since, .. } = e.local() {
                 let due = *since + linger;
                 if due <= now {
@@ -421,7 +431,7 @@ impl Queue {
             }
             match self
                 .index
-                .get(&req.id)
+                .get(req.id.as_str())
                 .map(|e| (e.local().is_ended(), e.req().status))
             {
                 // Ended by the backend's word (a final state): that stands.
@@ -437,7 +447,8 @@ impl Queue {
                 // Placed with the rest of the list, by one sort after its last page (and
                 // not once per page: until then the rows shown are the previous list's).
                 None => {
-                    self.index.insert(req.id.clone(), Box::new(Entry::new(req)));
+                    let id = Arc::from(req.id.as_str());
+                    self.index.insert(id, Box::new(Entry::new(req)));
                 }
             }
         }
@@ -514,7 +525,7 @@ impl Queue {
     /// Sorts every pending request by the current sort key, and filters them again.
     fn rebuild(&mut self) {
         let sort = self.sort;
-        let mut rows: Vec<Row> = self.index.values().map(|e| Row::of(e)).collect();
+        let mut rows: Vec<Row> = self.index.iter().map(|(id, e)| Row::of(id, e)).collect();
         rows.sort_unstable_by(|a, b| a.key(sort).cmp(&b.key(sort)));
         self.sorted = rows;
         self.refilter();
@@ -627,11 +638,11 @@ struct Row {
 }
 
 impl Row {
-    fn of(e: &Entry) -> Row {
-        let r = e.req();
+    /// The row of entry `e`, whose id in the index is `id`.
+    fn of(id: &Arc<str>, e: &Entry) -> Row {
         Row {
-            sorted: Sorted::of(r),
-            id: Arc::from(r.id.as_str()),
+            sorted: Sorted::of(e.req()),
+            id: Arc::clone(id),
             hay: Arc::clone(e.haystack()),
         }
     }

@@ -25,7 +25,8 @@ fn ended_in_step(q: &Queue) -> bool {
         .filter(|e| e.local().is_ended())
         .map(|e| e.req().id.clone())
         .collect();
-    walked == q.ended
+    let ended: HashSet<String> = q.ended.iter().map(|id| id.to_string()).collect();
+    walked == ended
 }
 
 #[test]

@@ -52,19 +52,19 @@ impl Selection {
         find: impl FnOnce(&str, usize) -> Option<usize>,
         id_at: impl Fn(usize) -> Option<&'a str>,
     ) -> bool {
+        // Runs after every message: the id is put back, not copied, when its item stays.
         let before = self.id.take();
-        match before.as_deref().and_then(|id| find(id, self.index)) {
-            Some(i) => {
-                self.index = i;
-                self.id.clone_from(&before);
+        if let Some(i) = before.as_deref().and_then(|id| find(id, self.index)) {
+            self.index = i;
+            self.id = before;
+            return false;
+        }
+        match len.checked_sub(1) {
+            Some(last) => {
+                self.index = self.index.min(last);
+                self.id = id_at(self.index).map(str::to_owned);
             }
-            None => match len.checked_sub(1) {
-                Some(last) => {
-                    self.index = self.index.min(last);
-                    self.id = id_at(self.index).map(str::to_owned);
-                }
-                None => self.index = 0,
-            },
+            None => self.index = 0,
         }
         before.is_some() && self.id.is_some() && before != self.id
     }
