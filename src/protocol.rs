@@ -279,9 +279,11 @@ pub struct ApprovalRequest {
     #[serde(default)]
     #[schema(required)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Boxed: a queue of pending requests (the console's, 100,000 long) would otherwise
+    /// hold the room of a decision in each, a third of the request, for nothing.
     #[serde(default)]
-    #[schema(required)]
-    pub decision: Option<Decision>,
+    #[schema(required, value_type = Option<Decision>)]
+    pub decision: Option<Box<Decision>>,
     /// The policy rule that matched when the request was filed; null when no rule
     /// matched and the default was require_approval.
     #[serde(default)]

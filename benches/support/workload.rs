@@ -216,7 +216,7 @@ pub fn queue(n: u64, now: DateTime<Utc>) -> Vec<ApprovalRequest> {
 /// `req` approved once by a reviewer at `at`.
 pub fn approved(mut req: ApprovalRequest, at: DateTime<Utc>) -> ApprovalRequest {
     req.status = Status::Approved;
-    req.decision = Some(Decision {
+    req.decision = Some(Box::new(Decision {
         approval_token: None,
         approved_params: None,
         approved_args_hash: None,
@@ -228,6 +228,6 @@ pub fn approved(mut req: ApprovalRequest, at: DateTime<Utc>) -> ApprovalRequest 
         decided_at: at,
         grant_id: None,
         via: Default::default(),
-    });
+    }));
     req
 }

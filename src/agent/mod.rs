@@ -82,18 +82,20 @@ mod fixtures {
         ApprovalRequest {
             tool: "shell.exec".into(),
             filed_by: "a".into(),
-            decision: outcome.map(|outcome| Decision {
-                approval_token: None,
-                approved_params: None,
-                approved_args_hash: None,
-                outcome,
-                scope: Scope::Once,
-                reason: reason.map(str::to_owned),
-                notify_agent: notify,
-                responder: "alice".into(),
-                decided_at: Utc::now(),
-                grant_id: None,
-                via: Default::default(),
+            decision: outcome.map(|outcome| {
+                Box::new(Decision {
+                    approval_token: None,
+                    approved_params: None,
+                    approved_args_hash: None,
+                    outcome,
+                    scope: Scope::Once,
+                    reason: reason.map(str::to_owned),
+                    notify_agent: notify,
+                    responder: "alice".into(),
+                    decided_at: Utc::now(),
+                    grant_id: None,
+                    via: Default::default(),
+                })
             }),
             ..crate::store::fixtures::request("r1", status)
         }

@@ -519,7 +519,7 @@ mod tests {
             let mut r = req(id, "", now);
             r.reason = None;
             r.status = Status::Approved;
-            r.decision = Some(Decision {
+            r.decision = Some(Box::new(Decision {
                 approval_token: None,
                 approved_params: None,
                 approved_args_hash: None,
@@ -531,7 +531,7 @@ mod tests {
                 decided_at: now,
                 grant_id: None,
                 via,
-            });
+            }));
             r
         };
         let rows = [

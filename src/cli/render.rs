@@ -404,7 +404,7 @@ mod tests {
             grant_id: Some(gid.into()),
             via,
         };
-        r.decision = Some(decision(Via::Person));
+        r.decision = Some(Box::new(decision(Via::Person)));
         let person = request_text(&r, now, 120);
         assert!(
             person.contains("decision      approved by alice at "),
@@ -418,11 +418,11 @@ mod tests {
             person.contains(&format!("  grant       {gid} (made by this decision)")),
             "{person}"
         );
-        r.decision = Some(decision(Via::Grant {
+        r.decision = Some(Box::new(decision(Via::Grant {
             grant_id: gid.into(),
             granted_by: "alice".into(),
             scope: Scope::Conversation,
-        }));
+        })));
         let grant = request_text(&r, now, 120);
         assert!(
             grant.contains(
@@ -435,7 +435,7 @@ mod tests {
             "{grant}"
         );
         assert!(!grant.contains("approved by alice"), "{grant}");
-        r.decision = Some(Decision {
+        r.decision = Some(Box::new(Decision {
             approval_token: None,
             approved_params: None,
             approved_args_hash: None,
@@ -446,7 +446,7 @@ mod tests {
                 rule: Some("reads".into()),
                 action: PolicyAction::Allow,
             })
-        });
+        }));
         let policy = request_text(&r, now, 120);
         assert!(
             policy.contains("decision      approved by policy rule reads at "),

@@ -143,7 +143,7 @@ pub fn decided(
         Outcome::Approved => Status::Approved,
         Outcome::Rejected => Status::Rejected,
     };
-    r.decision = Some(Decision {
+    r.decision = Some(Box::new(Decision {
         approval_token: None,
         approved_params: None,
         approved_args_hash: None,
@@ -155,7 +155,7 @@ pub fn decided(
         decided_at: now(),
         grant_id: None,
         via: Default::default(),
-    });
+    }));
     r
 }
 

@@ -207,7 +207,9 @@ impl WireRequest {
             filed_by: self.filed_by,
             created_at: self.created_at.0,
             expires_at: self.expires_at.map(|t| t.0),
-            decision: self.decision.map(WireDecision::into_decision),
+            decision: self
+                .decision
+                .map(|d| Box::new(WireDecision::into_decision(d))),
             policy: self.policy,
             params_truncated: self.params_truncated,
             params_size: self.params_size,

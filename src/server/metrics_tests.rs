@@ -15,7 +15,7 @@ const FINAL: [Status; 4] = [
 
 fn decided(via: Via, scope: Scope, after_s: i64) -> ApprovalRequest {
     let mut r = fixtures::request("r1", Status::Approved);
-    r.decision = Some(Decision {
+    r.decision = Some(Box::new(Decision {
         outcome: Outcome::Approved,
         scope,
         reason: None,
@@ -27,7 +27,7 @@ fn decided(via: Via, scope: Scope, after_s: i64) -> ApprovalRequest {
         approval_token: None,
         approved_params: None,
         approved_args_hash: None,
-    });
+    }));
     r
 }
 

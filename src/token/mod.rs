@@ -93,7 +93,7 @@ mod tests {
 
     pub(crate) fn approved(id: &str) -> ApprovalRequest {
         let mut r = request(id, Status::Approved);
-        r.decision = Some(Decision {
+        r.decision = Some(Box::new(Decision {
             approval_token: None,
             approved_params: None,
             approved_args_hash: None,
@@ -105,7 +105,7 @@ mod tests {
             decided_at: chrono::Utc::now(),
             grant_id: None,
             via: Via::Person,
-        });
+        }));
         r
     }
 

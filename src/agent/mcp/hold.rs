@@ -157,7 +157,7 @@ pub fn judge(hold: &Hold, filed_id: &str, r: &ApprovalRequest) -> HoldEnd {
         }
         Status::Rejected => HoldEnd::Answer(format!(
             "{} The tool {tool} was not called (assent request {}).",
-            sentence(&rejection(r.decision.as_ref())),
+            sentence(&rejection(r.decision.as_deref())),
             r.id
         )),
         Status::Expired => HoldEnd::Answer(format!(

@@ -212,7 +212,7 @@ impl Entry {
         decision: Option<&crate::protocol::Decision>,
     ) {
         self.req.status = status;
-        self.req.decision = decision.cloned();
+        self.req.decision = decision.cloned().map(Box::new);
     }
 
     pub(super) fn set_local(&mut self, local: Local) {

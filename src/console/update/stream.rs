@@ -88,7 +88,7 @@ pub(super) fn on_event(state: &mut State, ev: Streamed, fx: &mut Vec<Effect>) {
             if let Some(sending) = sending {
                 // After filing only the status and the decision change: no need to copy
                 // the rest (the parameters can be large) for a row that is leaving.
-                queue.set_outcome(&req.id, req.status, req.decision.as_ref());
+                queue.set_outcome(&req.id, req.status, req.decision.as_deref());
                 // Our own decision in flight: its answer will settle the row (success or
                 // 409), not the event, which may arrive first.
                 if !sending {

@@ -50,7 +50,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         cols.push(col("REASON", 0));
     }
     let row_of = |r: &ApprovalRequest| -> Vec<Cell> {
-        let d = r.decision.as_ref();
+        let d = r.decision.as_deref();
         let when = history.when(r);
         let audited = r.policy.as_ref().is_some_and(|p| p.needs_review());
         let style = match (r.status, d.map(|d| d.outcome)) {

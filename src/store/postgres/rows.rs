@@ -126,7 +126,7 @@ pub(super) fn request_with(row: &Row, params: Value) -> PgResult<(i64, ApprovalR
         filed_by: row.try_get(11)?,
         created_at: time_col(row, 12)?,
         expires_at: opt_time_col(row, 13)?,
-        decision,
+        decision: decision.map(Box::new),
         policy: json_col(row, 22)?,
         params_truncated: false,
         params_size: None,

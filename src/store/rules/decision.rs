@@ -235,7 +235,7 @@ pub(super) fn status_of(decision: Option<&Decision>) -> Status {
 /// Records `decision` on `req`, with the status it gives.
 pub fn apply_decision(req: &mut ApprovalRequest, decision: Decision) {
     req.status = status_of(Some(&decision));
-    req.decision = Some(decision);
+    req.decision = Some(Box::new(decision));
 }
 
 /// Readies `decision`, planned from `body`, for `req`: the approval that completes a
@@ -343,7 +343,7 @@ mod tests {
         };
         let decided = ApprovalRequest {
             status: Status::Approved,
-            decision: Some(d),
+            decision: Some(Box::new(d)),
             ..r
         };
         assert_eq!(
@@ -416,7 +416,7 @@ mod tests {
             status: Status::Approved,
             decision: Some(
                 match plan_decision(&r, "alice", &with(Verdict::Approve, Scope::Once, &h), now) {
-                    Ok(DecisionPlan::Apply(d)) => d,
+                    Ok(DecisionPlan::Apply(d)) => Box::new(d),
                     other => panic!("{other:?}"),
                 },
             ),

@@ -158,7 +158,7 @@ impl Filing {
             risk: new.risk,
             filed_by: filer,
             created_at: now,
-            decision,
+            decision: decision.map(Box::new),
             policy: opts.policy,
             params_truncated: false,
             params_size: None,

@@ -62,7 +62,7 @@ pub fn end_at_timeout(
         }
         TimeoutAction::Reject => {
             req.status = Status::Rejected;
-            req.decision = Some(timeout_rejection(now));
+            req.decision = Some(Box::new(timeout_rejection(now)));
             (RequestAction::Decided, EventKind::RequestDecided)
         }
     }
