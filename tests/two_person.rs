@@ -215,6 +215,7 @@ async fn a_grant_needs_both_approvers_scope_and_one_persons_grant_covers_no_two_
     let covered = s.http(AGENT1).file(&refund_of(401, "c1")).await;
     assert_eq!(covered["status"], "approved", "{covered}");
     assert_eq!(covered["decision"]["grant_id"], gid.as_str());
+    assert_eq!(covered["decision"]["via"]["granted_by"], "alice, bob", "{covered}");
 }
 }
 

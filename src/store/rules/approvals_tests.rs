@@ -189,6 +189,11 @@ fn one_persons_grant_never_covers_a_request_that_needs_two() {
         .unwrap();
     let reach = GrantScope::of_grant(&g2, &r.filed_by, now_millis()).unwrap();
     assert!(reach.covers(&two()) && reach.covers(&one));
+    // What it approves says both made it.
+    match grant_decision(&g2, now_millis()).via {
+        crate::protocol::Via::Grant { granted_by, .. } => assert_eq!(granted_by, "alice, bob"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -106,7 +106,12 @@ pub fn grant_decision(g: &Grant, now: DateTime<Utc>) -> Decision {
         grant_id: Some(g.id.clone()),
         via: Via::Grant {
             grant_id: g.id.clone(),
-            granted_by: g.created_by.clone(),
+            // Every reviewer who made it: a two-person grant is never one person's.
+            granted_by: if g.approvers.is_empty() {
+                g.created_by.clone()
+            } else {
+                g.approvers.join(", ")
+            },
             scope: g.scope,
         },
     }
