@@ -105,3 +105,26 @@ fn another_reviewer_still_decides_it() {
     let fx = press(&mut s, 'a');
     assert!(sent(&fx), "{fx:?}");
 }
+
+#[test]
+fn a_409_for_an_approval_given_elsewhere_keeps_the_row_waiting() {
+    // Bob approved from the CLI; his console did not know yet.
+    let mut s = console("bob", two_person());
+    let fx = press(&mut s, 'a');
+    assert!(sent(&fx), "{fx:?}");
+    let err = fixtures::api_error(
+        409,
+        "already_approved",
+        "bob approved it already",
+        Some(approved_by(two_person(), "bob")),
+    );
+    update(&mut s, answer("r2", Err(err)));
+    let e = entry(&s, "r2");
+    assert_eq!(*e.local(), Local::Idle);
+    assert!(!e.local().is_ended());
+    assert!(
+        frame(&mut s).contains("1/2 you approved"),
+        "{}",
+        frame(&mut s)
+    );
+}

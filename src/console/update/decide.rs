@@ -165,6 +165,19 @@ pub(super) fn on_decided(
             );
             state.history_mut().add(req);
         }
+        // Still pending (this reviewer gave one of the approvals it needs already, say
+        // from the CLI): the row stays, waiting on someone else, not ended.
+        Err(ClientError::Api {
+            status: 409,
+            request: Some(req),
+            ..
+        }) if !req.status.is_final() && state.queue().contains(&id) => {
+            let text = format!("{}: {}", sanitize::line(&req.tool), waiting_words(&req));
+            let queue = state.queue_mut();
+            queue.set_local(&id, Local::Idle);
+            queue.renew(*req);
+            state.say(Level::Warn, text);
+        }
         Err(ClientError::Api {
             status: 409,
             request: Some(req),
