@@ -226,6 +226,120 @@ async fn concurrent_filings_of_one_call_make_one_request() {
     assert_eq!((ids.len(), created), (1, 1), "{ids:?}");
 }
 
+/// Filings of different tools run side by side in one batch (`writer.rs`'s lanes), so
+/// two that reuse one tool_call_id race for its unique index inside the batch's
+/// transaction. That aborts the transaction; the batch runs again, each write alone:
+/// one is filed, the others are refused as a replay that does not match, and nothing
+/// else of the batch is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_side_by_side_that_race_for_one_key_are_answered_as_alone() {
+    let Some(url) = db("lanes_race").await else {
+        return;
+    };
+    let s = Arc::new(PgStore::open(&url, None).await.unwrap());
+    for round in 0..4 {
+        let call = format!("call-{round}");
+        // The first 8 keep the writer busy, so that the others queue for one batch; of
+        // those, half reuse the call id and half are plain filings beside them.
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let (s, call) = (Arc::clone(&s), call.clone());
+                tokio::spawn(async move {
+                    let mut new = new_request(&format!("tools.t{i}"), "bot");
+                    if i >= 8 && i % 2 == 0 {
+                        new.tool_call_id = Some(call);
+                    }
+                    s.file("agent1", new, FileOptions::default()).await
+                })
+            })
+            .collect();
+        let (mut created, mut mismatched) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(w) => created += usize::from(w.value.created),
+                Err(e) => {
+                    assert!(e.to_string().contains("already filed"), "{e}");
+                    mismatched += 1;
+                }
+            }
+        }
+        assert_eq!((created, mismatched), (17, 7), "round {round}");
+    }
+    let created = s
+        .events_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.as_str() == "request.created")
+        .count();
+    assert_eq!(created, 68);
+    assert_eq!(s.audit_after(0, 1000).await.unwrap().entries.len(), 68);
+}
+
+/// Decisions of many requests in one batch, each request's in one lane: the refused
+/// ones (decided already, unknown) are answered as such and change nothing, the others
+/// commit, each request decided once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refusals_beside_decisions_in_one_batch_change_nothing() {
+    let Some(url) = db("lanes_refusals").await else {
+        return;
+    };
+    let s = Arc::new(PgStore::open(&url, None).await.unwrap());
+    let mut filed = Vec::new();
+    for i in 0..12 {
+        let new = new_request(&format!("tools.t{i}"), "bot");
+        filed.push(
+            s.file("agent1", new, FileOptions::default())
+                .await
+                .unwrap()
+                .value
+                .request,
+        );
+    }
+    let tasks: Vec<_> = filed
+        .iter()
+        .flat_map(|r| {
+            (0..3).map(|k| {
+                let s = Arc::clone(&s);
+                let (id, hash) = (r.id.clone(), r.args_hash.clone());
+                tokio::spawn(async move {
+                    let id = if k == 2 { format!("{id}x") } else { id };
+                    s.decide(
+                        &id,
+                        &format!("reviewer{k}"),
+                        decision(Verdict::Approve, &hash),
+                    )
+                    .await
+                    .map(|w| w.value)
+                })
+            })
+        })
+        .collect();
+    let (mut won, mut late, mut unknown) = (0, 0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(req) => {
+                assert_eq!(req.status, Status::Approved);
+                won += 1;
+            }
+            Err(assent::store::StoreError::NotFound(_)) => unknown += 1,
+            Err(_) => late += 1,
+        }
+    }
+    assert_eq!((won, late, unknown), (12, 12, 12));
+    let decided = s
+        .events_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.as_str() == "request.decided")
+        .count();
+    assert_eq!(decided, 12);
+    // Filed, then decided: 24 entries, chained.
+    let audit = s.audit_after(0, 1000).await.unwrap();
+    assert_eq!(audit.entries.len(), 24);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_expires_once_whichever_instance_sweeps() {
     let Some((a, b)) = two("expiry").await else {

@@ -92,6 +92,26 @@ impl<'a> Op<'a> {
         self.audits.truncate(mark.1);
     }
 
+    /// An operation in the same transaction, at the same time, that records on its own:
+    /// a write that runs beside others (`writer.rs`), whose records are kept only if it
+    /// succeeds ([`Op::absorb`]).
+    pub fn fork(&self) -> Op<'a> {
+        Op {
+            swept: self.swept,
+            ..Op::new(self.tx, self.now, self.outbox)
+        }
+    }
+
+    /// Takes on what `other` (a [`Op::fork`] of this one) recorded, after what this one
+    /// has; returns how many events that was.
+    pub fn absorb(&mut self, other: Op<'a>) -> usize {
+        let n = other.pending.len();
+        self.pending.extend(other.pending);
+        self.audits.extend(other.audits);
+        self.appended.extend(other.appended);
+        n
+    }
+
     /// Whether the operation has recorded anything to append.
     pub fn appends(&self) -> bool {
         !(self.pending.is_empty() && self.audits.is_empty())

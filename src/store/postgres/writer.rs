@@ -7,12 +7,20 @@
 //! queued while the one before it committed, so the rate of writes grows with the load
 //! instead of queueing behind the disk.
 //!
-//! Each write behaves as it would alone: its savepoint makes its failure (a 409, a 422, a
-//! lost race) undo only its own statements, and the writes of a batch run one after
-//! another on one connection, so each sees the ones before it as a later transaction
-//! would. A write that waits too long for a row another transaction holds (perhaps
-//! another instance's batch, waiting for one this batch holds) is taken out and run
-//! first in the next batch, after this one's commit has let its locks go.
+//! Each write behaves as it would alone. Writes that touch rows no other write of the
+//! batch can touch (a filing of one agent's tool, a `once` decision or a cancel of one
+//! request) run side by side in lanes, one lane per such key, their statements pipelined
+//! on the connection: a batch then costs the round trips of its longest lane, not of all
+//! its writes one after another. Their failures (a 409, a 422) happen before they write
+//! anything, so a failed one leaves nothing to undo. A write that may touch rows of
+//! others (a grant, a revocation) runs alone, first, in a savepoint of its own, so its
+//! failure undoes only its own statements; so does every write of a batch whose lanes
+//! met a failing statement (which aborts the whole transaction): that batch is run
+//! again, each write alone. A write that waits too long for a row another transaction
+//! holds (perhaps another instance's batch, waiting for one this batch holds) is taken
+//! out and run first in the next batch, after this one's commit has let its locks go.
+
+use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
 use tokio::sync::{mpsc, oneshot};
@@ -20,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::fail::{Fail, PgResult};
 use super::log::Op;
 use super::{PgStore, grants, requests};
-use crate::protocol::{ApprovalRequest, DecisionBody, Event, Grant, Identity};
+use crate::protocol::{ApprovalRequest, DecisionBody, Event, Grant, Identity, Scope};
 use crate::store::rules::Filing;
 use crate::store::{Filed, StoreResult, Written};
 
@@ -57,6 +65,30 @@ pub(super) enum Write {
     },
 }
 
+/// The rows a write may touch that no write with another key touches: writes with
+/// different keys may run side by side in one transaction.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Lane<'a> {
+    /// The calls of one filer's agent's tool: its grants' use counts, and the filings
+    /// that may replay one another.
+    Calls(&'a str, &'a str, &'a str),
+    /// One request.
+    Request(&'a str),
+}
+
+impl Write {
+    /// Its lane, or None for a write that runs alone: one that may make a grant (which
+    /// approves other pending requests and is counted by filings) or revoke one.
+    fn lane(&self) -> Option<Lane<'_>> {
+        match self {
+            Write::File(f) => Some(Lane::Calls(&f.filer, &f.new.agent, &f.new.tool)),
+            Write::Decide { id, body, .. } if body.scope == Scope::Once => Some(Lane::Request(id)),
+            Write::Decide { .. } | Write::Revoke { .. } => None,
+            Write::Cancel { id, .. } => Some(Lane::Request(id)),
+        }
+    }
+}
+
 /// What a write returns.
 #[derive(Debug)]
 pub(super) enum Wrote {
@@ -71,6 +103,9 @@ struct Job {
     write: Write,
     answer: Answer,
     tries: u32,
+    /// Runs in a savepoint of its own, not in a lane: it was put off, or its last batch
+    /// was aborted.
+    alone: bool,
 }
 
 /// The sending side of an instance's writer.
@@ -93,6 +128,7 @@ impl Writer {
             write,
             answer,
             tries: 0,
+            alone: false,
         };
         if self.0.send(job).await.is_err() {
             return Err(Fail::unavailable("the writer has stopped").into_store());
@@ -128,26 +164,44 @@ async fn run(store: PgStore, mut rx: mpsc::Receiver<Job>) {
 #[allow(clippy::large_enum_variant)]
 enum Step {
     /// Answered: its value and the range of the batch's events that are its own, or its
-    /// error (its statements undone).
+    /// error (its statements undone, or none made).
     Done(Result<(Wrote, usize), crate::store::StoreError>),
     /// Undone, to run again in the next batch: it lost a race, or waited too long for a
     /// lock.
     PutOff(String),
 }
 
+/// What a batch's transaction came to.
+enum Batch {
+    /// Committed: a step for each job, in the order of the jobs, and the events appended.
+    Committed(Vec<Step>, Vec<Event>),
+    /// A statement of a lane failed, which aborted the transaction: nothing committed
+    /// (the text says why).
+    Aborted(String),
+}
+
 /// Runs `batch` in one transaction and answers each job; returns the jobs put off to the
 /// next batch.
 async fn run_batch(store: &PgStore, batch: Vec<Job>) -> Vec<Job> {
     let now = store.now();
+    // The writes that run alone come first, so that those in lanes see a grant one of
+    // them made, as they would a grant committed before them.
+    let (alone, lanes): (Vec<Job>, Vec<Job>) = batch
+        .into_iter()
+        .partition(|job| job.alone || job.write.lane().is_none());
     let outcome = async {
         let mut client = store.pool.get().await?;
         let tx = client.transaction().await?;
         tx.batch_execute(LOCK_WAIT).await?;
         let mut op = Op::new(&tx, now, &store.outbox);
-        let mut steps = Vec::with_capacity(batch.len());
+        let mut steps = Vec::with_capacity(alone.len() + lanes.len());
         let mut open = false;
-        for job in &batch {
+        for job in &alone {
             steps.push(run_job(&tx, &mut op, &job.write, &mut open).await?);
+        }
+        match run_lanes(&tx, &mut op, &lanes).await? {
+            Ok(more) => steps.extend(more),
+            Err(why) => return Ok(Batch::Aborted(why)),
         }
         let _turn = match op.appends() {
             true => Some(store.turn.lock().await),
@@ -155,20 +209,18 @@ async fn run_batch(store: &PgStore, batch: Vec<Job>) -> Vec<Job> {
         };
         let events = op.finish().await?;
         tx.commit().await?;
-        PgResult::Ok((steps, events))
+        PgResult::Ok(Batch::Committed(steps, events))
     }
     .await;
+    let jobs = alone.into_iter().chain(lanes);
     let (steps, events) = match outcome {
-        Ok(v) => v,
-        // Nothing of the batch committed: each write runs again, or fails alike.
-        Err(Fail::Retry(why)) => {
-            return batch
-                .into_iter()
-                .filter_map(|job| again(job, &why))
-                .collect();
+        Ok(Batch::Committed(steps, events)) => (steps, events),
+        // Nothing of the batch committed: each write runs again, alone, or fails alike.
+        Err(Fail::Retry(why)) | Ok(Batch::Aborted(why)) => {
+            return jobs.filter_map(|job| again(job, &why)).collect();
         }
         Err(Fail::Store(e)) => {
-            for job in batch {
+            for job in jobs {
                 let _ = job.answer.send(Err(e.clone()));
             }
             return Vec::new();
@@ -176,7 +228,7 @@ async fn run_batch(store: &PgStore, batch: Vec<Job>) -> Vec<Job> {
     };
     let mut events = events.into_iter();
     let mut later = Vec::new();
-    for (job, step) in batch.into_iter().zip(steps) {
+    for (job, step) in jobs.zip(steps) {
         match step {
             Step::Done(Ok((value, n))) => {
                 let own: Vec<Event> = events.by_ref().take(n).collect();
@@ -191,10 +243,11 @@ async fn run_batch(store: &PgStore, batch: Vec<Job>) -> Vec<Job> {
     later
 }
 
-/// `job` to run again after losing a race (`why`), or answered with the error once it
-/// has lost too often.
+/// `job` to run again, alone, after losing a race (`why`), or answered with the error
+/// once it has lost too often.
 fn again(mut job: Job, why: &str) -> Option<Job> {
     job.tries += 1;
+    job.alone = true;
     if job.tries < MAX_TRIES {
         return Some(job);
     }
@@ -202,6 +255,22 @@ fn again(mut job: Job, why: &str) -> Option<Job> {
         .answer
         .send(Err(Fail::Retry(why.to_owned()).into_store()));
     None
+}
+
+/// Runs `write`, recording into `op`.
+async fn perform(op: &mut Op<'_>, write: &Write) -> PgResult<Wrote> {
+    match write {
+        Write::File(f) => requests::file(op, f.clone()).await.map(Wrote::Filed),
+        Write::Decide {
+            id,
+            responder,
+            body,
+        } => requests::decide(op, id, responder, body.clone())
+            .await
+            .map(Wrote::Request),
+        Write::Cancel { id, actor } => requests::cancel(op, id, actor).await.map(Wrote::Request),
+        Write::Revoke { id, actor } => grants::revoke(op, id, actor).await.map(Wrote::Grant),
+    }
 }
 
 /// Runs one write in a savepoint of the batch's transaction `tx`, recording into `op`.
@@ -221,19 +290,7 @@ async fn run_job(
     *open = true;
     let mark = op.mark();
     let swept = op.swept;
-    let result = match write {
-        Write::File(f) => requests::file(op, f.clone()).await.map(Wrote::Filed),
-        Write::Decide {
-            id,
-            responder,
-            body,
-        } => requests::decide(op, id, responder, body.clone())
-            .await
-            .map(Wrote::Request),
-        Write::Cancel { id, actor } => requests::cancel(op, id, actor).await.map(Wrote::Request),
-        Write::Revoke { id, actor } => grants::revoke(op, id, actor).await.map(Wrote::Grant),
-    };
-    match result {
+    match perform(op, write).await {
         Ok(value) => Ok(Step::Done(Ok((value, op.recorded_since(mark))))),
         Err(e) => {
             // A failed statement leaves the transaction unusable until this.
@@ -249,4 +306,77 @@ async fn run_job(
             })
         }
     }
+}
+
+/// Runs `jobs` (each with a [`Lane`]) in lanes side by side, the jobs of one lane one
+/// after another, recording into `op` in the order of `jobs`: their steps in that order,
+/// or (as the error) why the transaction was aborted.
+async fn run_lanes(
+    tx: &Transaction<'_>,
+    op: &mut Op<'_>,
+    jobs: &[Job],
+) -> PgResult<Result<Vec<Step>, String>> {
+    if jobs.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    // What is due ends once, before any of them (each of their operations would sweep
+    // first).
+    requests::expire_due(op).await?;
+    let mut keys: HashMap<Lane<'_>, usize> = HashMap::new();
+    let mut lanes: Vec<Vec<usize>> = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let Some(lane) = job.write.lane() else {
+            continue;
+        };
+        let n = *keys.entry(lane).or_insert_with(|| {
+            lanes.push(Vec::new());
+            lanes.len() - 1
+        });
+        lanes[n].push(i);
+    }
+    let proto = op.fork();
+    let proto = &proto;
+    let ran = futures::future::join_all(lanes.iter().map(|lane| async move {
+        let mut out = Vec::with_capacity(lane.len());
+        for &i in lane {
+            let mut own = proto.fork();
+            let result = perform(&mut own, &jobs[i].write).await;
+            out.push((i, result, own));
+        }
+        out
+    }))
+    .await;
+    let mut ran: Vec<_> = ran.into_iter().flatten().collect();
+    ran.sort_unstable_by_key(|(i, _, _)| *i);
+    let mut failed = None;
+    for (_, result, own) in &ran {
+        if let Err(e) = result {
+            // A failure after a write would leave that write in place: abort. (None of
+            // the operations fails after writing but for a statement of its own.)
+            if own.appends() {
+                return Ok(Err("a write failed after writing".to_owned()));
+            }
+            match e {
+                // Only a failed statement loses a race, and it aborted the transaction.
+                Fail::Retry(why) => return Ok(Err(why.clone())),
+                Fail::Store(e) => failed = Some(e.to_string()),
+            }
+        }
+    }
+    // A failed statement aborted the whole transaction, and with it every lane's work;
+    // a refusal (a 409, a 422) made none and leaves it usable.
+    if let Some(why) = failed
+        && tx.batch_execute("SELECT 1").await.is_err()
+    {
+        return Ok(Err(why));
+    }
+    let steps = ran
+        .into_iter()
+        .map(|(_, result, own)| match result {
+            Ok(value) => Step::Done(Ok((value, op.absorb(own)))),
+            Err(Fail::Store(e)) => Step::Done(Err(e)),
+            Err(Fail::Retry(why)) => Step::PutOff(why),
+        })
+        .collect();
+    Ok(Ok(steps))
 }
