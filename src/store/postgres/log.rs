@@ -169,7 +169,7 @@ impl<'a> Op<'a> {
             )
             .await
         };
-        let audits = append_audits(tx, &self.audits);
+        let audit_seqs = reserve_audit_seqs(tx, self.audits.len());
         let notify = async {
             if self.pending.is_empty() {
                 return Ok(0);
@@ -181,10 +181,10 @@ impl<'a> Op<'a> {
         };
         let deliveries = super::deliveries::insert(tx, self.outbox, &self.pending, n);
         let (row, _, audit_seqs, _, _) =
-            futures::try_join!(bumped, events, audits, notify, deliveries)?;
+            futures::try_join!(bumped, events, audit_seqs, notify, deliveries)?;
         let last: i64 = row.try_get(0)?;
         let head: Option<String> = row.try_get(1)?;
-        link_audits(tx, &self.audits, audit_seqs, head).await?;
+        append_audits(tx, &self.audits, audit_seqs, head).await?;
         let first = last - n + 1;
         for (i, mut ev) in self.pending.drain(..).enumerate() {
             ev.seq = (first + limit_i64(i)).max(0) as u64;
@@ -217,13 +217,40 @@ fn event(
     }
 }
 
-/// Links the entries just appended (at `seqs`) into the hash chain after `head`: each
-/// hashed as `GET /v1/audit` will serve it (its seq, its time in milliseconds as stored),
-/// in one statement, and the newest hash kept in meta.
-async fn link_audits(
+/// Takes `n` audit sequence numbers, in order. Sent after the bump of meta in the same
+/// round trip, so it runs once that row's lock is held: the numbers follow those of
+/// every transaction appended before, as the hash chain does.
+async fn reserve_audit_seqs(
+    tx: &Transaction<'_>,
+    n: usize,
+) -> Result<Vec<i64>, tokio_postgres::Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let st = tx
+        .prepare_cached(
+            "SELECT nextval(pg_get_serial_sequence('audit', 'seq')) \
+             FROM generate_series(1, $1::bigint)",
+        )
+        .await?;
+    let rows = tx.query(&st, &[&limit_i64(n)]).await?;
+    let mut seqs = rows
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// Inserts `entries` at `seqs` (from [`reserve_audit_seqs`]), linked into the hash chain
+/// after `head`: each hashed as `GET /v1/audit` will serve it (its seq, its time in
+/// milliseconds as stored), in one statement, and the newest hash kept in meta. Each row
+/// is written once, hash and all (an insert, then an update of the rows just inserted,
+/// doubled the writes, and the update's cached plan could scan the whole table).
+async fn append_audits(
     tx: &Transaction<'_>,
     entries: &[AuditEntry],
-    mut seqs: Vec<i64>,
+    seqs: Vec<i64>,
     head: Option<String>,
 ) -> PgResult<()> {
     if entries.is_empty() {
@@ -231,11 +258,9 @@ async fn link_audits(
     }
     if seqs.len() != entries.len() {
         return Err(Fail::corrupt(
-            "the audit insert returned another number of rows".into(),
+            "the audit sequence gave another number of values".into(),
         ));
     }
-    // Identities are given in the order the rows were inserted, which is the entries'.
-    seqs.sort_unstable();
     let mut prev = head;
     let (mut prevs, mut hashes) = (Vec::new(), Vec::new());
     for (e, seq) in entries.iter().zip(&seqs) {
@@ -249,38 +274,16 @@ async fn link_audits(
     }
     let st = tx
         .prepare_cached(
-            "UPDATE audit SET prev_hash = l.prev_hash, hash = l.hash FROM \
-             unnest($1::bigint[], $2::text[], $3::text[]) AS l(seq, prev_hash, hash) \
-             WHERE audit.seq = l.seq",
+            "INSERT INTO audit (seq, at, actor, action, request_id, tool, agent, outcome, \
+             scope, reason, args_hash, grant_id, policy, via, approved_args_hash, prev_hash, \
+             hash) OVERRIDING SYSTEM VALUE \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+             $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
+             $17::text[])",
         )
         .await?;
     let head_st = tx.prepare_cached("UPDATE meta SET audit_head = $1").await?;
-    let link_params: [&(dyn ToSql + Sync); 3] = [&seqs, &prevs, &hashes];
-    let head_params: [&(dyn ToSql + Sync); 1] = [&prev];
-    let (_, _) = futures::try_join!(
-        tx.execute(&st, &link_params),
-        tx.execute(&head_st, &head_params)
-    )?;
-    Ok(())
-}
-
-async fn append_audits(
-    tx: &Transaction<'_>,
-    entries: &[AuditEntry],
-) -> Result<Vec<i64>, tokio_postgres::Error> {
-    if entries.is_empty() {
-        return Ok(Vec::new());
-    }
-    let st = tx
-        .prepare_cached(
-            "INSERT INTO audit (at, actor, action, request_id, tool, agent, outcome, scope, \
-             reason, args_hash, grant_id, policy, via, approved_args_hash) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-             $11::text[], $12::text[], $13::text[], $14::text[]) RETURNING seq",
-        )
-        .await?;
-    let json = |v: Option<String>| v;
     let at: Vec<i64> = entries.iter().map(|e| e.at.timestamp_millis()).collect();
     let actor: Vec<&str> = entries.iter().map(|e| e.actor.as_str()).collect();
     let action: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
@@ -300,39 +303,37 @@ async fn append_audits(
     let policy: Vec<Option<String>> = entries
         .iter()
         .map(|e| {
-            json(
-                e.policy
-                    .as_ref()
-                    .and_then(|p| serde_json::to_string(p).ok()),
-            )
+            e.policy
+                .as_ref()
+                .and_then(|p| serde_json::to_string(p).ok())
         })
         .collect();
     let via: Vec<Option<String>> = entries
         .iter()
-        .map(|e| json(e.via.as_ref().and_then(|v| serde_json::to_string(v).ok())))
+        .map(|e| e.via.as_ref().and_then(|v| serde_json::to_string(v).ok()))
         .collect();
-    let rows = tx
-        .query(
-            &st,
-            &[
-                &at,
-                &actor,
-                &action,
-                &request_id,
-                &tool,
-                &agent,
-                &outcome,
-                &scope,
-                &reason,
-                &args_hash,
-                &grant_id,
-                &policy,
-                &via,
-                &approved_args_hash,
-            ],
-        )
-        .await?;
-    rows.iter().map(|r| r.try_get::<_, i64>(0)).collect()
+    let params: [&(dyn ToSql + Sync); 17] = [
+        &seqs,
+        &at,
+        &actor,
+        &action,
+        &request_id,
+        &tool,
+        &agent,
+        &outcome,
+        &scope,
+        &reason,
+        &args_hash,
+        &grant_id,
+        &policy,
+        &via,
+        &approved_args_hash,
+        &prevs,
+        &hashes,
+    ];
+    let head_params: [&(dyn ToSql + Sync); 1] = [&prev];
+    futures::try_join!(tx.execute(&st, &params), tx.execute(&head_st, &head_params))?;
+    Ok(())
 }
 
 /// The sequence number of the last event (0 when there never was one).
