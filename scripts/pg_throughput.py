@@ -16,7 +16,8 @@ beside it.
 Usage (BENCHMARKS.md, "PostgreSQL"):
 
   scripts/pg_throughput.py --bin target/release/assent \
-      --db postgres://postgres@127.0.0.1:5432/assent_bench [--clients 32] [--seconds 5]
+      --db postgres://postgres@127.0.0.1:5432/assent_bench [--clients 32] [--seconds 5] \
+      [--worker-threads 1]
   scripts/pg_throughput.py --bin target/release/assent --db sqlite
 
 Every loop is bounded in count and time; only 127.0.0.1 is contacted.
@@ -37,11 +38,13 @@ AGENT = "agent1-token-0001"
 REVIEWER = "alice-token-0001"
 
 
-def start(binary, db, tmp, name):
+def start(binary, db, tmp, name, workers=None):
     cfg = os.path.join(tmp, f"{name}.toml")
     with open(cfg, "w") as f:
         f.write(
             '[server]\nlisten = "127.0.0.1:0"\n'
+            + (f"worker_threads = {workers}\n" if workers else "")
+            +
             f'[[server.tokens]]\nname = "agent1"\nrole = "agent"\ntoken = "{AGENT}"\n'
             f'[[server.tokens]]\nname = "alice"\nrole = "reviewer"\ntoken = "{REVIEWER}"\n'
         )
@@ -108,14 +111,16 @@ def main():
     ap.add_argument("--db", required=True)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--worker-threads", type=int, default=None,
+                    help="[server] worker_threads of each instance (default: one per core)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.db == "sqlite":
             a, addr_a = start(args.bin, os.path.join(tmp, "assent.db"), tmp, "a")
             b, addr_b = None, addr_a
         else:
-            a, addr_a = start(args.bin, args.db, tmp, "a")
-            b, addr_b = start(args.bin, args.db, tmp, "b")
+            a, addr_a = start(args.bin, args.db, tmp, "a", args.worker_threads)
+            b, addr_b = start(args.bin, args.db, tmp, "b", args.worker_threads)
         try:
             out, errors = [], []
             t0 = time.monotonic()

@@ -17,6 +17,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_LIST_PAGE_BYTES: usize = 8 * 1024 * 1024;
+/// The most `[server] worker_threads` may ask for.
+pub const MAX_WORKER_THREADS: usize = 1024;
 pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -81,6 +83,10 @@ pub struct ServerConfig {
     /// SQLite `synchronous` pragma: "full" (fsync on every commit, survives power loss)
     /// or "normal" (survives a crash or kill -9 of the server, faster).
     pub sqlite_synchronous: String,
+    /// Threads that run the server's work; None: one per core. Instances that share a
+    /// machine (two on one database, say) each take their share of its cores rather than
+    /// every one: threads past the cores only trade places on them.
+    pub worker_threads: Option<usize>,
     // The store's lifecycle (issue 11): how much one list page may carry, and how long
     // the event log and the audit log keep their entries.
     /// Bytes a page of `GET /v1/requests` may carry (params, plus an allowance per
@@ -144,6 +150,7 @@ impl Default for ServerConfig {
             body_read_timeout_seconds: 30,
             max_connections: 10_000,
             sqlite_synchronous: "full".into(),
+            worker_threads: None,
             list_page_bytes: DEFAULT_LIST_PAGE_BYTES,
             event_retention: Some(DEFAULT_EVENT_RETENTION),
             audit_retention: None,
@@ -387,6 +394,13 @@ impl Config {
                 bail!("token name '{}' appears twice in [[server.tokens]]", t.name);
             }
         }
+        if let Some(n) = self.server.worker_threads
+            && !(1..=MAX_WORKER_THREADS).contains(&n)
+        {
+            bail!(
+                "[server] worker_threads = {n}: use 1 to {MAX_WORKER_THREADS}, or leave it out for one per core"
+            );
+        }
         match self.server.sqlite_synchronous.as_str() {
             "full" | "normal" => {}
             other => bail!("[server] sqlite_synchronous = '{other}': use \"full\" or \"normal\""),
@@ -533,6 +547,24 @@ mod tests {
         assert_eq!(cfg.server.idle_timeout_seconds, 60);
         assert_eq!(cfg.server.body_read_timeout_seconds, 30);
         assert_eq!(cfg.server.max_connections, 10_000);
+    }
+
+    #[test]
+    fn worker_threads_parse_and_zero_is_refused() {
+        assert_eq!(
+            Config::parse("", Path::new("x"))
+                .unwrap()
+                .server
+                .worker_threads,
+            None
+        );
+        let cfg = Config::parse("[server]\nworker_threads = 1", Path::new("x")).unwrap();
+        assert_eq!(cfg.server.worker_threads, Some(1));
+        for bad in ["0", "1025"] {
+            let text = format!("[server]\nworker_threads = {bad}");
+            let err = Config::parse(&text, Path::new("x")).unwrap_err();
+            assert!(format!("{err:#}").contains("worker_threads"), "{err:#}");
+        }
     }
 
     #[test]

@@ -62,14 +62,22 @@ pub struct ServeArgs {
 
 pub fn main(g: &GlobalOpts, a: ServeArgs) -> ExitCode {
     crate::logging::to_stderr();
-    let rt = match crate::runtime::multi_thread(None) {
+    // Read before the runtime is built: it says how many threads the runtime has.
+    let cfg = match g.load_config() {
+        Ok(c) => c.server,
+        Err(e) => {
+            eprintln!("assent serve: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match crate::runtime::multi_thread(cfg.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("assent serve: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(serve(g, a)) {
+    match rt.block_on(serve(cfg, a)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("assent serve: {e:#}");
@@ -78,8 +86,7 @@ pub fn main(g: &GlobalOpts, a: ServeArgs) -> ExitCode {
     }
 }
 
-async fn serve(g: &GlobalOpts, a: ServeArgs) -> anyhow::Result<()> {
-    let mut cfg = g.load_config()?.server;
+async fn serve(mut cfg: ServerConfig, a: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = a.listen {
         cfg.listen = listen;
     }
