@@ -492,16 +492,20 @@ impl Queue {
     /// Places a row in `sorted` and, if the filter lets it through, in `order`.
     fn place(&mut self, row: Row) {
         let key = row.key(self.sort);
-        if self.needle.is_empty() || row.hay.contains(self.needle.as_str()) {
-            let at = order_position(&self.order, &self.index, self.sort, &key);
-            self.order.insert(at, Arc::clone(&row.id));
-        }
         // Arrivals are the newest request: sorted by age, their place is the end.
         let at = if self.sorted.last().is_none_or(|r| r.key(self.sort) < key) {
             self.sorted.len()
         } else {
             self.sorted.partition_point(|r| r.key(self.sort) < key)
         };
+        if self.needle.is_empty() {
+            // Unfiltered, `order` holds `sorted`'s ids in the same order: the same place,
+            // found without looking rows up by id.
+            self.order.insert(at, Arc::clone(&row.id));
+        } else if row.hay.contains(self.needle.as_str()) {
+            let at = order_position(&self.order, &self.index, self.sort, &key);
+            self.order.insert(at, Arc::clone(&row.id));
+        }
         self.sorted.insert(at, row);
     }
 
@@ -509,10 +513,18 @@ impl Queue {
     /// is no longer in the index, or was replaced there).
     fn unlist(&mut self, id: &str, key: Key<'_>) {
         let at = self.sorted.partition_point(|r| r.key(self.sort) < key);
-        if self.sorted.get(at).is_some_and(|r| *r.id == *id) {
-            self.sorted.remove(at);
-        } else if let Some(i) = self.sorted.iter().position(|r| *r.id == *id) {
+        let found = if self.sorted.get(at).is_some_and(|r| *r.id == *id) {
+            Some(at)
+        } else {
+            self.sorted.iter().position(|r| *r.id == *id)
+        };
+        if let Some(i) = found {
             self.sorted.remove(i);
+            // Unfiltered, `order` is `sorted`'s ids: the row stood at the same place.
+            if self.needle.is_empty() && self.order.get(i).is_some_and(|o| **o == *id) {
+                self.order.remove(i);
+                return;
+            }
         }
         let at = order_position(&self.order, &self.index, self.sort, &key);
         if self.order.get(at).is_some_and(|o| **o == *id) {
