@@ -132,12 +132,17 @@ impl History {
             self.list.partition_point(|r| when(r, ended) > at)
         };
         self.list.insert(pos, req);
-        while self.list.len() > HISTORY_CAP {
-            if let Some(old) = self.list.pop_back() {
+        if self.list.len() > HISTORY_CAP {
+            // Dropped where they stand, not moved out first.
+            for old in self.list.range(HISTORY_CAP..) {
                 self.ids.remove(&old.id);
-                self.ended_at.remove(&old.id);
-                self.more = true;
+                // Nearly always empty: a decision's time is its own.
+                if !self.ended_at.is_empty() {
+                    self.ended_at.remove(&old.id);
+                }
             }
+            self.list.truncate(HISTORY_CAP);
+            self.more = true;
         }
         self.stale = true;
     }
