@@ -86,7 +86,14 @@ pub struct Queue {
     /// Requests whose last decision never reached the backend (the connection was
     /// refused): their "not sent" mark clears once the backend answers again.
     unsent: Ids,
+    /// Where an arriving request's filter text is made before its one shared copy, kept
+    /// from one arrival to the next (see `SCRATCH_KEPT`).
+    scratch: String,
 }
+
+/// The most room `Queue::scratch` keeps between arrivals: the filter text of nearly every
+/// request fits, and one with huge parameters does not leave its room held.
+const SCRATCH_KEPT: usize = 64 << 10;
 
 /// What the pages of a list taken in so far say: which ids it holds, and whether the
 /// queue was empty when it began (for the bell).
@@ -275,7 +282,11 @@ impl Queue {
 
     /// Adds a pending request whose parameters arrived as JSON text (`req.params` null).
     pub fn insert_text(&mut self, req: ApprovalRequest, params: Box<str>) {
-        self.insert_entry(Entry::with_text(req, params));
+        let entry = Entry::with_text_in(req, params, &mut self.scratch);
+        if self.scratch.capacity() > SCRATCH_KEPT {
+            self.scratch = String::new();
+        }
+        self.insert_entry(entry);
     }
 
     fn insert_entry(&mut self, entry: Entry) {
