@@ -76,6 +76,19 @@ impl Streamed {
         let params = self.params.map(Box::<str>::from);
         (self.event, params)
     }
+
+    /// Takes the event's request out, and its parameters' text, leaving the rest where
+    /// it is: the console takes an event in from its boxed message, and moving the whole
+    /// event (near a kilobyte) out of the box and apart was a measurable part of that.
+    pub fn take_request(&mut self) -> (Option<ApprovalRequest>, Option<Box<str>>) {
+        let params = self.params.take().map(Box::<str>::from);
+        (self.event.request.take(), params)
+    }
+
+    /// Takes the event's grant out (see [`Streamed::take_request`]).
+    pub fn take_grant(&mut self) -> Option<crate::protocol::Grant> {
+        self.event.grant.take()
+    }
 }
 
 /// The parameters' text parsed (for the History, which keeps requests whole); null for

@@ -83,14 +83,25 @@ impl Entry {
 
     /// A request whose parameters arrive as JSON text (from the stream, as the server
     /// sent them), `req.params` null: they are kept as that text, never parsed on arrival.
-    pub fn with_text(mut req: ApprovalRequest, text: Box<str>) -> Entry {
+    pub fn with_text(req: ApprovalRequest, text: Box<str>) -> Entry {
+        Entry::with_text_in(req, text, &mut String::new())
+    }
+
+    /// [`Entry::with_text`], its filter text made in `scratch` (a buffer the queue keeps)
+    /// before its one shared copy: no buffer allocated and freed for each request.
+    pub(super) fn with_text_in(
+        mut req: ApprovalRequest,
+        text: Box<str>,
+        scratch: &mut String,
+    ) -> Entry {
         let params = if req.params_truncated {
             req.params = serde_json::Value::Null;
             Params::LeftOut(req.params_size.unwrap_or(0))
         } else {
             Params::Whole(text)
         };
-        let haystack = haystack(&req, params.text()).into();
+        haystack_into(scratch, &req, params.text());
+        let haystack = Arc::from(scratch.as_str());
         Entry {
             req,
             params,
@@ -252,7 +263,15 @@ fn take_params(req: &mut ApprovalRequest) -> Box<str> {
 /// The lower-cased text a filter searches in a request: tool, agent, reason and the
 /// parameters' JSON text `params`.
 pub(super) fn haystack(req: &ApprovalRequest, params: &str) -> String {
-    let mut h = String::with_capacity(req.tool.len() + req.agent.len() + params.len() + 64);
+    let mut h = String::new();
+    haystack_into(&mut h, req, params);
+    h
+}
+
+/// [`haystack`], written into `h` (whatever it held before is cleared).
+fn haystack_into(h: &mut String, req: &ApprovalRequest, params: &str) {
+    h.clear();
+    h.reserve(req.tool.len() + req.agent.len() + params.len() + 64);
     h.push_str(&req.tool);
     h.push('\n');
     h.push_str(&req.agent);
@@ -266,9 +285,8 @@ pub(super) fn haystack(req: &ApprovalRequest, params: &str) -> String {
     h.push_str(params);
     if h.is_ascii() {
         h.make_ascii_lowercase();
-        h
     } else {
-        h.to_lowercase()
+        *h = h.to_lowercase();
     }
 }
 

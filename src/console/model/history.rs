@@ -4,6 +4,7 @@
 //! History tab keeps, or how long, changes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
 
@@ -16,18 +17,31 @@ use crate::protocol::{ApprovalRequest, Status};
 /// Final requests kept for the History tab.
 pub const HISTORY_CAP: usize = 500;
 
+/// How many requests of the list have each hash of an id (see `History::ids`).
+type IdHashes = HashMap<u64, u32, RandomState>;
+
+/// A final request as the History holds it: with the params of one that came from the
+/// stream kept as the JSON text they came in (its `params` null), parsed only for the
+/// detail of the one selected, as most of the requests that pass through the History are
+/// never looked at (parsing them on arrival was half the cost of a decision's event).
+#[derive(Debug, Clone)]
+struct Kept {
+    req: ApprovalRequest,
+    text: Option<Box<str>>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct History {
     /// Final requests by when they ended (`when`), newest first: a deque, as each
     /// decision nearly always goes to the front.
-    list: VecDeque<ApprovalRequest>,
-    /// The ids in `list`, so adding a request need not scan it for an older copy; with
-    /// the params of those that came from the stream, as the JSON text they came in
-    /// (their `params` null): parsed only for the detail of the one selected, as most of
-    /// the requests that pass through the History are never looked at (parsing them on
-    /// arrival was half the cost of a decision's event). One map, not two: each id is
-    /// copied and hashed once.
-    ids: HashMap<String, Option<Box<str>>, RandomState>,
+    list: VecDeque<Kept>,
+    /// The hashes of the ids in `list` (by `id_hash`), each with how many have it, so
+    /// adding a request scans the list for an older copy only when its hash is here
+    /// (nearly never: a decision from the stream is new), and a cursor whose row fell off
+    /// the end is not searched for. Hashes, not ids: a copy of each id made as its
+    /// request came in and freed as it fell off the cap was a tenth of a decision's event.
+    ids: IdHashes,
+    id_hash: RandomState,
     /// When requests in `list` were seen to expire or be cancelled (the request itself
     /// does not say); an entry leaves with its request.
     ended_at: HashMap<String, DateTime<Utc>, RandomState>,
@@ -59,11 +73,11 @@ impl History {
 
     /// The `i`-th newest final request.
     pub fn get(&self, i: usize) -> Option<&ApprovalRequest> {
-        self.list.get(i)
+        self.list.get(i).map(|k| &k.req)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ApprovalRequest> {
-        self.list.iter()
+        self.list.iter().map(|k| &k.req)
     }
 
     /// Rows shown (filtered).
@@ -77,11 +91,12 @@ impl History {
 
     /// Row `k` as shown.
     pub fn shown(&self, k: usize) -> Option<&ApprovalRequest> {
-        if self.filter.is_empty() {
-            self.list.get(k)
+        let i = if self.filter.is_empty() {
+            k
         } else {
-            self.list.get(*self.order.get(k)?)
-        }
+            *self.order.get(k)?
+        };
+        self.list.get(i).map(|k| &k.req)
     }
 
     /// When a final request ended, as the History tab says: its decision's time, else
@@ -92,7 +107,7 @@ impl History {
 
     pub fn selected(&self) -> Option<&ApprovalRequest> {
         let id = self.cursor.id()?;
-        self.list.iter().find(|r| r.id == id)
+        self.list.iter().find(|k| k.req.id == id).map(|k| &k.req)
     }
 
     pub fn selected_index(&self) -> Option<usize> {
@@ -115,29 +130,37 @@ impl History {
 
     /// Adds a final request, with its params' text if they came as text.
     fn insert(&mut self, req: ApprovalRequest, text: Option<Box<str>>) {
-        match self.ids.get_mut(&req.id) {
-            Some(kept) => {
-                *kept = text;
-                self.list.retain(|r| r.id != req.id);
-            }
-            None => {
-                self.ids.insert(req.id.clone(), text);
-            }
+        let h = self.id_hash.hash_one(req.id.as_str());
+        let mut older = false;
+        if self.ids.contains_key(&h) {
+            // An older copy of it (or, all but never, another id of the same hash).
+            let before = self.list.len();
+            self.list.retain(|k| k.req.id != req.id);
+            older = self.list.len() < before;
+        }
+        if !older {
+            *self.ids.entry(h).or_insert(0) += 1;
         }
         let at = when(&req, &self.ended_at);
         let ended = &self.ended_at;
-        let pos = if self.list.front().is_none_or(|r| when(r, ended) <= at) {
+        let pos = if self.list.front().is_none_or(|k| when(&k.req, ended) <= at) {
             0
         } else {
-            self.list.partition_point(|r| when(r, ended) > at)
+            self.list.partition_point(|k| when(&k.req, ended) > at)
         };
-        self.list.insert(pos, req);
-        while self.list.len() > HISTORY_CAP {
-            if let Some(old) = self.list.pop_back() {
-                self.ids.remove(&old.id);
-                self.ended_at.remove(&old.id);
-                self.more = true;
+        self.list.insert(pos, Kept { req, text });
+        if self.list.len() > HISTORY_CAP {
+            // Dropped where they stand, not moved out first.
+            for old in self.list.range(HISTORY_CAP..) {
+                let id = old.req.id.as_str();
+                forget(&mut self.ids, self.id_hash.hash_one(id));
+                // Nearly always empty: a decision's time is its own.
+                if !self.ended_at.is_empty() {
+                    self.ended_at.remove(id);
+                }
             }
+            self.list.truncate(HISTORY_CAP);
+            self.more = true;
         }
         self.stale = true;
     }
@@ -166,7 +189,8 @@ impl History {
 
     /// The params of request `id` kept as text, if they were (see [`History::add_text`]).
     pub fn params_text(&self, id: &str) -> Option<&str> {
-        self.ids.get(id)?.as_deref()
+        // A scan: this is asked only as the detail of a History row is made.
+        self.list.iter().find(|k| k.req.id == id)?.text.as_deref()
     }
 
     /// Replaces the history with a list from the backend: its final requests, newest
@@ -181,11 +205,20 @@ impl History {
         list.sort_by_key(|r| std::cmp::Reverse(when(r, ended)));
         let cut = list.len() > HISTORY_CAP;
         list.truncate(HISTORY_CAP);
+        let kept: HashSet<&str> = list.iter().map(|r| r.id.as_str()).collect();
+        self.ended_at.retain(|id, _| kept.contains(id.as_str()));
+        self.ids.clear();
+        for r in &list {
+            *self
+                .ids
+                .entry(self.id_hash.hash_one(r.id.as_str()))
+                .or_insert(0) += 1;
+        }
         // A list's requests come with their params parsed: no text is kept for them.
-        self.ids = list.iter().map(|r| (r.id.clone(), None)).collect();
-        let ids = &self.ids;
-        self.ended_at.retain(|id, _| ids.contains_key(id));
-        self.list = list.into();
+        self.list = list
+            .into_iter()
+            .map(|req| Kept { req, text: None })
+            .collect();
         self.more = more || cut;
         self.stale = true;
     }
@@ -202,26 +235,25 @@ impl History {
             Vec::new()
         } else {
             let f = filter.to_lowercase();
-            let ids = &self.ids;
             self.list
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| match ids.get(&r.id).and_then(Option::as_deref) {
-                    Some(t) => haystack(r, t).contains(&f),
-                    None => haystack(r, &r.params.to_string()).contains(&f),
+                .filter(|(_, k)| match k.text.as_deref() {
+                    Some(t) => haystack(&k.req, t).contains(&f),
+                    None => haystack(&k.req, &k.req.params.to_string()).contains(&f),
                 })
                 .map(|(i, _)| i)
                 .collect()
         };
         let len = self.shown_len();
-        let (list, order, ids) = (&self.list, &self.order, &self.ids);
+        let (list, order, ids, id_hash) = (&self.list, &self.order, &self.ids, &self.id_hash);
         let all = filter.is_empty();
         let at = |k| id_at(list, order, all, k);
         self.cursor.follow(
             len,
             // A selection that fell off the end of the history is not searched for.
             |id, hint| {
-                if !ids.contains_key(id) {
+                if !ids.contains_key(&id_hash.hash_one(id)) {
                     return None;
                 }
                 selection::near(id, hint, len, at)
@@ -236,14 +268,19 @@ impl History {
 }
 
 /// The id of row `k` as shown: of `list` itself (`all`, no filter) or through `order`.
-fn id_at<'a>(
-    list: &'a VecDeque<ApprovalRequest>,
-    order: &[usize],
-    all: bool,
-    k: usize,
-) -> Option<&'a str> {
+fn id_at<'a>(list: &'a VecDeque<Kept>, order: &[usize], all: bool, k: usize) -> Option<&'a str> {
     let i = if all { k } else { *order.get(k)? };
-    Some(list.get(i)?.id.as_str())
+    Some(list.get(i)?.req.id.as_str())
+}
+
+/// One request of hash `h` left the list.
+fn forget(ids: &mut IdHashes, h: u64) {
+    if let Some(n) = ids.get_mut(&h) {
+        *n -= 1;
+        if *n == 0 {
+            ids.remove(&h);
+        }
+    }
 }
 
 /// When a final request ended, as the History tab sorts and says it: its decision's time,

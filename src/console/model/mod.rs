@@ -364,15 +364,21 @@ impl State {
     /// once per request (and again only when its status, or where the fetch of its
     /// parameters stands, changes).
     pub fn sync_detail(&mut self) {
-        // The hash a decision will carry is taken when the request is first selected, of
-        // the parameters then shown, so a later copy of the request cannot change it.
-        if self.tab == Tab::Pending
-            && let Some(e) = self.queue.selected()
-        {
-            let _ = e.hash();
-        }
-        self.sync_full();
-        let Some(req) = self.detail_request() else {
+        // This runs after every message: the selected request is looked up once for all
+        // that follows (three lookups by id were a tenth of taking in a stream event).
+        let req = match self.tab {
+            Tab::Pending => self.queue.selected().map(|e| {
+                // The hash a decision will carry is taken when the request is first
+                // selected, of the parameters then shown, so a later copy of the request
+                // cannot change it.
+                let _ = e.hash();
+                e.req()
+            }),
+            Tab::History => self.history.selected(),
+            Tab::Grants => None,
+        };
+        sync_full(&mut self.full, req);
+        let Some(req) = req else {
             self.detail = None;
             self.detail_scroll = 0;
             return;
@@ -405,21 +411,6 @@ impl State {
             self.detail_scroll = 0;
         }
         self.wrap_detail();
-    }
-
-    /// Keeps `full` on the request in the detail when it was listed without its
-    /// parameters: a fetch is asked for the one newly shown, and the parameters of the one
-    /// shown before are let go (one request's at most are held, however many are listed).
-    fn sync_full(&mut self) {
-        let want = self
-            .detail_request()
-            .filter(|r| r.params_truncated)
-            .map(|r| (r.id.as_str(), r.params_size.unwrap_or(0)));
-        match (want, &self.full) {
-            (Some((id, _)), Some(f)) if f.id() == id => {}
-            (Some((id, size)), _) => self.full = Some(Full::new(id, size)),
-            (None, _) => self.full = None,
-        }
     }
 
     /// The full parameters held for request `id` (the one in the detail), if any.
@@ -528,5 +519,20 @@ impl State {
             level,
             until: self.now + chrono::Duration::seconds(MESSAGE_SECS),
         });
+    }
+}
+
+/// Keeps `full` on the request in the detail (`shown`) when it was listed without its
+/// parameters: a fetch is asked for the one newly shown, and the parameters of the one
+/// shown before are let go (one request's at most are held, however many are listed).
+/// Takes the request already looked up, not the state: `sync_detail` looks it up once.
+fn sync_full(full: &mut Option<Full>, shown: Option<&ApprovalRequest>) {
+    let want = shown
+        .filter(|r| r.params_truncated)
+        .map(|r| (r.id.as_str(), r.params_size.unwrap_or(0)));
+    match (want, &*full) {
+        (Some((id, _)), Some(f)) if f.id() == id => {}
+        (Some((id, size)), _) => *full = Some(Full::new(id, size)),
+        (None, _) => *full = None,
     }
 }

@@ -45,7 +45,7 @@ impl SortKey {
 }
 
 /// Keyed by the id shared with the sorted lists' rows (`Arc<str>`): one copy of each id,
-/// not three, and the sets of ended and unsent rows take theirs from here.
+/// not three, and the list of ended rows and the set of unsent ones take theirs from here.
 type Index = HashMap<Arc<str>, Box<Entry>, foldhash::fast::RandomState>;
 
 type Ids = HashSet<Arc<str>, foldhash::fast::RandomState>;
@@ -69,9 +69,12 @@ pub struct Queue {
     filter: String,
     /// `filter` lower-cased, as the rows' text is.
     needle: String,
-    /// The ids of the entries that are `Local::Ended`, so counting and sweeping them never
-    /// walks the whole queue.
-    ended: Ids,
+    /// The ids of the entries that are `Local::Ended`, each once, so counting and sweeping
+    /// them never walks the whole queue. A list, not a set: it is pushed to as each row
+    /// ends (a set's hashing and growth were a tenth of taking in a decision's event), and
+    /// searched only for a row leaving it otherwise than by the sweep, among the rows that
+    /// ended in the last few seconds.
+    ended: Vec<Arc<str>>,
     /// A paged list of pending requests being taken in (between its first and last page).
     listing: Option<Listing>,
     cursor: Selection,
@@ -83,7 +86,14 @@ pub struct Queue {
     /// Requests whose last decision never reached the backend (the connection was
     /// refused): their "not sent" mark clears once the backend answers again.
     unsent: Ids,
+    /// Where an arriving request's filter text is made before its one shared copy, kept
+    /// from one arrival to the next (see `SCRATCH_KEPT`).
+    scratch: String,
 }
+
+/// The most room `Queue::scratch` keeps between arrivals: the filter text of nearly every
+/// request fits, and one with huge parameters does not leave its room held.
+const SCRATCH_KEPT: usize = 64 << 10;
 
 /// What the pages of a list taken in so far say: which ids it holds, and whether the
 /// queue was empty when it began (for the bell).
@@ -272,7 +282,11 @@ impl Queue {
 
     /// Adds a pending request whose parameters arrived as JSON text (`req.params` null).
     pub fn insert_text(&mut self, req: ApprovalRequest, params: Box<str>) {
-        self.insert_entry(Entry::with_text(req, params));
+        let entry = Entry::with_text_in(req, params, &mut self.scratch);
+        if self.scratch.capacity() > SCRATCH_KEPT {
+            self.scratch = String::new();
+        }
+        self.insert_entry(entry);
     }
 
     fn insert_entry(&mut self, entry: Entry) {
@@ -282,7 +296,9 @@ impl Queue {
         if let Some(old) = self.index.insert(Arc::clone(&id), entry) {
             // Replaced: take the old copy out of the lists before placing the new one.
             self.unlist(&id, Row::key_of(self.sort, old.req()));
-            self.ended.remove(&id);
+            if old.local().is_ended() {
+                self.forget_ended(&id);
+            }
         }
         self.place(row);
     }
@@ -290,7 +306,9 @@ impl Queue {
     /// Removes a pending request from the queue.
     pub fn remove(&mut self, id: &str) -> Option<Entry> {
         let e = self.index.remove(id)?;
-        self.ended.remove(id);
+        if e.local().is_ended() {
+            self.forget_ended(id);
+        }
         self.unlist(id, Row::key_of(self.sort, e.req()));
         Some(*e)
     }
@@ -303,12 +321,10 @@ impl Queue {
         }
         let gone: Vec<Entry> = ids
             .iter()
-            .filter_map(|id| {
-                self.ended.remove(id.as_str());
-                self.index.remove(id.as_str()).map(|e| *e)
-            })
+            .filter_map(|id| self.index.remove(id.as_str()).map(|e| *e))
             .collect();
         let index = &self.index;
+        self.ended.retain(|id| index.contains_key(&**id));
         self.sorted.retain(|r| index.contains_key(&*r.id));
         self.order.retain(|id| index.contains_key(&**id));
         gone
@@ -317,18 +333,26 @@ impl Queue {
     /// Sets where request `id` stands on the console's side, keeping the set of ended rows
     /// in step.
     pub fn set_local(&mut self, id: &str, local: Local) {
-        let Some((key, _)) = self.index.get_key_value(id) else {
+        let Some((key, e)) = self.index.get_key_value(id) else {
             return;
         };
-        let key = Arc::clone(key);
-        self.unsent.remove(id);
-        if local.is_ended() {
-            self.ended.insert(key);
-        } else {
-            self.ended.remove(id);
+        match (e.local().is_ended(), local.is_ended()) {
+            (false, true) => self.ended.push(Arc::clone(key)),
+            (true, false) => self.forget_ended(id),
+            _ => {}
+        }
+        if !self.unsent.is_empty() {
+            self.unsent.remove(id);
         }
         if let Some(e) = self.index.get_mut(id) {
             e.set_local(local);
+        }
+    }
+
+    /// Takes `id` off the list of ended rows (it is on it once, if at all).
+    fn forget_ended(&mut self, id: &str) {
+        if let Some(i) = self.ended.iter().position(|x| **x == *id) {
+            self.ended.swap_remove(i);
         }
     }
 
@@ -492,16 +516,20 @@ impl Queue {
     /// Places a row in `sorted` and, if the filter lets it through, in `order`.
     fn place(&mut self, row: Row) {
         let key = row.key(self.sort);
-        if self.needle.is_empty() || row.hay.contains(self.needle.as_str()) {
-            let at = order_position(&self.order, &self.index, self.sort, &key);
-            self.order.insert(at, Arc::clone(&row.id));
-        }
         // Arrivals are the newest request: sorted by age, their place is the end.
         let at = if self.sorted.last().is_none_or(|r| r.key(self.sort) < key) {
             self.sorted.len()
         } else {
             self.sorted.partition_point(|r| r.key(self.sort) < key)
         };
+        if self.needle.is_empty() {
+            // Unfiltered, `order` holds `sorted`'s ids in the same order: the same place,
+            // found without looking rows up by id.
+            self.order.insert(at, Arc::clone(&row.id));
+        } else if row.hay.contains(self.needle.as_str()) {
+            let at = order_position(&self.order, &self.index, self.sort, &key);
+            self.order.insert(at, Arc::clone(&row.id));
+        }
         self.sorted.insert(at, row);
     }
 
@@ -509,10 +537,18 @@ impl Queue {
     /// is no longer in the index, or was replaced there).
     fn unlist(&mut self, id: &str, key: Key<'_>) {
         let at = self.sorted.partition_point(|r| r.key(self.sort) < key);
-        if self.sorted.get(at).is_some_and(|r| *r.id == *id) {
-            self.sorted.remove(at);
-        } else if let Some(i) = self.sorted.iter().position(|r| *r.id == *id) {
+        let found = if self.sorted.get(at).is_some_and(|r| *r.id == *id) {
+            Some(at)
+        } else {
+            self.sorted.iter().position(|r| *r.id == *id)
+        };
+        if let Some(i) = found {
             self.sorted.remove(i);
+            // Unfiltered, `order` is `sorted`'s ids: the row stood at the same place.
+            if self.needle.is_empty() && self.order.get(i).is_some_and(|o| **o == *id) {
+                self.order.remove(i);
+                return;
+            }
         }
         let at = order_position(&self.order, &self.index, self.sort, &key);
         if self.order.get(at).is_some_and(|o| **o == *id) {

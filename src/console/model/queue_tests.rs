@@ -17,7 +17,7 @@ fn expected(q: &Queue) -> Vec<String> {
     v.into_iter().map(|e| e.req().id.clone()).collect()
 }
 
-/// The set of ended ids is what a walk of the queue finds.
+/// The list of ended ids is what a walk of the queue finds, each once.
 fn ended_in_step(q: &Queue) -> bool {
     let walked: HashSet<String> = q
         .index
@@ -26,7 +26,7 @@ fn ended_in_step(q: &Queue) -> bool {
         .map(|e| e.req().id.clone())
         .collect();
     let ended: HashSet<String> = q.ended.iter().map(|id| id.to_string()).collect();
-    walked == ended
+    walked == ended && ended.len() == q.ended.len()
 }
 
 #[test]

@@ -59,14 +59,24 @@ impl Selection {
             self.id = before;
             return false;
         }
-        match len.checked_sub(1) {
-            Some(last) => {
-                self.index = self.index.min(last);
-                self.id = id_at(self.index).map(str::to_owned);
+        let Some(last) = len.checked_sub(1) else {
+            self.index = 0;
+            return false;
+        };
+        self.index = self.index.min(last);
+        let now = id_at(self.index);
+        let jumped = before.is_some() && now.is_some() && before.as_deref() != now;
+        // The id that left gives its buffer to the one now under the cursor: in a capped
+        // list (the History) the cursor's row falls off the end on every arrival.
+        self.id = now.map(|id| match before {
+            Some(mut buf) => {
+                buf.clear();
+                buf.push_str(id);
+                buf
             }
-            None => self.index = 0,
-        }
-        before.is_some() && self.id.is_some() && before != self.id
+            None => id.to_owned(),
+        });
+        jumped
     }
 }
 

@@ -58,7 +58,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         } => stream::on_pending(state, requests, first, last, &mut fx),
         Msg::History { requests, more } => state.history_mut().set(requests, more),
         Msg::Grants(grants) => state.grants_mut().set(grants),
-        Msg::Event(ev) => stream::on_event(state, *ev, &mut fx),
+        Msg::Event(ev) => stream::on_event(state, ev, &mut fx),
         Msg::Decided { id, result } => decide::on_decided(state, id, result),
         Msg::Fetched { id, result } => state.take_fetched(&id, result),
         Msg::Revoked { grant_id, result } => decide::on_revoked(state, &grant_id, result),

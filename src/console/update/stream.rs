@@ -46,12 +46,14 @@ fn calls_attention(state: &State, was_empty: bool) -> bool {
     was_empty || state.focus == Some(false)
 }
 
-pub(super) fn on_event(state: &mut State, ev: Streamed, fx: &mut Vec<Effect>) {
-    // The request's parameters stay text: a queued request keeps them so.
-    let (ev, params) = ev.into_parts();
+/// Takes in a stream event. It stays in its box: only its request (its parameters kept as
+/// text: a queued request keeps them so) or its grant is taken out.
+pub(super) fn on_event(state: &mut State, mut ev: Box<Streamed>, fx: &mut Vec<Effect>) {
     match ev.kind {
         EventKind::RequestCreated => {
-            let Some(req) = ev.request else { return };
+            let (Some(req), params) = ev.take_request() else {
+                return;
+            };
             // Born decided (by a grant or the policy): it never waits, but the History
             // tab must show what was let through or refused without a person.
             if req.status.is_final() {
@@ -73,14 +75,16 @@ pub(super) fn on_event(state: &mut State, ev: Streamed, fx: &mut Vec<Effect>) {
         EventKind::RequestEscalated | EventKind::RequestApprovalAdded => {
             // The row is marked (escalated: and sorts first by age; an approval: `1/2`
             // and who): the newer copy says so.
-            if let Some(req) = ev.request
+            if let (Some(req), _) = ev.take_request()
                 && state.queue().contains(&req.id)
             {
                 state.queue_mut().renew(req);
             }
         }
         EventKind::RequestDecided | EventKind::RequestExpired | EventKind::RequestCancelled => {
-            let Some(req) = ev.request else { return };
+            let (Some(req), params) = ev.take_request() else {
+                return;
+            };
             let (now, queue) = (state.now, state.queue_mut());
             let sending = queue
                 .get(&req.id)
@@ -101,17 +105,17 @@ pub(super) fn on_event(state: &mut State, ev: Streamed, fx: &mut Vec<Effect>) {
             }
         }
         EventKind::GrantCreated => {
-            if let Some(g) = ev.grant {
+            if let Some(g) = ev.take_grant() {
                 state.grants_mut().add(g);
             }
         }
         EventKind::GrantRevoked => {
-            if let Some(g) = ev.grant {
+            if let Some(g) = ev.take_grant() {
                 state.grants_mut().remove(&g.id);
             }
         }
         EventKind::GrantExpired => {
-            if let Some(g) = ev.grant {
+            if let Some(g) = ev.take_grant() {
                 state.grants_mut().ended(g);
             }
         }
