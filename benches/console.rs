@@ -5,7 +5,8 @@
 //! - applying 10,000 stream events (5,000 filings, 5,000 decisions) to a console holding
 //!   10,000 pending: < 10 ms (issue 10; see BENCHMARKS.md), each from the text of its SSE `data:` field, as
 //!   the console's stream task reads it (`stream::read_event`), through `update`;
-//! - re-filtering 100,000 pending requests on one keystroke: < 30 ms.
+//! - re-filtering 100,000 pending requests on one keystroke: < 30 ms;
+//! - a decision key, then the frame that shows it sent: less than one frame.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -160,5 +161,56 @@ fn filter(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, frame, events, filter);
+/// A decision key until the frame that shows it sent: `a` on the selected request of
+/// 10,000 pending, through `update` (which marks the row "approving…" and returns the
+/// effect that sends it), then the frame the driver draws next. Issue 10: less than one
+/// frame (16.7 ms at 60 Hz).
+fn decision_key(c: &mut Criterion) {
+    let mut base = console(10_000);
+    base.select_index(5_000);
+    let mut term = match Terminal::new(TestBackend::new(200, 50)) {
+        Ok(t) => t,
+        Err(e) => panic!("test backend: {e}"),
+    };
+    // A decision acts only on a row that was drawn: draw once, as the driver does before
+    // it reads a key.
+    let mut drawn = Default::default();
+    if let Err(e) = term.draw(|f| drawn = view::draw(&base, f)) {
+        panic!("draw: {e}");
+    }
+    update(&mut base, Msg::Drawn(drawn));
+    // Checked once, outside the timing: the key sends, and the frame says so.
+    {
+        let mut s = base.clone();
+        let fx = update(&mut s, key(KeyCode::Char('a')));
+        assert!(!fx.is_empty(), "the key sent nothing");
+        if let Err(e) = term.draw(|f| {
+            view::draw(&s, f);
+        }) {
+            panic!("draw: {e}");
+        }
+        let shown = term.backend().to_string();
+        assert!(
+            shown.contains("approving"),
+            "no sending mark on screen:\n{shown}"
+        );
+    }
+    let mut g = c.benchmark_group("decision_key");
+    g.bench_function("approve_to_frame_10000_pending", |b| {
+        b.iter_batched(
+            || base.clone(),
+            |mut s| {
+                let fx = update(&mut s, key(KeyCode::Char('a')));
+                let done = term.draw(|f| {
+                    view::draw(&s, f);
+                });
+                black_box((fx, done.is_ok(), s))
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, frame, events, filter, decision_key);
 criterion_main!(benches);
