@@ -86,6 +86,15 @@ async fn a_password_in_the_url_is_never_shown() {
     assert!(err.contains("u:***@127.0.0.1:1"), "{err}");
 }
 
+/// How many events of `kind` the log holds (of its first 1,000).
+async fn count(s: &PgStore, kind: &str) -> usize {
+    let events = s.events_after(0, 1000).await.unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.kind.as_str() == kind)
+        .count()
+}
+
 /// Two stores on one database, as two instances hold.
 async fn two(test: &str) -> Option<(Arc<PgStore>, Arc<PgStore>)> {
     let url = db(test).await?;
@@ -183,13 +192,7 @@ async fn of_50_deciders_over_two_instances_one_wins() {
     }
     winners.dedup();
     assert_eq!(winners.len(), 1, "{winners:?}");
-    let decided = a
-        .events_after(0, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind.as_str() == "request.decided")
-        .count();
+    let decided = count(&a, "request.decided").await;
     assert_eq!(decided, 1);
 }
 
@@ -265,13 +268,7 @@ async fn writes_side_by_side_that_race_for_one_key_are_answered_as_alone() {
         }
         assert_eq!((created, mismatched), (17, 7), "round {round}");
     }
-    let created = s
-        .events_after(0, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind.as_str() == "request.created")
-        .count();
+    let created = count(&s, "request.created").await;
     assert_eq!(created, 68);
     assert_eq!(s.audit_after(0, 1000).await.unwrap().entries.len(), 68);
 }
@@ -327,13 +324,7 @@ async fn refusals_beside_decisions_in_one_batch_change_nothing() {
         }
     }
     assert_eq!((won, late, unknown), (12, 12, 12));
-    let decided = s
-        .events_after(0, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind.as_str() == "request.decided")
-        .count();
+    let decided = count(&s, "request.decided").await;
     assert_eq!(decided, 12);
     // Filed, then decided: 24 entries, chained.
     let audit = s.audit_after(0, 1000).await.unwrap();

@@ -71,12 +71,6 @@ impl Streamed {
         })
     }
 
-    /// The event's request, its parameters left as text; and its `at`.
-    pub fn into_parts(self) -> (Event, Option<Box<str>>) {
-        let params = self.params.map(Box::<str>::from);
-        (self.event, params)
-    }
-
     /// Takes the event's request out, and its parameters' text, leaving the rest where
     /// it is: the console takes an event in from its boxed message, and moving the whole
     /// event (near a kilobyte) out of the box and apart was a measurable part of that.
@@ -299,8 +293,9 @@ mod tests {
         // (A field added to the protocol's request breaks `WireRequest::split`, which
         // names every one: the mirror cannot fall behind silently.)
         let sent = serde_json::to_value(&req).unwrap();
-        let s = Streamed::read(&data).unwrap();
-        let (mut back, params) = s.into_parts();
+        let mut s = Streamed::read(&data).unwrap();
+        let (request, params) = s.take_request();
+        let mut back = Event { request, ..s.event };
         let params = params.unwrap();
         assert_eq!(&*params, r#"{"a":null,"b":[1,2.5,"x"]}"#);
         if let Some(r) = back.request.as_mut() {
@@ -325,10 +320,10 @@ mod tests {
             grant: None,
             database_id: None,
         };
-        let wire = Streamed::read(&serde_json::to_string(&ev).unwrap()).unwrap();
-        let here = Streamed::from(ev);
+        let mut wire = Streamed::read(&serde_json::to_string(&ev).unwrap()).unwrap();
+        let mut here = Streamed::from(ev);
         assert_eq!(wire.event, here.event);
-        assert_eq!(wire.into_parts().1, here.into_parts().1);
+        assert_eq!(wire.take_request().1, here.take_request().1);
         // No request, no params.
         let grant = Event {
             seq: 2,
@@ -338,8 +333,8 @@ mod tests {
             grant: Some(fixtures::grant("g", "t", "a")),
             database_id: None,
         };
-        let s = Streamed::read(&serde_json::to_string(&grant).unwrap()).unwrap();
+        let mut s = Streamed::read(&serde_json::to_string(&grant).unwrap()).unwrap();
         assert_eq!(s.kind, EventKind::GrantCreated);
-        assert!(s.into_parts().1.is_none());
+        assert!(s.take_request().1.is_none());
     }
 }
